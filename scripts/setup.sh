@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up on a Debian-like machine: system packages (WordNet 3.0, the emoji font)
+# and the Python package with its dependencies. Safe to run again; it skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+[ -f /usr/share/wordnet/data.noun ] || need_apt+=(wordnet-base wordnet-sense-index)
+[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need_apt+=(fonts-noto-color-emoji)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "setup: installing system packages: ${need_apt[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: cannot install ${need_apt[*]} (needs apt-get as root)." >&2
+    echo "setup: get WordNet instead with:  python -c \"import nltk; nltk.download('wordnet')\"" >&2
+    echo "setup: and pass --font PATH to 'yolo9000 emoji-world' for an emoji font." >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c "import wordtree, yolo9000, torchvision, pycocotools, nbclient" >/dev/null 2>&1; then
+  echo "setup: installing the yolo9000 package and its dependencies (pip)"
+  "$PY" -m pip install -q --disable-pip-version-check -e ".[dev]"
+fi
+echo "setup: done"

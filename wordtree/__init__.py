@@ -1,0 +1,19 @@
+"""WordTree: WordNet-derived label hierarchies (YOLO9000's WordTree), their file formats and the tree softmax."""
+from __future__ import annotations
+
+from wordtree.tree import LabelMap, TreeError, WordTree
+
+__all__ = ["WordTree", "LabelMap", "TreeError", "build_wordtree", "TreeSoftmax"]
+
+
+def __getattr__(name: str):
+    # heavy parts (NLTK, torch) load only when asked for
+    if name == "build_wordtree":
+        from wordtree.builder import build_wordtree
+
+        return build_wordtree
+    if name == "TreeSoftmax":
+        from wordtree.softmax import TreeSoftmax
+
+        return TreeSoftmax
+    raise AttributeError(f"module 'wordtree' has no attribute {name!r}")

@@ -1,0 +1,413 @@
+"""The immutable WordTree: node order, sibling groups and the index arrays the tree softmax needs.
+
+Node order keeps Darknet's two invariants: a parent comes before its children, and the children of a
+node are contiguous (one softmax group). Darknet starts a new group whenever the parent index changes
+between consecutive lines, so a tree that breaks contiguity would be silently split into extra groups.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class TreeError(ValueError):
+    """A tree whose arrays break an invariant; `problems` lists every one found."""
+
+    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source}: " if source else ""
+        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"{where}{self.problems[0]}{more}" if self.problems else f"{where}invalid tree")
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """How one dataset's labels map onto tree nodes: label k (in dataset order) -> wnid."""
+
+    source: str
+    labels: tuple[str, ...]
+    wnids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != len(self.wnids):
+            raise ValueError(f"label map {self.source!r}: {len(self.labels)} labels but {len(self.wnids)} wnids")
+
+
+def find_problems(parent: Sequence[int]) -> list[str]:
+    """Every broken invariant of a Darknet-style parent array, one message per problem (line = node index)."""
+    problems: list[str] = []
+    n = len(parent)
+    seen_parents: set[int] = set()
+    prev = -1
+    for i, p in enumerate(parent):
+        p = int(p)
+        if p < -1 or p >= n:
+            problems.append(f"line {i + 1}: parent index {p} out of range [-1, {n - 1}]")
+            continue
+        if p == i:
+            problems.append(f"line {i + 1}: node is its own parent (cycle)")
+            continue
+        if p > i:
+            problems.append(f"line {i + 1}: parent {p} (line {p + 1}) comes after its child")
+        if p != prev:
+            if p in seen_parents:
+                problems.append(
+                    f"line {i + 1}: children of node {p} are not contiguous "
+                    f"(Darknet would split them into separate softmax groups)"
+                )
+            seen_parents.add(p)
+        prev = p
+    if not problems:
+        return problems
+    # cycles can only exist when some parent comes after its child
+    parr = np.asarray(parent, dtype=np.int64)
+    ok = (parr >= -1) & (parr < n)
+    state = np.zeros(n, dtype=np.int8)  # 0 unvisited, 1 on stack, 2 done
+    for start in range(n):
+        if state[start]:
+            continue
+        chain = []
+        node = start
+        while node >= 0 and ok[node] and state[node] == 0:
+            state[node] = 1
+            chain.append(node)
+            node = int(parr[node])
+        if node >= 0 and ok[node] and state[node] == 1 and parr[node] != node:
+            cyc = chain[chain.index(node):]
+            problems.append(f"line {node + 1}: cycle through lines {', '.join(str(c + 1) for c in cyc)}")
+        for c in chain:
+            state[c] = 2
+    return problems
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+class WordTree:
+    """A label hierarchy in Darknet layout: node i has `parent[i]` (-1 for roots), siblings contiguous.
+
+    Arrays (numpy, read-only, int64): `parent`, `group` (softmax group of each node), `group_offset`,
+    `group_size`, `group_parent`, `child_group` (group of a node's children, -1 for leaves), `depth`
+    (roots 0), `ancestors` (N x (max_depth+1): the node, its parent, ... padded with -1).
+    """
+
+    def __init__(
+        self,
+        wnids: Sequence[str],
+        parent: Sequence[int],
+        names: Sequence[str] | None = None,
+        *,
+        label_maps: Iterable[LabelMap] = (),
+        targets: Iterable[str] | None = None,
+        source: str | None = None,
+    ) -> None:
+        wnids = [str(w) for w in wnids]
+        if len(wnids) == 0:
+            raise TreeError(["tree has no nodes"], source)
+        if len(parent) != len(wnids):
+            raise TreeError([f"{len(wnids)} wnids but {len(parent)} parents"], source)
+        names = [w for w in wnids] if names is None else [str(s) for s in names]
+        if len(names) != len(wnids):
+            raise TreeError([f"{len(wnids)} nodes but {len(names)} names"], source)
+        problems = find_problems(parent)
+        seen: dict[str, int] = {}
+        for i, w in enumerate(wnids):
+            if w in seen:
+                problems.append(f"line {i + 1}: duplicate wnid {w} (first on line {seen[w] + 1})")
+            else:
+                seen[w] = i
+        if problems:
+            raise TreeError(problems, source)
+        self._wnids = tuple(wnids)
+        self._names = tuple(names)
+        self._index = seen
+        self._build_arrays(np.asarray(parent, dtype=np.int64))
+        self._label_maps: dict[str, LabelMap] = {}
+        for m in label_maps:
+            self._add_label_map(m)
+        tset = set(targets) if targets is not None else set()
+        unknown = sorted(tset - set(seen))
+        if unknown:
+            raise TreeError([f"target {w} is not a node of the tree" for w in unknown], source)
+        self._is_target = _frozen(np.array([w in tset for w in wnids], dtype=bool))
+
+    # ---- construction -------------------------------------------------------------------------
+    def _build_arrays(self, parent: np.ndarray) -> None:
+        n = len(parent)
+        # group = maximal run of equal parent values (Darknet's read_tree rule)
+        starts = np.ones(n, dtype=bool)
+        starts[1:] = parent[1:] != parent[:-1]
+        group = np.cumsum(starts) - 1
+        group_offset = np.flatnonzero(starts)
+        group_size = np.diff(np.append(group_offset, n))
+        group_parent = parent[group_offset]
+        child_group = np.full(n, -1, dtype=np.int64)
+        has_parent = group_parent >= 0
+        child_group[group_parent[has_parent]] = np.flatnonzero(has_parent)
+        depth = np.zeros(n, dtype=np.int64)
+        for i in range(n):  # parents come first, so one forward pass suffices
+            if parent[i] >= 0:
+                depth[i] = depth[parent[i]] + 1
+        max_depth = int(depth.max())
+        anc = np.full((n, max_depth + 1), -1, dtype=np.int64)
+        anc[:, 0] = np.arange(n)
+        for k in range(1, max_depth + 1):
+            prev = anc[:, k - 1]
+            valid = prev >= 0
+            anc[valid, k] = parent[prev[valid]]
+        self.parent = _frozen(parent.copy())
+        self.group = _frozen(group.astype(np.int64))
+        self.group_offset = _frozen(group_offset.astype(np.int64))
+        self.group_size = _frozen(group_size.astype(np.int64))
+        self.group_parent = _frozen(group_parent.astype(np.int64))
+        self.child_group = _frozen(child_group)
+        self.depth = _frozen(depth)
+        self.ancestors = _frozen(anc)
+
+    def _add_label_map(self, m: LabelMap) -> None:
+        missing = [w for w in m.wnids if w not in self._index]
+        if missing:
+            raise TreeError([f"label map {m.source!r}: wnid {w} is not in the tree" for w in missing])
+        self._label_maps[m.source] = m
+
+    @classmethod
+    def from_edges(
+        cls,
+        parent_of: Mapping[str, str | None],
+        names: Mapping[str, str] | None = None,
+        *,
+        sibling_key=None,
+        label_maps: Iterable[LabelMap] = (),
+        targets: Iterable[str] | None = None,
+    ) -> "WordTree":
+        """Lay out a child -> parent mapping in Darknet's pre-order group layout.
+
+        Roots form the first block; then, recursively, each node's children are written as one block.
+        Siblings are ordered by `sibling_key(wnid)` (default: the wnid), so equal input gives equal output.
+        """
+        key = sibling_key or (lambda w: w)
+        kids: dict[str | None, list[str]] = {}
+        for child, par in parent_of.items():
+            if par is not None and par not in parent_of:
+                raise TreeError([f"node {child}: parent {par} is not a node of the tree"])
+            kids.setdefault(par, []).append(child)
+        order: list[str] = []
+        parent_idx: list[int] = []
+        pos: dict[str, int] = {}
+        queue: list[str | None] = [None]  # a stack gives the pre-order of blocks Darknet's 9k.tree uses
+        while queue:
+            node = queue.pop()
+            block = sorted(kids.get(node, []), key=key)
+            pidx = -1 if node is None else pos[node]
+            for c in block:
+                pos[c] = len(order)
+                order.append(c)
+                parent_idx.append(pidx)
+            queue.extend(reversed(block))
+        if len(order) != len(parent_of):
+            lost = sorted(set(parent_of) - set(order))
+            raise TreeError([f"node {w} is on a cycle and never reaches a root" for w in lost])
+        nm = [names.get(w, w) for w in order] if names else None
+        return cls(order, parent_idx, nm, label_maps=label_maps, targets=targets)
+
+    # ---- basic accessors ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._wnids)
+
+    def __repr__(self) -> str:
+        return f"WordTree({len(self)} nodes, {self.num_groups} groups, max depth {self.max_depth})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WordTree):
+            return NotImplemented
+        return (
+            self._wnids == other._wnids
+            and self._names == other._names
+            and np.array_equal(self.parent, other.parent)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def wnids(self) -> tuple[str, ...]:
+        """WordNet ids in node order (the identity of each node)."""
+        return self._wnids
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Display names in node order (not unique: identify nodes by index or wnid)."""
+        return self._names
+
+    @property
+    def num_groups(self) -> int:
+        """Number of softmax (sibling) groups."""
+        return len(self.group_offset)
+
+    @property
+    def max_depth(self) -> int:
+        """Depth of the deepest node (roots have depth 0)."""
+        return self.ancestors.shape[1] - 1
+
+    @property
+    def is_leaf(self) -> np.ndarray:
+        """Boolean mask of nodes without children."""
+        return self.child_group < 0
+
+    @property
+    def is_target(self) -> np.ndarray:
+        """Boolean mask of nodes that were requested targets when the tree was built (all False if unknown)."""
+        return self._is_target
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Wnids of the builder's target nodes, in node order."""
+        return tuple(w for w, t in zip(self._wnids, self._is_target) if t)
+
+    @property
+    def roots(self) -> np.ndarray:
+        """Indices of the top-level nodes (group 0)."""
+        return np.flatnonzero(self.parent < 0)
+
+    @property
+    def label_maps(self) -> dict[str, LabelMap]:
+        """Dataset label maps saved with the tree, by source name."""
+        return dict(self._label_maps)
+
+    def index(self, key: str | int) -> int:
+        """Node index of a wnid (or a node index, checked)."""
+        if isinstance(key, (int, np.integer)):
+            if not 0 <= int(key) < len(self):
+                raise IndexError(f"node index {key} out of range for a tree of {len(self)} nodes")
+            return int(key)
+        try:
+            return self._index[key]
+        except KeyError:
+            raise KeyError(f"{key!r} is not a node of this tree") from None
+
+    def __contains__(self, wnid: object) -> bool:
+        return wnid in self._index
+
+    def find(self, name: str) -> list[int]:
+        """All nodes whose display name equals `name` (names repeat, hence a list)."""
+        return [i for i, s in enumerate(self._names) if s == name]
+
+    def path(self, node: str | int) -> list[int]:
+        """Node indices from the root down to `node` (inclusive)."""
+        row = self.ancestors[self.index(node)]
+        return [int(x) for x in row[row >= 0][::-1]]
+
+    def children(self, node: str | int) -> list[int]:
+        """Child indices of `node` (one contiguous block)."""
+        g = self.child_group[self.index(node)]
+        if g < 0:
+            return []
+        off = int(self.group_offset[g])
+        return list(range(off, off + int(self.group_size[g])))
+
+    def siblings(self, node: str | int) -> list[int]:
+        """All members of `node`'s softmax group, itself included."""
+        g = self.group[self.index(node)]
+        off = int(self.group_offset[g])
+        return list(range(off, off + int(self.group_size[g])))
+
+    def subtree(self, node: str | int) -> list[int]:
+        """`node` and all its descendants, in node order."""
+        i = self.index(node)
+        return [int(x) for x in np.flatnonzero((self.ancestors == i).any(axis=1))]
+
+    def is_ancestor(self, ancestor: str | int, node: str | int) -> bool:
+        """True if `ancestor` is `node` or lies on its path to the root."""
+        return bool((self.ancestors[self.index(node)] == self.index(ancestor)).any())
+
+    def label_map(self, source: str) -> list[int]:
+        """Node index of each label of `source`, in dataset label order (Darknet's `.map` content)."""
+        m = self._label_maps[source]
+        return [self._index[w] for w in m.wnids]
+
+    def with_label_maps(self, maps: Iterable[LabelMap]) -> "WordTree":
+        """A copy of this tree that also carries `maps` (replacing maps of the same source)."""
+        merged = dict(self._label_maps)
+        for m in maps:
+            merged[m.source] = m
+        return WordTree(
+            self._wnids, self.parent, self._names,
+            label_maps=merged.values(), targets=self.targets,
+        )
+
+    # ---- exports ------------------------------------------------------------------------------------
+    def to_networkx(self):
+        """A `networkx.DiGraph` with edges parent -> child; nodes are indices with wnid/name attributes."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for i, (w, s) in enumerate(zip(self._wnids, self._names)):
+            g.add_node(i, wnid=w, name=s, depth=int(self.depth[i]))
+        kids = np.flatnonzero(self.parent >= 0)
+        g.add_edges_from(zip(self.parent[kids].tolist(), kids.tolist()))
+        return g
+
+    def to_frame(self):
+        """A pandas DataFrame with one row per node: wnid, name, parent, depth, group, leaf, target."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "wnid": self._wnids,
+                "name": self._names,
+                "parent": self.parent,
+                "depth": self.depth,
+                "group": self.group,
+                "n_children": np.where(self.child_group >= 0, self.group_size[self.child_group], 0),
+                "leaf": self.is_leaf,
+                "target": self._is_target,
+            }
+        ).rename_axis("node")
+
+    def summary(self) -> dict[str, int]:
+        """Headline statistics: nodes, groups, depth, largest group, leaves and targets."""
+        leaf = self.is_leaf
+        tgt = self._is_target
+        return {
+            "nodes": len(self),
+            "groups": self.num_groups,
+            "roots": int((self.parent < 0).sum()),
+            "max_depth": self.max_depth,
+            "largest_group": int(self.group_size.max()),
+            "leaves": int(leaf.sum()),
+            "targets": int(tgt.sum()),
+            "target_leaves": int((tgt & leaf).sum()),
+            "target_internal": int((tgt & ~leaf).sum()),
+            "one_child_nodes": int(((self.child_group >= 0) & (self.group_size[self.child_group] == 1)).sum()),
+        }
+
+    # ---- persistence (implemented in wordtree.formats; thin wrappers here) ---------------------------
+    def save(self, path) -> None:
+        """Write this tree (and its label maps) as our JSON format."""
+        from wordtree.formats import save_json
+
+        save_json(self, path)
+
+    @classmethod
+    def load(cls, path) -> "WordTree":
+        """Read a tree saved with `save`."""
+        from wordtree.formats import load_json
+
+        return load_json(path)
+
+    @classmethod
+    def from_darknet(cls, tree_file, names_file=None) -> "WordTree":
+        """Read Darknet's `.tree` (and optionally `.names`) files."""
+        from wordtree.formats import read_darknet
+
+        return read_darknet(tree_file, names_file)
+
+    def to_darknet(self, directory, stem: str = "tree") -> dict[str, str]:
+        """Write `<stem>.tree/.names/.labels` and one `<source>.map` per label map; returns the paths."""
+        from wordtree.formats import write_darknet
+
+        return write_darknet(self, directory, stem)

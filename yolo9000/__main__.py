@@ -1,0 +1,5 @@
+import sys
+
+from yolo9000.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the `yolo9000` CLI; each module has `add_parser(subparsers)`."""
