@@ -1,0 +1,320 @@
+"""``build-wordtree`` (also ``wordtree``): build a WordTree from label sources, or check tree files."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from wordtree.builder import (COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build,
+                              darknet_preset)
+
+PROG = "build-wordtree"
+DEFAULT_OUT = "wordtree_out"
+
+EPILOG = """\
+examples:
+  build-wordtree                                   # COCO + ImageNet-1k into ./wordtree_out
+  build-wordtree --imagenet1k -o in1k              # ImageNet-1k alone (paper's WordTree1k)
+  build-wordtree --folders /data/imagenet21k --top-k 9000 --coco
+  build-wordtree --release-status ReleaseStatus.xml --min-images 777 --imagenet1k --coco --darknet-compatible
+  build-wordtree --names "penguin, owl, poodle, taxi, lemon" --names more_names.txt
+  build-wordtree --wnids my_classes.txt --no-collapse --format json
+  build-wordtree --check wordtree_out/wordtree.tree   (or: wordtree check FILE)
+  build-wordtree --info wordtree_out/wordtree.json
+
+sources: with none given, --coco and --imagenet1k are used. Each source's label map (dataset label ->
+tree node) is saved in the JSON file and written as <source>.map (+ <source>.names) for Darknet.
+--darknet-compatible adds Darknet's hand edits (data/darknet_compatible.json): roots under
+physical_entity, 4 re-attachments, 3 display names; with Darknet's class set it rebuilds 9k.tree exactly.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Build a YOLO9000 WordTree from WordNet 3.0 for a set of label sources, or check tree files.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s = p.add_argument_group("label sources")
+    s.add_argument("--coco", nargs="?", const="", metavar="CSV",
+                   help="COCO's 80 categories (the shipped mapping, or a CSV with name,wnid columns)")
+    s.add_argument("--imagenet1k", nargs="?", const="", metavar="FILE",
+                   help="the 1000 ILSVRC-2012 classes (shipped list, or a file of wnids)")
+    s.add_argument("--folders", action="append", default=[], metavar="DIR",
+                   help="a folder of class folders named by wnid (repeatable)")
+    s.add_argument("--release-status", metavar="XML", help="ImageNet's ReleaseStatus.xml (image counts per synset)")
+    s.add_argument("--wnids", action="append", default=[], metavar="FILE",
+                   help="a text file of wnids or synset names, optionally each followed by a label (repeatable)")
+    s.add_argument("--names", action="append", default=[], metavar="FILE|TEXT",
+                   help="free-text names: a file (one per line) or a comma-separated list (repeatable)")
+    s.add_argument("--top-k", type=int, metavar="K", help="keep the K classes with most images (--folders, --release-status)")
+    s.add_argument("--min-images", type=int, metavar="N", help="keep classes with at least N images (same sources)")
+    s.add_argument("--ambiguous", choices=("first", "error"), default="first",
+                   help="a name with several noun senses: take the most common one (default) or fail")
+    s.add_argument("--skip-invalid", action="store_true",
+                   help="skip (and list) invalid targets (verbs, unknown ids) instead of failing")
+
+    b = p.add_argument_group("building (defaults: the general rules that rebuild Darknet's 9k tree)")
+    b.add_argument("--darknet-compatible", action="store_true",
+                   help="Darknet's preset: roots under physical_entity + its 4 hand edits + 3 names")
+    b.add_argument("--collapse", action=argparse.BooleanOptionalAction, default=None,
+                   help="splice out non-target intermediate nodes with one child (default: on)")
+    b.add_argument("--hoist", action=argparse.BooleanOptionalAction, default=None,
+                   help="a target whose only child is a leaf hands it to its own parent (default: on)")
+    b.add_argument("--tie-break", choices=TIE_BREAKS, help="equal-cost paths: smallest root-first synset names (default) or first path")
+    b.add_argument("--schedule", choices=SCHEDULES, help="order of multi-path targets (default: levels)")
+    b.add_argument("--cost", choices=COSTS, help="path cost: all new nodes on it (default) or the added prefix")
+    b.add_argument("--keep", metavar="SYNSET",
+                   help="'root' (default: drop entity, its children are the top level), 'all', or a synset "
+                        "(wnid or name) whose strict descendants are kept")
+
+    o = p.add_argument_group("output")
+    o.add_argument("-o", "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
+    o.add_argument("--stem", default="wordtree", help="file name stem (default: wordtree)")
+    o.add_argument("--format", default="json,darknet", help="json, darknet or both (default: json,darknet)")
+    o.add_argument("--force", action="store_true", help="overwrite existing files that differ")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+    c = p.add_argument_group("checking")
+    c.add_argument("--check", nargs="+", metavar="FILE", help="validate tree files (.tree/.names/.labels/.map/.json)")
+    c.add_argument("--info", metavar="FILE", help="print the summary of a tree file (.json or .tree)")
+    return p
+
+
+class _Progress:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, msg: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.t0:6.2f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def _check(files: list[str]) -> int:
+    from wordtree.formats import check_file
+
+    bad = 0
+    for f in files:
+        problems = check_file(f)
+        for line in problems:
+            print(line)
+        if problems:
+            bad += 1
+            print(f"{f}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        else:
+            print(f"{f}: OK")
+    return 1 if bad else 0
+
+
+def _load_any(path: str):
+    from wordtree.tree import WordTree
+
+    p = Path(path)
+    if p.suffix == ".json":
+        return WordTree.load(p)
+    names = p.with_suffix(".names")
+    return WordTree.from_darknet(p, names if names.is_file() else None)
+
+
+def _print_summary(tree, out=None) -> None:
+    out = out or sys.stdout
+    s = tree.summary()
+    print(f"nodes {s['nodes']}  groups {s['groups']}  top-level {s['roots']}  max depth {s['max_depth']}  "
+          f"largest group {s['largest_group']}", file=out)
+    if s["targets"]:
+        print(f"targets {s['targets']}: {s['target_leaves']} leaves, {s['target_internal']} internal; "
+              f"{s['nodes'] - s['targets']} intermediate nodes", file=out)
+    else:
+        print(f"leaves {s['leaves']}, one-child nodes {s['one_child_nodes']}", file=out)
+    big = int(tree.group_size.argmax())
+    gp = int(tree.group_parent[big])
+    print(f"largest group under {'(top level)' if gp < 0 else tree.names[gp]}; top level: "
+          + ", ".join(tree.names[i] for i in tree.roots[:8]) + (" ..." if len(tree.roots) > 8 else ""), file=out)
+    for src in sorted(tree.label_maps):
+        m = tree.label_maps[src]
+        idx = tree.label_map(src)
+        leaves = int(tree.is_leaf[idx].sum())
+        print(f"label map {src}: {len(m.labels)} labels -> {len(set(idx))} nodes ({leaves} leaves)", file=out)
+
+
+def _gather_sources(args, graph, progress) -> list:
+    from wordtree import sources as S
+
+    # collect every source's problems first, so one run reports all invalid entries of all sources
+    on_invalid = "skip"
+    any_given = any([args.coco is not None, args.imagenet1k is not None, args.folders, args.release_status,
+                     args.wnids, args.names])
+    if (args.top_k is not None or args.min_images is not None) and not (args.folders or args.release_status):
+        raise ValueError("--top-k/--min-images select from --folders or --release-status; give one of them")
+    results = []
+    if args.coco is not None or not any_given:
+        results.append(S.coco(args.coco or None, graph=graph, on_invalid=on_invalid))
+    if args.imagenet1k is not None or not any_given:
+        results.append(S.imagenet1k(args.imagenet1k or None, graph=graph, on_invalid=on_invalid))
+    for d in args.folders:
+        progress(f"counting images in {d} ...")
+        results.append(S.class_folders(d, top_k=args.top_k, min_images=args.min_images, graph=graph,
+                                       on_invalid=on_invalid))
+    if args.release_status:
+        results.append(S.release_status(args.release_status, top_k=args.top_k, min_images=args.min_images,
+                                        graph=graph, on_invalid=on_invalid))
+    for f in args.wnids:
+        results.append(S.wnid_file(f, graph=graph, on_invalid=on_invalid))
+    for k, spec in enumerate(args.names):
+        p = Path(spec)
+        texts = S.read_names(p) if p.is_file() else [t for t in spec.split(",") if t.strip()]
+        if not texts:
+            raise ValueError(f"--names {spec!r}: no names given")
+        src = p.stem if p.is_file() else ("names" if k == 0 else f"names{k + 1}")
+        results.append(S.names(texts, graph=graph, ambiguous=args.ambiguous, on_invalid=on_invalid, source=src))
+    # distinct source names (two folders called "train" ...)
+    used: dict[str, int] = {}
+    for r in results:
+        base = r.label_map.source
+        if base in used:
+            used[base] += 1
+            r.label_map = replace(r.label_map, source=f"{base}{used[base]}")
+        else:
+            used[base] = 1
+    problems = [f"{r.label_map.source}: {p}" for r in results for p in r.problems]
+    if problems and not args.skip_invalid:
+        raise TargetError(problems)
+    for r in results:
+        progress(f"source {r.label_map.source}: {len(r)} labels" + (f"; {r.notes[0]}" if r.notes else ""))
+        for n in r.notes[1:]:
+            progress(f"  {n}")
+        for prob in r.problems:
+            progress(f"  skipped: {prob}")
+    return results
+
+
+def _options(args, graph) -> BuildOptions:
+    opts = darknet_preset() if args.darknet_compatible else BuildOptions()
+    changes: dict = {}
+    for name in ("collapse", "hoist", "tie_break", "schedule", "cost"):
+        v = getattr(args, name)
+        if v is not None:
+            changes[name] = v
+    if args.keep is not None:
+        k = args.keep.strip()
+        if k == "all":
+            changes["keep"] = None
+        elif k == ROOT_KEEP:
+            changes["keep"] = ROOT_KEEP
+        else:
+            w = graph.resolve(k)
+            if len(w) != 1:
+                raise ValueError(f"--keep {k!r}: expected one noun synset (wnid or name like physical_entity.n.01), "
+                                 f"found {len(w)}")
+            changes["keep"] = w[0]
+    changes["on_invalid"] = "skip" if args.skip_invalid else "error"
+    return replace(opts, **changes)
+
+
+def _write(tree, args, meta: dict, progress) -> list[Path]:
+    from wordtree.formats import darknet_texts, dumps_json, write_text_atomic
+
+    formats = {f.strip() for f in args.format.split(",") if f.strip()}
+    unknown = formats - {"json", "darknet"}
+    if unknown or not formats:
+        raise ValueError(f"--format {args.format!r}: expected json, darknet or json,darknet")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    files: dict[str, str] = {}
+    if "json" in formats:
+        files[f"{args.stem}.json"] = dumps_json(tree, meta)
+    if "darknet" in formats:
+        if args.stem in tree.label_maps:
+            raise ValueError(f"--stem {args.stem!r} clashes with the label source of the same name; pick another")
+        files.update(darknet_texts(tree, args.stem))
+    clash = [n for n, text in files.items()
+             if (out / n).exists() and (out / n).read_text(encoding="utf-8", errors="replace") != text]
+    if clash and not args.force:
+        raise FileExistsError(f"{out}: {', '.join(clash)} already exist with different content (use --force "
+                              f"to overwrite, or -o to write elsewhere)")
+    written = []
+    for n, text in files.items():
+        write_text_atomic(out / n, text)
+        written.append(out / n)
+    return written
+
+
+def _build(args) -> int:
+    from wordtree import sources as S
+    from wordtree.wordnet import find_wordnet, noun_graph
+
+    progress = _Progress(args.quiet)
+    progress(f"WordNet: {find_wordnet()}")
+    graph = noun_graph()
+    progress(f"WordNet {graph.version or '?'} noun graph loaded: {len(graph)} synsets")
+    results = _gather_sources(args, graph, progress)
+    targets, maps = S.merge(results)
+    opts = _options(args, graph)
+    progress(f"building the tree over {len(targets)} targets ...")
+    tree, report = build(targets, opts, graph=graph, label_maps=maps)
+    for line in report.lines()[:3]:
+        progress(line)
+    if report.dropped:
+        progress(f"{len(report.dropped)} targets dropped outside the kept subtree: "
+                 + ", ".join(f"{graph.names[w]}" for w in report.dropped[:10])
+                 + (" ..." if len(report.dropped) > 10 else ""))
+    for line in report.invalid:
+        progress(f"skipped invalid target: {line}")
+    meta = {
+        "tool": "build-wordtree",
+        "wordnet": graph.version or "unknown",
+        "options": opts.to_dict(),
+        "sources": [{"name": r.label_map.source, "labels": len(r), "notes": r.notes[:1]} for r in results],
+    }
+    written = _write(tree, args, meta, progress)
+    out = Path(args.out)
+    print(f"wrote {out.resolve()}: {', '.join(p.name for p in written)}")
+    _print_summary(tree)
+    progress("done")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``build-wordtree`` and ``wordtree`` console scripts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "check":
+        argv = ["--check"] + argv[1:]
+    elif argv and argv[0] == "info":
+        argv = ["--info"] + argv[1:]
+    elif argv and argv[0] == "build":
+        argv = argv[1:]
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("wordtree.builder").setLevel(logging.ERROR)  # the CLI prints the report itself
+    try:
+        if args.check:
+            return _check(args.check)
+        if args.info:
+            tree = _load_any(args.info)
+            print(f"{args.info}: {tree!r}")
+            _print_summary(tree)
+            return 0
+        return _build(args)
+    except TargetError as exc:
+        for prob in exc.problems:
+            print(f"{PROG}: invalid target: {prob}", file=sys.stderr)
+        print(f"{PROG}: error: {len(exc.problems)} invalid target(s); fix them or pass --skip-invalid",
+              file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

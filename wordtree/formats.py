@@ -1,0 +1,332 @@
+"""WordTree files: our JSON (nodes + label maps), Darknet's ``.tree/.names/.labels/.map``, and a validator.
+
+Darknet's ``.tree`` has one line per node, ``<wnid> <parent line index>`` (``-1`` for top-level nodes);
+``.names`` and ``.labels`` have one display name / wnid per node; a ``.map`` has, for dataset label k (line
+k), the index of its tree node. Every writer is deterministic (same tree, same bytes) and writes atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from wordtree.tree import LabelMap, TreeError, WordTree, find_problems
+
+FORMAT_NAME = "wordtree"
+FORMAT_VERSION = 1
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename (never a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the file the mode open() would
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _file_mode(path: Path) -> int:
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.rstrip("\r") for ln in lines]
+
+
+# ---- JSON --------------------------------------------------------------------------------------------------
+def tree_to_dict(tree: WordTree, meta: dict | None = None) -> dict:
+    """A JSON-able dict of the tree: nodes (wnid, name, parent, target) in node order, plus label maps."""
+    tgt = tree.is_target
+    d: dict = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "nodes": [
+            {"wnid": w, "name": n, "parent": int(p), "target": bool(t)}
+            for w, n, p, t in zip(tree.wnids, tree.names, tree.parent.tolist(), tgt.tolist())
+        ],
+        "label_maps": [
+            {"source": m.source, "labels": list(m.labels), "wnids": list(m.wnids)}
+            for m in sorted(tree.label_maps.values(), key=lambda m: m.source)
+        ],
+    }
+    if meta:
+        d["meta"] = meta
+    return d
+
+
+def tree_from_dict(d: dict, source: str | None = None) -> WordTree:
+    """Rebuild a tree from `tree_to_dict` output; ValueError naming `source` on a malformed dict."""
+    where = f"{source}: " if source else ""
+    if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
+        raise ValueError(f"{where}not a wordtree JSON file (missing \"format\": \"{FORMAT_NAME}\")")
+    if int(d.get("version", 0)) > FORMAT_VERSION:
+        raise ValueError(f"{where}wordtree format version {d['version']} is newer than this reader ({FORMAT_VERSION})")
+    try:
+        nodes = d["nodes"]
+        wnids = [str(n["wnid"]) for n in nodes]
+        names = [str(n.get("name", n["wnid"])) for n in nodes]
+        parent = [int(n["parent"]) for n in nodes]
+        targets = [str(n["wnid"]) for n in nodes if n.get("target")]
+        maps = [LabelMap(str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, m["wnids"])))
+                for m in d.get("label_maps", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}malformed wordtree JSON ({type(exc).__name__}: {exc})") from None
+    tree = WordTree(wnids, parent, names, targets=targets, source=source)
+    try:
+        return tree.with_label_maps(maps) if maps else tree
+    except TreeError as exc:
+        raise TreeError(exc.problems, source) from None
+
+
+def dumps_json(tree: WordTree, meta: dict | None = None) -> str:
+    """Our JSON text: one node per line, so files diff well; byte-identical for equal trees."""
+    d = tree_to_dict(tree, meta)
+    head = {k: v for k, v in d.items() if k not in ("nodes", "label_maps")}
+    parts = ["{"]
+    for k, v in head.items():
+        parts.append(f" {json.dumps(k)}: {json.dumps(v, sort_keys=True, ensure_ascii=False)},")
+    parts.append(' "nodes": [')
+    parts.append(",\n".join("  " + json.dumps(n, ensure_ascii=False) for n in d["nodes"]))
+    parts.append(" ],")
+    parts.append(' "label_maps": [')
+    parts.append(",\n".join("  " + json.dumps(m, ensure_ascii=False) for m in d["label_maps"]))
+    parts.append(" ]")
+    parts.append("}")
+    return "\n".join(p for p in parts if p) + "\n"
+
+
+def save_json(tree: WordTree, path: str | Path, meta: dict | None = None) -> None:
+    """Write our JSON format (atomically)."""
+    write_text_atomic(path, dumps_json(tree, meta))
+
+
+def load_json(path: str | Path) -> WordTree:
+    """Read our JSON format; errors name the file."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    return tree_from_dict(d, str(path))
+
+
+def load_meta(path: str | Path) -> dict:
+    """The ``meta`` block of a JSON tree file (builder options, sources), or {}."""
+    return json.loads(Path(path).read_text(encoding="utf-8")).get("meta", {})
+
+
+# ---- Darknet -----------------------------------------------------------------------------------------------
+def _parse_tree_lines(lines: list[str], path: Path) -> tuple[list[str], list[int], list[str]]:
+    """wnids, parents and every syntax problem (``file:line: ...``)."""
+    wnids: list[str] = []
+    parent: list[int] = []
+    problems: list[str] = []
+    for i, line in enumerate(lines, 1):
+        parts = line.split()
+        if len(parts) != 2:
+            problems.append(f"{path}:{i}: expected '<wnid> <parent index>', got {line.strip()[:60]!r}")
+            wnids.append(parts[0] if parts else "")
+            parent.append(-1)
+            continue
+        try:
+            p = int(parts[1])
+        except ValueError:
+            problems.append(f"{path}:{i}: parent {parts[1]!r} is not an integer")
+            p = -1
+        wnids.append(parts[0])
+        parent.append(p)
+    return wnids, parent, problems
+
+
+def read_darknet(tree_file: str | Path, names_file: str | Path | None = None) -> WordTree:
+    """Read Darknet's ``.tree`` (and ``.names``, one per node); raises `TreeError` listing every problem."""
+    tree_file = Path(tree_file)
+    wnids, parent, problems = _parse_tree_lines(_read_lines(tree_file), tree_file)
+    names = None
+    if names_file is not None:
+        names = _read_lines(Path(names_file))
+        if len(names) != len(wnids):
+            problems.append(f"{names_file}: {len(names)} names for {len(wnids)} tree nodes")
+    if problems:
+        raise TreeError(problems, str(tree_file))
+    return WordTree(wnids, parent, names, source=str(tree_file))
+
+
+def read_map(path: str | Path, tree: WordTree, source: str | None = None,
+             labels: Iterable[str] | None = None) -> LabelMap:
+    """A Darknet ``.map`` (line k = tree index of dataset label k) as a `LabelMap`."""
+    path = Path(path)
+    lines = _read_lines(path)
+    wnids = []
+    for i, line in enumerate(lines, 1):
+        try:
+            idx = int(line.strip())
+        except ValueError:
+            raise ValueError(f"{path}:{i}: {line.strip()[:40]!r} is not a node index") from None
+        if not 0 <= idx < len(tree):
+            raise ValueError(f"{path}:{i}: node index {idx} out of range for a tree of {len(tree)} nodes")
+        wnids.append(tree.wnids[idx])
+    labs = list(labels) if labels is not None else [str(k) for k in range(len(wnids))]
+    if len(labs) != len(wnids):
+        raise ValueError(f"{path}: {len(wnids)} lines but {len(labs)} labels given")
+    return LabelMap(source or path.stem, tuple(labs), tuple(wnids))
+
+
+def darknet_texts(tree: WordTree, stem: str = "tree") -> dict[str, str]:
+    """File name -> content of the Darknet files for `tree` (``.tree``, ``.names``, ``.labels``, maps)."""
+    out = {
+        f"{stem}.tree": "".join(f"{w} {int(p)}\n" for w, p in zip(tree.wnids, tree.parent.tolist())),
+        f"{stem}.names": "".join(f"{n}\n" for n in tree.names),
+        f"{stem}.labels": "".join(f"{w}\n" for w in tree.wnids),
+    }
+    for src in sorted(tree.label_maps):
+        out[f"{src}.map"] = "".join(f"{i}\n" for i in tree.label_map(src))
+        out[f"{src}.names"] = "".join(f"{lab}\n" for lab in tree.label_maps[src].labels)
+    return out
+
+
+def write_darknet(tree: WordTree, directory: str | Path, stem: str = "tree") -> dict[str, str]:
+    """Write `<stem>.tree/.names/.labels`, and per label map `<source>.map` + `<source>.names` (its labels
+    in dataset order); returns {file name: path}."""
+    d = Path(directory)
+    clash = [s for s in tree.label_maps if s == stem]
+    if clash:
+        raise ValueError(f"label map source {clash[0]!r} has the same name as the tree stem; pick another stem")
+    paths = {}
+    for name, text in darknet_texts(tree, stem).items():
+        write_text_atomic(d / name, text)
+        paths[name] = str(d / name)
+    return paths
+
+
+# ---- validator ------------------------------------------------------------------------------------------------
+def _check_tree_file(path: Path) -> list[str]:
+    lines = _read_lines(path)
+    if not lines:
+        return [f"{path}: empty tree file"]
+    wnids, parent, problems = _parse_tree_lines(lines, path)
+    problems += [f"{path}:{p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
+    seen: dict[str, int] = {}
+    for i, w in enumerate(wnids, 1):
+        if w in seen:
+            problems.append(f"{path}:{i}: duplicate wnid {w} (first on line {seen[w]})")
+        elif w:
+            seen[w] = i
+    n = len(wnids)
+    for ext in (".names", ".labels"):
+        side = path.with_suffix(ext)
+        if side.is_file():
+            side_lines = _read_lines(side)
+            if len(side_lines) != n:
+                problems.append(f"{side}: {len(side_lines)} lines but {path.name} has {n} nodes")
+            if ext == ".labels":
+                for i, (a, b) in enumerate(zip(side_lines, wnids), 1):
+                    if a.strip() != b:
+                        problems.append(f"{side}:{i}: wnid {a.strip()!r} differs from {path.name} line {i} ({b})")
+                        break
+    for m in sorted(path.parent.glob("*.map")):
+        problems += _check_map_lines(m, n)
+    return problems
+
+
+def _check_map_lines(path: Path, n: int) -> list[str]:
+    problems = []
+    for i, line in enumerate(_read_lines(path), 1):
+        try:
+            idx = int(line.strip())
+        except ValueError:
+            problems.append(f"{path}:{i}: {line.strip()[:40]!r} is not a node index")
+            continue
+        if not 0 <= idx < n:
+            problems.append(f"{path}:{i}: node index {idx} out of range [0, {n - 1}]")
+    return problems
+
+
+def _check_json_file(path: Path) -> list[str]:
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return [f"{path}: not valid JSON ({exc})"]
+    if not isinstance(d, dict) or d.get("format") != FORMAT_NAME or not isinstance(d.get("nodes"), list):
+        return [f"{path}: not a wordtree JSON file (needs \"format\": \"{FORMAT_NAME}\" and a \"nodes\" list)"]
+    problems = []
+    wnids, parent = [], []
+    for i, node in enumerate(d["nodes"]):
+        try:
+            wnids.append(str(node["wnid"]))
+            parent.append(int(node["parent"]))
+        except (KeyError, TypeError, ValueError):
+            problems.append(f"{path}: node {i}: needs a wnid and an integer parent")
+            wnids.append("")
+            parent.append(-1)
+    problems += [f"{path}: node {p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
+    seen: dict[str, int] = {}
+    for i, w in enumerate(wnids):
+        if w in seen:
+            problems.append(f"{path}: node {i}: duplicate wnid {w} (first at node {seen[w]})")
+        elif w:
+            seen[w] = i
+    for m in d.get("label_maps", []) or []:
+        src = m.get("source", "?") if isinstance(m, dict) else "?"
+        try:
+            labs, ws = list(m["labels"]), list(m["wnids"])
+        except (KeyError, TypeError):
+            problems.append(f"{path}: label map {src!r}: needs 'labels' and 'wnids' lists")
+            continue
+        if len(labs) != len(ws):
+            problems.append(f"{path}: label map {src!r}: {len(labs)} labels but {len(ws)} wnids")
+        problems += [f"{path}: label map {src!r}: wnid {w} is not a node" for w in ws if w not in seen]
+    return problems
+
+
+def check_file(path: str | Path) -> list[str]:
+    """Every broken invariant of a tree file, each as ``file:line: message`` (empty list = valid).
+
+    Accepts a Darknet ``.tree`` (its sibling ``.names``/``.labels``/``*.map`` files are checked too), a
+    ``.names``/``.labels``/``.map`` file beside one, or our JSON format. Checks: syntax, parent out of range
+    or after its child, cycles, non-contiguous sibling groups, duplicate wnids, side files of the wrong length.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix == ".json":
+        return _check_json_file(path)
+    if path.suffix in (".names", ".labels", ".map"):
+        trees = [path.with_suffix(".tree")] if path.with_suffix(".tree").is_file() else sorted(
+            path.parent.glob("*.tree"))
+        if len(trees) != 1:
+            return [f"{path}: cannot tell which .tree file it belongs to ({len(trees)} .tree files beside it)"]
+        probs = _check_tree_file(trees[0])
+        key = str(path)
+        own = [p for p in probs if p.startswith(key)]
+        return own or ([] if not probs else [f"{path}: its tree {trees[0]} is invalid: {probs[0]}"])
+    if path.suffix == ".tree" or path.suffix == "":
+        return _check_tree_file(path)
+    # anything else: sniff
+    head = path.read_text(encoding="utf-8", errors="replace")[:200].lstrip()
+    return _check_json_file(path) if head.startswith("{") else _check_tree_file(path)
