@@ -1,0 +1,109 @@
+"""Detections equal Darknet's own (`get_network_boxes` + `do_nms_sort`) for yolov2 at 416 on the shipped
+reference image: once from Darknet's region output (decode alone), once through our whole model."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from yolo9000.decode import decode
+
+ANCHORS = [[0.57273, 0.677385], [1.87446, 2.06253], [3.33843, 5.47434], [7.88282, 3.52778], [9.77052, 9.16828]]
+WEIGHTS_BYTES = 203_934_264
+WEIGHTS_SHA256 = "042ea9bf8540db0953c3af6badd86de8934e14c17b5fc2c3a297eb1bb625dbff"
+
+
+@pytest.fixture(scope="module")
+def outputs(reference_dir):
+    d = reference_dir / "darknet_outputs"
+    if not (d / "yolov2_416_detections.json").is_file():
+        pytest.skip(f"{d} has no yolov2 reference detections")
+    return d
+
+
+def flat_region():
+    from types import SimpleNamespace
+
+    return SimpleNamespace(anchors=torch.tensor(ANCHORS), classes=80, tree=None)
+
+
+def triples(det):
+    return sorted((int(i), int(k), float(p)) for i, k, p in zip(det.index, det.labels, det.scores))
+
+
+def reference_triples(run):
+    return sorted((d["index"], c, p) for d in run["detections"] for c, p in d["probs"])
+
+
+def check_run(det, run, box_tol):
+    got, want = triples(det), reference_triples(run)
+    assert [g[:2] for g in got] == [w[:2] for w in want], "different (prediction, class) pairs survive"
+    np.testing.assert_allclose([g[2] for g in got], [w[2] for w in want], atol=1e-4)
+    ref_boxes = {d["index"]: d["bbox_xywh"] for d in run["detections"]}
+    b = det.boxes.double().numpy()
+    w, h = det.image_size
+    mine = np.stack([(b[:, 0] + b[:, 2]) / 2 / w, (b[:, 1] + b[:, 3]) / 2 / h,
+                     (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h], 1)
+    ref = np.array([ref_boxes[i] for i in det.index.tolist()], dtype=np.float64).reshape(-1, 4)
+    np.testing.assert_allclose(mine, ref, atol=box_tol, rtol=1e-4)  # random weights give boxes up to ~8x the image
+
+
+@pytest.mark.parametrize("mode", ["darknet", "paper"])
+def test_decode_of_darknet_region_output_matches(outputs, mode):
+    ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
+    region_out = torch.from_numpy(np.load(outputs / "yolov2_416_region_output.npy"))[None]
+    size = (ref["image_w"], ref["image_h"])
+    for run in ref["runs"]:  # 0.25 and 0.005 (the latter has near-ties; decode still matches exactly)
+        (det,) = decode(region_out, flat_region(), thresh=run["thresh"], hier_thresh=ref["hier_thresh"],
+                        nms=ref["nms"], mode=mode, net_size=(ref["net_w"], ref["net_h"]), image_sizes=[size],
+                        clip=False)
+        check_run(det, run, box_tol=2e-5)
+
+
+def _weights(shared_tools_dir: Path, cfg: Path) -> Path:
+    """Darknet-format random weights for yolov2.cfg (seed 0), generated once and cached in the temp dir."""
+    cache = Path(tempfile.gettempdir()) / "yolo9000-test-cache"
+    cache.mkdir(exist_ok=True)
+    path = cache / "yolov2_seed0.weights"
+    if path.is_file() and path.stat().st_size == WEIGHTS_BYTES:
+        return path
+    tmp = cache / f"yolov2_seed0.{os.getpid()}.tmp"
+    subprocess.run([sys.executable, str(shared_tools_dir / "make_darknet_weights.py"), str(cfg), str(tmp),
+                    "--seed", "0", "--quiet"], check=True, capture_output=True)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    if digest != WEIGHTS_SHA256:
+        tmp.unlink()
+        pytest.skip("generated weights differ from the ones the reference was made with (numpy version?)")
+    os.replace(tmp, path)
+    return path
+
+
+def test_model_and_decode_match_darknet_detections(outputs, reference_dir, shared_tools_dir, tmp_path):
+    """PNG -> our exact letterbox -> our model (Darknet's CPU batch norm) -> decode: Darknet's detections."""
+    darknet = pytest.importorskip("yolo9000.darknet")
+    from yolo9000.detect import Detector
+    from yolo9000.preprocess import load_image
+
+    src = reference_dir / "darknet" / "yolov2.cfg"
+    text = src.read_text().replace("width=608", "width=416").replace("height=608", "height=416")
+    cfg = tmp_path / "yolov2-416.cfg"
+    cfg.write_text(text)
+    weights = _weights(shared_tools_dir, src)
+    model = darknet.load_darknet(cfg, weights, bn_mode="cpu")  # the reference comes from Darknet's CPU build
+    ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
+    image = load_image(outputs / ref["image"])
+    detector = Detector(model, thresh=0.25, hier_thresh=0.5, nms=0.45, mode="darknet", exact_letterbox=True,
+                        clip=False)
+    x = detector.preprocess([image])
+    np.testing.assert_allclose(x[0].numpy(), np.load(outputs / "input_letterbox_416.npy"), atol=1e-6)
+    (det,) = detector([image])
+    run = next(r for r in ref["runs"] if r["thresh"] == 0.25)
+    check_run(det, run, box_tol=1e-4)

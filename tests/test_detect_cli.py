@@ -1,0 +1,336 @@
+"""`yolo9000 detect` end to end on generated pictures with small random-weights models (flat and tree)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wordtree import WordTree
+from yolo9000.cli import main
+
+pytest.importorskip("yolo9000.darknet")
+
+CFG = """[net]
+width=64
+height=64
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[maxpool]
+size=2
+stride=2
+
+[maxpool]
+size=2
+stride=2
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters={filters}
+activation=linear
+
+[region]
+anchors=0.8,0.9, 1.5,1.2
+bias_match=1
+classes={classes}
+coords=4
+num=2
+softmax=1
+"""
+
+
+def cfg_text(classes: int) -> str:
+    return CFG.format(filters=2 * (5 + classes), classes=classes)
+
+
+def toy_tree() -> WordTree:
+    return WordTree([f"n{i:08d}" for i in range(7)], [-1, -1, 0, 0, 1, 2, 2],
+                    ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"])
+
+
+def make_images(folder: Path) -> list[Path]:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (w, h) in enumerate([(80, 60), (50, 90), (64, 64)]):
+        arr = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        p = folder / f"pic{i}.png"
+        Image.fromarray(arr).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def flat_model(tmp_path_factory):
+    from yolo9000.darknet import DarknetModel, save_weights
+
+    d = tmp_path_factory.mktemp("flat")
+    torch.manual_seed(0)
+    model = DarknetModel.from_cfg_text(cfg_text(3))
+    with torch.no_grad():  # a confident, varied head so that random weights still give detections
+        head = model.conv_blocks()[-1].conv
+        head.weight.normal_(0, 0.5)
+        head.bias.copy_(torch.tensor([0, 0, 0, 0, 3.0, 0, 0, 0] * 2))
+    (d / "tiny.cfg").write_text(cfg_text(3))
+    save_weights(model, d / "tiny.weights")
+    (d / "tiny.names").write_text("red\ngreen\nblue\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tree_checkpoint(tmp_path_factory):
+    pytest.importorskip("wordtree.softmax")
+    from yolo9000.checkpoint import save_checkpoint
+    from yolo9000.darknet import DarknetModel
+
+    d = tmp_path_factory.mktemp("tree")
+    tree = toy_tree()
+    torch.manual_seed(1)
+    model = DarknetModel.from_cfg_text(cfg_text(len(tree)), tree=tree)
+    with torch.no_grad():
+        head = model.conv_blocks()[-1].conv
+        head.weight.normal_(0, 0.5)
+        bias = torch.zeros(2, 5 + len(tree))
+        bias[:, 4] = 3.0
+        bias[:, 5:] = torch.tensor([3.0, 0, 3.0, 0, 0, 2.0, 0])  # animal > dog > terrier is likely
+        head.bias.copy_(bias.flatten())
+    return save_checkpoint(d / "tree.pt", model, names=list(tree.names), with_rng=False)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys):
+    pics = make_images(tmp_path / "in")
+    sub = tmp_path / "in" / "more"
+    sub.mkdir()
+    (sub / "broken.jpg").write_bytes(b"this is not a jpeg")
+    out = tmp_path / "out"
+    code = main(["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
+                 "--names", str(flat_model / "tiny.names"), "--thresh", "0.05", "--batch-size", "2",
+                 "--device", "cpu", "--out", str(out), "--quiet",
+                 str(pics[0]), str(tmp_path / "in"), str(tmp_path / "missing.png")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "missing.png: not found" in captured.err and "broken.jpg" in captured.err
+    rows = read_jsonl(out / "detections.jsonl")
+    # pic0 given twice (file and folder): both runs are reported, each with its own annotated file
+    assert sorted(Path(r["image"]).name for r in rows) == ["pic0.png", "pic0.png", "pic1.png", "pic2.png"]
+    assert len(list(out.glob("pic0*.jpg"))) == 2
+    assert (out / "index.html").is_file() and (out / "summary.jpg").is_file()
+    total = sum(len(r["detections"]) for r in rows)
+    assert total > 0
+    for r in rows:
+        for d in r["detections"]:
+            x1, y1, x2, y2 = d["box"]
+            assert 0 <= x1 <= x2 <= r["width"] and 0 <= y1 <= y2 <= r["height"]
+            assert d["name"] == ["red", "green", "blue"][d["label"]]
+            assert d["score"] == pytest.approx(d["objectness"] * d["prob"], abs=1e-5)
+            assert d["score"] > 0.05
+    assert f"{total} detections" in captured.out
+
+    # the CLI's records equal a direct Detector call on the same picture
+    from yolo9000.detect import Detector, load_detector_model
+    from yolo9000.preprocess import load_image
+
+    model, names = load_detector_model(cfg=flat_model / "tiny.cfg", weights=flat_model / "tiny.weights",
+                                       names=flat_model / "tiny.names")
+    (det,) = Detector(model, names, thresh=0.05)([load_image(pics[1])])
+    row = next(r for r in rows if r["image"].endswith("pic1.png"))
+    assert [d["box"] for d in row["detections"]] == [d["box"] for d in det.to_records()]
+    assert names == ["red", "green", "blue"]
+
+
+def test_tree_checkpoint_with_paths_and_video(tree_checkpoint, tmp_path, capsys):
+    pics = make_images(tmp_path / "in")
+    frames = [Image.open(p).convert("RGB").resize((72, 56)) for p in pics]
+    gif = tmp_path / "clip.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    out = tmp_path / "out"
+    code = main(["detect", "--checkpoint", str(tree_checkpoint), "--show-path", "--thresh", "0.2",
+                 "--out", str(out), "--quiet", str(pics[0]), str(gif)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    rows = read_jsonl(out / "detections.jsonl")
+    assert [r.get("frame") for r in rows] == [None, 0, 1, 2]
+    assert all(r["video"] == str(gif) for r in rows[1:])
+    names = list(toy_tree().names)
+    tree = toy_tree()
+    dets = [d for r in rows for d in r["detections"]]
+    assert dets, "the biased head should detect something"
+    for d in dets:
+        path = [p["node"] for p in d["path"]]
+        assert path == tree.path(d["node"])  # root .. node
+        assert d["name"] == names[d["node"]]
+        assert d["path"][-1]["abs"] == pytest.approx(d["prob"], abs=1e-5)
+        assert d["score"] == pytest.approx(d["objectness"] * d["prob"], abs=1e-5)  # paper mode
+    html = (out / "index.html").read_text()
+    assert " &gt; " in html  # path labels such as "animal > dog > terrier (0.62)"
+    with Image.open(out / "clip_det.gif") as im:
+        assert im.n_frames == 3
+
+
+def test_darknet_mode_scores_by_objectness(tree_checkpoint, tmp_path, capsys):
+    pics = make_images(tmp_path / "in")
+    out = tmp_path / "out"
+    assert main(["detect", "--checkpoint", str(tree_checkpoint), "--mode", "darknet", "--thresh", "0.2",
+                 "--no-images", "--out", str(out), "--quiet", str(pics[2])]) == 0
+    (row,) = read_jsonl(out / "detections.jsonl")
+    assert row["detections"]
+    assert all(d["score"] == d["objectness"] for d in row["detections"])
+    assert not list(out.glob("*.jpg"))
+
+
+def test_clear_errors(flat_model, tmp_path, capsys, monkeypatch):
+    pics = make_images(tmp_path / "in")
+    base = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--quiet"]
+
+    (tmp_path / "two.names").write_text("a\nb\n")
+    assert main(base + ["--weights", str(flat_model / "tiny.weights"), "--names", str(tmp_path / "two.names"),
+                        "--out", str(tmp_path / "o1"), str(pics[0])]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "2 names" in err and "classes=3" in err and len(err.splitlines()) == 1
+
+    tree_file = tmp_path / "toy.tree"  # 7 nodes for a cfg with classes=3
+    tree = toy_tree()
+    tree_file.write_text("".join(f"{w} {p}\n" for w, p in zip(tree.wnids, tree.parent.tolist())))
+    assert main(base + ["--weights", str(flat_model / "tiny.weights"), "--tree", str(tree_file),
+                        "--out", str(tmp_path / "o0"), str(pics[0])]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "7 nodes" in err and "classes=3" in err and len(err.splitlines()) == 1
+
+    short = tmp_path / "short.weights"
+    short.write_bytes((flat_model / "tiny.weights").read_bytes()[:-40])
+    assert main(base + ["--weights", str(short), "--out", str(tmp_path / "o2"), str(pics[0])]) == 1
+    err = capsys.readouterr().err
+    assert "short.weights" in err and len(err.strip().splitlines()) == 1
+
+    assert main(base + ["--out", str(tmp_path / "o3"), str(tmp_path / "nothing.png")]) == 1
+    assert "nothing.png: not found" in capsys.readouterr().err
+
+    out = tmp_path / "o4"
+    assert main(base + ["--out", str(out), str(pics[0])]) == 0
+    capsys.readouterr()
+    assert main(base + ["--out", str(out), str(pics[0])]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert main(base + ["--out", str(out), "--force", str(pics[0])]) == 0
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["detect", str(pics[0])]) == 1
+    assert "yolo9000 train" in capsys.readouterr().err
+
+    assert main(base + ["--nms", "0", str(pics[0])]) == 1
+    assert "--nms" in capsys.readouterr().err
+
+
+def test_default_out_is_never_overwritten(flat_model, tmp_path, monkeypatch, capsys):
+    pics = make_images(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    args = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
+            "--quiet", "--no-images", str(pics[0])]
+    assert main(args) == 0 and main(args) == 0
+    assert (tmp_path / "runs/detect/detections.jsonl").is_file()
+    assert (tmp_path / "runs/detect2/detections.jsonl").is_file()
+
+
+def test_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["detect", "--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "--show-path" in text and "9k.tree" in text
+
+
+def test_default_checkpoint_and_inputs(tree_checkpoint, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from yolo9000.checkpoint import load_checkpoint, save_checkpoint
+    from yolo9000.darknet import DarknetModel
+
+    pics = make_images(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/emoji").mkdir(parents=True)
+    shutil.copy(tree_checkpoint, tmp_path / "runs/emoji/last.pt")
+    assert main(["detect", "--quiet", "--no-images", str(pics[1])]) == 0  # runs/emoji/last.pt by default
+    (row,) = read_jsonl(tmp_path / "runs/detect/detections.jsonl")
+    assert row["image"] == str(pics[1]) and row["width"] == 50
+
+    # no inputs with a model trained on the user's own data: say what to give
+    ckpt = load_checkpoint(tree_checkpoint)
+    model = DarknetModel.from_cfg_text(ckpt["cfg_text"], tree=toy_tree())
+    save_checkpoint(tmp_path / "own.pt", model, config={"coco": "mine.json", "folders": None}, with_rng=False)
+    capsys.readouterr()
+    assert main(["detect", "--checkpoint", str(tmp_path / "own.pt"), "--quiet"]) == 1
+    assert "no inputs given" in capsys.readouterr().err
+
+
+def test_precision_and_size_options(flat_model, tmp_path):
+    pics = make_images(tmp_path / "in")
+    base = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
+            "--quiet", "--no-images", "--thresh", "0.05"]
+    assert main(base + ["--out", str(tmp_path / "fp32"), str(pics[2])]) == 0
+    assert main(base + ["--precision", "bf16", "--out", str(tmp_path / "bf16"), str(pics[2])]) == 0
+    (fp32,) = read_jsonl(tmp_path / "fp32/detections.jsonl")
+    (bf16,) = read_jsonl(tmp_path / "bf16/detections.jsonl")
+    top = lambda r: max(d["score"] for d in r["detections"])  # noqa: E731
+    assert top(bf16) == pytest.approx(top(fp32), abs=0.05)
+    assert main(base + ["--size", "96", "--out", str(tmp_path / "s96"), str(pics[2])]) == 0
+    (s96,) = read_jsonl(tmp_path / "s96/detections.jsonl")
+    assert {d["index"] for d in s96["detections"]} - set(range(2 * 3 * 3)) == set()  # a 3x3 grid at 96 px
+    assert main(base + ["--size", "100", "--out", str(tmp_path / "bad"), str(pics[2])]) == 1
+
+
+def test_tree_nms_option(tree_checkpoint, flat_model, tmp_path, capsys):
+    import itertools
+
+    from torchvision.ops import box_iou
+
+    pics = make_images(tmp_path / "in")
+    out = tmp_path / "out"
+    assert main(["detect", "--checkpoint", str(tree_checkpoint), "--tree-nms", "--nms", "0.3", "--thresh", "0.1",
+                 "--no-images", "--out", str(out), "--quiet", *map(str, pics)]) == 0
+    tree = toy_tree()
+    for row in read_jsonl(out / "detections.jsonl"):
+        dets = row["detections"]
+        for a, b in itertools.combinations(dets, 2):
+            related = a["node"] == b["node"] or tree.is_ancestor(a["node"], b["node"]) or tree.is_ancestor(
+                b["node"], a["node"])
+            iou = box_iou(torch.tensor([a["box"]]), torch.tensor([b["box"]])).item()
+            assert not (related and iou > 0.31), (a, b)
+    capsys.readouterr()
+    assert main(["detect", "--cfg", str(flat_model / "tiny.cfg"), "--tree-nms", "--quiet",
+                 "--out", str(tmp_path / "o"), str(pics[0])]) == 1
+    assert "--tree-nms" in capsys.readouterr().err

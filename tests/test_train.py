@@ -1,0 +1,171 @@
+"""Training: a few steps on tiny generated COCO + class-folder data reduce the loss (through the real CLI),
+schedule, config merging, backbone loading, and the clean stop on a non-finite loss."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+import yaml
+
+import tiny_data as td
+from yolo9000.cli import main
+from yolo9000.config import TrainConfig
+from yolo9000.schedule import DarknetSchedule
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # the CI machine has 2 shared cores: OpenMP's second thread only adds contention for these tiny tensors
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return td.make_all(tmp_path_factory.mktemp("train_data"))
+
+
+def _args(data, out, *extra):
+    return ["train", "--coco", str(data["coco"]), "--folders", str(data["folders"]), "--tree", str(data["tree"]),
+            "--cfg", str(data["cfg"]), "--out", str(out), "--workers", "0", "--tensorboard", "false",
+            "--progress", "false", *extra]
+
+
+def _fixed_batch_loss(model, data):
+    from yolo9000.data import AugmentConfig, ClassFolders, CocoDetection, JointDataset, SampleKey, collate
+    from yolo9000.loss import RegionLoss
+
+    tree = model.tree
+    ds = JointDataset(CocoDetection(data["coco"], None, tree), ClassFolders(data["folders"], tree),
+                      AugmentConfig.none())
+    keys = [SampleKey(0, i, 64, 0) for i in range(6)] + [SampleKey(1, i, 64, 0) for i in range(0, 9, 3)]
+    images, targets = collate([ds[k] for k in keys])
+    loss_fn = RegionLoss(model.region, model.head.tree_softmax, apply_map=False)
+    model.train()  # batch statistics: a few steps leave BN's running averages far from converged
+    with torch.no_grad():
+        loss, _ = loss_fn(model(images), targets, seen=10 ** 6)
+    return float(loss)
+
+
+def test_cli_training_reduces_the_loss(data, tmp_path):
+    from yolo9000.checkpoint import load_checkpoint, load_model
+    from yolo9000.darknet import DarknetModel
+
+    out = tmp_path / "run"
+    rc = main(_args(data, out, "--steps", "14", "--batch", "8", "--subdivisions", "2", "--lr", "0.01",
+                    "--burn-in", "3", "--multiscale", "true", "--sizes", "64", "96", "--scale-every", "2",
+                    "--cls-fraction", "0.25", "--save-every", "5"))
+    assert rc == 0
+    for name in ("last.pt", "config.yaml", "log.csv", "summary.json"):
+        assert (out / name).is_file(), name
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["steps"] == 14 and saved["cls_fraction"] == 0.25
+    rows = list(csv.DictReader(open(out / "log.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 15))
+    assert {int(r["size"]) for r in rows} <= {64, 96}
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[0] == pytest.approx(0.01 * (1 / 3) ** 4) and lrs[-1] == pytest.approx(0.01)
+
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["step"] == 14 and ckpt["seen"] == 14 * 8 and ckpt["cfg_text"] and ckpt["tree"]
+    assert {"optimizer", "scheduler", "rng", "sampler"} <= set(ckpt)
+    trained = load_model(out / "last.pt")
+    torch.manual_seed(0)
+    fresh = DarknetModel.from_cfg_text(data["cfg"].read_text(), tree=trained.tree)
+    before, after = _fixed_batch_loss(fresh, data), _fixed_batch_loss(trained, data)
+    assert after < 0.6 * before, (before, after)
+
+    # an existing run is never overwritten silently
+    assert main(_args(data, out, "--steps", "1")) == 1
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
+    from yolo9000.checkpoint import load_checkpoint
+    from yolo9000.loss import RegionLoss
+    from yolo9000.train import TrainingDiverged, train
+
+    calls = {"n": 0}
+    orig = RegionLoss.forward
+
+    def flaky(self, raw, targets, seen):
+        calls["n"] += 1
+        loss, parts = orig(self, raw, targets, seen)
+        return (loss * float("nan") if calls["n"] >= 3 else loss), parts
+
+    monkeypatch.setattr(RegionLoss, "forward", flaky)
+    cfg = TrainConfig(coco=str(data["coco"]), folders=str(data["folders"]), tree=str(data["tree"]),
+                      cfg=str(data["cfg"]), out=str(tmp_path / "nan"), steps=5, batch=2, subdivisions=1,
+                      size=64, multiscale=False, workers=0, tensorboard=False, progress=False, save_every=1)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 3; .*last good checkpoint is .*last\.pt"):
+        train(cfg)
+    assert load_checkpoint(tmp_path / "nan" / "last.pt")["step"] == 2
+
+
+def test_yaml_config_with_command_line_overrides(tmp_path):
+    from yolo9000.cli import build_parser
+    from yolo9000.commands.train import config_from_args
+
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 7\nlr: 0.002\ncls-fraction: 0.5\n")
+    args = build_parser().parse_args(["train", "--config", str(path), "--lr", "0.01"])
+    cfg, resume = config_from_args(args)
+    assert (cfg.steps, cfg.lr, cfg.cls_fraction, resume) == (7, 0.01, 0.5, None)
+    path.write_text("stepz: 7\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: unknown option 'stepz'"):
+        TrainConfig.from_yaml(path)
+    path.write_text("steps: [1,\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: not valid YAML"):
+        TrainConfig.from_yaml(path)
+
+
+def test_darknet_schedule():
+    s = DarknetSchedule(burn_in=4, power=4, steps=[10, 20], scales=[0.1, 0.5])
+    assert [s(k) for k in range(3)] == pytest.approx([(1 / 4) ** 4, (2 / 4) ** 4, (3 / 4) ** 4])
+    assert s(3) == 1.0 and s(8) == 1.0
+    assert s(9) == pytest.approx(0.1) and s(19) == pytest.approx(0.05)
+    c = DarknetSchedule(policy="cosine", burn_in=0, max_batches=100, min_factor=0.1)
+    assert c(-1) == pytest.approx(1.0) and c(49) == pytest.approx(0.55) and c(99) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown lr policy"):
+        DarknetSchedule(policy="poly")
+
+
+def test_backbone_from_darknet_weights(data, tmp_path):
+    from yolo9000.darknet import DarknetModel, save_weights
+    from yolo9000.train import load_backbone, param_groups
+
+    tree = td.make_tree()
+    torch.manual_seed(1)
+    src = DarknetModel.from_cfg_text(data["cfg"].read_text(), tree=tree)
+    save_weights(src, tmp_path / "src.weights")
+    torch.manual_seed(2)
+    dst = DarknetModel.from_cfg_text(data["cfg"].read_text(), tree=tree)
+    assert load_backbone(dst, tmp_path / "src.weights", layers=3) == 3
+    blocks_s, blocks_d = src.conv_blocks(), dst.conv_blocks()
+    for k in range(3):
+        assert torch.equal(blocks_s[k].conv.weight, blocks_d[k].conv.weight)
+    assert not torch.equal(blocks_s[3].conv.weight, blocks_d[3].conv.weight)
+    with pytest.raises(ValueError, match="asked for 99 conv layers"):
+        load_backbone(dst, tmp_path / "src.weights", layers=99)
+    decay, rest = param_groups(dst, 5e-4)
+    assert decay["weight_decay"] == 5e-4 and rest["weight_decay"] == 0.0
+    assert all(p.dim() == 4 for p in decay["params"]) and all(p.dim() == 1 for p in rest["params"])
+
+
+def test_named_models_with_anchors():
+    from yolo9000.train import build_model
+
+    tree = td.make_tree()
+    m = build_model("tiny_yolo9000", tree, None, [1.0, 1.5, 3.0, 2.0])
+    assert m.region.num == 2 and m.region.anchors.tolist() == [[1.0, 1.5], [3.0, 2.0]]
+    assert m.region.classes == len(tree)
+    flat = build_model("tiny-yolo", None, 4)
+    assert flat.region.classes == 4 and flat.tree is None
+    with pytest.raises(ValueError, match="needs a tree"):
+        build_model("yolo9000", None, 4)
+    with pytest.raises(ValueError, match="w,h pairs"):
+        build_model("tiny_yolo9000", tree, None, [1.0, 2.0, 3.0])
+    with pytest.raises(FileNotFoundError, match="not a detector name"):
+        build_model("darknet19", tree, None)

@@ -1,0 +1,162 @@
+"""Training checkpoints: written atomically (temp file + rename), enough to rebuild the model and resume exactly.
+
+A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict or None), "names", "step",
+"seen", and for resuming "optimizer", "scheduler", "scaler", "rng" (python, numpy, torch, cuda), "sampler",
+"config".
+"""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+CHECKPOINT_VERSION = 1
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DDP / torch.compile wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+_FALLBACK = "yolo9000-checkpoint-tree"
+
+
+def tree_to_dict(tree) -> dict | None:
+    """The tree as a JSON-able dict (wordtree.formats when present)."""
+    if tree is None:
+        return None
+    try:
+        from wordtree.formats import tree_to_dict as impl
+    except ImportError:  # formats module not there: the same fields, enough to rebuild it
+        return {"format": _FALLBACK, "wnids": list(tree.wnids), "parent": [int(p) for p in tree.parent],
+                "names": list(tree.names), "targets": list(tree.targets),
+                "label_maps": [{"source": m.source, "labels": list(m.labels), "wnids": list(m.wnids)}
+                               for m in tree.label_maps.values()]}
+    return impl(tree)
+
+
+def tree_from_dict(d: dict | None):
+    """Inverse of `tree_to_dict`."""
+    if d is None:
+        return None
+    if d.get("format") == _FALLBACK:
+        from wordtree.tree import LabelMap, WordTree
+
+        maps = [LabelMap(m["source"], tuple(m["labels"]), tuple(m["wnids"])) for m in d["label_maps"]]
+        return WordTree(d["wnids"], d["parent"], d["names"], label_maps=maps, targets=d["targets"])
+    from wordtree.formats import tree_from_dict as impl
+
+    return impl(d)
+
+
+def rng_state() -> dict:
+    """Every global RNG's state (python, numpy, torch CPU, CUDA when present)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore `rng_state()`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        try:
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        except (RuntimeError, IndexError):  # fewer GPUs now than when saved: keep the current CUDA state
+            pass
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temp file in the target folder, fsync, then rename over `path` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, *, optimizer=None, scheduler=None, scaler=None,
+                    step: int = 0, seen: int = 0, names: list[str] | None = None, config: dict | None = None,
+                    sampler: dict | None = None, extra: dict | None = None, with_rng: bool = True) -> Path:
+    """Write a checkpoint atomically; `model` may be wrapped in DDP or torch.compile."""
+    m = unwrap(model)
+    tree = getattr(m, "tree", None)
+    ckpt = {
+        "version": CHECKPOINT_VERSION,
+        "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
+        "cfg_text": getattr(m, "cfg_text", None),
+        "tree": tree_to_dict(tree),
+        "names": list(names) if names is not None else (list(tree.names) if tree is not None else None),
+        "step": int(step),
+        "seen": int(seen),
+        "config": config,
+        "sampler": sampler,
+    }
+    if optimizer is not None:
+        ckpt["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        ckpt["scheduler"] = scheduler.state_dict()
+    if scaler is not None:
+        ckpt["scaler"] = scaler.state_dict()
+    if with_rng:
+        ckpt["rng"] = rng_state()
+    if extra:
+        ckpt.update(extra)
+    return atomic_save(ckpt, path)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint dict, with one-line errors for a missing or unreadable file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: checkpoint not found")
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - truncated zip, pickle errors, ...
+        raise ValueError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"{p}: not a yolo9000 checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild the DarknetModel saved in a checkpoint (from its cfg text and tree) with its weights, in eval mode."""
+    from yolo9000.darknet import DarknetModel
+
+    ckpt = load_checkpoint(path)
+    if not ckpt.get("cfg_text"):
+        raise ValueError(f"{path}: checkpoint has no 'cfg_text' to rebuild the model from")
+    model = DarknetModel.from_cfg_text(ckpt["cfg_text"], tree=tree_from_dict(ckpt.get("tree")),
+                                       source=f"{path}:cfg_text")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(f"{path}: weights do not fit the saved cfg ({first})") from None
+    model.seen = int(ckpt.get("seen", 0))
+    model.names = ckpt.get("names")
+    return model.to(device).eval()

@@ -1,0 +1,147 @@
+"""`yolo9000 convert`: Darknet cfg + .weights -> our checkpoint, and a checkpoint -> Darknet files."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  # Darknet files -> checkpoint (tree and names found through the cfg or given explicitly)
+  yolo9000 convert yolov2.cfg yolov2.weights --names coco.names -o yolov2.pt
+  yolo9000 convert yolo9000.cfg yolo9000.weights --tree 9k.tree --names 9k.names -o yolo9000.pt
+
+  # checkpoint -> Darknet files: out/model.cfg, out/model.weights (+ model.tree, model.names)
+  yolo9000 convert runs/emoji/last.pt --to-darknet -o out/model
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `convert`."""
+    p = subparsers.add_parser(
+        "convert",
+        help="convert Darknet cfg+weights to a checkpoint and back",
+        description="Convert between Darknet files (.cfg + .weights [+ .tree/.names]) and a yolo9000 "
+                    "checkpoint. With two inputs (cfg, weights) writes a checkpoint; with one checkpoint "
+                    "input (or --to-darknet) writes Darknet files. Weights round-trip byte for byte.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CFG WEIGHTS, or CHECKPOINT")
+    p.add_argument("-o", "--output", required=True,
+                   help="checkpoint path (.pt), or the path stem of the Darknet files to write")
+    p.add_argument("--to-darknet", action="store_true", help="checkpoint -> Darknet (implied by one input)")
+    p.add_argument("--tree", help="Darknet .tree (or our tree .json) for a cfg whose region uses a tree")
+    p.add_argument("--names", help="class/node names file, one per line (stored in the checkpoint)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(func=run)
+    return p
+
+
+def _check_free(paths: list[Path], force: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise ValueError(f"{existing[0]} already exists (use --force to overwrite)")
+
+
+def _read_names(path: str, count: int | None) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: names file not found")
+    names = [line.rstrip("\r") for line in p.read_text(encoding="utf-8").splitlines()]
+    while names and not names[-1].strip():
+        names.pop()
+    if count is not None and len(names) != count:
+        raise ValueError(f"{p}: {len(names)} names but the model has {count} classes")
+    return names
+
+
+def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names: str | None) -> Path:
+    """Darknet cfg + weights -> checkpoint; returns the checkpoint path."""
+    from yolo9000.checkpoint import save_checkpoint
+    from yolo9000.darknet import load_darknet
+
+    model = load_darknet(cfg, weights, tree=tree)
+    classes = model.region.classes if model.region is not None else None
+    name_list = _read_names(names, classes) if names else None
+    if name_list is not None and model.tree is not None:
+        from wordtree.tree import WordTree
+
+        t = model.tree  # same structure, human names for the nodes
+        model.tree = WordTree(t.wnids, t.parent, name_list, label_maps=t.label_maps.values(), targets=t.targets)
+    extra = {"weights_version": list(model.weights_version), "source": str(Path(cfg).name)}
+    if model.region is not None and model.region.map is not None:
+        extra["region_map"] = list(model.region.map)  # Darknet's map= file, which the cfg text only names
+    return save_checkpoint(output, model, seen=model.seen, names=name_list, with_rng=False, extra=extra)
+
+
+def _write_tree(tree, directory: Path, stem: str) -> Path:
+    """`<stem>.tree` and `<stem>.names` (wordtree.formats when present)."""
+    try:
+        from wordtree.formats import write_darknet  # noqa: F401
+    except ImportError:
+        lines = [f"{w} {int(p)}" for w, p in zip(tree.wnids, tree.parent)]
+        (directory / f"{stem}.tree").write_text("\n".join(lines) + "\n")
+        (directory / f"{stem}.names").write_text("\n".join(tree.names) + "\n")
+        return directory / f"{stem}.tree"
+    tree.to_darknet(directory, stem)
+    return directory / f"{stem}.tree"
+
+
+def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
+    """Checkpoint -> `<output>.cfg`, `<output>.weights` (+ `.tree`, `.names`); returns the files written."""
+    from yolo9000.checkpoint import load_checkpoint, load_model
+    from yolo9000.darknet import save_weights
+
+    stem = output.name[: -len(output.suffix)] if output.suffix in (".cfg", ".weights") else output.name
+    directory = output.parent
+    cfg_path, weights_path = directory / f"{stem}.cfg", directory / f"{stem}.weights"
+    ckpt = load_checkpoint(checkpoint)
+    model = load_model(checkpoint)
+    outs = [cfg_path, weights_path]
+    if model.tree is not None:
+        outs += [directory / f"{stem}.tree", directory / f"{stem}.names"]
+    region_map = ckpt.get("region_map")
+    if region_map:
+        outs.append(directory / f"{stem}.map")
+    names = ckpt.get("names")
+    if model.tree is None and names:
+        outs.append(directory / f"{stem}.names")
+    _check_free(outs, force)
+    directory.mkdir(parents=True, exist_ok=True)
+    text = model.cfg_text
+    if model.tree is not None:
+        # point the cfg at the tree we write beside it
+        text, n = re.subn(r"(?m)^[ \t]*tree[ \t]*=.*$", f"tree={stem}.tree", text)
+        if n == 0:
+            text = re.sub(r"(?m)^[ \t]*\[region\][ \t]*$", f"[region]\ntree={stem}.tree", text, count=1)
+        _write_tree(model.tree, directory, stem)
+    if region_map:
+        (directory / f"{stem}.map").write_text("\n".join(str(int(v)) for v in region_map) + "\n")
+        text = re.sub(r"(?m)^[ \t]*map[ \t]*=.*$", f"map={stem}.map", text)
+    if model.tree is None and names:
+        (directory / f"{stem}.names").write_text("\n".join(names) + "\n")
+    cfg_path.write_text(text)
+    version = tuple(ckpt.get("weights_version") or (0, 2, 0))
+    save_weights(model, weights_path, seen=int(ckpt.get("seen", 0)), version=version)
+    return outs
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `yolo9000 convert`."""
+    output = Path(args.output)
+    if len(args.inputs) == 1 or args.to_darknet:
+        if len(args.inputs) != 1:
+            raise ValueError("--to-darknet takes exactly one input, the checkpoint")
+        written = to_darknet(args.inputs[0], output, args.force)
+        print("wrote " + ", ".join(str(p) for p in written))
+        return 0
+    if len(args.inputs) != 2:
+        raise ValueError(f"expected CFG WEIGHTS or one CHECKPOINT, got {len(args.inputs)} inputs")
+    cfg, weights = args.inputs
+    if Path(cfg).suffix == ".weights" and Path(weights).suffix == ".cfg":
+        cfg, weights = weights, cfg
+    _check_free([output], args.force)
+    path = to_checkpoint(cfg, weights, output, args.tree, args.names)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,179 @@
+"""`yolo9000 detect`: run a detector on images, folders or videos; JSON lines + annotated pictures + summary."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("runs/detect")
+
+EPILOG = """\
+examples:
+  # the emoji-world model trained by `yolo9000 train` (runs/emoji/last.pt) on its own test pictures
+  yolo9000 detect
+  # ... on your pictures and folders, labels with their tree path ("animal > dog > terrier (0.62)")
+  yolo9000 detect photo.jpg pictures/ --show-path --out runs/mine
+  # ... one label per object along a tree path: "terrier" removes an overlapping weaker "dog"
+  yolo9000 detect pictures/ --tree-nms
+
+  # Darknet's YOLO9000 (9418 WordTree nodes) exactly as `darknet detector test` labels boxes
+  yolo9000 detect --cfg yolo9000.cfg --weights yolo9000.weights --tree 9k.tree --names 9k.names \\
+      --mode darknet --thresh 0.5 street.jpg
+
+  # Darknet's YOLOv2 (80 COCO classes) on a GPU, 16 pictures per batch, class-agnostic NMS
+  yolo9000 detect --cfg yolov2.cfg --weights yolov2.weights --names coco.names --device cuda \\
+      --batch-size 16 --agnostic-nms pictures/
+
+  # a video (animated GIF/WebP; .mp4 and friends need PyAV): progress bar and frames/s, annotated GIF out
+  yolo9000 detect --checkpoint runs/emoji/last.pt clip.gif
+
+outputs (in --out): detections.jsonl (one JSON object per image or video frame: "image"/"video", "frame",
+"width", "height", "detections": [{"box" x1 y1 x2 y2, "bbox" x y w h (pixels), "score", "objectness",
+"label", "name", "prob", "index", and for trees "node" and "path": [{"node", "name", "prob", "abs"}]}]),
+one annotated .jpg per image (.gif per video), index.html and summary.jpg.
+
+scores: flat models score obj*P(class); tree models in --mode paper score obj*P(node) for the node where
+the top-down walk stops (P > --hier-thresh); --mode darknet reproduces Darknet (the node from its
+compounded walk, scored by the objectness alone, and do_nms_sort's tie order).
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `detect`."""
+    p = subparsers.add_parser(
+        "detect",
+        help="detect objects in images, folders or videos",
+        description="Run a YOLOv2/YOLO9000 model (our checkpoint, or Darknet cfg + weights [+ tree + names]) on "
+                    "images, folders and videos; write JSON lines, annotated pictures and an HTML summary. "
+                    "Missing or unreadable inputs are skipped and reported.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files, folders (searched recursively) or videos; default: the emoji world's "
+                        "test pictures when the model was trained on it")
+    m = p.add_argument_group("model (default: runs/emoji/last.pt)")
+    m.add_argument("--checkpoint", help="a yolo9000 checkpoint (.pt) from `yolo9000 train` or `convert`")
+    m.add_argument("--cfg", help="a Darknet .cfg file")
+    m.add_argument("--weights", help="Darknet .weights for --cfg")
+    m.add_argument("--tree", help="Darknet .tree (or tree .json) when the cfg's [region] uses a tree")
+    m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
+    d = p.add_argument_group("detection")
+    d.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
+    d.add_argument("--hier-thresh", type=float, default=0.5,
+                   help="tree: stop descending when P(node) falls to this (default 0.5)")
+    d.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold; 1 disables NMS (default 0.45)")
+    d.add_argument("--mode", choices=("paper", "darknet"), default="paper",
+                   help="tree scoring: the paper's walk and obj*P(node), or Darknet's exact output")
+    nms_kind = d.add_mutually_exclusive_group()
+    nms_kind.add_argument("--agnostic-nms", action="store_true", help="NMS across classes/nodes, not per class")
+    nms_kind.add_argument("--tree-nms", action="store_true",
+                          help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
+                               "removes an overlapping weaker 'dog', never a 'cat')")
+    d.add_argument("--size", type=int, default=None, help="network input size (default: the cfg's width/height)")
+    r = p.add_argument_group("runtime")
+    r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    r.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    r.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="fp32 (exact), or bf16/fp16 with folded batch norm (faster, drifts ~1e-2)")
+    r.add_argument("--exact-letterbox", action="store_true",
+                   help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox")
+    r.add_argument("--workers", type=int, default=2, help="image reading threads (default 2)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT}, or a numbered "
+                                               "sibling if that already holds results)")
+    o.add_argument("--force", action="store_true", help="write into an --out that already holds results")
+    o.add_argument("--show-path", action="store_true", help="label boxes with their tree path")
+    o.add_argument("--max-path", type=int, default=3, help="nodes of the path shown with --show-path (0: all)")
+    o.add_argument("--no-images", action="store_true", help="only write detections.jsonl and the summary")
+    o.add_argument("--no-summary", action="store_true", help="skip index.html and summary.jpg")
+    o.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+    return p
+
+
+def _default_checkpoint() -> Path:
+    from yolo9000.config import DEFAULT_RUN_DIR
+
+    path = DEFAULT_RUN_DIR / "last.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model given and no default checkpoint at {path}: run `yolo9000 train` "
+                                "first, or pass --checkpoint or --cfg/--weights")
+    return path
+
+
+def _world_inputs(checkpoint: Path) -> list[str]:
+    """The emoji world's test pictures when the checkpoint was trained on the (default) world."""
+    from yolo9000.checkpoint import load_checkpoint
+
+    config = load_checkpoint(checkpoint).get("config") or {}
+    if config.get("coco") or config.get("folders"):
+        raise ValueError(f"no inputs given ({checkpoint} was trained on your own data): name images, folders "
+                         "or videos")
+    from yolo9000.emoji_world import ensure_world
+
+    images = Path(ensure_world(config.get("world"))) / "test" / "images"
+    if not images.is_dir():
+        raise FileNotFoundError(f"{images}: the emoji world has no test pictures; name inputs explicitly")
+    log.info("no inputs given: using the emoji world's test pictures in %s", images)
+    return [str(images)]
+
+
+def _out_dir(args) -> Path:
+    if args.out is not None:
+        out = Path(args.out)
+        if out.is_file():
+            raise ValueError(f"--out {out} is a file, not a folder")
+        if (out / "detections.jsonl").exists() and not args.force:
+            raise ValueError(f"{out} already holds results (detections.jsonl); use --force to overwrite or "
+                             "another --out")
+        return out
+    out, k = DEFAULT_OUT, 1
+    while (out / "detections.jsonl").exists():
+        k += 1
+        out = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}{k}")
+    return out
+
+
+def run(args) -> int:
+    """Run `yolo9000 detect`."""
+    from yolo9000.detect import Detector, detect_files, load_detector_model, resolve_device
+
+    if not 0 <= args.thresh < 1:
+        raise ValueError(f"--thresh must be in [0, 1), got {args.thresh}")
+    if not 0 <= args.hier_thresh < 1:
+        raise ValueError(f"--hier-thresh must be in [0, 1), got {args.hier_thresh}")
+    if not 0 < args.nms <= 1:
+        raise ValueError(f"--nms must be in (0, 1], got {args.nms}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.weights and not args.cfg:
+        raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.cfg is None:
+        checkpoint = _default_checkpoint()
+    device = resolve_device(args.device)
+    model, names = load_detector_model(checkpoint=checkpoint, cfg=args.cfg, weights=args.weights,
+                                       tree=args.tree, names=args.names)
+    inputs = list(args.inputs) or (_world_inputs(Path(checkpoint)) if checkpoint is not None else [])
+    if not inputs:
+        raise ValueError("no inputs given: name image files, folders or videos")
+    out = _out_dir(args)
+    detector = Detector(model, names, device=device, thresh=args.thresh, hier_thresh=args.hier_thresh,
+                        nms=args.nms, mode=args.mode, class_agnostic=args.agnostic_nms, tree_nms=args.tree_nms,
+                        precision=args.precision, exact_letterbox=args.exact_letterbox, size=args.size)
+    report = detect_files(detector, inputs, out, batch_size=args.batch_size, save_images=not args.no_images,
+                          show_path=args.show_path, max_path=args.max_path, summary=not args.no_summary,
+                          workers=args.workers, progress=not args.quiet)
+    rate = report.processed / max(report.seconds, 1e-9)
+    model_rate = report.processed / max(report.model_seconds, 1e-9)
+    what = f"{report.images} images" + (f", {report.frames} video frames" if report.frames else "")
+    print(f"{what}: {report.detections} detections in {report.seconds:.1f}s "
+          f"({rate:.1f}/s overall, {model_rate:.1f}/s model+decode on {device})")
+    for path, why in report.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    print(f"results: {report.jsonl}" + (f", summary: {report.summary}" if report.summary else ""))
+    return 0

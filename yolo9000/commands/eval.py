@@ -1,0 +1,351 @@
+"""`yolo9000 eval`: mAP (with WordTree ancestor crediting), classification and hierarchical measures."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+EPILOG = """\
+examples:
+  # after `yolo9000 train`: runs/emoji/last.pt on its emoji world's test split (fine boxes) -> runs/eval
+  yolo9000 eval
+
+  # a checkpoint on a given emoji world; the never-boxed classes come from the world's wordtree.json
+  yolo9000 eval --checkpoint runs/emoji/last.pt --emoji-world WORLD_DIR --out runs/emoji/eval
+
+  # any COCO JSON + images, and class folders named by WordNet id
+  yolo9000 eval --checkpoint ckpt.pt --coco val.json --images val/ --folders imagenet_val/ --out eval/
+
+  # Darknet's YOLO9000 on COCO: categories -> nodes and the boxed classes both from coco9k.map
+  yolo9000 eval --cfg yolo9000.cfg --weights yolo9000.weights --tree 9k.tree --names 9k.names \\
+      --coco instances_val2014.json --images val2014/ --category-map coco9k.map \\
+      --train-maps coco9k.map --out eval9k/
+
+  # score predictions written by `yolo9000 detect --out det/` (JSON lines) without running a model
+  yolo9000 eval --predictions det/detections.jsonl --tree wordtree.json --coco test.json --out eval/
+
+outputs in --out: summary.json (headline numbers), per_class.csv/.md, pr_curves.png, ap_per_class.png,
+box_depth_accuracy.csv/.md, classification.csv/.md, depth_accuracy.csv/.md/.png, distances.csv/.md.
+A tree prediction counts for a category when its node is that category's node or below it ("terrier"
+counts for "dog"). "unseen" mAP = classes whose node never had a box in training (under_boxed: an
+ancestor had boxes; never_boxed: nothing on its path did).
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `eval`."""
+    p = subparsers.add_parser(
+        "eval", help="evaluate a model or saved predictions (mAP, top-k, hierarchical measures)",
+        description="Evaluate detections (COCO mAP with ancestor crediting), classification on class "
+                    "folders (top-1/top-5 over leaves and nodes) and hierarchical measures.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m = p.add_argument_group("model (default: the emoji-world checkpoint runs/emoji/last.pt, evaluated on its "
+                             "world's test split when no data is given)")
+    m.add_argument("--checkpoint", type=Path, help="a yolo9000 checkpoint (.pt)")
+    m.add_argument("--cfg", type=Path, help="Darknet cfg file")
+    m.add_argument("--weights", type=Path, help="Darknet .weights file (with --cfg)")
+    m.add_argument("--tree", type=Path, help="tree: our JSON or a Darknet .tree (for --cfg or --predictions)")
+    m.add_argument("--names", type=Path, help="Darknet .names file for a .tree")
+    d = p.add_argument_group("data")
+    d.add_argument("--coco", type=Path, help="COCO detection JSON with the ground truth")
+    d.add_argument("--images", type=Path, help="image folder of --coco (default: next to the JSON)")
+    d.add_argument("--folders", type=Path, help="class folders named by wnid (classification)")
+    d.add_argument("--emoji-world", type=Path, metavar="DIR",
+                   help="an emoji world: its test/ split, and its wordtree.json for the boxed classes")
+    d.add_argument("--predictions", type=Path, help="score these predictions (JSONL from `yolo9000 detect` "
+                                                    "or a COCO results JSON) instead of running a model")
+    d.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images of --coco")
+    d.add_argument("--category-map", type=Path, default=None,
+                   help="tree node of each --coco category in id order, one per line (Darknet's coco9k.map); "
+                        "default: the category's 'wnid', the tree's label maps, or its name")
+    t = p.add_argument_group("classes that never had a box in training")
+    t.add_argument("--train-maps", type=Path, nargs="+", default=None,
+                   help="Darknet .map, training COCO JSON, tree JSON or wnid list of the box labels")
+    t.add_argument("--train-tree", type=Path, help="training tree JSON whose label maps name the box labels")
+    t.add_argument("--box-maps", nargs="+", default=None,
+                   help="label-map names that had boxes (default: detection/coco maps)")
+    o = p.add_argument_group("decoding")
+    o.add_argument("--thresh", type=float, default=0.005, help="objectness/score threshold (default .005)")
+    o.add_argument("--hier-thresh", type=float, default=0.5, help="top-down walk threshold (default .5)")
+    o.add_argument("--nms", type=float, default=0.45, help="NMS IoU (default .45)")
+    o.add_argument("--mode", choices=("paper", "darknet"), default="paper", help="tree decoding mode")
+    o.add_argument("--scoring", choices=("walk", "map"), default="walk",
+                   help="walk: one label per box where the tree walk stops, credited to its ancestors "
+                        "(default); map: Darknet's `detector valid`, one score obj*P(category) per category")
+    o.add_argument("--size", type=int, default=None, help="network input size (default: the cfg's)")
+    o.add_argument("--batch-size", type=int, default=8)
+    o.add_argument("--workers", type=int, default=2, help="image-decoding threads (0: decode in the main thread)")
+    o.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"),
+                   help="output folder for tables, plots and summary.json (default runs/eval)")
+    p.add_argument("--overwrite", action="store_true", help="replace files of an earlier report in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-plots", action="store_true", help="tables and summary.json only, no PNGs")
+    p.set_defaults(func=run)
+    return p
+
+
+def _load_tree(path: Path, names: Path | None = None):
+    from wordtree import WordTree
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: tree file not found")
+    if path.suffix.lower() == ".json":
+        return WordTree.load(path)
+    return WordTree.from_darknet(path, names)
+
+
+def _default_checkpoint() -> Path:
+    try:
+        from yolo9000.train import DEFAULT_RUN_DIR
+    except ImportError:
+        DEFAULT_RUN_DIR = Path("runs/emoji")
+    return Path(DEFAULT_RUN_DIR) / "last.pt"
+
+
+def _load_model(args):
+    if args.checkpoint and args.cfg:
+        raise ValueError("give either --checkpoint or --cfg/--weights, not both")
+    if args.cfg:
+        from yolo9000.darknet import load_darknet
+
+        tree = _load_tree(args.tree, args.names) if args.tree else None
+        model = load_darknet(args.cfg, args.weights, tree=tree)
+        names = None
+        if args.names:
+            if not args.names.is_file():
+                raise FileNotFoundError(f"{args.names}: names file not found")
+            names = [ln.strip() for ln in args.names.read_text().splitlines() if ln.strip()]
+        return model, names, str(args.cfg)
+    from yolo9000.checkpoint import load_model
+
+    ckpt = args.checkpoint or _default_checkpoint()
+    if not ckpt.is_file():
+        if args.checkpoint:
+            raise FileNotFoundError(f"{ckpt}: checkpoint not found")
+        raise FileNotFoundError(f"{ckpt}: no model given and no default checkpoint; run `yolo9000 train` "
+                                f"first or pass --checkpoint / --cfg --weights")
+    model = load_model(ckpt, device="cpu")
+    return model, getattr(model, "names", None), str(ckpt)
+
+
+def _model_tree(model):
+    tree = getattr(model, "tree", None)
+    if tree is None and getattr(model, "head", None) is not None:
+        tree = getattr(model.region, "tree", None)
+    return tree
+
+
+def _subset_coco(coco, n: int):
+    """The first `n` images (by id) of a COCO object and their annotations."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    keep = sorted(coco.getImgIds())[:n]
+    ks = set(keep)
+    data = dict(coco.dataset)
+    data["images"] = [im for im in coco.dataset["images"] if im["id"] in ks]
+    data["annotations"] = [a for a in coco.dataset["annotations"] if a["image_id"] in ks]
+    sub = COCO()
+    sub.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        sub.createIndex()
+    sub.source = getattr(coco, "source", "COCO file")
+    return sub
+
+
+def _boxed_mask(args, tree, world_tree: Path | None):
+    """Bool mask of the tree nodes that were box labels in training, and where it came from."""
+    from wordtree import WordTree
+    from yolo9000.evaluate import boxed_from_file, boxed_from_tree
+
+    if args.train_maps:
+        mask = None
+        for f in args.train_maps:
+            m = boxed_from_file(f, tree)
+            mask = m if mask is None else (mask | m)
+        return mask, ", ".join(map(str, args.train_maps))
+    tt = args.train_tree or world_tree
+    if tt is not None:
+        if not Path(tt).is_file():
+            raise FileNotFoundError(f"{tt}: training tree not found")
+        train_tree = WordTree.load(tt)
+        got = boxed_from_tree(train_tree, args.box_maps)
+        if got is None:
+            raise ValueError(f"{tt}: the tree has no detection label map; name one with --box-maps")
+        mask = np.zeros(len(tree), dtype=bool)
+        missing = [w for w, b in zip(train_tree.wnids, got) if b and w not in tree]
+        if missing:
+            raise ValueError(f"{tt}: box label {missing[0]} is not a node of the evaluated tree")
+        mask[[tree.index(w) for w, b in zip(train_tree.wnids, got) if b]] = True
+        return mask, str(tt)
+    got = boxed_from_tree(tree, args.box_maps)
+    return got, ("model tree label maps" if got is not None else None)
+
+
+def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | None]:
+    """(coco JSON, image folder, class folders, emoji-world tree) from the options, checked to exist."""
+    world_tree = None
+    coco_path, images, folders = args.coco, args.images, args.folders
+    if args.emoji_world is not None:
+        w = args.emoji_world
+        if not (w / "test" / "annotations.json").is_file():
+            raise FileNotFoundError(f"{w}: not an emoji world (no test/annotations.json); create one with "
+                                    f"`yolo9000 emoji-world {w}`")
+        coco_path = coco_path or w / "test" / "annotations.json"
+        images = images or w / "test" / "images"
+        world_tree = w / "wordtree.json"
+    if args.predictions is not None and coco_path is None:
+        raise ValueError("--predictions needs the ground truth: add --coco")
+    if args.predictions is not None and folders is not None:
+        raise ValueError("--folders needs a model to classify the images; it cannot be used with --predictions")
+    if coco_path is None and folders is None:
+        if args.checkpoint or args.cfg or not _default_checkpoint().is_file():
+            raise ValueError("nothing to evaluate: give --coco (with --images), --folders, or --emoji-world")
+        # plain `yolo9000 eval`: the default emoji-world model on the test split of its world
+        from yolo9000.emoji_world import ensure_world
+
+        w = Path(ensure_world(None))  # the cached world `yolo9000 train` uses by default
+        log.info("evaluating %s on the emoji world's test split in %s", _default_checkpoint(), w)
+        coco_path, images, world_tree = w / "test" / "annotations.json", w / "test" / "images", w / "wordtree.json"
+    for what, path, is_dir in (("COCO annotation file", coco_path, False), ("image folder", images, True),
+                               ("class folder root", folders, True), ("predictions file", args.predictions, False)):
+        if path is not None and not (path.is_dir() if is_dir else path.is_file()):
+            raise FileNotFoundError(f"{path}: {what} not found")
+    if coco_path is not None and images is None and args.predictions is None:
+        images = coco_path.parent / "images" if (coco_path.parent / "images").is_dir() else coco_path.parent
+    if world_tree is not None and not world_tree.is_file():
+        world_tree = None
+    return coco_path, images, folders, world_tree
+
+
+def _check_numbers(args) -> None:
+    for name in ("thresh", "hier_thresh"):
+        if not 0.0 <= getattr(args, name) < 1.0:
+            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(args, name)}")
+    if not 0.0 < args.nms <= 1.0:
+        raise ValueError(f"--nms must be in (0, 1], got {args.nms}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    if args.max_images is not None and args.max_images < 1:
+        raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
+
+
+def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, names, boxed, device: str):
+    """Predictions (run or read) scored against the COCO file; returns (report, number of predictions)."""
+    coco = ev.load_coco(coco_path)
+    if args.max_images:
+        coco = _subset_coco(coco, args.max_images)
+    cat_nodes = None
+    if tree is not None:
+        cat_nodes = (_read_category_map(args.category_map, coco, tree) if args.category_map
+                     else ev.category_nodes(coco, tree))
+    credit = True  # labels are tree nodes, credited to the categories above them
+    if args.predictions is not None:
+        preds = ev.read_predictions(args.predictions, coco, tree=tree, names=names)
+    else:
+        class_map = None
+        if args.scoring == "map":
+            if tree is None:
+                raise ValueError("--scoring map needs a tree model")
+            class_map = cat_nodes.tolist()
+            credit = False  # labels come back as category positions
+        preds = ev.predict_detections(model, coco, images, size=args.size, batch_size=args.batch_size,
+                                      device=device, thresh=args.thresh, hier_thresh=args.hier_thresh,
+                                      nms=args.nms, mode=args.mode, class_map=class_map,
+                                      workers=args.workers, progress=not args.no_progress)
+        if class_map is not None:
+            cat_ids = ev.category_ids(coco)
+            preds["label"] = [cat_ids[i] for i in preds["label"]]
+        elif tree is None:
+            preds["label"] = _flat_to_category(preds["label"], coco, names)
+    report = ev.detection_report(coco, preds, tree=tree, boxed=boxed, cat_nodes=cat_nodes, credit=credit)
+    return report, int(len(preds))
+
+
+def run(args) -> int:
+    """Evaluate and write the report; prints the headline numbers."""
+    import torch
+
+    from yolo9000 import evaluate as ev
+    from yolo9000.eval_report import ReportWriter, markdown_table
+
+    coco_path, images, folders, world_tree = _resolve_data(args)
+    _check_numbers(args)
+    # refuse to clobber an earlier report before spending time on the model
+    ReportWriter(args.out, overwrite=args.overwrite).check_free(["summary.json"])
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = names = None
+    meta: dict = {"predictions": str(args.predictions) if args.predictions else None}
+    if args.predictions is None:
+        model, names, meta["model"] = _load_model(args)
+        tree = _model_tree(model)
+    else:
+        tree = _load_tree(args.tree, args.names) if args.tree else None
+        if tree is None and (args.checkpoint or args.cfg):  # the model only lends its tree and names
+            m, names, _ = _load_model(args)
+            tree = _model_tree(m)
+        if tree is None and world_tree is not None:
+            from wordtree import WordTree
+
+            tree = WordTree.load(world_tree)
+    boxed, boxed_src = _boxed_mask(args, tree, world_tree) if tree is not None else (None, None)
+    meta.update({"coco": str(coco_path) if coco_path else None, "folders": str(folders) if folders else None,
+                 "tree_nodes": len(tree) if tree is not None else None, "boxed_from": boxed_src,
+                 "thresh": args.thresh, "hier_thresh": args.hier_thresh, "nms": args.nms, "mode": args.mode,
+                 "scoring": args.scoring, "device": device})
+
+    det_report = cls_report = None
+    if coco_path is not None:
+        det_report, meta["detections"] = _detection(args, ev, coco_path, images, model, tree, names, boxed, device)
+    if folders is not None:
+        cp = ev.predict_classification(model, folders, size=args.size, batch_size=args.batch_size, device=device,
+                                       hier_thresh=args.hier_thresh, names=names, workers=args.workers,
+                                       progress=not args.no_progress)
+        cls_report = ev.classification_summary(cp, tree)
+    written = ev.write_report(args.out, detection=det_report, classification=cls_report, meta=meta,
+                              overwrite=args.overwrite, plots=not args.no_plots)
+    summary = json.loads((Path(args.out) / "summary.json").read_text())
+    print(markdown_table(ev.headline_table(summary)), end="")
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def _flat_to_category(labels, coco, names):
+    """Flat class index -> COCO category id: by name when the model has names, else by id order."""
+    cat_ids = sorted(coco.getCatIds())
+    if names is not None:
+        by_name = {str(coco.cats[c].get("name")): c for c in cat_ids}
+        if all(str(n) in by_name for n in names):
+            return [by_name[str(names[i])] for i in labels]
+    return [cat_ids[i] if 0 <= i < len(cat_ids) else -1 for i in labels]
+
+
+def _read_category_map(path: Path, coco, tree):
+    """Darknet-style .map: line k = tree node of the k-th category by ascending id (coco9k.map's layout)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: category map not found")
+    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    n_cat = len(coco.getCatIds())
+    if len(lines) != n_cat:
+        raise ValueError(f"{path}: {len(lines)} lines but the COCO file has {n_cat} categories")
+    try:
+        nodes = np.array([int(ln.split()[0]) for ln in lines], dtype=np.int64)
+    except ValueError:
+        raise ValueError(f"{path}: every line must be a node index") from None
+    bad = np.flatnonzero((nodes < 0) | (nodes >= len(tree)))
+    if len(bad):
+        raise ValueError(f"{path}: line {bad[0] + 1}: node {nodes[bad[0]]} out of range for a tree of "
+                         f"{len(tree)} nodes")
+    return nodes

@@ -1,0 +1,130 @@
+"""`yolo9000 train`: joint detection + classification training (the emoji world when no data is given)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from yolo9000.config import DEFAULT_RUN_DIR, TrainConfig
+
+EPILOG = f"""\
+examples:
+  yolo9000 train                                   # the synthetic emoji world -> {DEFAULT_RUN_DIR}/last.pt
+  yolo9000 train --steps 2000 --batch 32 --out runs/emoji2
+  yolo9000 train --coco coco/train.json --images coco/train2017 --folders imagenet/train \\
+      --tree wordtree.json --cfg yolo9000 --cls-fraction 0.8 --weights darknet19_448.conv.23
+  yolo9000 train --config my.yaml --lr 5e-4        # YAML config, command line wins
+  yolo9000 train --out runs/emoji --resume         # continue exactly where the last checkpoint stopped
+  torchrun --nproc_per_node 4 -m yolo9000 train --config my.yaml   # DDP (gloo on CPU, NCCL on GPU)
+
+Options not given come from the YAML config, then from the model cfg's [net]/[region] sections.
+The resolved config is saved as OUT/config.yaml; checkpoints are OUT/last.pt, the log OUT/log.csv.
+"""
+
+
+def _bool(s: str) -> bool:
+    v = s.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `train`."""
+    p = subparsers.add_parser(
+        "train", help="train a detector jointly on boxes and class folders",
+        description="Train YOLO9000-style: COCO-format boxes and class-folder images over one WordTree.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    A = argparse.SUPPRESS  # unset options stay out of the namespace, so YAML values survive
+    d = p.add_argument_group("data")
+    d.add_argument("--config", type=Path, help="YAML file of options (names as below, - or _)")
+    d.add_argument("--coco", default=A, help="COCO detection JSON (boxes)")
+    d.add_argument("--images", default=A, help="image folder of --coco (default: JSON_DIR/images)")
+    d.add_argument("--folders", default=A, help="class folders named by wnid (classification images)")
+    d.add_argument("--tree", default=A, help="WordTree JSON (build-wordtree) or Darknet .tree")
+    d.add_argument("--label-map", default=A, help="tree label map naming COCO categories without a 'wnid'")
+    d.add_argument("--world", default=A,
+                   help="emoji world cache folder when no data is given (default: the user cache)")
+    d.add_argument("--cls-fraction", type=float, default=A,
+                   help="share of classification images per batch (default: by dataset sizes)")
+    d.add_argument("--repeat-det", type=float, default=A, help="repeat factor of the detection set")
+    d.add_argument("--repeat-cls", type=float, default=A, help="repeat factor of the classification set")
+    m = p.add_argument_group("model")
+    m.add_argument("--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, "
+                                            "emoji-tiny)")
+    m.add_argument("--anchors", type=float, nargs="+", default=A, metavar="W H",
+                   help="anchor w h pairs in grid cells for a named model (from `yolo9000 anchors`)")
+    m.add_argument("--weights", default=A, help="Darknet .weights to start from (e.g. a Darknet-19 backbone)")
+    m.add_argument("--weights-layers", type=int, default=A, help="load only the first N conv layers")
+    o = p.add_argument_group("schedule")
+    o.add_argument("--out", default=A, help=f"run folder (default {DEFAULT_RUN_DIR})")
+    o.add_argument("--steps", type=int, default=A, help="optimizer steps (default: cfg max_batches)")
+    o.add_argument("--batch", type=int, default=A, help="images per step and rank (default: cfg batch)")
+    o.add_argument("--subdivisions", type=int, default=A, help="micro-batches per step (gradient accumulation)")
+    o.add_argument("--lr", type=float, default=A, help="base learning rate")
+    o.add_argument("--momentum", type=float, default=A)
+    o.add_argument("--decay", type=float, default=A, help="weight decay (conv weights only)")
+    o.add_argument("--burn-in", type=int, default=A, help="warm-up steps, lr*(step/burn_in)^4")
+    o.add_argument("--policy", choices=("steps", "cosine", "constant"), default=A)
+    o.add_argument("--lr-steps", type=int, nargs="+", default=A)
+    o.add_argument("--lr-scales", type=float, nargs="+", default=A)
+    o.add_argument("--size", type=int, default=A, help="input size (default: cfg width)")
+    o.add_argument("--multiscale", type=_bool, default=A, help="true/false (default: cfg random)")
+    o.add_argument("--sizes", type=int, nargs=2, metavar=("MIN", "MAX"), default=A,
+                   help="multi-scale range, step 32 (default 320 608 for a 416 net, scaled for others)")
+    o.add_argument("--scale-every", type=int, default=A, help="steps between size changes (10)")
+    o.add_argument("--final-size", type=int, default=A, help="size for the last steps (default: largest)")
+    a = p.add_argument_group("augmentation / loss")
+    a.add_argument("--jitter", type=float, default=A)
+    a.add_argument("--hue", type=float, default=A)
+    a.add_argument("--saturation", type=float, default=A)
+    a.add_argument("--exposure", type=float, default=A)
+    a.add_argument("--flip", type=_bool, default=A)
+    a.add_argument("--max-boxes", type=int, default=A)
+    a.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=A,
+                   help="objectness on classification-only images (paper: the .3 IoU rule)")
+    r = p.add_argument_group("runtime")
+    r.add_argument("--device", default=A, help="auto, cpu, cuda, cuda:1")
+    r.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=A)
+    r.add_argument("--channels-last", type=_bool, default=A)
+    r.add_argument("--compile", type=_bool, default=A, help="torch.compile the model")
+    r.add_argument("--workers", type=int, default=A, help="DataLoader workers per rank")
+    r.add_argument("--seed", type=int, default=A)
+    r.add_argument("--save-every", type=int, default=A, help="steps between checkpoints (100)")
+    r.add_argument("--log-every", type=int, default=A)
+    r.add_argument("--tensorboard", type=_bool, default=A)
+    r.add_argument("--progress", type=_bool, default=A)
+    r.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
+                   help="continue from OUT/last.pt (or the given checkpoint) exactly")
+    r.add_argument("--debug-kill-at", type=int, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
+    """The merged config (checkpoint/YAML < command line) and the checkpoint to resume from."""
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.names()}
+    base = TrainConfig.from_yaml(args.config) if getattr(args, "config", None) else TrainConfig()
+    resume = None
+    if args.resume is not None:
+        out = Path(given.get("out", base.out))
+        resume = out / "last.pt" if args.resume is True else Path(args.resume)
+        from yolo9000.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(resume).get("config")
+        if saved:
+            base = TrainConfig().updated(saved, source=str(resume))
+    return base.updated(given, source="command line"), resume
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; prints the final summary line."""
+    from yolo9000.train import train
+
+    cfg, resume = config_from_args(args)
+    summary = train(cfg, resume=resume, debug_kill_at=args.debug_kill_at)
+    if summary.get("checkpoint") and int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "
+              f"{summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}")
+    return 0

@@ -1,0 +1,191 @@
+"""COCO-format detection data (JSON + image folder) with categories mapped to WordTree nodes or flat classes."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from yolo9000.data.image_io import read_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetectionSample:
+    """One decoded detection image: uint8 (3,H,W), boxes (n,4) xyxy pixels, nodes (n,) long."""
+
+    image: torch.Tensor
+    boxes: torch.Tensor
+    nodes: torch.Tensor
+    path: str
+
+
+def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: COCO annotation file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object with 'images', 'annotations', 'categories'")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{path}: missing or non-list '{key}' (not a COCO detection file)")
+    return data
+
+
+def map_categories(categories: Sequence[dict], tree=None, *, label_map: str | None = None,
+                   source: str = "<json>") -> tuple[dict[int, int], list[str]]:
+    """Map COCO category ids to class indices: tree nodes, or 0..C-1 in id order without a tree.
+
+    With a tree, a category's own "wnid" wins, then a tree label map that names it (`label_map` picks one
+    source, otherwise every map the tree carries is searched). Returns ({category_id: index}, names by index).
+    """
+    ids, names = [], []
+    for k, cat in enumerate(categories):
+        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
+            raise ValueError(f"{source}: categories[{k}] needs 'id' and 'name'")
+        ids.append(int(cat["id"]))
+        names.append(str(cat["name"]))
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{source}: duplicate category ids")
+    if tree is None:
+        order = np.argsort(ids, kind="stable")
+        return {ids[i]: rank for rank, i in enumerate(order)}, [names[i] for i in order]
+
+    if label_map is not None and label_map not in tree.label_maps:
+        raise ValueError(f"{source}: the tree has no label map {label_map!r} (it has: "
+                         f"{', '.join(sorted(tree.label_maps)) or 'none'})")
+    maps = [tree.label_maps[label_map]] if label_map else list(tree.label_maps.values())
+    by_name: dict[str, set[str]] = {}
+    for m in maps:
+        for lab, wnid in zip(m.labels, m.wnids):
+            by_name.setdefault(lab, set()).add(wnid)
+    mapping: dict[int, int] = {}
+    for cid, name, cat in zip(ids, names, categories):
+        wnid = cat.get("wnid")
+        if wnid is None:
+            found = by_name.get(name, set())
+            if len(found) > 1:
+                raise ValueError(f"{source}: category {name!r} (id {cid}) maps to several wnids in the tree's "
+                                 f"label maps ({', '.join(sorted(found))}); pass a label map name")
+            if not found:
+                raise ValueError(f"{source}: category {name!r} (id {cid}) has no 'wnid' field and no tree label "
+                                 f"map names it; add a wnid or build the tree with a map for this dataset")
+            wnid = next(iter(found))
+        if wnid not in tree:
+            raise ValueError(f"{source}: category {name!r} (id {cid}) has wnid {wnid} which is not a node "
+                             f"of the tree")
+        mapping[cid] = tree.index(wnid)
+    return mapping, list(tree.names)
+
+
+class CocoDetection(torch.utils.data.Dataset):
+    """A COCO detection file: `ds.load(i)` decodes image i with its boxes (xyxy pixels) and class nodes.
+
+    Crowd boxes are skipped; boxes reaching past the image are clipped, boxes with no area inside it are
+    dropped with one logged warning per file. Images listed in the JSON but missing on disk are an error
+    (all missing: probably a wrong `image_dir`) or a logged skip (some missing).
+    """
+
+    kind = "detection"
+
+    def __init__(self, ann_file: str | Path, image_dir: str | Path | None = None, tree=None, *,
+                 label_map: str | None = None, skip_empty: bool = False) -> None:
+        self.ann_file = Path(ann_file)
+        data = _load_json(self.ann_file)
+        src = str(self.ann_file)
+        if image_dir is None:
+            image_dir = self.ann_file.parent / "images"
+        self.image_dir = Path(image_dir)
+        if not self.image_dir.is_dir():
+            raise FileNotFoundError(f"{self.image_dir}: image folder for {src} not found (pass --images)")
+        self.cat_to_node, self.names = map_categories(data["categories"], tree, label_map=label_map, source=src)
+
+        images: dict[int, tuple[str, float, float]] = {}
+        for k, im in enumerate(data["images"]):
+            if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
+                raise ValueError(f"{src}: images[{k}] needs 'id' and 'file_name'")
+            images[int(im["id"])] = (str(im["file_name"]), float(im.get("width", 0) or 0),
+                                     float(im.get("height", 0) or 0))
+        per_image: dict[int, list[tuple[list[float], int]]] = {i: [] for i in images}
+        dropped = 0
+        for k, ann in enumerate(data["annotations"]):
+            if not isinstance(ann, dict) or not {"image_id", "category_id", "bbox"} <= set(ann):
+                raise ValueError(f"{src}: annotations[{k}] needs 'image_id', 'category_id' and 'bbox'")
+            iid, cid = int(ann["image_id"]), int(ann["category_id"])
+            if iid not in images:
+                raise ValueError(f"{src}: annotations[{k}] refers to unknown image id {iid}")
+            if cid not in self.cat_to_node:
+                raise ValueError(f"{src}: annotations[{k}] refers to unknown category id {cid}")
+            if ann.get("iscrowd", 0):
+                continue
+            bbox = ann["bbox"]
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+                raise ValueError(f"{src}: annotations[{k}] bbox must be [x, y, width, height], got {bbox!r}")
+            x, y, w, h = (float(v) for v in bbox)
+            if not all(np.isfinite([x, y, w, h])):
+                raise ValueError(f"{src}: annotations[{k}] bbox has a non-finite value: {bbox!r}")
+            x0, y0, x1, y1 = x, y, x + w, y + h
+            _, iw, ih = images[iid]
+            if iw > 0 and ih > 0:  # clip to the image the JSON describes
+                x0, x1 = min(max(x0, 0.0), iw), min(max(x1, 0.0), iw)
+                y0, y1 = min(max(y0, 0.0), ih), min(max(y1, 0.0), ih)
+            if x1 - x0 <= 0 or y1 - y0 <= 0:
+                dropped += 1
+                continue
+            per_image[iid].append(([x0, y0, x1, y1], self.cat_to_node[cid]))
+        if dropped:
+            log.warning("%s: skipped %d box(es) with no area inside their image", src, dropped)
+
+        ids = sorted(images)
+        if skip_empty:
+            ids = [i for i in ids if per_image[i]]
+        missing = [i for i in ids if not (self.image_dir / images[i][0]).is_file()]
+        if missing and len(missing) == len(ids):
+            raise FileNotFoundError(f"{self.image_dir}: none of the {len(ids)} images of {src} are there "
+                                    f"(first: {images[ids[0]][0]}); wrong image folder?")
+        if missing:
+            log.warning("%s: %d image file(s) missing under %s, skipped (first: %s)", src, len(missing),
+                        self.image_dir, images[missing[0]][0])
+            gone = set(missing)
+            ids = [i for i in ids if i not in gone]
+        if not ids:
+            raise ValueError(f"{src}: no usable images")
+        self.image_ids = ids
+        self.files = [images[i][0] for i in ids]
+        self._boxes = [np.asarray([b for b, _ in per_image[i]], dtype=np.float32).reshape(-1, 4) for i in ids]
+        self._nodes = [np.asarray([n for _, n in per_image[i]], dtype=np.int64) for i in ids]
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def path(self, i: int) -> Path:
+        """File of image i."""
+        return self.image_dir / self.files[i]
+
+    def boxes(self, i: int) -> np.ndarray:
+        """Boxes of image i, (n,4) xyxy pixels (no decoding)."""
+        return self._boxes[i]
+
+    def load(self, i: int) -> DetectionSample:
+        """Decode image i; boxes are clipped to the decoded image size."""
+        img = read_image(self.path(i))
+        h, w = img.shape[1:]
+        boxes = torch.from_numpy(self._boxes[i].copy())
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+        keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        return DetectionSample(img, boxes[keep], torch.from_numpy(self._nodes[i])[keep], str(self.path(i)))
+
+    def __getitem__(self, i: int) -> DetectionSample:
+        return self.load(i)

@@ -1,0 +1,151 @@
+"""The emoji world's class table: which emoji stands for which WordNet noun synset, fine and coarse.
+
+Every fine class is drawn from one Noto Color Emoji glyph and named by its WordNet 3.0 noun id; its
+coarse label is the COCO-like parent that detection boxes carry (a penguin is boxed as "bird"). One
+whole branch (insects) never gets a detection box: joint training must find it from class folders only.
+
+The ids were checked against WordNet 3.0 (`tests/test_emoji_world.py` re-checks each one is a noun synset
+lying below its coarse parent). Note WordNet's own taxonomy: a sailboat is a sailing vessel, not a boat,
+so the coarse label is "vessel"; tigers are big cats, not `cat`, so the coarse label is "feline".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: coarse label name -> wnid, in category order (COCO category ids are 1-based positions in this order)
+COARSE: dict[str, str] = {
+    "bird": "n01503061",
+    "canine": "n02083346",
+    "feline": "n02120997",
+    "equine": "n02374149",
+    "car": "n02958343",
+    "bus": "n02924116",
+    "vessel": "n04530566",
+    "aircraft": "n02686568",
+    "fruit": "n07705931",  # edible fruit
+    "insect": "n02159955",
+}
+
+#: coarse labels that never get a detection box (the "no-box branch")
+NO_BOX: frozenset[str] = frozenset({"insect"})
+
+
+@dataclass(frozen=True)
+class EmojiClass:
+    """One fine class: the emoji that draws it, its WordNet id and its coarse (COCO-like) parent label."""
+
+    emoji: str
+    name: str
+    wnid: str
+    coarse: str
+    core: bool  # part of the default ("core") world; the "all" world adds the others
+
+    @property
+    def codepoint(self) -> str:
+        """The glyph's code points as U+XXXX (joined by spaces)."""
+        return " ".join(f"U+{ord(c):04X}" for c in self.emoji)
+
+    @property
+    def coarse_wnid(self) -> str:
+        return COARSE[self.coarse]
+
+    @property
+    def boxed(self) -> bool:
+        """True when the coarse parent has detection boxes (False for the no-box branch)."""
+        return self.coarse not in NO_BOX
+
+
+def _c(emoji: str, name: str, wnid: str, coarse: str, core: bool = True) -> EmojiClass:
+    return EmojiClass(emoji, name, wnid, coarse, core)
+
+
+#: every fine class, grouped by coarse label (order = fine category order in the COCO files)
+CLASSES: tuple[EmojiClass, ...] = (
+    _c("\U0001F427", "penguin", "n02055803", "bird"),
+    _c("\U0001F989", "owl", "n01621127", "bird"),
+    _c("\U0001F986", "duck", "n01846331", "bird"),
+    _c("\U0001F99C", "parrot", "n01816887", "bird"),
+    _c("\U0001F985", "eagle", "n01613294", "bird", False),
+    _c("\U0001F9A9", "flamingo", "n02007558", "bird", False),
+    _c("\U0001F9A2", "swan", "n01858441", "bird", False),
+    _c("\U0001F429", "poodle", "n02113335", "canine"),
+    _c("\U0001F9AE", "guide dog", "n02109150", "canine"),
+    _c("\U0001F98A", "fox", "n02118333", "canine"),
+    _c("\U0001F43A", "wolf", "n02114100", "canine", False),
+    _c("\U0001F408", "domestic cat", "n02121808", "feline"),
+    _c("\U0001F405", "tiger", "n02129604", "feline"),
+    _c("\U0001F981", "lion", "n02129165", "feline"),
+    _c("\U0001F406", "leopard", "n02128385", "feline", False),
+    _c("\U0001F40E", "horse", "n02374451", "equine", False),
+    _c("\U0001F993", "zebra", "n02391049", "equine", False),
+    _c("\U0001FACF", "donkey", "n02389559", "equine", False),
+    _c("\U0001F695", "taxi", "n02930766", "car"),
+    _c("\U0001F693", "police car", "n03141065", "car"),
+    _c("\U0001F691", "ambulance", "n02701002", "car"),
+    _c("\U0001F3CE", "racing car", "n04037443", "car", False),
+    _c("\U0001F699", "sport utility", "n04285965", "car", False),
+    _c("\U0001F68E", "trolleybus", "n04487081", "bus", False),
+    _c("\U0001F690", "minibus", "n03769881", "bus", False),
+    _c("\u26F5", "sailboat", "n04128499", "vessel"),
+    _c("\U0001F6F6", "canoe", "n02951358", "vessel"),
+    _c("\U0001F6A4", "speedboat", "n04273569", "vessel"),
+    _c("\U0001F6A2", "ship", "n04194289", "vessel", False),
+    _c("\u2708", "airplane", "n02691156", "aircraft", False),
+    _c("\U0001F681", "helicopter", "n03512147", "aircraft", False),
+    _c("\U0001F34B", "lemon", "n07749582", "fruit"),
+    _c("\U0001F350", "pear", "n07767847", "fruit"),
+    _c("\U0001F352", "cherry", "n07757132", "fruit"),
+    _c("\U0001F34C", "banana", "n07753592", "fruit"),
+    _c("\U0001F353", "strawberry", "n07745940", "fruit", False),
+    _c("\U0001F347", "grape", "n07758680", "fruit", False),
+    _c("\U0001F349", "watermelon", "n07756951", "fruit", False),
+    _c("\U0001F34D", "pineapple", "n07753275", "fruit", False),
+    _c("\U0001F41D", "bee", "n02206856", "insect"),
+    _c("\U0001F98B", "butterfly", "n02274259", "insect"),
+    _c("\U0001F41C", "ant", "n02219486", "insect"),
+    _c("\U0001F41E", "ladybug", "n02165456", "insect"),
+    _c("\U0001F997", "cricket", "n02229544", "insect", False),
+)
+
+#: emoji used only as background clutter (fragments, no labels): none of them is, or lies below, any class
+#: of the table (no fruit, animals or vehicles), nor looks like one in pieces (no crescent moon: a banana)
+CLUTTER: tuple[str, ...] = tuple(
+    "\U0001F338\U0001F33B\U0001F333\U0001F335\u26BD\U0001F3C0\U0001F388\U0001F3E0\u2B50\U0001F525"
+    "\U0001F4A7\u2601\U0001F381\U0001F4E6\U0001F3B8\u23F0\U0001F4A1\U0001F9F1"
+    "\U0001F308\u2693\U0001F9F2\U0001F4D8\u2602\U0001F3B2"
+)
+
+CLASS_SETS = ("core", "all")
+
+
+def select_classes(class_set: str = "core") -> tuple[EmojiClass, ...]:
+    """The fine classes of a world: "core" (24 classes, 7 coarse labels, the default) or "all"."""
+    if class_set == "all":
+        return CLASSES
+    if class_set == "core":
+        return tuple(c for c in CLASSES if c.core)
+    raise ValueError(f"unknown emoji class set {class_set!r}; choose one of {', '.join(CLASS_SETS)}")
+
+
+def coarse_labels(classes: tuple[EmojiClass, ...]) -> list[str]:
+    """Coarse labels used by `classes`, in `COARSE` order (boxed and no-box ones)."""
+    used = {c.coarse for c in classes}
+    return [name for name in COARSE if name in used]
+
+
+def class_table(classes: tuple[EmojiClass, ...] = CLASSES):
+    """The class table as a pandas DataFrame (one row per fine class)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "emoji": [c.emoji for c in classes],
+            "codepoint": [c.codepoint for c in classes],
+            "name": [c.name for c in classes],
+            "wnid": [c.wnid for c in classes],
+            "coarse": [c.coarse for c in classes],
+            "coarse_wnid": [c.coarse_wnid for c in classes],
+            "boxed": [c.boxed for c in classes],
+            "core": [c.core for c in classes],
+        }
+    )

@@ -1,0 +1,424 @@
+"""The emoji world: a small synthetic detection + classification dataset to show YOLO9000's joint training.
+
+Layout of a world directory (`generate_world(out)` writes it; `ensure_world(root)` caches one per setting):
+
+    detection/images/*.png, detection/annotations.json    COCO, boxes at COARSE labels (bird, car, ...)
+    detection_fine/annotations.json                       the same images, boxes at FINE labels (upper bound)
+    classification/<wnid>/*.png                           class folders at FINE labels, no boxes
+    test/images/*.png, test/annotations.json              COCO, boxes at FINE labels (incl. the no-box branch)
+    test/annotations_coarse.json                          the same test boxes at COARSE labels
+    wordtree.json                                         WordTree over every label, with label maps
+    README.md, world.json                                 description and the manifest (settings, counts)
+
+Every picture is drawn from its own seed (seed, split, index), so a world is the same bytes whatever the
+number of worker processes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from yolo9000.emoji_classes import CLUTTER, COARSE, NO_BOX, EmojiClass, coarse_labels, select_classes
+from yolo9000.emoji_render import SpriteBank
+from yolo9000.emoji_scenes import (  # noqa: F401  (re-exported: the public drawing API)
+    GENERATOR_VERSION,
+    WorldConfig,
+    draw_classification,
+    draw_scene,
+    font_id,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "world.json"
+_PNG_LEVEL = 3  # fixed so the bytes do not depend on a library default; 6+ costs 2x time for 10% size
+
+
+def _config(seed: int, sizes: dict) -> WorldConfig:
+    known = {f.name for f in fields(WorldConfig)}
+    unknown = sorted(set(sizes) - known)
+    if unknown:
+        raise ValueError(f"emoji world: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return WorldConfig(seed=seed, **sizes).validate()
+
+
+# ---- splits -------------------------------------------------------------------------------------------
+def _save_png(image: Image.Image, path: Path) -> None:
+    image.save(path, format="PNG", compress_level=_PNG_LEVEL)
+
+
+def _scene_job(args) -> tuple[int, list[int], list[list[float]]]:
+    split, index, out_dir, cfg, class_set, font = args
+    bank = _bank(font)
+    classes = _split_classes(class_set, split)
+    image, picks, boxes = draw_scene(bank, classes, cfg, split, index)
+    _save_png(image, Path(out_dir) / f"{index:06d}.png")
+    return index, picks, boxes.tolist()
+
+
+def _cls_job(args) -> None:
+    ci, index, out_dir, cfg, class_set, font = args
+    bank = _bank(font)
+    cls = select_classes(class_set)[ci]
+    image = draw_classification(bank, cls, cfg, index, ci)
+    _save_png(image, Path(out_dir) / f"{cls.wnid}_{index:05d}.png")
+
+
+_BANKS: dict[str, SpriteBank] = {}
+
+
+def _bank(font: str | None) -> SpriteBank:
+    key = str(font)
+    if key not in _BANKS:
+        _BANKS[key] = SpriteBank(font)
+    return _BANKS[key]
+
+
+def _split_classes(class_set: str, split: str) -> tuple[EmojiClass, ...]:
+    classes = select_classes(class_set)
+    return tuple(c for c in classes if c.boxed) if split == "detection" else classes
+
+
+def _run(jobs: list, fn: Callable, workers: int, desc: str, progress: bool) -> list:
+    """Run `fn` over `jobs` (in order of results) in this process or a pool, with a progress bar."""
+    from tqdm import tqdm
+
+    bar = dict(total=len(jobs), desc=desc, unit="img", disable=not progress, leave=False)
+    if workers <= 1 or len(jobs) < 64:
+        return [fn(j) for j in tqdm(jobs, **bar)]
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(workers) as pool:
+        return list(tqdm(pool.imap(fn, jobs, chunksize=16), **bar))
+
+
+def _categories(classes: tuple[EmojiClass, ...], coarse: bool) -> list[dict]:
+    if coarse:
+        return [{"id": i + 1, "name": name, "supercategory": "no-box" if name in NO_BOX else "boxed",
+                 "wnid": COARSE[name]} for i, name in enumerate(coarse_labels(classes))]
+    return [{"id": i + 1, "name": c.name, "supercategory": c.coarse, "wnid": c.wnid, "emoji": c.emoji}
+            for i, c in enumerate(classes)]
+
+
+def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict], label_of) -> dict:
+    """A COCO dict: images in index order, annotation ids 1..n, category ids via `label_of(fine_index)`."""
+    images, anns = [], []
+    for index, picks, boxes in results:
+        images.append({"id": index + 1, "file_name": f"{index:06d}.png", "width": size, "height": size})
+        for ci, (x0, y0, x1, y1) in zip(picks, boxes):
+            w, h = x1 - x0, y1 - y0
+            anns.append({"id": len(anns) + 1, "image_id": index + 1, "category_id": label_of(ci),
+                         "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0})
+    info = {"description": f"yolo9000 emoji world: {desc}", "version": str(GENERATOR_VERSION),
+            "seed": cfg.seed, "contributor": "yolo9000.emoji_world"}
+    return {"info": info, "licenses": [], "images": images, "annotations": anns, "categories": categories}
+
+
+def _write_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _build_tree(classes: tuple[EmojiClass, ...], out: Path) -> dict:
+    """Build the WordTree over every label with our builder, add the label maps, save `wordtree.json`."""
+    from wordtree import build_wordtree
+    from wordtree.tree import LabelMap
+
+    boxed = tuple(c for c in classes if c.boxed)
+    det = [n for n in coarse_labels(boxed)]
+    coarse_all = coarse_labels(classes)
+    cls_sorted = sorted(c.wnid for c in classes)  # ImageFolder order
+    wnids = [c.wnid for c in classes] + [COARSE[n] for n in coarse_all]
+    tree = build_wordtree(wnids)
+    maps = [
+        LabelMap("detection", tuple(det), tuple(COARSE[n] for n in det)),
+        LabelMap("detection_fine", tuple(c.name for c in classes), tuple(c.wnid for c in classes)),
+        LabelMap("classification", tuple(cls_sorted), tuple(cls_sorted)),
+        LabelMap("test", tuple(c.name for c in classes), tuple(c.wnid for c in classes)),
+        LabelMap("test_coarse", tuple(coarse_all), tuple(COARSE[n] for n in coarse_all)),
+    ]
+    tree = tree.with_label_maps(maps)
+    tree.save(out / "wordtree.json")
+    return tree.summary()
+
+
+def _readme(cfg: WorldConfig, counts: dict, classes: tuple[EmojiClass, ...], summary: dict) -> str:
+    rows = "\n".join(
+        f"| {c.emoji} | {c.name} | `{c.wnid}` | {c.coarse} | `{c.coarse_wnid}` | "
+        f"{'yes' if c.boxed else '**no** (classification only)'} |" for c in classes
+    )
+    settings = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(cfg).items())
+    nobox = sorted({c.coarse for c in classes if not c.boxed})
+    return f"""# Emoji world (seed {cfg.seed})
+
+A synthetic world for YOLO9000-style joint training, written by `yolo9000 emoji-world`
+(generator version {GENERATOR_VERSION}). Emoji from the Noto Color Emoji font stand for real WordNet noun
+synsets. Detection boxes carry only coarse, COCO-like labels; class folders carry the fine labels; the
+test set is boxed at the fine labels. The branch(es) {', '.join(nobox) or '(none)'} never get a detection
+box: a detector must learn to find and name them from the class folders alone.
+
+Same settings and seed give the same bytes (every picture is drawn from its own seed).
+
+## Splits
+
+| split | files | pictures | boxes | labels |
+|---|---|---|---|---|
+| detection | `detection/images/`, `detection/annotations.json` (COCO) | {counts['detection_images']} | {counts['detection_boxes']} | coarse ({counts['detection_categories']} categories) |
+| detection, fine labels | `detection_fine/annotations.json` (same pictures) | {counts['detection_images']} | {counts['detection_boxes']} | fine (upper-bound baseline) |
+| classification | `classification/<wnid>/*.png` (class folders) | {counts['classification_images']} | none | fine ({counts['classification_classes']} classes) |
+| test | `test/images/`, `test/annotations.json` (COCO) | {counts['test_images']} | {counts['test_boxes']} | fine, incl. the no-box branch |
+| test, coarse labels | `test/annotations_coarse.json` (same pictures) | {counts['test_images']} | {counts['test_boxes']} | coarse |
+
+`wordtree.json` is the WordTree built with `wordtree.build_wordtree` over every fine and coarse wnid
+({summary.get('nodes', '?')} nodes, depth {summary.get('max_depth', '?')}), with label maps `detection`,
+`detection_fine`, `classification`, `test` and `test_coarse`. COCO categories carry their `wnid`.
+
+## Classes
+
+| emoji | fine label | wnid | coarse label | coarse wnid | detection boxes |
+|---|---|---|---|---|---|
+{rows}
+
+## Settings
+
+| setting | value |
+|---|---|
+{settings}
+
+## Using it
+
+    yolo9000 train                       # no data arguments: a cached world with the default settings
+    yolo9000 train --coco detection/annotations.json --folders classification --tree wordtree.json \
+        --cfg emoji-tiny --out runs/joint                        # YOLO9000's joint training, explicitly
+    yolo9000 eval --checkpoint runs/joint/last.pt --emoji-world . --out runs/joint/eval
+
+Baselines: drop `--folders` (detection only), or train on `detection_fine/annotations.json` with
+`--images detection/images` (fine boxes, the upper bound). `benchmarks/bench_emoji_world.py` runs all three.
+"""
+
+
+def _check_out(out: Path, cfg: WorldConfig, font, force: bool) -> bool:
+    """True when `out` already holds this exact world; raise when it holds anything else (unless `force`)."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a directory")
+    manifest = read_manifest(out)
+    if manifest is not None and manifest.get("key") == cfg.key(font) and manifest.get("complete"):
+        return True
+    if not any(out.iterdir()):
+        return False
+    if manifest is None:
+        raise FileExistsError(f"{out}: directory is not empty and is not an emoji world; choose another OUT")
+    if not force:
+        raise FileExistsError(f"{out}: holds an emoji world with other settings; pass --force to replace it")
+    return False
+
+
+def read_manifest(world: Path) -> dict | None:
+    """The `world.json` manifest of a world directory, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((Path(world) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def generate_world(
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    n_detection: int = WorldConfig.n_detection,
+    n_classification_per_class: int = WorldConfig.n_classification_per_class,
+    n_test: int = WorldConfig.n_test,
+    image_size: int = WorldConfig.image_size,
+    font: str | os.PathLike | None = None,
+    workers: int = 1,
+    force: bool = False,
+    progress: bool = False,
+    **settings,
+) -> Path:
+    """Draw a world into `out` (see the module doc for the layout) and return `out`.
+
+    An existing identical world is kept as is; a different one is replaced only with `force`; any other
+    non-empty directory is refused. Files are written into a temporary sibling and renamed at the end, so an
+    interrupted run never leaves a half world behind. Extra `settings` are `WorldConfig` fields.
+    """
+    cfg = _config(seed, dict(n_detection=n_detection, n_classification_per_class=n_classification_per_class,
+                             n_test=n_test, image_size=image_size, **settings))
+    out = Path(out)
+    font = Path(font) if font is not None else None
+    if _check_out(out, cfg, font, force):
+        log.info("emoji world already present at %s", out)
+        return out
+    classes = select_classes(cfg.class_set)
+    bank = _bank(None if font is None else str(font))
+    bank.preload([c.emoji for c in classes] + list(CLUTTER))  # a missing font/glyph fails before any file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        _write_world(tmp, cfg, classes, None if font is None else str(font), workers, progress)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+            shutil.rmtree(old)
+        try:
+            tmp.rename(out)
+        except OSError:
+            # another process finished the same world first (ensure_world from several ranks)
+            if _check_out(out, cfg, font, False):
+                shutil.rmtree(tmp)
+            else:
+                raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers: int, progress: bool) -> None:
+    boxed = tuple(c for c in classes if c.boxed)
+    coarse_all = coarse_labels(classes)
+    coarse_det = coarse_labels(boxed)
+    fine_id = {c.wnid: i + 1 for i, c in enumerate(classes)}
+
+    det_dir, test_dir = tmp / "detection" / "images", tmp / "test" / "images"
+    for d in (det_dir, test_dir, tmp / "detection_fine"):
+        d.mkdir(parents=True)
+    det = _run([("detection", i, str(det_dir), cfg, cfg.class_set, font) for i in range(cfg.n_detection)],
+               _scene_job, workers, "detection", progress)
+    _write_json(_coco("detection split, coarse labels", cfg, cfg.image_size, det,
+                      _categories(boxed, coarse=True), lambda ci: coarse_det.index(boxed[ci].coarse) + 1),
+                tmp / "detection" / "annotations.json")
+    _write_json(_coco("detection split, fine labels (upper bound)", cfg, cfg.image_size, det,
+                      _categories(classes, coarse=False), lambda ci: fine_id[boxed[ci].wnid]),
+                tmp / "detection_fine" / "annotations.json")
+
+    test = _run([("test", i, str(test_dir), cfg, cfg.class_set, font) for i in range(cfg.n_test)],
+                _scene_job, workers, "test", progress)
+    _write_json(_coco("test split, fine labels", cfg, cfg.image_size, test,
+                      _categories(classes, coarse=False), lambda ci: ci + 1),
+                tmp / "test" / "annotations.json")
+    _write_json(_coco("test split, coarse labels", cfg, cfg.image_size, test,
+                      _categories(classes, coarse=True), lambda ci: coarse_all.index(classes[ci].coarse) + 1),
+                tmp / "test" / "annotations_coarse.json")
+
+    jobs = []
+    for ci, c in enumerate(classes):
+        (tmp / "classification" / c.wnid).mkdir(parents=True)
+        jobs += [(ci, i, str(tmp / "classification" / c.wnid), cfg, cfg.class_set, font)
+                 for i in range(cfg.n_classification_per_class)]
+    _run(jobs, _cls_job, workers, "classification", progress)
+
+    summary = _build_tree(classes, tmp)
+    counts = {
+        "detection_images": cfg.n_detection,
+        "detection_boxes": sum(len(p) for _, p, _ in det),
+        "detection_categories": len(coarse_det),
+        "classification_images": len(jobs),
+        "classification_classes": len(classes),
+        "test_images": cfg.n_test,
+        "test_boxes": sum(len(p) for _, p, _ in test),
+    }
+    (tmp / "README.md").write_text(_readme(cfg, counts, classes, summary), encoding="utf-8")
+    _write_json({"generator": "yolo9000.emoji_world", "version": GENERATOR_VERSION, "key": cfg.key(
+        None if font is None else Path(font)), "config": asdict(cfg), "font": font_id(
+        None if font is None else Path(font)), "counts": counts, "tree": summary, "complete": True},
+        tmp / MANIFEST)
+
+
+def default_world_root() -> Path:
+    """Where `ensure_world` caches worlds by default: `$YOLO9000_CACHE/emoji-world` or ~/.cache/yolo9000/..."""
+    base = os.environ.get("YOLO9000_CACHE")
+    if base:
+        return Path(base) / "emoji-world"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "yolo9000" / "emoji-world"
+
+
+def ensure_world(
+    root: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    font: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+    **sizes,
+) -> Path:
+    """The world for these settings under `root` (default `default_world_root()`), generated on first use.
+
+    Worlds are cached as `root/emoji-<key>` where the key hashes every setting, so different sizes or seeds
+    live side by side and a finished world is reused as is. `sizes` are `WorldConfig` fields
+    (n_detection, n_classification_per_class, n_test, image_size, cls_image_size, class_set, ...).
+    `workers` (default: CPU count, at most 4) only changes the speed, never the bytes.
+    """
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1)
+    cfg = _config(seed, sizes)
+    root = Path(root) if root is not None else default_world_root()
+    world = root / f"emoji-{cfg.key(None if font is None else Path(font))}"
+    manifest = read_manifest(world)
+    if manifest is not None and manifest.get("complete"):
+        return world
+    log.info("generating the emoji world (seed %d) in %s", seed, world)
+    kwargs = {k: v for k, v in asdict(cfg).items() if k != "seed"}
+    return generate_world(world, seed=seed, font=font, workers=workers, progress=progress, force=True, **kwargs)
+
+
+# ---- the model we ship for this world -----------------------------------------------------------------
+#: (w, h) anchors in grid cells (32 px) for 224-px pictures, k-means (1 - IoU) over a default world's boxes
+EMOJI_ANCHORS: tuple[tuple[float, float], ...] = ((1.06, 1.12), (1.59, 1.19), (1.38, 1.63), (2.0, 1.97), (2.63, 2.75))
+EMOJI_CFG = Path(__file__).resolve().parent / "cfg" / "emoji-tiny.cfg"
+
+
+EMOJI_WIDTHS = (16, 32, 64, 128, 256, 512, 256)
+
+
+def emoji_model_cfg(
+    tree,
+    *,
+    size: int = 224,
+    width: float = 0.5,
+    anchors=None,
+    batch: int = 32,
+    max_batches: int = 1500,
+    learning_rate: float = 0.004,
+    burn_in: int = 100,
+    jitter: float = 0.2,
+) -> str:
+    """The text of our `emoji-tiny.cfg` for `tree` (a WordTree): a small tree-softmax detector.
+
+    `width` scales every channel count (min 8; 1.0 = 16..512 channels). Anchors default to `EMOJI_ANCHORS`
+    scaled to `size` (they were fitted at 224 px). The [net] values are the CPU training recipe that
+    `yolo9000 train` uses when given no options (learning-rate steps x.1 at 80% and 90% of max_batches).
+    """
+    from string import Template
+
+    if size < 32 or size % 32:
+        raise ValueError(f"emoji-tiny: input size must be a positive multiple of 32, got {size}")
+    if width <= 0:
+        raise ValueError(f"emoji-tiny: width must be positive, got {width}")
+    if anchors is None:
+        anchors = [(w * size / 224, h * size / 224) for w, h in EMOJI_ANCHORS]
+    anchors = np.asarray(anchors, dtype=float).reshape(-1, 2)
+    if len(anchors) == 0 or (anchors <= 0).any():
+        raise ValueError("emoji-tiny: anchors must be positive (w, h) pairs")
+    classes = len(tree)
+    values = {
+        "size": size, "classes": classes, "num": len(anchors), "filters": len(anchors) * (5 + classes),
+        "anchors": ", ".join(f"{w:.3g},{h:.3g}" for w, h in anchors), "tree_line": "tree=wordtree.tree",
+        "jitter": jitter, "batch": batch, "max_batches": max_batches, "learning_rate": learning_rate,
+        "burn_in": burn_in, "steps": f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}",
+        **{f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(EMOJI_WIDTHS)},
+    }
+    return Template(EMOJI_CFG.read_text(encoding="utf-8")).substitute({k: str(v) for k, v in values.items()})

@@ -1,0 +1,164 @@
+"""Writing evaluation results: tables (CSV + Markdown), PR curves and AP bar charts (PNG), headline JSON.
+
+Nothing here computes a metric; it only lays out what `yolo9000.evaluate` measured. Existing files are
+never overwritten unless the caller says so.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.4f}", index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table (pandas' `to_markdown` needs the optional `tabulate`)."""
+    df = frame.reset_index() if index else frame
+    cols = [str(c) for c in df.columns]
+
+    def cell(v) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return "" if math.isnan(v) else floatfmt.format(v)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |",
+             "| " + " | ".join("---:" if n else ":---" for n in numeric) + " |"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _json_ready(x):
+    if isinstance(x, Mapping):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+class ReportWriter:
+    """Writes into one output folder; refuses to replace existing files unless `overwrite`."""
+
+    def __init__(self, out_dir: str | Path, *, overwrite: bool = False) -> None:
+        self.out = Path(out_dir)
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"{self.out}: exists and is not a folder")
+        self.overwrite = overwrite
+        self.written: list[Path] = []
+
+    def _target(self, name: str) -> Path:
+        path = self.out / name
+        if path.exists() and not self.overwrite:
+            raise ValueError(f"{path}: already exists (use --overwrite or another --out)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.written.append(path)
+        return path
+
+    def check_free(self, names: Sequence[str]) -> None:
+        """Fail before any work when one of `names` would be overwritten."""
+        if self.overwrite:
+            return
+        taken = [self.out / n for n in names if (self.out / n).exists()]
+        if taken:
+            raise ValueError(f"{taken[0]}: already exists (use --overwrite or another --out)")
+
+    def table(self, stem: str, frame: pd.DataFrame, *, title: str | None = None) -> None:
+        """`<stem>.csv` and `<stem>.md`."""
+        frame.to_csv(self._target(f"{stem}.csv"), index=False)
+        md = (f"## {title}\n\n" if title else "") + markdown_table(frame)
+        self._target(f"{stem}.md").write_text(md)
+
+    def json(self, name: str, data: Mapping) -> None:
+        self._target(name).write_text(json.dumps(_json_ready(data), indent=2, sort_keys=False) + "\n")
+
+    def text(self, name: str, text: str) -> None:
+        self._target(name).write_text(text)
+
+    def figure(self, name: str, fig) -> None:
+        import matplotlib.pyplot as plt
+
+        fig.savefig(self._target(name), dpi=100, bbox_inches="tight")
+        plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pr_curve_figure(recall: np.ndarray, pr: np.ndarray, names: Sequence[str], *, mean: np.ndarray | None = None,
+                    max_curves: int = 20, title: str = "Precision-recall at IoU 0.5"):
+    """PR curves of up to `max_curves` classes (those with the most ground truth come first) + the mean."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    valid = np.flatnonzero(np.isfinite(pr).any(axis=1))
+    for k in valid[:max_curves]:
+        ax.plot(recall, np.nan_to_num(pr[k]), lw=1, alpha=0.8, label=str(names[k]))
+    if mean is not None and len(valid):
+        ax.plot(recall, mean, "k-", lw=2.5, label="mean")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(valid):
+        ax.legend(fontsize=7, loc="lower left", ncol=2)
+    return fig
+
+
+def ap_bar_figure(per_class: pd.DataFrame, *, column: str = "AP50", group: str | None = "group",
+                  max_bars: int = 60, title: str | None = None):
+    """Horizontal bars of per-class AP, sorted, coloured by `group` (e.g. boxed in training or not)."""
+    plt = _pyplot()
+    df = per_class[per_class["n_gt"] > 0].sort_values(column, ascending=True).tail(max_bars)
+    fig, ax = plt.subplots(figsize=(7, 0.25 * len(df) + 1.5))
+    colours = None
+    if group and group in df.columns:
+        from matplotlib.patches import Patch
+
+        cmap = {g: plt.cm.tab10(i % 10) for i, g in enumerate(sorted(df[group].astype(str).unique()))}
+        colours = [cmap[str(g)] for g in df[group]]
+        ax.legend(handles=[Patch(color=c, label=g) for g, c in cmap.items()], fontsize=8, loc="lower right")
+    ax.barh(np.arange(len(df)), df[column].fillna(0).to_numpy(), color=colours)
+    ax.set_yticks(np.arange(len(df)))
+    ax.set_yticklabels(df["name"].astype(str), fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(column)
+    ax.set_title(title or f"Per-class {column}")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def depth_accuracy_figure(frame: pd.DataFrame, title: str = "Accuracy per tree depth"):
+    """Line of accuracy against depth, with the share of walks that stopped above that depth."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(frame["depth"], frame["accuracy"], "o-", label="accuracy")
+    ax.plot(frame["depth"], frame["stopped_above"], "s--", label="walk stopped above")
+    ax.set_xlabel("depth")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    return fig

@@ -1,0 +1,183 @@
+"""Evaluation of a detector (or classifier) on COCO JSON and class folders, with the WordTree measures.
+
+The parts: `eval_coco` (COCO mAP with ancestor crediting), `eval_hier` (top-k and hierarchical
+measures), `eval_inputs` (saved predictions; which classes had training boxes), `eval_predict` (running
+a model over a dataset) and `eval_report` (tables and plots). This module ties them into the reports
+`yolo9000 eval` writes, and re-exports the public names so `yolo9000.evaluate` is the one import.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from yolo9000.eval_coco import CocoResult, category_ids, category_nodes, evaluate_detections, load_coco
+from yolo9000.eval_hier import classification_report, flat_topk
+from yolo9000.eval_inputs import (
+    BOX_GROUPS,
+    BOX_MAP_NAMES,
+    UNSEEN_GROUPS,
+    box_groups,
+    boxed_from_file,
+    boxed_from_tree,
+    read_predictions,
+)
+from yolo9000.eval_predict import ClassPredictions, predict_classification, predict_detections
+
+__all__ = [
+    "BOX_GROUPS", "BOX_MAP_NAMES", "UNSEEN_GROUPS", "ClassPredictions", "ClassificationReport", "DetectionReport",
+    "box_groups", "box_hierarchy", "boxed_from_file", "boxed_from_tree", "category_ids", "category_nodes",
+    "classification_summary", "detection_report", "headline_table", "load_coco", "predict_classification",
+    "predict_detections", "read_predictions", "write_report",
+]
+
+
+@dataclass
+class DetectionReport:
+    result: CocoResult
+    headline: dict
+    per_class: pd.DataFrame
+    box_depth: pd.DataFrame | None = None  # accuracy per depth of the boxes matched to ground truth
+
+
+def box_hierarchy(coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray,
+                  iou_threshold: float = 0.5) -> tuple[dict, pd.DataFrame]:
+    """Hierarchical measures per ground-truth box: the highest-scoring prediction overlapping it (IoU >=
+    `iou_threshold`, any label) is compared with the box's node, as a classifier's answer would be.
+
+    Returns headline numbers (share of boxes found, exact / coarser / finer / wrong branch among them,
+    hierarchical P/R/F1, mean tree distance) and the accuracy per depth of the found boxes.
+    """
+    from yolo9000.eval_hier import depth_accuracy, hierarchical_scores, match_to_ground_truth
+
+    anns = [a for a in coco_gt.dataset["annotations"] if not a.get("iscrowd", 0)]
+    node_of = dict(zip(category_ids(coco_gt), np.asarray(cat_nodes).tolist()))
+    if not anns:
+        return {"boxes": 0}, pd.DataFrame()
+    gt = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+    gt[:, 2:] += gt[:, :2]
+    gt_img = np.array([a["image_id"] for a in anns])
+    gt_node = np.array([node_of[a["category_id"]] for a in anns], dtype=np.int64)
+    match = match_to_ground_truth(gt, gt_img, preds[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
+                                  preds["image_id"].to_numpy(), preds["score"].to_numpy(), iou_threshold)
+    found = match >= 0
+    head: dict = {"boxes": int(len(anns)), "found": float(found.mean())}
+    if not found.any():
+        return head, pd.DataFrame()
+    pred_node = preds["label"].to_numpy(np.int64)[match[found]]
+    head.update(hierarchical_scores(tree, pred_node, gt_node[found]))
+    head.pop("samples", None)
+    return head, depth_accuracy(tree, pred_node, gt_node[found])
+
+
+def detection_report(coco_gt, preds: pd.DataFrame, *, tree=None, boxed: np.ndarray | None = None,
+                     cat_nodes: np.ndarray | None = None, credit: bool = True,
+                     max_dets: int = 100) -> DetectionReport:
+    """mAP, the per-class table, and with a tree the per-box hierarchical measures and the mAP of each
+    training-box group (`boxed`: bool over tree nodes, the training box labels), "unseen" being the
+    classes that never had a box.
+
+    With a tree and `credit=True` the prediction labels are tree nodes, credited to every category at or
+    above them; with `credit=False` they are already COCO category ids (Darknet's per-category scoring),
+    the tree then only sorts the categories into groups.
+    """
+    if tree is not None and cat_nodes is None:
+        cat_nodes = category_nodes(coco_gt, tree)
+    use_tree = tree if credit else None
+    result, _ = evaluate_detections(coco_gt, preds, tree=use_tree, cat_nodes=cat_nodes, max_dets=max_dets)
+    per = result.per_class.copy()
+    headline = {k: result.stats[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")}
+    headline["images"] = len(coco_gt.getImgIds())
+    headline["classes_with_gt"] = int((per["n_gt"] > 0).sum())
+    box_depth = None
+    if tree is not None:
+        per["node"] = cat_nodes
+        per["wnid"] = [tree.wnids[n] for n in cat_nodes]
+        per["depth"] = tree.depth[cat_nodes]
+        if credit:
+            headline["per_box"], box_depth = box_hierarchy(coco_gt, preds, tree, cat_nodes)
+        if boxed is not None:
+            per["group"] = box_groups(tree, cat_nodes, boxed)
+            for g in BOX_GROUPS:
+                headline[g] = result.subset(per.loc[per["group"] == g, "category_id"])
+            # the paper's "classes that never had a box in training"
+            headline["unseen"] = result.subset(per.loc[per["group"].isin(UNSEEN_GROUPS), "category_id"])
+    return DetectionReport(result, headline, per, box_depth)
+
+
+@dataclass
+class ClassificationReport:
+    headline: dict
+    depth: pd.DataFrame | None
+    distances: pd.DataFrame | None
+
+
+def classification_summary(cp: ClassPredictions, tree=None, ks: Sequence[int] = (1, 5)) -> ClassificationReport:
+    """Top-k over leaves and over all nodes, and the hierarchical measures (tree), or plain top-k (flat)."""
+    if tree is None:
+        head = flat_topk(cp.probs, cp.truth, ks)
+        head["samples"] = int(len(cp.truth))
+        return ClassificationReport(head, None, None)
+    head, depth, dist = classification_report(tree, cp.probs, cp.pred, cp.truth, ks)
+    return ClassificationReport(head, depth, dist)
+
+
+def write_report(out_dir: str | Path, *, detection: DetectionReport | None = None,
+                 classification: ClassificationReport | None = None, meta: dict | None = None,
+                 overwrite: bool = False, max_curves: int = 20, plots: bool = True) -> list[Path]:
+    """Write `summary.json`, `per_class.csv/.md`, `pr_curves.png`, `ap_per_class.png`, and for
+    classification `classification.csv/.md`, `depth_accuracy.csv/.md/.png`, `distances.csv/.md`
+    (`plots=False` skips the PNGs)."""
+    from yolo9000 import eval_report as rep
+
+    w = rep.ReportWriter(out_dir, overwrite=overwrite)
+    names = ["summary.json"]
+    if detection is not None:
+        names += ["per_class.csv", "per_class.md"] + (["pr_curves.png", "ap_per_class.png"] if plots else [])
+    if classification is not None:
+        names += ["classification.csv", "classification.md"]
+    w.check_free(names)
+    summary: dict = {"meta": meta or {}}
+    if detection is not None:
+        summary["detection"] = detection.headline
+        per = detection.per_class
+        w.table("per_class", per, title="Per-class AP (COCO, IoU .50:.95; AP50; AP75)")
+        if detection.box_depth is not None and len(detection.box_depth):
+            w.table("box_depth_accuracy", detection.box_depth,
+                    title="Boxes found at IoU .5: accuracy of their label per depth")
+    if detection is not None and plots:
+        per, res = detection.per_class, detection.result
+        order = np.argsort(-per["n_gt"].to_numpy(), kind="stable")
+        w.figure("pr_curves.png", rep.pr_curve_figure(res.recall, res.pr50[order], per["name"].to_numpy()[order],
+                                                      mean=res.pr_all50, max_curves=max_curves))
+        w.figure("ap_per_class.png", rep.ap_bar_figure(per, column="AP50",
+                                                       group="group" if "group" in per else None))
+    if classification is not None:
+        summary["classification"] = classification.headline
+        head = pd.DataFrame([{"measure": k, "value": v} for k, v in classification.headline.items()])
+        w.table("classification", head, title="Classification")
+        if classification.depth is not None:
+            w.table("depth_accuracy", classification.depth, title="Accuracy per depth")
+            if plots:
+                w.figure("depth_accuracy.png", rep.depth_accuracy_figure(classification.depth))
+        if classification.distances is not None:
+            w.table("distances", classification.distances.reset_index(), title="Tree distance of predictions")
+    w.json("summary.json", summary)
+    return w.written
+
+
+def headline_table(summary: dict) -> pd.DataFrame:
+    """One row per headline number (section, measure, value), for printing."""
+    rows = []
+    for section in ("detection", "classification"):
+        for k, v in (summary.get(section) or {}).items():
+            if isinstance(v, dict):
+                for kk, vv in v.items():
+                    rows.append((section, f"{k}.{kk}", vv))
+            else:
+                rows.append((section, k, v))
+    # object dtype keeps counts as ints next to the float scores
+    return pd.DataFrame(rows, columns=["section", "measure", "value"], dtype=object)

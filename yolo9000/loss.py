@@ -1,0 +1,484 @@
+"""The YOLOv2 / YOLO9000 region loss: Darknet's `forward_region_layer` training deltas as a scalar loss.
+
+The loss is written so that its gradient with respect to the raw head output is exactly Darknet's delta
+(darknet_spec.md §2.5, Appendix A), negated and passed through the sigmoid derivative on x, y and
+objectness:
+
+* x, y, objectness: 1/2 * scale * (target - sigmoid(z))^2;  w, h: 1/2 * scale * (target - z)^2;
+* classes: scale * cross-entropy inside every softmax group on the path from the label to its root (the
+  gradient of -log P(group member) w.r.t. the group's logits is softmax - onehot, Darknet's class delta);
+  a flat softmax is the one-group case.
+
+Darknet overwrites deltas ("last write wins"); here every prediction slot gets at most one term per entry:
+assignments replace noobject/prior terms, a later truth at the same (anchor, cell) replaces an earlier one
+(for a tree group by group: groups on the later truth's path take its targets, groups only on the earlier
+path keep theirs).
+
+Normalisation: with `reduction="sum"` (default) the loss is summed over the batch, like Darknet's per-batch
+delta; Darknet then steps with lr / batch, so a trainer should do the same (or use `reduction="mean"`, which
+divides by the number of images). The reported parts are the summed terms (divided by B for "mean").
+
+`seen` is the number of training images seen *including* this batch (Darknet increments it first); the
+prior term (scale .01 toward each anchor at its cell centre) applies while `seen < prior_until` (12800).
+
+Targets: `Targets.nodes` are tree nodes / class ids. If the region has a `map` (Darknet's `map=coco9k.map`)
+and `apply_map` is true, detection nodes are dataset ids mapped through it (classification labels are not
+mapped, as in Darknet). Boxes of width or height <= 0, or with a non-finite value, are ignored, and so
+are the boxes of classification images (Darknet ignores every other row after the classification marker).
+
+Classification-only images without a tree (flat softmax) are handled the same way with P(label) from the
+softmax; Darknet has no such case (its marker branch needs a tree).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from yolo9000.box_ops import iou_cxcywh, iou_wh
+from yolo9000.targets import Targets
+
+CLS_OBJECTNESS = ("paper", "darknet", "none")
+PRIOR_UNTIL = 12800  # Darknet: prior term while fewer images than this have been seen
+PRIOR_SCALE = 0.01
+PAPER_CLS_IOU = 0.3  # the paper: a classification image's chosen box is assumed to have IoU >= .3
+
+PART_NAMES = ("coord", "obj", "noobj", "class", "prior", "cls_only",
+              "avg_iou", "recall", "avg_obj", "avg_noobj", "avg_cat", "cost", "count", "cls_count")
+
+
+def _tree_tables(parent: np.ndarray, group: np.ndarray, group_offset: np.ndarray, group_size: np.ndarray,
+                 ancestors: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(path_by_depth (N, D+1): node at depth d on each node's path or -1, members (G, S): group members or -1)."""
+    d1 = ancestors.shape[1]
+    idx = depth[:, None] - np.arange(d1)[None, :]
+    path = np.where(idx >= 0, np.take_along_axis(ancestors, np.clip(idx, 0, None), axis=1), -1)
+    smax = int(group_size.max())
+    k = np.arange(smax)[None, :]
+    members = np.where(k < group_size[:, None], group_offset[:, None] + k, -1)
+    return path.astype(np.int64), members.astype(np.int64)
+
+
+def _field(region, name: str, default):
+    return getattr(region, name, default) if region is not None else default
+
+
+class RegionLoss(nn.Module):
+    """YOLOv2/YOLO9000 region loss for a raw head output `(B, A*(5+C), H, W)` and padded `Targets`.
+
+    region: a `yolo9000.head.RegionConfig` (anchors in grid units, scales, thresh, rescore, bias_match,
+    softmax, tree, map). tree_softmax: optional `wordtree.softmax.TreeSoftmax`; its tree is used when given
+    (else `region.tree`). cls_objectness: objectness on classification-only images: "paper" (noobject
+    everywhere, the chosen box pushed up to .3 when below it, the 2017 YOLO9000 code), "darknet" (HEAD:
+    noobject everywhere, nothing at the chosen box) or "none" (no objectness term on those images).
+    """
+
+    def __init__(self, region, tree_softmax=None, cls_objectness: str = "paper", *, apply_map: bool = True,
+                 reduction: str = "sum", prior_until: int = PRIOR_UNTIL, prior_scale: float = PRIOR_SCALE) -> None:
+        super().__init__()
+        if cls_objectness not in CLS_OBJECTNESS:
+            raise ValueError(f"cls_objectness must be one of {CLS_OBJECTNESS}, got {cls_objectness!r}")
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+        self.cls_objectness = cls_objectness
+        self.reduction = reduction
+        self.prior_until = int(prior_until)
+        self.prior_scale = float(prior_scale)
+        anchors = torch.as_tensor(_field(region, "anchors", None), dtype=torch.float32).reshape(-1, 2)
+        self.num = int(_field(region, "num", anchors.shape[0]))
+        if anchors.shape[0] != self.num:
+            raise ValueError(f"region: {anchors.shape[0]} anchors given but num={self.num}")
+        self.classes = int(_field(region, "classes", 0))
+        coords = int(_field(region, "coords", 4))
+        if coords != 4:
+            raise ValueError(f"region: coords={coords} is not supported (only 4)")
+        self.thresh = float(_field(region, "thresh", 0.6))
+        self.object_scale = float(_field(region, "object_scale", 5.0))
+        self.noobject_scale = float(_field(region, "noobject_scale", 1.0))
+        self.class_scale = float(_field(region, "class_scale", 1.0))
+        self.coord_scale = float(_field(region, "coord_scale", 1.0))
+        self.rescore = bool(_field(region, "rescore", True))
+        self.bias_match = bool(_field(region, "bias_match", True))
+        tree = getattr(tree_softmax, "tree", None) if tree_softmax is not None else None
+        tree = tree if tree is not None else _field(region, "tree", None)
+        self.tree = tree
+        c = self.classes
+        if tree is not None:
+            if len(tree) != c:
+                raise ValueError(f"region: classes={c} but the tree has {len(tree)} nodes")
+            path, members = _tree_tables(np.asarray(tree.parent), np.asarray(tree.group),
+                                         np.asarray(tree.group_offset), np.asarray(tree.group_size),
+                                         np.asarray(tree.ancestors), np.asarray(tree.depth))
+            group = np.asarray(tree.group, dtype=np.int64)
+            self.class_mode = "tree"
+        elif bool(_field(region, "softmax", True)):
+            path = np.arange(c, dtype=np.int64)[:, None]
+            members = np.arange(c, dtype=np.int64)[None, :]
+            group = np.zeros(c, dtype=np.int64)
+            self.class_mode = "softmax"
+        else:  # Darknet's logistic classes: independent sigmoids (binary cross-entropy)
+            path = np.arange(c, dtype=np.int64)[:, None]
+            members = np.arange(c, dtype=np.int64)[None, :]
+            group = np.zeros(c, dtype=np.int64)
+            self.class_mode = "logistic"
+        self.register_buffer("anchors", anchors.clone(), persistent=False)
+        self.register_buffer("path_by_depth", torch.tensor(path), persistent=False)
+        self.register_buffer("members", torch.tensor(members), persistent=False)
+        self.register_buffer("group", torch.tensor(group), persistent=False)
+        self.register_buffer("group_size", torch.tensor((members >= 0).sum(1)), persistent=False)
+        cmap = _field(region, "map", None) if apply_map else None
+        if cmap is not None:
+            cmap = torch.as_tensor(list(cmap), dtype=torch.long)
+            if cmap.numel() and (cmap.min() < 0 or cmap.max() >= c):
+                raise ValueError(f"region map: entries must lie in [0, {c}), got [{int(cmap.min())}, "
+                                 f"{int(cmap.max())}]")
+            self.register_buffer("cmap", cmap, persistent=False)
+        else:
+            self.cmap = None
+
+    # ------------------------------------------------------------------------------------------------
+    def forward(self, raw: torch.Tensor, targets: Targets, seen: int) -> tuple[torch.Tensor, dict]:
+        """(loss, parts): the region loss of raw head output `raw` (B, A*(5+C), H, W) for `targets`.
+
+        Computed in float32 (float64 if `raw` is float64) whatever the autocast state; pass the head output
+        as it comes (bf16/fp16 under autocast need no `.float()` copy); the gradient comes back in its dtype.
+        parts: detached 0-dim tensors "coord", "obj", "noobj", "class", "prior", "cls_only" (the terms of
+        the loss), "avg_iou", "recall" (IoU > .5), "avg_obj", "avg_noobj", "avg_cat" (mean P(class) at the
+        truths), "cost" (Darknet's printed cost: sum of squared deltas; NaN under inference_mode),
+        "count" (detection truths), "cls_count" (classification images).
+        """
+        if raw.dim() != 4:
+            raise ValueError(f"RegionLoss: expected raw output (B, A*(5+C), H, W), got shape {tuple(raw.shape)}")
+        b, ch, h, w = raw.shape
+        a, c = self.num, self.classes
+        if ch != a * (5 + c):
+            raise ValueError(f"RegionLoss: raw output has {ch} channels, expected {a}*(5+{c}) = {a * (5 + c)}")
+        if targets.batch_size != b:
+            raise ValueError(f"RegionLoss: {targets.batch_size} target rows for a batch of {b} images")
+        with torch.autocast(device_type=raw.device.type, enabled=False):
+            return self._forward(raw, targets.to(raw.device), int(seen))
+
+    def _forward(self, raw: torch.Tensor, tg: Targets, seen: int) -> tuple[torch.Tensor, dict]:
+        dt = torch.float64 if raw.dtype == torch.float64 else torch.float32
+        b, _, h, w = raw.shape
+        a, c = self.num, self.classes
+        # The loss is built on small detached leaves: the activated box entries `act` (x, y, obj through
+        # the sigmoid, w, h raw) and the class logits of the few slots that get a class loss. Their
+        # gradients are minus Darknet's deltas; like Darknet's backward, they are multiplied by the sigmoid
+        # derivative on x, y, obj, and _InjectGrad writes them into one zero tensor shaped like `raw`
+        # (instead of autograd building several full-size gradients through slices and gathers).
+        need_grad = torch.is_grad_enabled() and raw.requires_grad
+        inner = not torch.is_inference_mode_enabled()  # the leaves' gradients also give Darknet's cost
+        norm = float(b) if self.reduction == "mean" else 1.0
+        rv = raw.detach().reshape(b, a, 5 + c, h * w)
+        box = rv[:, :, :5].to(dt, copy=True)  # (B, A, 5, HW) raw
+        cls_raw = rv[:, :, 5:]
+        act = torch.cat([torch.sigmoid(box[:, :, 0:2]), box[:, :, 2:4], torch.sigmoid(box[:, :, 4:5])], dim=2)
+        with torch.no_grad():
+            s = self._assign(box, act, cls_raw, tg, h, w)
+        with torch.enable_grad() if inner else contextlib.nullcontext():
+            act.requires_grad_(inner)
+            coord, obj, iou_t, so = self._truth_terms(act, s, h, w)
+            noobj, prior, objp = self._dense_terms(act, s, seen)
+            if s.n_cls and self.cls_objectness == "paper":  # the paper's IoU >= .3 assumption
+                oc = objp[s.cls_img, s.chosen]
+                obj = obj + (0.5 * self.object_scale * (PAPER_CLS_IOU - oc).clamp(min=0) ** 2).sum()
+            rows, rb, ra, rc, per_row, pcat = self._class_terms(cls_raw, s, dt, inner)
+            n_det = s.winner.numel()
+            cls_det, cls_only = per_row[:n_det].sum(), per_row[n_det:].sum()
+            total = (coord + obj + noobj + prior + cls_det + cls_only) / norm
+        cost = torch.full((), float("nan"), dtype=dt, device=raw.device)
+        if inner:
+            gact, grows = torch.autograd.grad(total, [act, rows], allow_unused=True)
+            gact = torch.zeros_like(act) if gact is None else gact
+            grows = torch.zeros_like(rows) if grows is None else grows
+            # delta = -grad * norm; rows of one slot carry disjoint groups, so squares add up per entry
+            cost = (gact.square().sum() + grows.square().sum()) * norm
+            if need_grad:
+                dsig = torch.cat([act[:, :, 0:2] * (1 - act[:, :, 0:2]), torch.ones_like(act[:, :, 2:4]),
+                                  act[:, :, 4:5] * (1 - act[:, :, 4:5])], dim=2).detach()
+                total = _InjectGrad.apply(total.detach(), raw, gact * dsig, grows, rb, ra, rc)
+            else:
+                total = total.detach()
+        with torch.no_grad():
+            tvalid, det = s.tvalid, ~s.is_cls
+            n_truth = tvalid.sum()
+            cnt = n_truth.clamp(min=1).to(dt)
+            zero = torch.zeros((), dtype=dt, device=raw.device)
+            parts = {
+                "coord": coord.detach() / norm, "obj": obj.detach() / norm, "noobj": noobj.detach() / norm,
+                "class": cls_det.detach() / norm, "prior": prior.detach() / norm,
+                "cls_only": cls_only.detach() / norm,
+                "avg_iou": torch.where(tvalid, iou_t, zero).sum() / cnt,
+                "recall": (tvalid & (iou_t > 0.5)).sum().to(dt) / cnt,
+                "avg_obj": torch.where(tvalid, so, zero).sum() / cnt,
+                "avg_noobj": torch.where(det[:, None], objp, zero).sum() / (det.sum() * objp.shape[1]).clamp(min=1),
+                "avg_cat": torch.where(tvalid.reshape(-1), pcat[:n_det], zero).sum() / cnt,
+                "cost": cost,
+                "count": n_truth.to(dt),
+                "cls_count": s.is_cls.sum().to(dt),
+            }
+        return total, parts
+
+    def _assign(self, box: torch.Tensor, act: torch.Tensor, cls_raw: torch.Tensor, tg: Targets, h: int,
+                w: int) -> "_Assignment":
+        """Target building (no grad): best IoU of every prediction, each truth's cell, anchor and winning
+        terms ("last write wins"), and the chosen prediction of each classification image."""
+        dev, dt = box.device, box.dtype
+        b, a, _, hw = box.shape
+        anchors = self.anchors.to(device=dev, dtype=dt)
+        group, gsize = self.group.to(dev), self.group_size.to(dev)
+        boxes = tg.boxes.to(dt)
+        nodes, valid = tg.nodes.long(), tg.valid.bool()
+        if boxes.shape[1] == 0:  # no box slots at all: one empty slot keeps the shapes simple
+            boxes, nodes, valid = boxes.new_zeros(b, 1, 4), nodes.new_zeros(b, 1), valid.new_zeros(b, 1)
+        t = boxes.shape[1]
+        is_cls = tg.is_cls.bool()
+        labels = tg.label.long()
+        tvalid = valid & ~is_cls[:, None] & torch.isfinite(boxes).all(-1) & (boxes[..., 2] > 0) \
+            & (boxes[..., 3] > 0)
+        # the loss's single host sync: input checks, the number of classification images and the widths
+        # of the (padded) path and group tables that this batch's labels need
+        n_cls, dl, sw = self._sync_stats(nodes, tvalid, labels, is_cls, group, gsize)
+        path_by_depth, members = self.path_by_depth.to(dev)[:, :dl], self.members.to(dev)[:, :sw]
+        if self.cmap is not None:
+            nodes = self.cmap.to(dev)[nodes.clamp(0, self.cmap.numel() - 1)]
+        nodes = torch.where(tvalid, nodes, torch.zeros_like(nodes))
+        # a harmless box in empty slots keeps log() and IoU finite; their terms are masked anyway
+        boxes = torch.where(tvalid[..., None], boxes, boxes.new_tensor([0.5, 0.5, 0.25, 0.25]))
+        aw, ah = anchors[:, 0], anchors[:, 1]
+
+        # every prediction's decoded box and its best IoU with the image's truths (ignore threshold)
+        cell = torch.arange(hw, device=dev)
+        pred = torch.stack([
+            ((cell % w).to(dt) + act[:, :, 0]) / w,
+            (torch.div(cell, w, rounding_mode="floor").to(dt) + act[:, :, 1]) / h,
+            torch.exp(act[:, :, 2]) * aw[:, None] / w,
+            torch.exp(act[:, :, 3]) * ah[:, None] / h,
+        ], dim=-1)  # (B, A, HW, 4)
+        iou_all = iou_cxcywh(pred.reshape(b, a * hw, 1, 4), boxes[:, None, :, :])  # (B, AHW, T)
+        best_iou = torch.where(tvalid[:, None, :], iou_all, torch.zeros_like(iou_all)).amax(dim=-1)
+
+        # each truth: its cell and its best anchor by shape
+        gi = (boxes[..., 0] * w).long().clamp(0, w - 1)  # C truncation; clamp guards x == 1.0
+        gj = (boxes[..., 1] * h).long().clamp(0, h - 1)
+        gcell = gj * w + gi
+        if self.bias_match:
+            shape = torch.stack([aw / w, ah / h], dim=-1)[None, None]  # (1, 1, A, 2)
+        else:  # the current predicted sizes at the truth's cell
+            shape = pred[..., 2:4].gather(2, gcell[:, None, :, None].expand(b, a, t, 2)).permute(0, 2, 1, 3)
+        best_n = iou_wh(boxes[:, :, None, 2:4], shape).argmax(dim=-1)  # first maximum, like Darknet's '>' scan
+
+        # last write wins: a truth loses the slot to any later truth of its image at the same (anchor, cell);
+        # tree class targets are overwritten group by group (only the groups both paths share)
+        slot = best_n * hw + gcell
+        later = torch.triu(torch.ones(t, t, dtype=torch.bool, device=dev), diagonal=1)
+        same = (slot[:, :, None] == slot[:, None, :]) & tvalid[:, None, :] & later  # (B, T, T')
+        winner = tvalid & ~same.any(-1)
+        path = path_by_depth[nodes]  # (B, T, D')
+        pgroup = torch.where(path >= 0, group[path.clamp(min=0)], torch.full_like(path, -1))
+        shared = same[..., None] & (pgroup[:, :, None, :] == pgroup[:, None, :, :]) & (pgroup[:, None] >= 0)
+        cls_w = tvalid[..., None] & (path >= 0) & ~shared.any(2)  # (B, T, D')
+        assigned = torch.zeros(b * a * hw, dtype=dt, device=dev)
+        flat = (torch.arange(b, device=dev)[:, None] * (a * hw) + slot).reshape(-1)
+        assigned = assigned.index_add_(0, flat, winner.reshape(-1).to(dt)).view(b, a * hw) > 0
+
+        # classification images (indices without another sync; stable keeps batch order)
+        cls_img = torch.argsort((~is_cls).to(torch.uint8), stable=True)[:n_cls]
+        chosen = (self._choose(box, cls_raw, cls_img, labels[cls_img], path_by_depth, members, group)
+                  if n_cls else cls_img.new_zeros(0))
+        chosen_mask = torch.zeros(b, a * hw, dtype=torch.bool, device=dev)
+        chosen_mask[cls_img, chosen] = True
+        return _Assignment(boxes, tvalid, nodes, labels, is_cls, gi, gj, gcell, best_n, winner, cls_w,
+                           best_iou, assigned, n_cls, cls_img, chosen, chosen_mask, path_by_depth, members, group)
+
+    def _truth_terms(self, act: torch.Tensor, s: "_Assignment", h: int, w: int):
+        """Coordinate and objectness terms at each winning truth's prediction; (coord, obj, IoU, obj prob)."""
+        dt = act.dtype
+        b, t = s.winner.shape
+        bidx = torch.arange(b, device=act.device)[:, None].expand(b, t)
+        g = act[bidx, s.best_n, :, s.gcell]  # (B, T, 5)
+        sx, sy, rw, rh, so = g.unbind(-1)
+        anchors = self.anchors.to(device=act.device, dtype=dt)[s.best_n]  # (B, T, 2)
+        bx, by, bw, bh = s.boxes.unbind(-1)
+        gi, gj = s.gi.to(dt), s.gj.to(dt)
+        tx, ty = bx * w - gi, by * h - gj
+        tw, th = torch.log(bw * w / anchors[..., 0]), torch.log(bh * h / anchors[..., 1])
+        scale = self.coord_scale * (2 - bw * bh)
+        coord_t = 0.5 * scale * ((tx - sx) ** 2 + (ty - sy) ** 2 + (tw - rw) ** 2 + (th - rh) ** 2)
+        zero = act.new_zeros(())
+        coord = torch.where(s.winner, coord_t, zero).sum()
+        with torch.no_grad():
+            pbox = torch.stack([(gi + sx) / w, (gj + sy) / h,
+                                torch.exp(rw) * anchors[..., 0] / w, torch.exp(rh) * anchors[..., 1] / h], dim=-1)
+            iou_t = iou_cxcywh(pbox, s.boxes)
+        target = iou_t if self.rescore else torch.ones_like(iou_t)
+        obj = torch.where(s.winner, 0.5 * self.object_scale * (target - so) ** 2, zero).sum()
+        return coord, obj, iou_t, so
+
+    def _dense_terms(self, act: torch.Tensor, s: "_Assignment", seen: int):
+        """Noobject and prior terms over every prediction; (noobj, prior, objectness (B, A*HW))."""
+        b = act.shape[0]
+        zero = act.new_zeros(())
+        objp = act[:, :, 4].reshape(b, -1)
+        det = ~s.is_cls
+        mask = det[:, None] & (s.best_iou <= self.thresh) & ~s.assigned
+        if self.cls_objectness != "none":
+            mask = mask | (s.is_cls[:, None] & ~s.chosen_mask)
+        noobj = torch.where(mask, 0.5 * self.noobject_scale * objp ** 2, zero).sum()
+        if seen < self.prior_until:  # pull every unassigned box toward its anchor at the cell centre
+            pri = 0.5 * self.prior_scale * (((0.5 - act[:, :, 0:2]) ** 2).sum(2) + (act[:, :, 2:4] ** 2).sum(2))
+            prior = torch.where(det[:, None] & ~s.assigned, pri.reshape(b, -1), zero).sum()
+        else:
+            prior = zero
+        return noobj, prior, objp
+
+    def _class_terms(self, cls_raw: torch.Tensor, s: "_Assignment", dt: torch.dtype, need_grad: bool):
+        """Class loss rows: one gather of the logits at every truth's slot and each chosen slot.
+
+        Returns (rows (R, C) leaf, row image/anchor/cell indices, per-row loss (R,), P(class) per row)."""
+        b, t = s.winner.shape
+        hw = cls_raw.shape[-1]
+        dev = cls_raw.device
+        rb = torch.cat([torch.arange(b, device=dev).repeat_interleave(t), s.cls_img])
+        ra = torch.cat([s.best_n.reshape(-1), torch.div(s.chosen, hw, rounding_mode="floor")])
+        rc = torch.cat([s.gcell.reshape(-1), s.chosen % hw])
+        rows = cls_raw[rb, ra, :, rc].to(dt).requires_grad_(need_grad)  # (B*T + Bc, C)
+        rnode = torch.cat([s.nodes.reshape(-1), s.labels[s.cls_img].clamp(min=0)])
+        zero = rows.new_zeros(())
+        if self.class_mode == "logistic":
+            onehot = F.one_hot(rnode, self.classes).to(dt)
+            bce = F.binary_cross_entropy_with_logits(rows, onehot, reduction="none").sum(-1)
+            weight = torch.cat([s.winner.reshape(-1), torch.ones_like(s.cls_img, dtype=torch.bool)])
+            per_row = self.class_scale * torch.where(weight, bce, zero)
+            with torch.no_grad():
+                pcat = torch.sigmoid(rows.gather(1, rnode[:, None]))[:, 0]
+        else:
+            rpath = s.path_by_depth[rnode]  # (R, D')
+            weight = torch.cat([s.cls_w.reshape(b * t, -1), rpath[b * t:] >= 0])
+            logc = _path_log_cond(rows, rpath, s.members, s.group)  # (R, D')
+            per_row = -self.class_scale * torch.where(weight, logc, zero).sum(-1)
+            with torch.no_grad():
+                pcat = torch.exp(torch.where(rpath >= 0, logc, zero).sum(-1))
+        return rows, rb, ra, rc, per_row, pcat
+
+    def _sync_stats(self, nodes: torch.Tensor, tvalid: torch.Tensor, labels: torch.Tensor, is_cls: torch.Tensor,
+                    group: torch.Tensor, gsize: torch.Tensor) -> tuple[int, int, int]:
+        """(classification images, longest path, widest group on the paths of this batch's classes), with
+        clear errors for out-of-range class indices instead of a device-side assert; one host sync."""
+        dev = nodes.device
+        hi = self.cmap.numel() if self.cmap is not None else self.classes
+        bad_box = ((nodes < 0) | (nodes >= hi)) & tvalid
+        bad_cls = ((labels < 0) | (labels >= self.classes)) & is_cls
+        node = nodes.clamp(0, hi - 1)
+        if self.cmap is not None:
+            node = self.cmap.to(dev)[node]
+        used = torch.cat([torch.where(tvalid, node, -1).reshape(-1),
+                          torch.where(is_cls, labels.clamp(0, self.classes - 1), -1)])
+        path = self.path_by_depth.to(dev)[used.clamp(min=0)]  # (U, D+1)
+        on = (path >= 0) & (used >= 0)[:, None]
+        widths = torch.where(on, gsize[group[path.clamp(min=0)]], 0)
+        depth = torch.where(used >= 0, on.sum(1), 0)
+        stats = torch.stack([bad_box.any().long(), bad_cls.any().long(), is_cls.sum(),
+                             depth.max().clamp(min=1), widths.max().clamp(min=1)]).tolist()
+        if stats[0]:
+            v = nodes[bad_box][0].item()
+            what = f"the region map's {hi} entries" if self.cmap is not None else f"{self.classes} classes"
+            raise ValueError(f"RegionLoss: box class {v} is out of range for {what}")
+        if stats[1]:
+            v = labels[bad_cls][0].item()
+            raise ValueError(f"RegionLoss: classification label {v} is out of range for {self.classes} classes")
+        return int(stats[2]), int(stats[3]), int(stats[4])
+
+    def _choose(self, box: torch.Tensor, cls_raw: torch.Tensor, cls_img: torch.Tensor, label: torch.Tensor,
+                path_by_depth: torch.Tensor, members: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+        """Anchor-major location (a*HW + cell) maximising obj * P(label) in each classification image.
+
+        Log space (log sigmoid + sum of log conditionals) keeps the order of Darknet's float product
+        without its underflow to 0 on deep trees; ties go to the first location, as in Darknet.
+        """
+        bc = cls_img.numel()
+        _, a, _, hw = box.shape
+        dt = box.dtype
+        if self.class_mode == "logistic":
+            logp = F.logsigmoid(cls_raw[cls_img, :, label, :].to(dt))  # (Bc, A, HW)
+        else:  # only the groups on each label's path, gathered at every anchor and cell
+            path = path_by_depth[label]  # (Bc, D')
+            dl, s = path.shape[1], members.shape[1]
+            mem = members[torch.where(path >= 0, group[path.clamp(min=0)], 0)]  # (Bc, D', S)
+            z = cls_raw[cls_img[:, None], :, mem.clamp(min=0).reshape(bc, dl * s), :].to(dt)  # (Bc, D'S, A, HW)
+            z = z.view(bc, dl, s, a, hw).masked_fill((mem < 0).view(bc, dl, s, 1, 1), float("-inf"))
+            zt = cls_raw[cls_img[:, None], :, path.clamp(min=0), :].to(dt)  # (Bc, D', A, HW)
+            logc = zt - torch.logsumexp(z, dim=2)
+            logp = torch.where((path >= 0).view(bc, dl, 1, 1), logc, 0).sum(1)  # (Bc, A, HW)
+        score = F.logsigmoid(box[cls_img, :, 4]) + logp
+        return score.reshape(bc, a * hw).argmax(dim=1)
+
+
+class _Assignment(NamedTuple):
+    """What target building decided for one batch (see RegionLoss._assign)."""
+
+    boxes: torch.Tensor  # (B, T, 4) truths, empty slots replaced by a harmless box
+    tvalid: torch.Tensor  # (B, T) real detection truths
+    nodes: torch.Tensor  # (B, T) class node of each truth (after the map)
+    labels: torch.Tensor  # (B,) classification labels
+    is_cls: torch.Tensor  # (B,)
+    gi: torch.Tensor  # (B, T) column, row and cell of each truth
+    gj: torch.Tensor
+    gcell: torch.Tensor
+    best_n: torch.Tensor  # (B, T) anchor of each truth
+    winner: torch.Tensor  # (B, T) truths whose box/objectness terms survive (last write wins)
+    cls_w: torch.Tensor  # (B, T, D') path groups whose class terms survive
+    best_iou: torch.Tensor  # (B, A*HW) best IoU of each prediction with its image's truths
+    assigned: torch.Tensor  # (B, A*HW) predictions that hold a truth
+    n_cls: int
+    cls_img: torch.Tensor  # (Bc,) classification images
+    chosen: torch.Tensor  # (Bc,) their chosen prediction (anchor-major location)
+    chosen_mask: torch.Tensor  # (B, A*HW)
+    path_by_depth: torch.Tensor  # (N, D') trimmed tables for this batch
+    members: torch.Tensor  # (G, S')
+    group: torch.Tensor  # (N,)
+
+
+class _InjectGrad(torch.autograd.Function):
+    """Passes the loss value through; backward builds d loss / d raw from the box and class-row gradients."""
+
+    @staticmethod
+    def forward(ctx, total, raw, gbox, grows, rb, ra, rc):
+        ctx.save_for_backward(gbox, grows, rb, ra, rc)
+        ctx.raw_shape, ctx.raw_dtype = raw.shape, raw.dtype
+        ctx.raw_device = raw.device
+        ctx.channels_last = raw.dim() == 4 and raw.is_contiguous(memory_format=torch.channels_last) \
+            and not raw.is_contiguous()
+        return total.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        gbox, grows, rb, ra, rc = ctx.saved_tensors
+        b, ch, h, w = ctx.raw_shape
+        a = gbox.shape[1]
+        fmt = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        grad = torch.empty(ctx.raw_shape, dtype=ctx.raw_dtype, device=ctx.raw_device, memory_format=fmt).zero_()
+        v = grad.view(b, a, ch // a, h * w)
+        v[:, :, :5] = (gbox * g).to(ctx.raw_dtype)
+        # rows of one slot may repeat (several truths in one cell): accumulate
+        v.permute(0, 1, 3, 2)[..., 5:].index_put_((rb, ra, rc), (grows * g).to(ctx.raw_dtype), accumulate=True)
+        return None, grad, None, None, None, None, None
+
+
+def _path_log_cond(rows: torch.Tensor, path: torch.Tensor, members: torch.Tensor,
+                   group: torch.Tensor) -> torch.Tensor:
+    """log P(path node | parent) of each row (R, C) at each depth (R, D+1) via its sibling group only."""
+    r, d1 = path.shape
+    pg = torch.where(path >= 0, group[path.clamp(min=0)], torch.zeros_like(path))
+    mem = members[pg]  # (R, D+1, S)
+    s = mem.shape[-1]
+    z = rows.gather(1, mem.clamp(min=0).reshape(r, d1 * s)).view(r, d1, s)
+    z = z.masked_fill(mem < 0, float("-inf"))
+    lse = torch.logsumexp(z, dim=-1)
+    zt = rows.gather(1, path.clamp(min=0))
+    return zt - lse

@@ -1,0 +1,432 @@
+"""The trainer: joint detection + classification training of a DarknetModel with the region loss.
+
+SGD (momentum .9, weight decay on conv weights only), Darknet's burn-in + steps schedule (or cosine), gradient
+accumulation over `subdivisions` micro-batches, AMP (bf16/fp16) + channels_last on CUDA, optional
+torch.compile, DDP through torchrun (gloo on CPU), atomic checkpoints that resume exactly, a CSV log,
+TensorBoard scalars when installed, and a clear stop on a non-finite loss (the last good checkpoint is kept).
+
+The loss is summed over images (Darknet's per-batch delta); each micro-batch's sum is divided by the number of
+images in one optimizer step, so the step sees the mean over the batch (spec §6.6: Darknet's lr/batch). Under
+DDP the gradients are averaged over ranks: the lr applies to the mean over the global batch (Darknet's lr x
+ngpus rule is not applied). The data already carries tree nodes, so a cfg's `map=` is not re-applied.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from yolo9000.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from yolo9000.config import DEFAULT_RUN_DIR, TrainConfig
+from yolo9000.data import (AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset, collate,
+                           distort_hsv_batch, multiscale_sizes)
+from yolo9000.distributed import amp_dtype, replica_digest, resolve_device, setup_distributed
+from yolo9000.schedule import DarknetSchedule, make_scheduler
+from yolo9000.train_log import MetricsLog
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_RUN_DIR", "Trainer", "TrainingDiverged", "train", "build_model", "load_backbone", "param_groups"]
+
+
+LOSS_PARTS = ("coord", "obj", "noobj", "class", "prior", "cls_only")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run stopped before the bad update."""
+
+
+def _read_tree(path: str | Path):
+    from yolo9000.darknet import _read_tree as read
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: tree file not found")
+    return read(p)
+
+
+def build_model(spec: str, tree, classes: int | None, anchors: list[float] | None = None):
+    """A DarknetModel from a cfg file path, a `yolo9000.models` constructor name, or 'emoji-tiny'.
+
+    `anchors` (flat w,h list in grid cells) replace the defaults of a named model; a cfg file keeps its own.
+    """
+    from yolo9000.darknet import DarknetModel
+
+    pairs = None
+    if anchors is not None:
+        if len(anchors) < 2 or len(anchors) % 2:
+            raise ValueError(f"--anchors needs w,h pairs, got {len(anchors)} values")
+        pairs = [(float(anchors[i]), float(anchors[i + 1])) for i in range(0, len(anchors), 2)]
+    p = Path(spec)
+    if p.is_file():
+        if pairs is not None:
+            raise ValueError(f"--anchors applies to model names; edit the anchors= line of {p} instead")
+        return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent,
+                                          source=str(p))
+    if spec in ("emoji-tiny", "emoji_tiny"):
+        from yolo9000 import emoji_world
+
+        if tree is None:
+            raise ValueError("the emoji-tiny model needs a tree (--tree)")
+        text = emoji_world.emoji_model_cfg(tree, anchors=pairs)
+        return DarknetModel.from_cfg_text(text, tree=tree, source="emoji-tiny.cfg")
+    from yolo9000 import models
+
+    ctor = models.MODELS.get(spec.replace("-", "_"))
+    if ctor is None or spec.replace("-", "_") == "darknet19":
+        raise FileNotFoundError(f"--cfg {spec}: no such cfg file, and not a detector name "
+                                f"({', '.join(sorted(set(models.MODELS) - {'darknet19'}))}, emoji-tiny)")
+    kw = {} if pairs is None else {"anchors": pairs, "num_anchors": len(pairs)}
+    if tree is not None:
+        return ctor(tree=tree, **kw)
+    if classes is None or "classes" not in inspect.signature(ctor).parameters:
+        raise ValueError(f"--cfg {spec}: needs a tree (--tree) to size its head")
+    return ctor(classes=classes, **kw)
+
+
+@torch.no_grad()
+def load_backbone(model, path: str | Path, layers: int | None = None) -> int:
+    """Copy the first `layers` conv layers (all that fit when None) of a Darknet .weights file into `model`.
+
+    The file may belong to another cfg sharing the trunk (e.g. the Darknet-19 ImageNet classifier): layers are
+    read in order until `layers` are loaded, a shape stops fitting, or the file ends. Returns layers loaded.
+    """
+    from yolo9000.darknet import _conv_tensors, read_weights_header
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: weights file not found")
+    _, _, header = read_weights_header(p)
+    data = np.fromfile(p, dtype="<f4", offset=header)
+    blocks = unwrap(model).conv_blocks()
+    limit = len(blocks) if layers is None else layers
+    if limit > len(blocks):
+        raise ValueError(f"{p}: asked for {limit} conv layers but the model has {len(blocks)}")
+    pos = loaded = 0
+    for block in blocks[:limit]:
+        tensors = _conv_tensors(block)
+        n = sum(t.numel() for t in tensors)
+        if pos + n > data.size:
+            break
+        for t in tensors:
+            t.copy_(torch.from_numpy(data[pos: pos + t.numel()].reshape(t.shape)))
+            pos += t.numel()
+        loaded += 1
+    if layers is not None and loaded < layers:
+        raise ValueError(f"{p}: holds only {loaded} conv layers that fit this model, {layers} requested")
+    if loaded == 0:
+        raise ValueError(f"{p}: no conv layer of this file fits the model's first layer")
+    log.info("%s: loaded %d conv layer(s) as the starting point", p, loaded)
+    return loaded
+
+
+def param_groups(model: nn.Module, decay: float) -> list[dict]:
+    """Weight decay on conv weights only (Darknet decays conv weights, never biases or BN parameters)."""
+    conv_w = {id(m.weight) for m in model.modules() if isinstance(m, nn.Conv2d)}
+    with_decay = [p for p in model.parameters() if id(p) in conv_w and p.requires_grad]
+    rest = [p for p in model.parameters() if id(p) not in conv_w and p.requires_grad]
+    return [{"params": with_decay, "weight_decay": decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+# ----------------------------------------------------------------------------------------------- trainer
+class Trainer:
+    """Builds data, model, optimizer and loop from a TrainConfig; `run()` trains and returns a summary dict."""
+
+    def __init__(self, cfg: TrainConfig, *, resume: str | Path | None = None, debug_kill_at: int | None = None) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(cfg.out)
+        self.debug_kill_at = debug_kill_at
+        self.device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = setup_distributed(self.device)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+
+        self.ckpt = None
+        if resume is not None:
+            self.ckpt = load_checkpoint(resume)
+        elif (self.run_dir / "last.pt").exists():
+            raise ValueError(f"{self.run_dir / 'last.pt'} exists; pass --resume to continue that run or "
+                             f"choose another --out")
+
+        self._build_data()
+        self._build_model()
+        self._build_optim()
+
+    # ------------------------------------------------------------------ data
+    def _build_data(self) -> None:
+        cfg = self.cfg
+        tree = _read_tree(cfg.tree) if cfg.tree else None
+        coco, images, folders = cfg.coco, cfg.images, cfg.folders
+        self.model_spec = cfg.cfg
+        if coco is None and folders is None:  # default: the synthetic emoji world
+            from yolo9000.emoji_world import ensure_world
+
+            root = Path(cfg.world) if cfg.world else None  # None: the generator's user cache folder
+            workers = max(1, (os.cpu_count() or 1) - 1)
+            world = Path(ensure_world(root, workers=workers, progress=cfg.progress)) if self.dist.main else None
+            self.dist.barrier()  # rank 0 generates the world once; the others then reuse it
+            world = world or Path(ensure_world(root))
+            coco, images = str(world / "detection" / "annotations.json"), str(world / "detection" / "images")
+            folders = str(world / "classification")
+            if tree is None:
+                tree = _read_tree(world / "wordtree.json")
+            self.model_spec = self.model_spec or "emoji-tiny"
+        self.tree = tree
+        self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map) if coco else None
+        self.cls = ClassFolders(folders, tree) if folders else None
+        if self.cls is not None and tree is None and self.det is not None:
+            raise ValueError("classification folders together with flat COCO classes need a --tree to put both "
+                             "label sets in one space")
+        names = (self.det.names if self.det is not None else self.cls.names)
+        self.names = list(tree.names) if tree is not None else list(names)
+        if self.model_spec is None:
+            raise ValueError("--cfg is required with your own data (a cfg file or a model name)")
+
+    # ------------------------------------------------------------------ model
+    def _build_model(self) -> None:
+        cfg = self.cfg
+        model = build_model(self.model_spec, self.tree, None if self.tree is not None else len(self.names),
+                            cfg.anchors)
+        if model.region is None or model.head is None:
+            raise ValueError(f"{self.model_spec}: the cfg has no [region] layer; it is not a detector")
+        if self.tree is None and model.tree is not None:
+            raise ValueError(f"{self.model_spec}: the cfg uses a tree; pass the same tree with --tree")
+        if model.region.classes != len(self.names):
+            raise ValueError(f"{self.model_spec}: the region has classes={model.region.classes} but the data has "
+                             f"{len(self.names)} classes/nodes")
+        self.start_seen = 0
+        if self.ckpt is None and cfg.weights:
+            loaded = load_backbone(model, cfg.weights, cfg.weights_layers)
+            if loaded == len(model.conv_blocks()):  # a whole detector: keep its `seen`, as Darknet does
+                from yolo9000.darknet import read_weights_header
+
+                self.start_seen = int(read_weights_header(cfg.weights)[1])
+        net, region = model.net, model.region
+        self.batch = int(cfg.batch or net.get("batch", 64))
+        self.subdivisions = int(cfg.subdivisions or net.get("subdivisions", 1))
+        if self.batch % self.subdivisions:
+            raise ValueError(f"batch {self.batch} is not divisible by subdivisions {self.subdivisions}")
+        self.micro = self.batch // self.subdivisions
+        self.steps = int(cfg.steps or net.get("max_batches") or 1000)
+        size = int(cfg.size or net.get("width", 416))
+        multiscale = bool(region.random) if cfg.multiscale is None else cfg.multiscale
+        if multiscale:
+            lo, hi = (cfg.sizes or [None, None])[:2]
+            self.sizes = multiscale_sizes(size, lo, hi)
+        else:
+            self.sizes = [size]
+        self.final_size = cfg.final_size if cfg.final_size else (max(self.sizes) if multiscale else None)
+        self.augment_cfg = AugmentConfig(
+            jitter=region.jitter if cfg.jitter is None else cfg.jitter,
+            hue=region.hue if cfg.hue is None else cfg.hue,
+            saturation=region.saturation if cfg.saturation is None else cfg.saturation,
+            exposure=region.exposure if cfg.exposure is None else cfg.exposure,
+            flip=cfg.flip, max_boxes=cfg.max_boxes)
+
+        self.model = model.to(self.device)
+        self.model.train()
+        self.amp_dtype = amp_dtype(cfg.amp, self.device)
+        channels_last = cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
+        from yolo9000.loss import RegionLoss
+
+        # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
+        self.loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None),
+                                  cls_objectness=cfg.cls_objectness, apply_map=False).to(self.device)
+        self.forward_model: nn.Module = self.model
+        if self.dist.enabled:
+            self.forward_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if cfg.compile:
+            self.forward_model = torch.compile(self.forward_model, dynamic=len(self.sizes) > 1)
+
+    def _build_optim(self) -> None:
+        cfg, net = self.cfg, self.model.net
+        self.base_lr = float(cfg.lr if cfg.lr is not None else net.get("learning_rate", 1e-3))
+        decay = float(cfg.decay if cfg.decay is not None else net.get("decay", 5e-4))
+        momentum = float(cfg.momentum if cfg.momentum is not None else net.get("momentum", 0.9))
+        self.optimizer = torch.optim.SGD(param_groups(self.model, decay), lr=self.base_lr, momentum=momentum)
+        policy = cfg.policy or str(net.get("policy", "steps"))
+        if policy not in ("steps", "cosine", "constant"):
+            log.warning("lr policy %r is not supported; using a constant rate after burn-in", policy)
+        steps = cfg.lr_steps if cfg.lr_steps is not None else list(net.get("steps", []) or [])
+        scales = cfg.lr_scales if cfg.lr_scales is not None else list(net.get("scales", []) or [])
+        self.schedule = DarknetSchedule(
+            policy=policy if policy in ("steps", "cosine", "constant") else "constant",
+            burn_in=int(cfg.burn_in if cfg.burn_in is not None else net.get("burn_in", 0) or 0),
+            power=float(net.get("power", 4) or 4), steps=[int(s) for s in steps],
+            scales=[float(s) for s in scales], max_batches=self.steps)
+        self.scheduler = make_scheduler(self.optimizer, self.schedule)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.step, self.seen = 0, self.start_seen
+        if self.ckpt is not None:
+            ck = self.ckpt
+            unwrap(self.model).load_state_dict(ck["model"])
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
+            if "scaler" in ck:
+                self.scaler.load_state_dict(ck["scaler"])
+            self.step, self.seen = int(ck["step"]), int(ck["seen"])
+            if "rng" in ck:
+                set_rng_state(ck["rng"][self.dist.rank] if isinstance(ck["rng"], list) else ck["rng"])
+            log.info("resumed from step %d (%d images seen)", self.step, self.seen)
+
+    # ------------------------------------------------------------------ loop
+    def _loader(self):
+        cfg = self.cfg
+        dataset = JointDataset(self.det, self.cls, self.augment_cfg, dtype=torch.uint8, defer_hsv=True)
+        final_steps = min(200, max(1, self.steps // 20)) if self.final_size else 0
+        self.sampler = JointBatchSampler(
+            dataset.size_of(0), dataset.size_of(1), self.micro, cls_fraction=cfg.cls_fraction,
+            repeat_det=cfg.repeat_det, repeat_cls=cfg.repeat_cls, sizes=self.sizes, every=cfg.scale_every,
+            accumulate=self.subdivisions, total_steps=self.steps, final_size=self.final_size,
+            final_steps=final_steps, seed=cfg.seed, rank=self.dist.rank, world_size=self.dist.world_size,
+            start=self.step * self.subdivisions, length=self.steps * self.subdivisions)
+        workers = cfg.workers if cfg.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None)
+
+    def save(self, name: str = "last.pt") -> Path | None:
+        """Write a checkpoint on the main rank (buffers taken from rank 0, as DDP does at the next forward)."""
+        if self.dist.enabled:
+            for b in unwrap(self.model).buffers():
+                torch.distributed.broadcast(b, 0)
+        if not self.dist.main:
+            return None
+        unwrap(self.model).seen = self.seen  # `yolo9000 convert` writes it into a .weights header
+        return save_checkpoint(
+            self.run_dir / name, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+            scaler=self.scaler, step=self.step, seen=self.seen, names=self.names, config=self.cfg.to_dict(),
+            sampler={"position": self.step * self.subdivisions, "seed": self.cfg.seed})
+
+    def run(self) -> dict:
+        """Train until `steps`; returns a summary (final loss, step, images/s, checkpoint path)."""
+        cfg = self.cfg
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / "config.yaml")
+        metrics = MetricsLog(self.run_dir, self.step if self.ckpt is not None else None,
+                             cfg.tensorboard) if self.dist.main else None
+        loader = self._loader()
+        it = iter(loader)
+        bar = None
+        if self.dist.main and cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        images_per_step = self.micro * self.subdivisions
+        last_loss = float("nan")
+        t_run, imgs_run = time.perf_counter(), 0
+        try:
+            while self.step < self.steps:
+                t0 = time.perf_counter()
+                wait = 0.0
+                sums: dict = {}
+                loss_total = torch.zeros((), device=self.device)
+                size = 0
+                for k in range(self.subdivisions):
+                    tw = time.perf_counter()
+                    images, targets, hsv = next(it)
+                    wait += time.perf_counter() - tw
+                    size = images.shape[-1]
+                    # uint8 over the bus, then float, HSV distortion and channels_last on the device
+                    images = images.to(self.device, non_blocking=True).float().div_(255)
+                    images = distort_hsv_batch(images, hsv.to(self.device, non_blocking=True))
+                    images = images.contiguous(memory_format=self.memory_format)
+                    targets = targets.to(self.device, non_blocking=True)
+                    self.seen += images.shape[0] * self.dist.world_size
+                    sync = k == self.subdivisions - 1 or not self.dist.enabled
+                    ctx = contextlib.nullcontext() if sync else self.forward_model.no_sync()
+                    with ctx:
+                        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                            enabled=self.amp_dtype is not None):
+                            raw = self.forward_model(images)
+                        loss, parts = self.loss_fn(raw.float(), targets, self.seen)
+                        self.scaler.scale(loss / images_per_step).backward()
+                    loss_total += loss.detach()
+                    for name, v in parts.items():  # kept on the device: no sync per micro-batch
+                        sums[name] = sums.get(name, 0.0) + (v.detach() if torch.is_tensor(v) else v)
+                if self.dist.enabled:
+                    torch.distributed.all_reduce(loss_total)
+                loss_value = float(loss_total) / (images_per_step * self.dist.world_size)
+                if not math.isfinite(loss_value):
+                    kept = self.run_dir / "last.pt"
+                    raise TrainingDiverged(
+                        f"loss became {loss_value} at step {self.step + 1}; stopped before updating the weights"
+                        + (f"; the last good checkpoint is {kept}" if kept.exists() else "")
+                        + " (try a lower --lr or a longer --burn-in)")
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.scheduler.step()
+                self.step += 1
+                last_loss = loss_value
+                dt = time.perf_counter() - t0
+                imgs_run += images_per_step * self.dist.world_size
+                if metrics is not None and (self.step % cfg.log_every == 0 or self.step == self.steps):
+                    row = {"step": self.step, "seen": self.seen, "lr": lr, "size": size, "loss": loss_value}
+                    for k, v in sorted(sums.items()):
+                        v = float(v)
+                        if k in LOSS_PARTS:  # summed over images: report the per-image mean, like "loss"
+                            row[f"loss_{k}"] = v / images_per_step
+                        elif k.endswith("count"):
+                            row[k] = v
+                        else:  # per-micro-batch averages (avg_iou, recall, ...)
+                            row[k] = v / self.subdivisions
+                    row.update({"images_per_s": images_per_step * self.dist.world_size / max(dt, 1e-9),
+                                "data_wait_s": wait, "step_time_s": dt})
+                    metrics.write(row)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_value:.3f}", size=size, lr=f"{lr:.2e}")
+                if self.step % cfg.save_every == 0 or self.step == self.steps:
+                    self.save()
+                if self.debug_kill_at is not None and self.step == self.debug_kill_at:
+                    import signal
+
+                    os.kill(os.getpid(), signal.SIGKILL)  # test hook: a hard crash right after this step
+        finally:
+            if bar is not None:
+                bar.close()
+            if metrics is not None:
+                metrics.close()
+        summary = {"step": self.step, "seen": self.seen, "loss": last_loss,
+                   "images_per_s": imgs_run / max(time.perf_counter() - t_run, 1e-9),
+                   "checkpoint": str(self.run_dir / "last.pt")}
+        if self.dist.enabled:
+            digests = [None] * self.dist.world_size
+            torch.distributed.all_gather_object(digests, replica_digest(self.model))
+            summary["replica_digests"] = digests
+        if self.dist.main:
+            import json
+
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def close(self) -> None:
+        """Leave the process group (when this trainer joined one)."""
+        if self.dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def train(cfg: TrainConfig, *, resume: str | Path | None = None, debug_kill_at: int | None = None) -> dict:
+    """Build a Trainer from `cfg`, run it, and return its summary."""
+    trainer = Trainer(cfg, resume=resume, debug_kill_at=debug_kill_at)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
