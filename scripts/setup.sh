@@ -20,7 +20,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! "$PY" -c "import wordtree, yolo9000, torchvision, pycocotools, nbclient" >/dev/null 2>&1; then
+# (re)install when a dependency is missing or the installed package points at another checkout
+here=$(pwd -P)
+if ! (cd / && "$PY" -c "import sys, wordtree, yolo9000, torchvision, pycocotools, nbclient, yaml
+sys.exit(0 if wordtree.__file__.startswith('$here/') else 1)") >/dev/null 2>&1; then
   echo "setup: installing the yolo9000 package and its dependencies (pip)"
   "$PY" -m pip install -q --disable-pip-version-check -e ".[dev]"
 fi

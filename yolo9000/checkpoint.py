@@ -91,6 +91,9 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the checkpoint normal file permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
