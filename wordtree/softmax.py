@@ -20,7 +20,7 @@ How it stays fast without a Python loop over groups or rows:
   ops (`softmax_ops`); predict loops over tree levels only;
 * all-node work buckets the groups by size: each size class is one dense block of a node-major
   (nodes, rows) tensor, reduced by one fused (log-)softmax over an outer axis. Row-major inputs go through
-  it in row chunks of ~16 MB (transposed in and out); node-major inputs, such as the region head's class
+  it in row chunks of ~8 MB (transposed in and out); node-major inputs, such as the region head's class
   logits viewed with the classes last, are used in place and the result keeps their memory layout.
 See benchmarks/bench_tree_softmax.py for the measured cost against a flat softmax.
 """
@@ -38,7 +38,7 @@ from wordtree.tree import WordTree
 __all__ = ["TreeSoftmax", "TreePrediction"]
 
 _MEMBER_MAJOR_MAX = 16  # groups up to this size are laid out member-major (see _build_buckets)
-_CHUNK_ELEMENTS = 1 << 22  # on CPU, inputs are processed in chunks of about this many logits (16 MB fp32)
+_CHUNK_ELEMENTS = 1 << 21  # on CPU, inputs are processed in chunks of about this many logits (8 MB fp32)
 _PAD_GROWTH = 1.25  # no-grad all-node path: groups above 8 members are padded to sizes ~25% apart
 
 
@@ -91,7 +91,6 @@ class TreeSoftmax(nn.Module):
             pos += members.size
         perm = np.concatenate(chunks)
         self.register_buffer("perm", _long(perm), persistent=False)
-        self.register_buffer("inv_perm", _long(np.argsort(perm)), persistent=False)
 
     def _build_fast_buckets(self, tree: WordTree) -> None:
         # The no-grad path pads groups up to a few size classes (fewer, larger ops): padded slots read any
