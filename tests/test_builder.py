@@ -9,7 +9,7 @@ import pytest
 from wordtree.builder import BuildOptions, TargetError, build, build_wordtree, darknet_preset
 from wordtree.formats import dumps_json
 from wordtree.tree import LabelMap
-from wordtree.wordnet import NounGraph, WordNetNotFound, noun_graph
+from wordtree.wordnet import NounGraph
 
 
 def G(**hyps) -> NounGraph:
@@ -21,12 +21,9 @@ def edges(tree) -> dict[str, str | None]:
     return {w: (tree.wnids[p] if p >= 0 else None) for w, p in zip(tree.wnids, tree.parent.tolist())}
 
 
-@pytest.fixture(scope="module")
-def wordnet():
-    try:
-        return noun_graph()
-    except WordNetNotFound as exc:
-        pytest.skip(f"WordNet not installed: {exc}")
+@pytest.fixture()
+def wordnet(graph):
+    return graph  # conftest's session-wide WordNet noun graph
 
 
 CHAIN = G(root="", a="root", b="a", t1="b", c="root", t2="c", t3="c")

@@ -7,15 +7,6 @@ from wordtree import sources as S
 from wordtree.builder import BuildOptions, build, darknet_preset
 from wordtree.formats import read_map, write_darknet
 from wordtree.tree import LabelMap, WordTree
-from wordtree.wordnet import WordNetNotFound, noun_graph
-
-
-@pytest.fixture(scope="module")
-def graph():
-    try:
-        return noun_graph()
-    except WordNetNotFound as exc:
-        pytest.skip(f"WordNet not installed: {exc}")
 
 
 @pytest.fixture(scope="module")

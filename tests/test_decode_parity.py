@@ -2,13 +2,7 @@
 reference image: once from Darknet's region output (decode alone), once through our whole model."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +11,6 @@ import torch
 from yolo9000.decode import decode
 
 ANCHORS = [[0.57273, 0.677385], [1.87446, 2.06253], [3.33843, 5.47434], [7.88282, 3.52778], [9.77052, 9.16828]]
-WEIGHTS_BYTES = 203_934_264
-WEIGHTS_SHA256 = "042ea9bf8540db0953c3af6badd86de8934e14c17b5fc2c3a297eb1bb625dbff"
-
-
-@pytest.fixture(scope="module")
-def outputs(reference_dir):
-    d = reference_dir / "darknet_outputs"
-    if not (d / "yolov2_416_detections.json").is_file():
-        pytest.skip(f"{d} has no yolov2 reference detections")
-    return d
 
 
 def flat_region():
@@ -57,7 +41,8 @@ def check_run(det, run, box_tol):
 
 
 @pytest.mark.parametrize("mode", ["darknet", "paper"])
-def test_decode_of_darknet_region_output_matches(outputs, mode):
+def test_decode_of_darknet_region_output_matches(darknet_outputs, mode):
+    outputs = darknet_outputs
     ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
     region_out = torch.from_numpy(np.load(outputs / "yolov2_416_region_output.npy"))[None]
     size = (ref["image_w"], ref["image_h"])
@@ -68,27 +53,11 @@ def test_decode_of_darknet_region_output_matches(outputs, mode):
         check_run(det, run, box_tol=2e-5)
 
 
-def _weights(shared_tools_dir: Path, cfg: Path) -> Path:
-    """Darknet-format random weights for yolov2.cfg (seed 0), generated once and cached in the temp dir."""
-    cache = Path(tempfile.gettempdir()) / "yolo9000-test-cache"
-    cache.mkdir(exist_ok=True)
-    path = cache / "yolov2_seed0.weights"
-    if path.is_file() and path.stat().st_size == WEIGHTS_BYTES:
-        return path
-    tmp = cache / f"yolov2_seed0.{os.getpid()}.tmp"
-    subprocess.run([sys.executable, str(shared_tools_dir / "make_darknet_weights.py"), str(cfg), str(tmp),
-                    "--seed", "0", "--quiet"], check=True, capture_output=True)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        tmp.unlink()
-        pytest.skip("generated weights differ from the ones the reference was made with (numpy version?)")
-    os.replace(tmp, path)
-    return path
-
-
-def test_model_and_decode_match_darknet_detections(outputs, reference_dir, shared_tools_dir, tmp_path):
+def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_dir, yolov2_seed0_weights,
+                                                   tmp_path):
     """PNG -> our exact letterbox -> our model (Darknet's CPU batch norm) -> decode: Darknet's detections."""
     darknet = pytest.importorskip("yolo9000.darknet")
+    outputs = darknet_outputs
     from yolo9000.detect import Detector
     from yolo9000.preprocess import load_image
 
@@ -96,8 +65,8 @@ def test_model_and_decode_match_darknet_detections(outputs, reference_dir, share
     text = src.read_text().replace("width=608", "width=416").replace("height=608", "height=416")
     cfg = tmp_path / "yolov2-416.cfg"
     cfg.write_text(text)
-    weights = _weights(shared_tools_dir, src)
-    model = darknet.load_darknet(cfg, weights, bn_mode="cpu")  # the reference comes from Darknet's CPU build
+    # the reference comes from Darknet's CPU build
+    model = darknet.load_darknet(cfg, yolov2_seed0_weights, bn_mode="cpu")
     ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
     image = load_image(outputs / ref["image"])
     detector = Detector(model, thresh=0.25, hier_thresh=0.5, nms=0.45, mode="darknet", exact_letterbox=True,

@@ -4,93 +4,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from darknet_files import cfg_text, conv, maxpool, write_pictures
 from wordtree import WordTree
 from yolo9000.cli import main
 
 pytest.importorskip("yolo9000.darknet")
 
-CFG = """[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters={filters}
-activation=linear
-
-[region]
-anchors=0.8,0.9, 1.5,1.2
-bias_match=1
-classes={classes}
-coords=4
-num=2
-softmax=1
-"""
-
-
-def cfg_text(classes: int) -> str:
-    return CFG.format(filters=2 * (5 + classes), classes=classes)
+def tiny_cfg(classes: int) -> str:
+    """A 64x64 two-anchor detector (2x2 grid) with a softmax over `classes`."""
+    return cfg_text(conv(8), maxpool(), conv(8), maxpool(), maxpool(), maxpool(), maxpool(),
+                    conv(2 * (5 + classes), size=1, bn=False, activation="linear"),
+                    ("region", {"anchors": "0.8,0.9, 1.5,1.2", "bias_match": 1, "classes": classes, "coords": 4,
+                                "num": 2, "softmax": 1}))
 
 
 def toy_tree() -> WordTree:
     return WordTree([f"n{i:08d}" for i in range(7)], [-1, -1, 0, 0, 1, 2, 2],
                     ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"])
-
-
-def make_images(folder: Path) -> list[Path]:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, (w, h) in enumerate([(80, 60), (50, 90), (64, 64)]):
-        arr = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-        p = folder / f"pic{i}.png"
-        Image.fromarray(arr).save(p)
-        paths.append(p)
-    return paths
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +33,12 @@ def flat_model(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("flat")
     torch.manual_seed(0)
-    model = DarknetModel.from_cfg_text(cfg_text(3))
+    model = DarknetModel.from_cfg_text(tiny_cfg(3))
     with torch.no_grad():  # a confident, varied head so that random weights still give detections
         head = model.conv_blocks()[-1].conv
         head.weight.normal_(0, 0.5)
         head.bias.copy_(torch.tensor([0, 0, 0, 0, 3.0, 0, 0, 0] * 2))
-    (d / "tiny.cfg").write_text(cfg_text(3))
+    (d / "tiny.cfg").write_text(tiny_cfg(3))
     save_weights(model, d / "tiny.weights")
     (d / "tiny.names").write_text("red\ngreen\nblue\n")
     return d
@@ -119,7 +53,7 @@ def tree_checkpoint(tmp_path_factory):
     d = tmp_path_factory.mktemp("tree")
     tree = toy_tree()
     torch.manual_seed(1)
-    model = DarknetModel.from_cfg_text(cfg_text(len(tree)), tree=tree)
+    model = DarknetModel.from_cfg_text(tiny_cfg(len(tree)), tree=tree)
     with torch.no_grad():
         head = model.conv_blocks()[-1].conv
         head.weight.normal_(0, 0.5)
@@ -135,7 +69,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys):
-    pics = make_images(tmp_path / "in")
+    pics = write_pictures(tmp_path / "in")  # its own folder: a broken file goes beside them
     sub = tmp_path / "in" / "more"
     sub.mkdir()
     (sub / "broken.jpg").write_bytes(b"this is not a jpeg")
@@ -175,8 +109,8 @@ def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys
     assert names == ["red", "green", "blue"]
 
 
-def test_tree_checkpoint_with_paths_and_video(tree_checkpoint, tmp_path, capsys):
-    pics = make_images(tmp_path / "in")
+def test_tree_checkpoint_with_paths_and_video(random_pictures, tree_checkpoint, tmp_path, capsys):
+    pics = random_pictures
     frames = [Image.open(p).convert("RGB").resize((72, 56)) for p in pics]
     gif = tmp_path / "clip.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
@@ -204,8 +138,8 @@ def test_tree_checkpoint_with_paths_and_video(tree_checkpoint, tmp_path, capsys)
         assert im.n_frames == 3
 
 
-def test_darknet_mode_scores_by_objectness(tree_checkpoint, tmp_path, capsys):
-    pics = make_images(tmp_path / "in")
+def test_darknet_mode_scores_by_objectness(random_pictures, tree_checkpoint, tmp_path, capsys):
+    pics = random_pictures
     out = tmp_path / "out"
     assert main(["detect", "--checkpoint", str(tree_checkpoint), "--mode", "darknet", "--thresh", "0.2",
                  "--no-images", "--out", str(out), "--quiet", str(pics[2])]) == 0
@@ -215,8 +149,8 @@ def test_darknet_mode_scores_by_objectness(tree_checkpoint, tmp_path, capsys):
     assert not list(out.glob("*.jpg"))
 
 
-def test_clear_errors(flat_model, tmp_path, capsys, monkeypatch):
-    pics = make_images(tmp_path / "in")
+def test_clear_errors(random_pictures, flat_model, tmp_path, capsys, monkeypatch):
+    pics = random_pictures
     base = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--quiet"]
 
     (tmp_path / "two.names").write_text("a\nb\n")
@@ -257,8 +191,8 @@ def test_clear_errors(flat_model, tmp_path, capsys, monkeypatch):
     assert "--nms" in capsys.readouterr().err
 
 
-def test_default_out_is_never_overwritten(flat_model, tmp_path, monkeypatch, capsys):
-    pics = make_images(tmp_path / "in")
+def test_default_out_is_never_overwritten(random_pictures, flat_model, tmp_path, monkeypatch, capsys):
+    pics = random_pictures
     monkeypatch.chdir(tmp_path)
     args = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
             "--quiet", "--no-images", str(pics[0])]
@@ -274,13 +208,13 @@ def test_help_has_examples(capsys):
     assert "examples:" in text and "--show-path" in text and "9k.tree" in text
 
 
-def test_default_checkpoint_and_inputs(tree_checkpoint, tmp_path, monkeypatch, capsys):
+def test_default_checkpoint_and_inputs(random_pictures, tree_checkpoint, tmp_path, monkeypatch, capsys):
     import shutil
 
     from yolo9000.checkpoint import load_checkpoint, save_checkpoint
     from yolo9000.darknet import DarknetModel
 
-    pics = make_images(tmp_path / "in")
+    pics = random_pictures
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs/emoji").mkdir(parents=True)
     shutil.copy(tree_checkpoint, tmp_path / "runs/emoji/last.pt")
@@ -297,8 +231,8 @@ def test_default_checkpoint_and_inputs(tree_checkpoint, tmp_path, monkeypatch, c
     assert "no inputs given" in capsys.readouterr().err
 
 
-def test_precision_and_size_options(flat_model, tmp_path):
-    pics = make_images(tmp_path / "in")
+def test_precision_and_size_options(random_pictures, flat_model, tmp_path):
+    pics = random_pictures
     base = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
             "--quiet", "--no-images", "--thresh", "0.05"]
     assert main(base + ["--out", str(tmp_path / "fp32"), str(pics[2])]) == 0
@@ -313,12 +247,12 @@ def test_precision_and_size_options(flat_model, tmp_path):
     assert main(base + ["--size", "100", "--out", str(tmp_path / "bad"), str(pics[2])]) == 1
 
 
-def test_tree_nms_option(tree_checkpoint, flat_model, tmp_path, capsys):
+def test_tree_nms_option(random_pictures, tree_checkpoint, flat_model, tmp_path, capsys):
     import itertools
 
     from torchvision.ops import box_iou
 
-    pics = make_images(tmp_path / "in")
+    pics = random_pictures
     out = tmp_path / "out"
     assert main(["detect", "--checkpoint", str(tree_checkpoint), "--tree-nms", "--nms", "0.3", "--thresh", "0.1",
                  "--no-images", "--out", str(out), "--quiet", *map(str, pics)]) == 0

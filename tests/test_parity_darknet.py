@@ -1,16 +1,14 @@
 """Parity with the original Darknet (CPU build) on yolov2.cfg at 416 with seeded random weights.
 
 Reference outputs live in ../shared/reference/darknet_outputs (see its README); the 200 MB weights file is
-generated once per session with ../shared/tools/make_darknet_weights.py. Everything skips cleanly when the
+generated once per session with ../shared/tools/make_darknet_weights.py (the `yolov2_seed0_weights`
+fixture in conftest.py, shared with test_decode_parity.py). Everything skips cleanly when the
 shared folder is absent.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,38 +18,16 @@ from yolo9000.darknet import load_darknet, optimize_for_inference
 from yolo9000.layers import reorg
 from yolo9000.preprocess import letterbox
 
-WEIGHTS_SHA256 = "042ea9bf8540db0953c3af6badd86de8934e14c17b5fc2c3a297eb1bb625dbff"
-
 
 @pytest.fixture(scope="session")
-def outputs_dir(reference_dir):
-    d = reference_dir / "darknet_outputs"
-    if not (d / "yolov2_416_region_output.npy").is_file():
-        pytest.skip(f"Darknet reference outputs not found in {d}")
-    return d
-
-
-@pytest.fixture(scope="session")
-def yolov2_weights(reference_dir, shared_tools_dir, tmp_path_factory):
-    """The seed-0 random yolov2.weights the reference was made with (generated once, ~2 s)."""
-    out = tmp_path_factory.mktemp("darknet_weights") / "yolov2_seed0.weights"
-    subprocess.run([sys.executable, str(shared_tools_dir / "make_darknet_weights.py"),
-                    str(reference_dir / "darknet" / "yolov2.cfg"), str(out), "--seed", "0", "--quiet"], check=True)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        pytest.skip(f"generated weights differ from the reference's (sha256 {digest[:12]}; numpy version?)")
-    return out
-
-
-@pytest.fixture(scope="session")
-def yolov2_cpu(reference_dir, yolov2_weights):
+def yolov2_cpu(reference_dir, yolov2_seed0_weights):
     """yolov2 with Darknet's CPU batch norm, as the reference was computed."""
-    return load_darknet(reference_dir / "darknet" / "yolov2.cfg", yolov2_weights, bn_mode="cpu")
+    return load_darknet(reference_dir / "darknet" / "yolov2.cfg", yolov2_seed0_weights, bn_mode="cpu")
 
 
 @pytest.fixture(scope="session")
-def ref_input(outputs_dir):
-    return torch.from_numpy(np.load(outputs_dir / "input_letterbox_416.npy"))[None]
+def ref_input(darknet_outputs):
+    return torch.from_numpy(np.load(darknet_outputs / "input_letterbox_416.npy"))[None]
 
 
 @pytest.fixture(scope="session")
@@ -60,17 +36,17 @@ def cpu_layers(yolov2_cpu, ref_input):
         return yolov2_cpu.layer_outputs(ref_input)
 
 
-def test_letterbox_matches_darknet_exactly(outputs_dir):
+def test_letterbox_matches_darknet_exactly(darknet_outputs):
     from PIL import Image
 
-    ref = np.load(outputs_dir / "input_letterbox_416.npy")
-    ours = letterbox(Image.open(outputs_dir / "test_image_640x480.png"), 416).numpy()
+    ref = np.load(darknet_outputs / "input_letterbox_416.npy")
+    ours = letterbox(Image.open(darknet_outputs / "test_image_640x480.png"), 416).numpy()
     assert ours.shape == ref.shape == (3, 416, 416)
     assert np.array_equal(ours, ref)
 
 
-def test_per_layer_statistics(outputs_dir, yolov2_cpu, cpu_layers):
-    stats = json.loads((outputs_dir / "yolov2_416_layers.json").read_text())["layers"]
+def test_per_layer_statistics(darknet_outputs, yolov2_cpu, cpu_layers):
+    stats = json.loads((darknet_outputs / "yolov2_416_layers.json").read_text())["layers"]
     assert len(stats) == len(cpu_layers) == 32
     outs = list(cpu_layers[:-1]) + [yolov2_cpu.head.activate(cpu_layers[-1]).flatten(1, 2)]  # region: activated
     for s, out in zip(stats, outs):
@@ -85,9 +61,9 @@ def test_per_layer_statistics(outputs_dir, yolov2_cpu, cpu_layers):
                               atol=1e-4 * max(1.0, abs(s["max"])))
 
 
-def test_reorg_layer_in_model(outputs_dir, cpu_layers):
-    ref_in = np.load(outputs_dir / "yolov2_416_reorg_in_layer26.npy")
-    ref_out = np.load(outputs_dir / "yolov2_416_reorg_out_layer27.npy")
+def test_reorg_layer_in_model(darknet_outputs, cpu_layers):
+    ref_in = np.load(darknet_outputs / "yolov2_416_reorg_in_layer26.npy")
+    ref_out = np.load(darknet_outputs / "yolov2_416_reorg_out_layer27.npy")
     ours_in = cpu_layers[26][0]
     assert np.abs(ours_in.numpy() - ref_in).max() < 1e-4
     assert torch.equal(cpu_layers[27][0], reorg(ours_in[None])[0])
@@ -96,15 +72,15 @@ def test_reorg_layer_in_model(outputs_dir, cpu_layers):
     assert torch.equal(cpu_layers[28], torch.cat([cpu_layers[27], cpu_layers[24]], 1))
 
 
-def test_region_output_within_1e4(outputs_dir, yolov2_cpu, cpu_layers):
-    ref = np.load(outputs_dir / "yolov2_416_region_output.npy")
+def test_region_output_within_1e4(darknet_outputs, yolov2_cpu, cpu_layers):
+    ref = np.load(darknet_outputs / "yolov2_416_region_output.npy")
     ours = yolov2_cpu.head.activate(cpu_layers[-1])[0]
     assert ours.shape == ref.shape == (5, 85, 13, 13)
     assert np.abs(ours.numpy() - ref).max() < 1e-4
 
 
-def test_gpu_batchnorm_drift_is_small(outputs_dir, yolov2_cpu, ref_input):
-    ref = np.load(outputs_dir / "yolov2_416_region_output.npy")
+def test_gpu_batchnorm_drift_is_small(darknet_outputs, yolov2_cpu, ref_input):
+    ref = np.load(darknet_outputs / "yolov2_416_region_output.npy")
     model = copy.deepcopy(yolov2_cpu).set_bn_mode("gpu")  # sqrt(var + 1e-5), PyTorch's formula
     with torch.no_grad():
         out = model.region_output(ref_input)[0].numpy()
@@ -112,8 +88,8 @@ def test_gpu_batchnorm_drift_is_small(outputs_dir, yolov2_cpu, ref_input):
     assert 1e-5 < drift < 5e-3  # differs from the CPU build, but only slightly
 
 
-def _darknet_detections(outputs_dir, thresh):
-    runs = json.loads((outputs_dir / "yolov2_416_detections.json").read_text())["runs"]
+def _darknet_detections(darknet_outputs, thresh):
+    runs = json.loads((darknet_outputs / "yolov2_416_detections.json").read_text())["runs"]
     run = next(r for r in runs if abs(r["thresh"] - thresh) < 1e-9)
     rows = sorted((d["index"], c, p, d["bbox_xywh"], d["objectness"]) for d in run["detections"] for c, p in d["probs"])
     return rows
@@ -130,8 +106,8 @@ def _our_detections(model, x=None, region=None):
     return det, order
 
 
-def _check_same_detections(outputs_dir, model, x, prob_tol, region=None):
-    ref = _darknet_detections(outputs_dir, 0.25)
+def _check_same_detections(darknet_outputs, model, x, prob_tol, region=None):
+    ref = _darknet_detections(darknet_outputs, 0.25)
     det, order = _our_detections(model, x, region)
     assert [(int(det.index[i]), int(det.labels[i])) for i in order] == [(r[0], r[1]) for r in ref]
     for i, r in zip(order, ref):
@@ -141,15 +117,15 @@ def _check_same_detections(outputs_dir, model, x, prob_tol, region=None):
         assert torch.allclose(det.boxes[i].float(), want, rtol=1e-3, atol=0.05 + 400 * prob_tol)
 
 
-def test_same_detections_at_025(outputs_dir, yolov2_cpu, cpu_layers):
+def test_same_detections_at_025(darknet_outputs, yolov2_cpu, cpu_layers):
     region = yolov2_cpu.head.activate(cpu_layers[-1])
-    _check_same_detections(outputs_dir, yolov2_cpu, None, prob_tol=1e-5, region=region)
+    _check_same_detections(darknet_outputs, yolov2_cpu, None, prob_tol=1e-5, region=region)
 
 
-def test_fast_paths_keep_detections(outputs_dir, yolov2_cpu, ref_input):
+def test_fast_paths_keep_detections(darknet_outputs, yolov2_cpu, ref_input):
     fused = optimize_for_inference(yolov2_cpu, dtype=None, channels_last=True)
-    ref = np.load(outputs_dir / "yolov2_416_region_output.npy")
+    ref = np.load(darknet_outputs / "yolov2_416_region_output.npy")
     with torch.no_grad():
         out = fused.region_output(ref_input)[0].numpy()
     assert np.abs(out - ref).max() < 1e-4  # folding keeps the CPU-BN formula
-    _check_same_detections(outputs_dir, fused, None, prob_tol=1e-4, region=torch.from_numpy(out)[None])
+    _check_same_detections(darknet_outputs, fused, None, prob_tol=1e-4, region=torch.from_numpy(out)[None])

@@ -8,17 +8,8 @@ import pytest
 
 from wordtree import sources as S
 from wordtree.builder import TargetError, data_dir
-from wordtree.wordnet import WordNetNotFound, noun_graph
 
 DOG, CAT, HUSKY, TABBY, PENGUIN = "n02084071", "n02121620", "n02110185", "n02123045", "n02055803"
-
-
-@pytest.fixture(scope="module")
-def graph():
-    try:
-        return noun_graph()
-    except WordNetNotFound as exc:
-        pytest.skip(f"WordNet not installed: {exc}")
 
 
 @pytest.fixture(scope="module")

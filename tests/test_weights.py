@@ -9,67 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from darknet_files import cfg_text, conv, maxpool
 from yolo9000.darknet import load_darknet, load_weights, read_weights_header, save_weights, weight_count
 
-CFG = """[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[route]
-layers=-3
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[reorg]
-stride=2
-
-[route]
-layers=-1,-4
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=14
-activation=linear
-
-[region]
-anchors=1,1,2,2
-classes=2
-num=2
-softmax=1
-"""
+CFG = cfg_text(conv(4), maxpool(), conv(8), maxpool(), ("route", {"layers": -3}), conv(4, size=1),
+               ("reorg", {"stride": 2}), ("route", {"layers": "-1,-4"}),
+               conv(14, size=1, bn=False, activation="linear"),
+               ("region", {"anchors": "1,1,2,2", "classes": 2, "num": 2, "softmax": 1}))
 # floats per conv in cfg order: (bias, [gamma, mean, var], weights)
 LAYOUT = [(4, True, 4 * 3 * 9), (8, True, 8 * 4 * 9), (4, True, 4 * 4 * 1), (14, False, 14 * 24 * 1)]
 

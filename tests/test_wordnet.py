@@ -28,14 +28,6 @@ widget n 1 1 @ 1 0 00009999
 """
 
 
-@pytest.fixture(scope="module")
-def graph():
-    try:
-        return W.noun_graph()
-    except W.WordNetNotFound as exc:
-        pytest.skip(f"WordNet not installed: {exc}")
-
-
 def _fake_wordnet(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for f in W.REQUIRED_FILES:

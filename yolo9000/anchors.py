@@ -6,7 +6,6 @@ with Euclidean k-means. Anchors come out in grid units (cells of 32 input pixels
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 from yolo9000.box_ops import iou_wh
+from yolo9000.data.coco import load_coco_json
 
 log = logging.getLogger(__name__)
 
@@ -134,22 +134,6 @@ def anchor_table(wh: np.ndarray | torch.Tensor, ks: Iterable[int] = range(1, 10)
 
 
 # ---- training boxes ---------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: COCO annotation file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
-            or not isinstance(data.get("annotations"), list):
-        raise ValueError(f"{path}: expected a COCO object with 'images' and 'annotations' lists")
-    return data
-
-
 def _image_size(path: Path, img: dict, images_dir: Path | None) -> tuple[float, float]:
     w, h = img.get("width"), img.get("height")
     if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
@@ -178,7 +162,7 @@ def coco_box_sizes(json_path: str | Path, images_dir: str | Path | None = None) 
     Boxes with non-positive or non-finite size and crowd annotations are skipped (and counted in the log).
     """
     path = Path(json_path)
-    data = _read_json(path)
+    data = load_coco_json(path, keys=("images", "annotations"))
     imgs_dir = Path(images_dir) if images_dir is not None else None
     ids: dict[int, int] = {}
     sizes = []

@@ -25,10 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
-from torchvision.ops import batched_nms
-from torchvision.ops import nms as _nms
+
+from yolo9000.nms import (  # grouped_nms, tree_path_nms, darknet_partition_position: re-exported here
+    darknet_partition_position,
+    exact_darknet_rank,
+    grouped_nms,
+    thresholded_rows,
+    tree_index,
+    tree_path_nms,
+)
 
 if TYPE_CHECKING:  # imports point one way: decode only reads the region settings
     from wordtree import WordTree
@@ -146,29 +152,6 @@ def letterbox_params(image_sizes: torch.Tensor, net_w: int, net_h: int) -> tuple
     return new_w, new_h
 
 
-def darknet_partition_position(active: torch.Tensor) -> torch.Tensor:
-    """Where each detection sits after `do_nms_sort`'s zero-objectness partition.
-
-    active: (B, P) bool in Darknet's detection order. Darknet walks i upward and swaps every inactive entry
-    with the last one of the shrinking range, so the k-th hole in the final range [0, n_active) receives the
-    k-th active entry counted from the end. Returns (B, P) long positions (meaningful where active).
-    """
-    b, p = active.shape
-    ar = torch.arange(p, device=active.device).expand(b, p)
-    n_act = active.sum(1, keepdim=True)
-    inside = ar < n_act
-    holes = inside & ~active
-    hole_rank = torch.cumsum(holes.long(), 1) - 1
-    tail = active & ~inside
-    # rank from the end among tail actives: 0 for the last one
-    tail_rank = torch.flip(torch.cumsum(torch.flip(tail.long(), [1]), 1), [1]) - 1
-    hole_pos = torch.zeros(b, p + 1, dtype=torch.long, device=active.device)
-    hole_pos.scatter_(1, torch.where(holes, hole_rank, torch.full_like(hole_rank, p)), ar.clone())
-    pos = torch.where(active & inside, ar, torch.zeros_like(ar))
-    pos = torch.where(tail, hole_pos.gather(1, tail_rank.clamp(min=0)), pos)
-    return pos
-
-
 def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, thresh: float, nms: float) -> None:
     if mode not in MODES:
         raise ValueError(f"decode: mode must be one of {MODES}, got {mode!r}")
@@ -187,7 +170,7 @@ def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, t
 
 def _absolute_at(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
     """P(node) = product of P(n | parent) over the node's ancestors; cond (n, N), nodes (K,) -> (n, K)."""
-    anc = _tree_index(tree, "ancestors", cond.device)[nodes]  # (K, D+1), -1 padded
+    anc = tree_index(tree, "ancestors", cond.device)[nodes]  # (K, D+1), -1 padded
     vals = cond[:, anc.clamp(min=0)]  # (n, K, D+1)
     vals = torch.where(anc >= 0, vals, torch.ones_like(vals))
     return vals.prod(-1)
@@ -196,120 +179,13 @@ def _absolute_at(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> t
 def _tree_paths(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Root-first path of each node (padded -1) and P(n | parent) along it; cond (n, N), nodes (n,)."""
     dev = cond.device
-    anc = _tree_index(tree, "ancestors", dev)[nodes]  # (n, D+1) node, parent, ..., -1
-    depth = _tree_index(tree, "depth", dev)[nodes]
+    anc = tree_index(tree, "ancestors", dev)[nodes]  # (n, D+1) node, parent, ..., -1
+    depth = tree_index(tree, "depth", dev)[nodes]
     length = anc.shape[1]
     idx = depth[:, None] - torch.arange(length, device=dev)[None]
     path = torch.where(idx >= 0, anc.gather(1, idx.clamp(min=0)), torch.full_like(anc, -1))
     probs = torch.where(path >= 0, cond.gather(1, path.clamp(min=0)), torch.zeros((), dtype=cond.dtype, device=dev))
     return path, probs
-
-
-def _exact_darknet_rank(groups: torch.Tensor, scores: torch.Tensor, pos: torch.Tensor,
-                        dense_rows=None, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Rank of each candidate in `do_nms_sort`'s per-class order (0 = first), unique over all candidates.
-
-    Darknet sorts the active range once per class with a stable sort, each starting from the previous
-    class's order, so within class k the order is lexicographic by (prob[k], prob[k-1], ..., prob[0])
-    descending, then by partition position. Only exact score ties need the long key, so it is built for
-    the tied candidates alone. `dense_rows(idx)` gives those candidates' full (thresholded) class scores
-    (flat heads / maps); None when each box has a single non-zero class (tree without map), where ties
-    fall straight to the position.
-    """
-    g = groups.cpu().numpy()
-    s = scores.detach().double().cpu().numpy()
-    p = pos.cpu().numpy()
-    order = np.lexsort([p, -s, g])
-    if dense_rows is not None and len(s) > 1:
-        gs, ss = g[order], s[order]
-        same = (gs[1:] == gs[:-1]) & (ss[1:] == ss[:-1])
-        tied = np.zeros(len(s), dtype=bool)
-        tied[1:] |= same
-        tied[:-1] |= same
-        if tied.any():
-            slots = np.flatnonzero(tied)  # tied blocks are contiguous in `order`
-            rows = order[slots]
-            d = dense_rows(torch.from_numpy(rows).to(scores.device)).detach().double().cpu().numpy()
-            k = labels.cpu().numpy()[rows]
-            # key column c' holds prob[k - 1 - c'] (classes below k, nearest first); zero past class 0
-            cols = k[:, None] - 1 - np.arange(d.shape[1])[None]
-            tie = np.where(cols >= 0, np.take_along_axis(d, np.clip(cols, 0, None), 1), 0.0)
-            keys = [p[rows]] + [-tie[:, c] for c in range(tie.shape[1] - 1, -1, -1)] + [-s[rows], g[rows]]
-            order[slots] = rows[np.lexsort(keys)]
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return torch.from_numpy(rank).to(scores.device)
-
-
-def _thresholded_rows(scores_all: torch.Tensor, r_idx: torch.Tensor, thresh: float):
-    """dense_rows(idx) -> every class score of candidates idx as Darknet stores them (0 if <= thresh)."""
-    def rows(idx: torch.Tensor) -> torch.Tensor:
-        sel = scores_all[r_idx[idx]]
-        return sel * (sel > thresh)
-    return rows
-
-
-def grouped_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:
-    """Greedy NMS within each group (IoU > `iou` suppresses); kept indices sorted by score, descending.
-
-    Few boxes: one `batched_nms` call (its coordinate-offset trick, in float64 with compact group ids so
-    that the offsets do not blur the boxes). Many boxes (low thresholds, big batches): one `nms` per
-    group on contiguous slices of the group-sorted boxes, never a pass over all boxes per group, and
-    groups with a single box skip NMS altogether.
-    """
-    n = scores.numel()
-    if n == 0:
-        return torch.zeros(0, dtype=torch.long, device=scores.device)
-    boxes, scores = boxes.double(), scores.double()
-    uniq, compact = torch.unique(groups, return_inverse=True)
-    if n <= (1000 if boxes.device.type == "cpu" else 25000):
-        return batched_nms(boxes, scores, compact, iou)
-    by_score = torch.argsort(scores, descending=True, stable=True)
-    order = by_score[torch.argsort(compact[by_score], stable=True)]  # by group, then score
-    counts = torch.bincount(compact, minlength=uniq.numel())
-    starts = torch.cumsum(counts, 0) - counts
-    keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
-    keep[order[starts[counts == 1]]] = True
-    for start, count in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist()):
-        idx = order[start:start + count]
-        keep[idx[_nms(boxes[idx], scores[idx], iou)]] = True
-    kept = keep.nonzero(as_tuple=True)[0]
-    return kept[torch.argsort(scores[kept], descending=True, stable=True)]
-
-
-def tree_path_nms(boxes: torch.Tensor, scores: torch.Tensor, images: torch.Tensor, nodes: torch.Tensor,
-                  tree: "WordTree", iou: float) -> torch.Tensor:
-    """Greedy NMS per image where a box suppresses lower-scored overlapping boxes whose node is its
-    ancestor or descendant (one root-to-leaf path), never boxes on other branches.
-
-    The relation is not a partition, so it cannot be expressed as NMS groups; the exact greedy result is
-    the fixed point of keep[j] = no kept i before j suppresses j, reached by repeating that matrix step
-    (as in Cluster-NMS) until nothing changes. Returns kept indices sorted by score, descending.
-    """
-    from torchvision.ops import box_iou
-
-    anc = _tree_index(tree, "ancestors", scores.device)
-    depth = _tree_index(tree, "depth", scores.device)
-    keep = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
-    order = torch.argsort(scores, descending=True, stable=True)
-    for img in torch.unique(images).tolist():  # one score-sorted block per image
-        idx = order[images[order] == img]
-        n, d = nodes[idx], depth[nodes[idx]]
-        k = idx.numel()
-        diff = d[None, :] - d[:, None]  # depth(j) - depth(i)
-        up = anc[n[None, :].expand(k, k), diff.clamp(min=0)]  # ancestor of j that many steps up
-        i_above_j = (diff >= 0) & (up == n[:, None])
-        suppress = (box_iou(boxes[idx], boxes[idx]) > iou) & (i_above_j | i_above_j.T)
-        suppress = torch.triu(suppress, diagonal=1)  # only higher-ranked boxes suppress
-        alive = torch.ones(k, dtype=torch.bool, device=scores.device)
-        for _ in range(k + 1):
-            nxt = ~(suppress & alive[:, None]).any(0)
-            if torch.equal(nxt, alive):
-                break
-            alive = nxt
-        keep[idx[alive]] = True
-    kept = keep.nonzero(as_tuple=True)[0]
-    return kept[torch.argsort(scores[kept], descending=True, stable=True)]
 
 
 @torch.no_grad()
@@ -400,7 +276,7 @@ def decode(
         prob = cls[r_idx, lab]
         num_labels = cls.shape[1]
         if mode == "darknet":  # Darknet stores 0 for classes at or below the threshold
-            dense = _thresholded_rows(scores_all, r_idx, thresh)
+            dense = thresholded_rows(scores_all, r_idx, thresh)
     elif class_map is not None:
         cmap = torch.as_tensor(list(class_map), dtype=torch.long, device=dev)
         if cmap.numel() and (cmap.min() < 0 or cmap.max() >= len(tree)):
@@ -412,7 +288,7 @@ def decode(
         nodes = cmap[lab]
         num_labels = int(cmap.numel())
         if mode == "darknet":  # Darknet stores 0 for classes at or below the threshold
-            dense = _thresholded_rows(scores_all, r_idx, thresh)
+            dense = thresholded_rows(scores_all, r_idx, thresh)
     else:
         ts = tree_softmax if tree_softmax is not None else _tree_softmax_for(tree, dev)
         # the region output already holds conditional probabilities: the walk reads them directly
@@ -431,7 +307,7 @@ def decode(
     boxes_rel = rel[r_idx]
     if mode == "darknet":
         pos = darknet_partition_position(active)[gb, p_idx[r_idx]]
-        rank = _exact_darknet_rank(groups, score, pos, dense, lab)
+        rank = exact_darknet_rank(groups, score, pos, dense, lab)
         nms_scores = (rank.numel() - rank).double()
     else:
         nms_scores = score.double()
@@ -482,25 +358,12 @@ def decode(
 
 def _absolute_at_rows(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
     """P(nodes[i]) for row i of cond (n, N)."""
-    anc = _tree_index(tree, "ancestors", cond.device)[nodes]  # (n, D+1)
+    anc = tree_index(tree, "ancestors", cond.device)[nodes]  # (n, D+1)
     vals = cond.gather(1, anc.clamp(min=0))
     return torch.where(anc >= 0, vals, torch.ones_like(vals)).prod(-1)
 
 
 _TS_CACHE: dict[tuple[int, str], Any] = {}
-_INDEX_CACHE: dict[tuple[int, str, str], Any] = {}
-
-
-def _tree_index(tree: "WordTree", name: str, device: torch.device) -> torch.Tensor:
-    """A tree's index array (`ancestors`, `depth`) as a long tensor on `device`, built once."""
-    key = (id(tree), name, str(device))
-    hit = _INDEX_CACHE.get(key)
-    if hit is None or hit[0] is not tree:
-        _INDEX_CACHE[key] = hit = (tree, torch.tensor(np.asarray(getattr(tree, name)), dtype=torch.long,
-                                                      device=device))
-    return hit[1]
-
-
 def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
     """A TreeSoftmax for `tree` on `device`, built once per (tree, device)."""
     key = (id(tree), str(device))
@@ -512,4 +375,5 @@ def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
     return ts[1]
 
 
-__all__ = ["Detections", "decode", "letterbox_params", "darknet_partition_position", "MODES"]
+__all__ = ["Detections", "decode", "letterbox_params", "darknet_partition_position", "grouped_nms", "tree_path_nms",
+           "MODES"]

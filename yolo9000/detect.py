@@ -2,16 +2,15 @@
 
 `Detector` wraps a `DarknetModel` (from our checkpoint or Darknet cfg + weights) with the letterbox, the
 forward pass and `decode`. `detect_files` runs it over many inputs in batches (images are read by a small
-thread pool while the model runs), skipping and reporting files that are missing or unreadable.
+thread pool while the model runs, `yolo9000.detect_inputs`), skipping and reporting files that are missing or
+unreadable.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,19 @@ from typing import Any
 import torch
 
 from yolo9000.decode import MODES, Detections, decode
+from yolo9000.detect_inputs import (  # Inputs, expand_inputs, IMAGE_EXTS, VIDEO_EXTS: re-exported here
+    IMAGE_EXTS,
+    VIDEO_EXTS,
+    Inputs,
+    batches,
+    frames_av,
+    frames_pil,
+    prefetch,
+    expand_inputs,
+)
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -195,79 +202,6 @@ class Detector:
                       names=self.names)
 
 
-# ---------------------------------------------------------------- inputs
-@dataclass
-class Inputs:
-    """Expanded command-line inputs: still images, videos, and what was skipped (path, reason)."""
-
-    images: list[Path] = field(default_factory=list)
-    videos: list[Path] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _is_multiframe(path: Path) -> bool:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return getattr(im, "n_frames", 1) > 1
-    except Exception:  # noqa: BLE001 - unreadable files are reported when they are loaded
-        return False
-
-
-def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inputs:
-    """Files and folders -> image and video lists (folders: image files inside, sorted); missing paths skipped."""
-    found = Inputs()
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files = sorted(f for f in (p.rglob("*") if recursive else p.iterdir())
-                           if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
-            if not files:
-                found.skipped.append((str(p), "folder has no image files"))
-                log.warning("%s: folder has no image files", p)
-            found.images.extend(files)
-        elif p.is_file():
-            ext = p.suffix.lower()
-            if ext in VIDEO_EXTS or (ext in {".gif", ".webp", ".png", ".tif", ".tiff"} and _is_multiframe(p)):
-                found.videos.append(p)
-            else:
-                found.images.append(p)
-        else:
-            found.skipped.append((str(p), "not found"))
-            log.warning("%s: not found, skipped", p)
-    return found
-
-
-def _load(path: Path) -> torch.Tensor | str:
-    """(3,H,W) uint8 image, or the reason it cannot be read."""
-    from yolo9000.preprocess import load_image
-
-    try:
-        return load_image(path)
-    except (OSError, ValueError) as exc:
-        return str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
-
-
-def _prefetch(pool: ThreadPoolExecutor, paths: Sequence[Path], depth: int) -> Iterator[tuple[Path, Any]]:
-    """(path, image or reason) in order, with at most `depth` reads in flight (bounded memory)."""
-    pending: deque = deque()
-    it = iter(paths)
-    for p in itertools.islice(it, depth):
-        pending.append((p, pool.submit(_load, p)))
-    while pending:
-        p, fut = pending.popleft()
-        nxt = next(it, None)
-        if nxt is not None:
-            pending.append((nxt, pool.submit(_load, nxt)))
-        yield p, fut.result()
-
-
-def _batches(items: Sequence, n: int) -> Iterator[Sequence]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
 # ---------------------------------------------------------------- running
 @dataclass
 class Report:
@@ -355,8 +289,8 @@ def detect_files(
     try:
         bar = tqdm(total=len(found.images), unit="img", desc="detect", disable=not progress or not found.images)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            loaded = _prefetch(pool, found.images, depth=2 * batch_size)  # reads ahead while the model runs
-            for chunk in _batches(found.images, batch_size):
+            loaded = prefetch(pool, found.images, depth=2 * batch_size)  # reads ahead while the model runs
+            for chunk in batches(found.images, batch_size):
                 pairs = [next(loaded) for _ in chunk]
                 good = [(p, im) for p, im in pairs if isinstance(im, torch.Tensor)]
                 for p, why in pairs:
@@ -407,44 +341,6 @@ def detect_files(
     return report
 
 
-# ---------------------------------------------------------------- video
-def _frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
-    """Frames of an animated GIF/WebP/PNG/TIFF as ((3,H,W) uint8, duration ms), and their count."""
-    import numpy as np
-    from PIL import Image, ImageSequence
-
-    im = Image.open(path)
-    n = getattr(im, "n_frames", 1)
-
-    def gen():
-        with im:
-            for frame in ImageSequence.Iterator(im):
-                arr = np.asarray(frame.convert("RGB"))
-                yield torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), float(
-                    frame.info.get("duration", 100) or 100)
-
-    return gen(), n
-
-
-def _frames_av(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
-    """Frames of a video file through PyAV (optional dependency)."""
-    try:
-        import av  # type: ignore[import-not-found]
-    except ImportError:
-        raise ValueError(f"reading {path.suffix} video needs PyAV (pip install av); animated GIF/WebP files "
-                         "work without it") from None
-    container = av.open(str(path))
-    stream = container.streams.video[0]
-    rate = float(stream.average_rate) if stream.average_rate else 25.0
-
-    def gen():
-        with container:
-            for frame in container.decode(stream):
-                yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).contiguous(), 1000 / rate
-
-    return gen(), int(stream.frames or 0)
-
-
 def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Report, *, batch_size: int,
                   save: bool, progress: bool) -> None:
     from PIL import Image
@@ -453,7 +349,7 @@ def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Repor
     from yolo9000.draw import draw_detections, to_pil
 
     try:
-        frames, total = _frames_av(path) if path.suffix.lower() in VIDEO_EXTS else _frames_pil(path)
+        frames, total = frames_av(path) if path.suffix.lower() in VIDEO_EXTS else frames_pil(path)
     except (OSError, Image.UnidentifiedImageError) as exc:
         raise ValueError(f"cannot read video ({exc})") from None
     drawn_frames: list[Image.Image] = []
@@ -507,4 +403,4 @@ def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Repor
 
 
 __all__ = ["Detector", "Report", "detect_files", "expand_inputs", "load_detector_model", "read_names",
-           "resolve_device"]
+           "resolve_device", "Inputs", "IMAGE_EXTS", "VIDEO_EXTS"]

@@ -55,7 +55,7 @@ def to_uint8_chw(image) -> torch.Tensor:
         arr = np.repeat(arr[:, :, None], 3, 2)
     if arr.ndim != 3 or arr.dtype != np.uint8:
         raise ValueError(f"image array must be HxWx3 uint8, got shape {arr.shape} {arr.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(arr[:, :, :3].transpose(2, 0, 1)))
+    return torch.from_numpy(arr[:, :, :3].transpose(2, 0, 1).copy())  # PIL buffers are read-only
 
 
 def draw_detections(

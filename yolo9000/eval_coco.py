@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from yolo9000.data.coco import load_coco_json
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,7 @@ def load_coco(path: str | Path):
     from pycocotools.coco import COCO
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: COCO annotation file not found")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a COCO file must hold a JSON object, got {type(data).__name__}")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise ValueError(f"{path}: not a COCO detection file (no '{key}' list)")
+    data = load_coco_json(path)
     for a in data["annotations"]:
         if "bbox" not in a or len(a["bbox"]) != 4:
             raise ValueError(f"{path}: annotation {a.get('id')} has no 4-number 'bbox'")

@@ -198,27 +198,40 @@ def match_to_ground_truth(gt_boxes, gt_image, pred_boxes, pred_image, pred_score
                           iou_threshold: float = 0.5) -> np.ndarray:
     """For each ground-truth box, the index of the highest-scoring prediction on the same image that
     overlaps it with IoU >= `iou_threshold`, else -1 (class-agnostic; a prediction may serve several
-    boxes). Boxes are xyxy; one IoU matrix per image."""
-    import torch
-    from torchvision.ops import box_iou
-
-    gt_boxes = torch.as_tensor(np.asarray(gt_boxes, dtype=np.float32)).reshape(-1, 4)
-    pred_boxes = torch.as_tensor(np.asarray(pred_boxes, dtype=np.float32)).reshape(-1, 4)
+    boxes; on equal scores the lowest prediction index). Boxes are xyxy; only same-image pairs are formed."""
+    gt_boxes = np.asarray(gt_boxes, dtype=np.float32).reshape(-1, 4)
+    pred_boxes = np.asarray(pred_boxes, dtype=np.float32).reshape(-1, 4)
     gt_image = np.asarray(gt_image).reshape(-1)
     pred_image = np.asarray(pred_image).reshape(-1)
     score = np.asarray(pred_score, dtype=np.float64).reshape(-1)
     out = np.full(len(gt_image), -1, dtype=np.int64)
     if len(pred_image) == 0 or len(gt_image) == 0:
         return out
-    for img in np.intersect1d(np.unique(gt_image), np.unique(pred_image)):
-        gi = np.flatnonzero(gt_image == img)
-        pi = np.flatnonzero(pred_image == img)
-        iou = box_iou(gt_boxes[gi], pred_boxes[pi]).numpy()
-        s = np.where(iou >= iou_threshold, score[pi][None, :], -np.inf)
-        best = s.argmax(axis=1)
-        ok = np.isfinite(s[np.arange(len(gi)), best])
-        out[gi[ok]] = pi[best[ok]]
+    # every (gt, prediction) pair on the same image: predictions sorted by image, a range per gt box
+    by_image = np.argsort(pred_image, kind="stable")
+    lo = np.searchsorted(pred_image[by_image], gt_image, side="left")
+    n_pairs = np.searchsorted(pred_image[by_image], gt_image, side="right") - lo
+    gi = np.repeat(np.arange(len(gt_image)), n_pairs)
+    first = np.repeat(lo - (np.cumsum(n_pairs) - n_pairs), n_pairs)
+    pi = by_image[first + np.arange(len(gi))]
+    iou = _paired_iou(gt_boxes[gi], pred_boxes[pi])
+    s = np.where(iou >= iou_threshold, score[pi], -np.inf)
+    best = np.lexsort((pi, -s, gi))  # per gt: highest score, then lowest prediction index
+    starts = np.unique(gi[best], return_index=True)[1]
+    win = best[starts]
+    ok = np.isfinite(s[win])
+    out[gi[win[ok]]] = pi[win[ok]]
     return out
+
+
+def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of a[i] with b[i] (xyxy float32, (n, 4) each), in torchvision's `box_iou` arithmetic."""
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    wh = np.maximum(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0)
+    inter = wh[:, 0] * wh[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):  # empty boxes: nan/inf, never >= the threshold
+        return inter / (area_a + area_b - inter)
 
 
 def _as_numpy(x) -> np.ndarray:

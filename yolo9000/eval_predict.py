@@ -123,15 +123,16 @@ def predict_detections(model, coco_gt, image_dir: str | Path, *, size: int | Non
         dets = decode(out, model.region, thresh=thresh, hier_thresh=hier_thresh, nms=nms, mode=mode,
                       net_size=(net_w, net_h), image_sizes=sizes, tree_softmax=tree_softmax,
                       class_map=class_map)
-        for k, d in zip(ok, dets):
-            if len(d) == 0:
-                continue
-            labels = d.nodes if (d.nodes is not None and class_map is None) else d.labels
-            b = d.boxes.detach().double().cpu().numpy()
+        found = [(k, d) for k, d in zip(ok, dets) if len(d)]
+        if found:  # one table (and one device-to-host copy) per batch
+            use_nodes = found[0][1].nodes is not None and class_map is None
+            b = torch.cat([d.boxes for _, d in found]).detach().double().cpu().numpy()
             rows.append(pd.DataFrame({
-                "image_id": imgs[chunk[k]]["id"], "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
-                "score": d.scores.detach().double().cpu().numpy(),
-                "label": labels.detach().cpu().numpy().astype(np.int64),
+                "image_id": np.repeat([imgs[chunk[k]]["id"] for k, _ in found], [len(d) for _, d in found]),
+                "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
+                "score": torch.cat([d.scores for _, d in found]).detach().double().cpu().numpy(),
+                "label": torch.cat([d.nodes if use_nodes else d.labels for _, d in found]).detach().cpu().numpy()
+                .astype(np.int64),
             }))
     if imgs and n_read == 0:
         raise ValueError(f"{image_dir}: none of the {len(imgs)} images of the COCO file could be read")

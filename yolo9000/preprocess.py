@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+
 def to_chw_float(image) -> torch.Tensor:
     """A PIL image, an HxW / HxWx3 / HxWx4 uint8 array, or a (3,H,W) tensor -> (3,H,W) float32 in 0..1.
 
@@ -39,7 +40,7 @@ def to_chw_float(image) -> torch.Tensor:
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)
     arr = arr[:, :, :3]
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    t = torch.from_numpy(arr.transpose(2, 0, 1).copy())  # a copy: PIL's buffer is read-only
     if t.dtype == torch.uint8:
         return t.float() / 255.0
     if t.dtype.is_floating_point:
@@ -48,18 +49,11 @@ def to_chw_float(image) -> torch.Tensor:
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as a (3,H,W) uint8 RGB tensor; unreadable files raise a one-line error."""
-    from PIL import Image, UnidentifiedImageError
+    """Read an image file as a (3,H,W) uint8 RGB tensor: `yolo9000.data.image_io.read_image` (one loader for
+    training, evaluation and inference; unreadable files raise a one-line error)."""
+    from yolo9000.data.image_io import read_image  # here, not at import: keeps `yolo9000.data` out of the model
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: image not found")
-    try:
-        with Image.open(p) as im:
-            arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{p}: cannot read image ({exc})") from None
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    return read_image(path)
 
 
 def letterbox_size(w: int, h: int, net_w: int, net_h: int) -> tuple[int, int]:

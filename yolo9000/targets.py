@@ -35,17 +35,15 @@ class Targets:
     @staticmethod
     def collate(per_image: list[dict]) -> "Targets":
         """Pad a list of per-image dicts {'boxes': (n,4), 'nodes': (n,), 'is_cls': bool, 'label': int}."""
-        b = len(per_image)
-        t = max([1] + [len(d["nodes"]) for d in per_image])
-        boxes = torch.zeros(b, t, 4)
-        nodes = torch.zeros(b, t, dtype=torch.long)
-        valid = torch.zeros(b, t, dtype=torch.bool)
-        for i, d in enumerate(per_image):  # per image, not per box: padding only
-            n = len(d["nodes"])
-            if n:
-                boxes[i, :n] = torch.as_tensor(d["boxes"], dtype=torch.float32).reshape(n, 4)
-                nodes[i, :n] = torch.as_tensor(d["nodes"], dtype=torch.long)
-                valid[i, :n] = True
+        counts = torch.tensor([len(d["nodes"]) for d in per_image], dtype=torch.long)
+        t = max(1, int(counts.max())) if len(per_image) else 1
+        valid = torch.arange(t)[None, :] < counts[:, None]  # row-major True slots: the boxes in input order
+        boxes = torch.zeros(len(per_image), t, 4)
+        nodes = torch.zeros(len(per_image), t, dtype=torch.long)
+        filled = [d for d in per_image if len(d["nodes"])]
+        if filled:
+            boxes[valid] = torch.cat([torch.as_tensor(d["boxes"], dtype=torch.float32).reshape(-1, 4) for d in filled])
+            nodes[valid] = torch.cat([torch.as_tensor(d["nodes"], dtype=torch.long).reshape(-1) for d in filled])
         is_cls = torch.tensor([bool(d.get("is_cls", False)) for d in per_image])
         label = torch.tensor([int(d.get("label", -1)) for d in per_image], dtype=torch.long)
         return Targets(boxes, nodes, valid, is_cls, label)

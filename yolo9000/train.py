@@ -99,7 +99,7 @@ def load_backbone(model, path: str | Path, layers: int | None = None) -> int:
     The file may belong to another cfg sharing the trunk (e.g. the Darknet-19 ImageNet classifier): layers are
     read in order until `layers` are loaded, a shape stops fitting, or the file ends. Returns layers loaded.
     """
-    from yolo9000.darknet import _conv_tensors, read_weights_header
+    from yolo9000.weights import fill_conv_layers, read_weights_header
 
     p = Path(path)
     if not p.is_file():
@@ -110,16 +110,7 @@ def load_backbone(model, path: str | Path, layers: int | None = None) -> int:
     limit = len(blocks) if layers is None else layers
     if limit > len(blocks):
         raise ValueError(f"{p}: asked for {limit} conv layers but the model has {len(blocks)}")
-    pos = loaded = 0
-    for block in blocks[:limit]:
-        tensors = _conv_tensors(block)
-        n = sum(t.numel() for t in tensors)
-        if pos + n > data.size:
-            break
-        for t in tensors:
-            t.copy_(torch.from_numpy(data[pos: pos + t.numel()].reshape(t.shape)))
-            pos += t.numel()
-        loaded += 1
+    loaded, _ = fill_conv_layers(blocks[:limit], data)
     if layers is not None and loaded < layers:
         raise ValueError(f"{p}: holds only {loaded} conv layers that fit this model, {layers} requested")
     if loaded == 0:
@@ -206,7 +197,7 @@ class Trainer:
         if self.ckpt is None and cfg.weights:
             loaded = load_backbone(model, cfg.weights, cfg.weights_layers)
             if loaded == len(model.conv_blocks()):  # a whole detector: keep its `seen`, as Darknet does
-                from yolo9000.darknet import read_weights_header
+                from yolo9000.weights import read_weights_header
 
                 self.start_seen = int(read_weights_header(cfg.weights)[1])
         net, region = model.net, model.region

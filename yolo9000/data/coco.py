@@ -25,7 +25,15 @@ class DetectionSample:
     path: str
 
 
-def _load_json(path: Path) -> dict:
+COCO_KEYS = ("images", "annotations", "categories")
+
+
+def load_coco_json(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> dict:
+    """Read a COCO annotation file into its JSON dict, checking that each of `keys` holds a list.
+
+    Every problem (missing file, bad JSON or encoding, not a COCO object) is one line naming the file.
+    """
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: COCO annotation file not found")
     try:
@@ -36,10 +44,12 @@ def _load_json(path: Path) -> dict:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object with 'images', 'annotations', 'categories'")
-    for key in ("images", "annotations", "categories"):
+        raise ValueError(f"{path}: expected a JSON object with {', '.join(map(repr, keys))} lists, "
+                         f"got {type(data).__name__}")
+    for key in keys:
         if not isinstance(data.get(key), list):
-            raise ValueError(f"{path}: missing or non-list '{key}' (not a COCO detection file)")
+            raise ValueError(f"{path}: not a COCO detection file: missing or non-list '{key}' "
+                             f"(no '{key}' list)")
     return data
 
 
@@ -102,7 +112,7 @@ class CocoDetection(torch.utils.data.Dataset):
     def __init__(self, ann_file: str | Path, image_dir: str | Path | None = None, tree=None, *,
                  label_map: str | None = None, skip_empty: bool = False) -> None:
         self.ann_file = Path(ann_file)
-        data = _load_json(self.ann_file)
+        data = load_coco_json(self.ann_file)
         src = str(self.ann_file)
         if image_dir is None:
             image_dir = self.ann_file.parent / "images"

@@ -9,8 +9,10 @@ import torch
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff")
 
 
-class DecodeError(RuntimeError):
-    """An image file exists but cannot be decoded (the loader logs it and replaces the sample)."""
+class DecodeError(RuntimeError, ValueError):
+    """An image file exists but cannot be decoded (the loader logs it and replaces the sample).
+
+    Also a ValueError: a bad input file, as the CLIs treat it (they print it as one line)."""
 
 
 def read_image(path: str | Path) -> torch.Tensor:

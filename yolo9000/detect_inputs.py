@@ -1,0 +1,130 @@
+"""What `yolo9000 detect` reads: command-line paths expanded into images and videos, images decoded ahead on
+a thread pool, and the frames of animated images or (with PyAV) video files."""
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+
+
+@dataclass
+class Inputs:
+    """Expanded command-line inputs: still images, videos, and what was skipped (path, reason)."""
+
+    images: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _is_multiframe(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) > 1
+    except Exception:  # noqa: BLE001 - unreadable files are reported when they are loaded
+        return False
+
+
+def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inputs:
+    """Files and folders -> image and video lists (folders: image files inside, sorted); missing paths skipped."""
+    found = Inputs()
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(f for f in (p.rglob("*") if recursive else p.iterdir())
+                           if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+            if not files:
+                found.skipped.append((str(p), "folder has no image files"))
+                log.warning("%s: folder has no image files", p)
+            found.images.extend(files)
+        elif p.is_file():
+            ext = p.suffix.lower()
+            if ext in VIDEO_EXTS or (ext in {".gif", ".webp", ".png", ".tif", ".tiff"} and _is_multiframe(p)):
+                found.videos.append(p)
+            else:
+                found.images.append(p)
+        else:
+            found.skipped.append((str(p), "not found"))
+            log.warning("%s: not found, skipped", p)
+    return found
+
+
+def _load(path: Path) -> torch.Tensor | str:
+    """(3,H,W) uint8 image, or the reason it cannot be read."""
+    from yolo9000.preprocess import load_image
+
+    try:
+        return load_image(path)
+    except (OSError, ValueError) as exc:
+        return str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+
+
+def prefetch(pool: ThreadPoolExecutor, paths: Sequence[Path], depth: int) -> Iterator[tuple[Path, Any]]:
+    """(path, image or reason) in order, with at most `depth` reads in flight (bounded memory)."""
+    pending: deque = deque()
+    it = iter(paths)
+    for p in itertools.islice(it, depth):
+        pending.append((p, pool.submit(_load, p)))
+    while pending:
+        p, fut = pending.popleft()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append((nxt, pool.submit(_load, nxt)))
+        yield p, fut.result()
+
+
+def batches(items: Sequence, n: int) -> Iterator[Sequence]:
+    """`items` in consecutive slices of at most `n`."""
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+# ---------------------------------------------------------------- video frames
+def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
+    """Frames of an animated GIF/WebP/PNG/TIFF as ((3,H,W) uint8, duration ms), and their count."""
+    import numpy as np
+    from PIL import Image, ImageSequence
+
+    im = Image.open(path)
+    n = getattr(im, "n_frames", 1)
+
+    def gen():
+        with im:
+            for frame in ImageSequence.Iterator(im):
+                arr = np.asarray(frame.convert("RGB"))
+                yield torch.from_numpy(arr.transpose(2, 0, 1).copy()), float(
+                    frame.info.get("duration", 100) or 100)
+
+    return gen(), n
+
+
+def frames_av(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
+    """Frames of a video file through PyAV (optional dependency)."""
+    try:
+        import av  # type: ignore[import-not-found]
+    except ImportError:
+        raise ValueError(f"reading {path.suffix} video needs PyAV (pip install av); animated GIF/WebP files "
+                         "work without it") from None
+    container = av.open(str(path))
+    stream = container.streams.video[0]
+    rate = float(stream.average_rate) if stream.average_rate else 25.0
+
+    def gen():
+        with container:
+            for frame in container.decode(stream):
+                yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).contiguous(), 1000 / rate
+
+    return gen(), int(stream.frames or 0)

@@ -1,0 +1,140 @@
+"""Darknet `.weights` files: header by version, exact float32 layout per conv layer, atomic writes.
+
+The layout (spec §4.5): int32 major, minor, revision; `seen` as int64 when major*10+minor >= 2 (int32
+before); then per [convolutional] in cfg order: bias (BN beta), [gamma, running mean, running var], weights.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from yolo9000.layers import ConvBlock
+
+if TYPE_CHECKING:
+    from yolo9000.darknet import DarknetModel
+
+__all__ = ["load_weights", "save_weights", "read_weights_header", "weight_count"]
+
+log = logging.getLogger(__name__)
+
+
+def _seen_is_long(major: int, minor: int) -> bool:
+    return (major * 10 + minor) >= 2 and major < 1000 and minor < 1000
+
+
+def read_weights_header(path: str | Path) -> tuple[tuple[int, int, int], int, int]:
+    """((major, minor, revision), seen, header_bytes) of a Darknet .weights file."""
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12:
+            raise ValueError(f"{p}: weights file has {len(head)} bytes, too short for a Darknet header (>= 16)")
+        major, minor, revision = struct.unpack("<3i", head)
+        long_seen = _seen_is_long(major, minor)
+        raw = f.read(8 if long_seen else 4)
+    if len(raw) < (8 if long_seen else 4):
+        raise ValueError(f"{p}: weights file ends inside its header")
+    seen = struct.unpack("<Q" if long_seen else "<i", raw)[0]
+    return (major, minor, revision), int(seen), 12 + len(raw)
+
+
+def _conv_tensors(block: ConvBlock) -> list[torch.Tensor]:
+    """The tensors of one conv layer in .weights order: bias/beta, [gamma, mean, var], weights."""
+    if block.bn is not None:
+        bn = block.bn
+        return [bn.bias, bn.weight, bn.running_mean, bn.running_var, block.conv.weight]
+    return [block.conv.bias, block.conv.weight]
+
+
+def weight_count(model: DarknetModel) -> int:
+    """Number of float32 values a .weights file for this model holds."""
+    return sum(t.numel() for b in model.conv_blocks() for t in _conv_tensors(b))
+
+
+@torch.no_grad()
+def fill_conv_layers(blocks: list[ConvBlock], data: np.ndarray) -> tuple[int, int]:
+    """Copy whole conv layers, in order, from the float32 values `data` (a .weights body) while they fit.
+
+    Returns (layers loaded, values used); a layer that does not fit entirely stops the copy untouched.
+    """
+    pos = loaded = 0
+    for block in blocks:  # a loop over layers
+        tensors = _conv_tensors(block)
+        if pos + sum(t.numel() for t in tensors) > data.size:
+            break
+        for t in tensors:
+            t.copy_(torch.from_numpy(data[pos : pos + t.numel()].reshape(t.shape)))
+            pos += t.numel()
+        loaded += 1
+    return loaded, pos
+
+
+@torch.no_grad()
+def load_weights(model: DarknetModel, path: str | Path, allow_partial: bool = False) -> int:
+    """Load a Darknet .weights file into `model`; returns `seen`.
+
+    The size must match the cfg exactly (error states both sizes). `allow_partial` accepts a shorter file
+    that ends on a conv-layer boundary (Darknet's `partial` pretrained backbones) and loads that prefix.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: weights file not found")
+    version, seen, header = read_weights_header(p)
+    size = p.stat().st_size
+    need = weight_count(model)
+    expected = header + 4 * need
+    if (size - header) % 4:
+        raise ValueError(f"{p}: weights file has {size} bytes, not a header plus whole float32 values "
+                         f"(the cfg needs {expected} bytes)")
+    if size != expected and not (allow_partial and size < expected):
+        raise ValueError(f"{p}: weights file has {size} bytes but the cfg {model.source} needs {expected} bytes "
+                         f"({header}-byte header + {need} float32 values)")
+    data = np.fromfile(p, dtype="<f4", offset=header)
+    loaded, pos = fill_conv_layers(model.conv_blocks(), data)
+    if loaded < len(model.conv_blocks()) and pos != data.size:
+        raise ValueError(f"{p}: weights end inside conv layer {loaded} ({data.size} floats in the file; "
+                         f"a partial file must end on a layer boundary)")
+    if allow_partial and loaded < len(model.conv_blocks()):
+        log.info("%s: loaded %d of %d conv layers", p, loaded, len(model.conv_blocks()))
+    model.seen = seen
+    model.weights_version = version
+    return seen
+
+
+@torch.no_grad()
+def save_weights(model: DarknetModel, path: str | Path, seen: int | None = None,
+                 version: tuple[int, int, int] | None = None) -> None:
+    """Write `model` as a Darknet .weights file (atomically: temp file then rename).
+
+    `version`/`seen` default to those of the last loaded file (so load -> save gives identical bytes), else
+    (0, 2, 0) and 0 as Darknet writes them.
+    """
+    p = Path(path)
+    major, minor, revision = version if version is not None else model.weights_version
+    seen = model.seen if seen is None else seen
+    parts = [struct.pack("<3i", major, minor, revision),
+             struct.pack("<Q" if _seen_is_long(major, minor) else "<i", int(seen))]
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+            for block in model.conv_blocks():
+                for t in _conv_tensors(block):
+                    f.write(t.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
