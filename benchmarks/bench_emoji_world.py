@@ -78,7 +78,9 @@ def train(world: Path, variant: str, out: Path, args) -> dict:
         run.mkdir(parents=True, exist_ok=True)
         seconds = _run(cmd, out / f"train-{variant}.log")
     log = pd.read_csv(run / "log.csv")
-    return {"train_s": round(seconds, 1), "steps": int(log["step"].iloc[-1]), "images": int(log["seen"].iloc[-1]),
+    # time inside the training loop (steps + data waits), also known when the run was made earlier
+    loop_s = float(log["step_time_s"].sum()) if "step_time_s" in log else seconds
+    return {"train_s": round(loop_s, 1), "wall_s": round(seconds, 1), "steps": int(log["step"].iloc[-1]), "images": int(log["seen"].iloc[-1]),
             "final_loss": float(log["loss"].tail(20).mean()), "command": " ".join(cmd)}
 
 
@@ -124,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--cfg", default=None,
                    help="model cfg (default: emoji-tiny rendered with --size/--width/--steps/--batch/--lr/--burn-in)")
-    p.add_argument("--size", type=int, default=224, help="input size of the rendered emoji-tiny (default 224)")
+    p.add_argument("--size", type=int, default=160, help="input size of the rendered emoji-tiny (default 160)")
     p.add_argument("--width", type=float, default=0.5, help="channel width of the rendered emoji-tiny (default .5)")
-    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.004)
-    p.add_argument("--burn-in", type=int, default=100)
+    p.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.008)
+    p.add_argument("--burn-in", type=int, default=50)
     p.add_argument("--cls-fraction", type=float, default=None)
     p.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=None)
     p.add_argument("--workers", type=int, default=None)
