@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 
+from yolo9000.data.image_io import IMAGE_EXTENSIONS
+
 log = logging.getLogger(__name__)
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+IMAGE_EXTS = set(IMAGE_EXTENSIONS)
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
 

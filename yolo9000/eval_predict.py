@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from yolo9000.detect_inputs import batches as batches_of
 from yolo9000.eval_coco import PRED_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,6 @@ def _net_size(model, size: int | None) -> tuple[int, int]:
         return int(size), int(size)
     net = getattr(model, "net", {}) or {}
     return int(net.get("width", 416)), int(net.get("height", 416))
-
-
-def _batches(items: Sequence, batch_size: int) -> Iterable[Sequence]:
-    for s in range(0, len(items), batch_size):
-        yield items[s:s + batch_size]
 
 
 def _load_images(paths: Sequence[Path]) -> tuple[list[torch.Tensor], list[int]]:
@@ -111,7 +107,7 @@ def predict_detections(model, coco_gt, image_dir: str | Path, *, size: int | Non
     tree_softmax = getattr(model.head, "tree_softmax", None)
     rows: list[pd.DataFrame] = []
     idx = list(range(len(imgs)))
-    batches = _prefetched(_batches(idx, batch_size), lambda i: paths[i], workers)
+    batches = _prefetched(batches_of(idx, batch_size), lambda i: paths[i], workers)
     n_read = 0
     for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "detect", progress):
         n_read += len(images)
@@ -211,7 +207,7 @@ def predict_classification(model, folders: str | Path, *, size: int | None = Non
         ts = ts.to(device)
     probs, preds, truths, files = [], [], [], []
     idx = list(range(len(ds)))
-    batches = _prefetched(_batches(idx, batch_size), ds.path, workers)
+    batches = _prefetched(batches_of(idx, batch_size), ds.path, workers)
     for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "classify", progress):
         if not images:
             continue
