@@ -112,7 +112,7 @@ def main(argv=None) -> int:
                     help="what 'x lightnet' compares: wall time, or process CPU time (steadier on a busy machine; "
                          "use with --threads 1)")
     ap.add_argument("--paths", nargs="+", default=None,
-                    help="subset of: lightnet eager_fp32 fused_fp32 fused_fp32_cl bf16_cl bf16_autocast "
+                    help="subset of: lightnet eager_fp32 fused_fp32 fused_fp32_cl winograd_fp32_cl bf16_cl bf16_autocast "
                          "compiled_fp32_cl compiled_bf16_cl (--compile) fp16_cl tf32 (CUDA)")
     ap.add_argument("--no-lightnet", action="store_true")
     ap.add_argument("--compile", action="store_true",
@@ -138,6 +138,9 @@ def main(argv=None) -> int:
     paths["fused_fp32"] = (exact, "ours, BN folded (Darknet CPU formula), fp32 NCHW")
     cl = optimize_for_inference(copy.deepcopy(base).set_bn_mode("cpu"), dtype=None, channels_last=True)
     paths["fused_fp32_cl"] = (cl, "ours, BN folded, fp32 channels_last")
+    paths["winograd_fp32_cl"] = (
+        optimize_for_inference(copy.deepcopy(base).set_bn_mode("cpu"), dtype=None, channels_last=True, winograd=True),
+        "ours, BN folded, fp32 channels_last, Winograd F(2x2|4x4, 3x3) for 3x3 convs with >= 64 inputs")
     bf = optimize_for_inference(base, dtype=torch.bfloat16, channels_last=True)
     paths["bf16_cl"] = (bf, "ours, BN folded, bf16 weights + channels_last")
     autocast_dev = "cuda" if dev.type == "cuda" else "cpu"

@@ -58,6 +58,8 @@ class TrainConfig:
     exposure: float | None = None
     flip: bool = True
     max_boxes: int = 30
+    scale: list[float] | None = None  # [min, max] size of the placed picture vs the canvas (Darknet: 1)
+    cls_scale: list[float] | None = None  # the same for classification pictures (default: as `scale`)
     # loss
     cls_objectness: str = "paper"
     # runtime

@@ -375,21 +375,31 @@ class DarknetModel(nn.Module):
 
 def optimize_for_inference(
     model: DarknetModel, dtype: torch.dtype | None = torch.bfloat16, channels_last: bool = True, fuse: bool = True,
-    compile: bool = False,
+    compile: bool = False, winograd: bool | int | str = False,
 ) -> DarknetModel:
     """A copy of `model` for fast inference: BN folded into convs, channels_last, optional low precision and
     `torch.compile` (inductor with weight freezing; call it under `torch.inference_mode()`/`no_grad`).
 
-    Measured on yolov2 at 416 on a shared 2-core AMX CPU (benchmarks/bench_forward.py, relative to lightnet):
-    `dtype=None` (fp32, folded, channels_last) ~0.8x CPU time single-threaded (~0.6x wall with 2 threads),
-    region output within 4e-5 of Darknet and the same detections; bf16 ~0.33x (compiled ~0.28x) but its
-    region output drifts by ~7e-2, which flips detections sitting near a threshold (13-14 of 15 kept on the
-    parity image). `compile=True` compiles on the first call per input shape (seconds to minutes).
+    In fp32 (`dtype=None`) on CPU the folded convs also get oneDNN weights reordered once with the activation
+    fused (bit-identical to the unfused convs), and with `winograd` (True/"auto", 2 or 4) Winograd
+    F(m x m, 3 x 3) for the layers where it measures faster (`yolo9000.winograd.choose_tile`).
+
+    Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to lightnet and
+    max drift of the region output from Darknet's: fp32 folded ~0.5x, 4e-5; + Winograd ~0.4x, 3e-5, the
+    same detections as Darknet; bf16 ~0.3x, 7e-2, which flips detections whose scores sit within ~1e-2 of
+    the threshold or of an overlapping box's score (14 of 15 kept on the parity image).
+    `compile=True` compiles on the first call per input shape (seconds to minutes).
     """
     fast = copy.deepcopy(model).eval()
     if fuse:
         fast.fuse()
     fast.set_inference_format(dtype, channels_last)
+    if fuse and dtype in (None, torch.float32):
+        from yolo9000.fused_conv import fuse_cpu_convs_
+
+        fuse_cpu_convs_(fast, winograd)
+    elif winograd:
+        raise ValueError("winograd needs the fp32 folded model (dtype=None, fuse=True)")
     if compile:
         # compile forward only, so region_output()/classify() and attribute access keep working
         fast.forward = torch.compile(fast.forward, dynamic=False, options={"freezing": True})

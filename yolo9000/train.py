@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,16 @@ def _read_tree(path: str | Path):
     if not p.is_file():
         raise FileNotFoundError(f"{p}: tree file not found")
     return read(p)
+
+
+def _scale_range(value, flag: str) -> tuple[float, float]:
+    """A [min, max] placement-scale option as a checked tuple ((1, 1) when unset)."""
+    if value is None:
+        return (1.0, 1.0)
+    values = [float(v) for v in value]
+    if len(values) != 2 or not 0 < values[0] <= values[1]:
+        raise ValueError(f"{flag} takes MIN MAX with 0 < MIN <= MAX, got {' '.join(map(str, value))}")
+    return (values[0], values[1])
 
 
 def build_model(spec: str, tree, classes: int | None, anchors: list[float] | None = None):
@@ -220,7 +231,11 @@ class Trainer:
             hue=region.hue if cfg.hue is None else cfg.hue,
             saturation=region.saturation if cfg.saturation is None else cfg.saturation,
             exposure=region.exposure if cfg.exposure is None else cfg.exposure,
-            flip=cfg.flip, max_boxes=cfg.max_boxes)
+            flip=cfg.flip, max_boxes=cfg.max_boxes, scale=_scale_range(cfg.scale, "--scale"))
+        # classification pictures (one big object, ImageNet-like) may be shrunk onto the canvas so their
+        # objects come at detection scale; None keeps the detection setting
+        self.cls_augment_cfg = (self.augment_cfg if cfg.cls_scale is None else
+                                replace(self.augment_cfg, scale=_scale_range(cfg.cls_scale, "--cls-scale")))
 
         self.model = model.to(self.device)
         self.model.train()
@@ -276,7 +291,8 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def _loader(self):
         cfg = self.cfg
-        dataset = JointDataset(self.det, self.cls, self.augment_cfg, dtype=torch.uint8, defer_hsv=True)
+        dataset = JointDataset(self.det, self.cls, self.augment_cfg, dtype=torch.uint8, defer_hsv=True,
+                               cls_augment_cfg=self.cls_augment_cfg)
         final_steps = min(200, max(1, self.steps // 20)) if self.final_size else 0
         self.sampler = JointBatchSampler(
             dataset.size_of(0), dataset.size_of(1), self.micro, cls_fraction=cfg.cls_fraction,

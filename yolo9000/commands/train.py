@@ -82,6 +82,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--exposure", type=float, default=A)
     a.add_argument("--flip", type=_bool, default=A)
     a.add_argument("--max-boxes", type=int, default=A)
+    a.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"), default=A,
+                   help="size of the placed picture vs the canvas, drawn per picture (default 1 1: Darknet)")
+    a.add_argument("--cls-scale", type=float, nargs=2, metavar=("MIN", "MAX"), default=A,
+                   help="the same for classification pictures, e.g. .3 1 to bring one big object down "
+                        "to detection scale (default: as --scale)")
     a.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=A,
                    help="objectness on classification-only images (paper: the .3 IoU rule)")
     r = p.add_argument_group("runtime")

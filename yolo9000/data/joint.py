@@ -45,11 +45,13 @@ class JointDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, detection=None, classification=None, augment_cfg: AugmentConfig = AugmentConfig(),
-                 max_retries: int = 10, *, dtype: torch.dtype = torch.float32, defer_hsv: bool = False) -> None:
+                 max_retries: int = 10, *, dtype: torch.dtype = torch.float32, defer_hsv: bool = False,
+                 cls_augment_cfg: AugmentConfig | None = None) -> None:
         if detection is None and classification is None:
             raise ValueError("joint dataset needs detection data, classification data, or both")
         self.sources = {DET: detection, CLS: classification}
         self.augment_cfg = augment_cfg
+        self.cls_augment_cfg = augment_cfg if cls_augment_cfg is None else cls_augment_cfg
         self.max_retries = max_retries
         self.dtype, self.defer_hsv = dtype, defer_hsv
 
@@ -75,7 +77,8 @@ class JointDataset(torch.utils.data.Dataset):
                         from exc
                 log.warning("skipping unreadable image (%s); using another", exc)
                 index = int(rng.integers(len(ds)))
-        out = augment(sample.image, sample.boxes if key.kind == DET else None, key.size, rng, self.augment_cfg,
+        aug = self.augment_cfg if key.kind == DET else self.cls_augment_cfg
+        out = augment(sample.image, sample.boxes if key.kind == DET else None, key.size, rng, aug,
                       dtype=self.dtype, defer_hsv=self.defer_hsv)
         item = {"image": out[0], "boxes": out[1], "is_cls": key.kind == CLS}
         if key.kind == DET:

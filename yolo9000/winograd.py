@@ -1,0 +1,91 @@
+"""Winograd F(m x m, 3 x 3) convolution for fp32 inference: fewer multiplications, fp32 accuracy.
+
+A 3x3 convolution computes each m x m output tile from an (m+2)^2 input tile with (m+2)^2 products per
+channel pair instead of 9 m^2 (2.25x fewer for m=2, 4x for m=4; Lavin & Gray 2016). The products become
+(m+2)^2 independent GEMMs (tiles x C_in) @ (C_in x C_out), which the BLAS runs at full speed; the input and
+output transforms are two small dense matmuls. Everything stays fp32, so unlike bf16 the result stays within
+~1e-5 (m=2) to ~5e-5 (m=4) of the direct convolution and Darknet's decisions near a threshold are kept.
+
+Which layers gain depends on the shape (measured on a 2-core AMX Xeon, benchmarks/bench_forward.py): narrow
+layers (C_in < 64) spend more time in the transforms than they save, 13x13 maps waste too much padding with
+m=4, and everything else gains 1.3-2.2x. `choose_tile` encodes that rule per call, so a model keeps working
+(and stays fast) at every input size. `yolo9000.fused_conv` puts it into a model.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (B^T, G, A^T) for F(2x2, 3x3) and F(4x4, 3x3) with interpolation points 0, +-1 (, +-2) and infinity.
+_MATRICES = {
+    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]]),
+    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+         [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+         [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+}
+TILES = tuple(_MATRICES)
+
+
+def supports(conv: nn.Conv2d) -> bool:
+    """True for the convolutions this module can replace: 3x3, stride 1, 'same' padding 1, no groups."""
+    return (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1) and tuple(conv.padding) == (1, 1)
+            and tuple(conv.dilation) == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
+
+
+def choose_tile(channels_in: int, height: int, width: int) -> int | None:
+    """The tile size that measured fastest for this shape on CPU (None: the direct convolution)."""
+    if channels_in < 64:
+        return None
+    return 2 if min(height, width) < 20 else 4
+
+
+def winograd_weights(weight: torch.Tensor, tile: int) -> torch.Tensor:
+    """The transformed filters G g G^T of a (C_out, C_in, 3, 3) weight as ((m+2)^2, C_in, C_out) fp32."""
+    if tile not in _MATRICES:
+        raise ValueError(f"Winograd tile must be one of {TILES}, got {tile!r}")
+    g = torch.tensor(_MATRICES[tile][1], dtype=torch.float64, device=weight.device)
+    a = tile + 2
+    u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double(), g)  # float64: no error added here
+    return u.reshape(a * a, weight.shape[1], weight.shape[0]).float().contiguous()
+
+
+def _transforms(tile: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    bt, _, at = (torch.tensor(v, dtype=torch.float64) for v in _MATRICES[tile])
+    return torch.kron(bt, bt).float().to(device), torch.kron(at, at).float().to(device)
+
+
+def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Tensor | None = None,
+                     activation_: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """3x3 stride-1 pad-1 convolution of fp32 `x` (B, C, H, W) with filters `u` from `winograd_weights`.
+
+    `activation_` (in place, elementwise) is applied with the bias before the output is laid out, saving a
+    pass over it. Returns (B, C_out, H, W) in channels_last memory.
+    """
+    b, c, h, w = x.shape
+    m, a = tile, tile + 2
+    kb, ka = _transforms(tile, x.device)
+    th, tw = -(-h // m), -(-w // m)
+    # (B,H,W,C) zero-padded by 1 before and enough after for whole tiles; tiles are an overlapping view of it
+    xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, tw * m + 1 - w, 1, th * m + 1 - h)).contiguous()
+    s = xp.stride()
+    tiles = xp.as_strided((a, a, b, th, tw, c), (s[1], s[2], s[0], s[1] * m, s[2] * m, s[3]))
+    p = b * th * tw
+    v = (kb @ tiles.reshape(a * a, p * c)).view(a * a, p, c)  # input transform B^T d B, all tiles at once
+    prod = torch.bmm(v, u)  # (a^2, tiles, C_out): the elementwise products summed over C_in
+    k = u.shape[-1]
+    y = (ka @ prod.view(a * a, p * k)).view(m, m, b, th, tw, k)  # output transform A^T M A
+    if bias is not None:
+        y.add_(bias)
+    if activation_ is not None:
+        activation_(y)
+    y = y.permute(2, 3, 0, 4, 1, 5).reshape(b, th * m, tw * m, k)
+    if th * m != h or tw * m != w:
+        y = y[:, :h, :w].contiguous()
+    return y.permute(0, 3, 1, 2)
