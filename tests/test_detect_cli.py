@@ -241,6 +241,10 @@ def test_precision_and_size_options(random_pictures, flat_model, tmp_path):
     (bf16,) = read_jsonl(tmp_path / "bf16/detections.jsonl")
     top = lambda r: max(d["score"] for d in r["detections"])  # noqa: E731
     assert top(bf16) == pytest.approx(top(fp32), abs=0.05)
+    assert main(base + ["--precision", "fast", "--out", str(tmp_path / "fast"), str(pics[2])]) == 0
+    (fast,) = read_jsonl(tmp_path / "fast/detections.jsonl")
+    assert [(d["index"], d["label"]) for d in fast["detections"]] == [(d["index"], d["label"]) for d in fp32["detections"]]
+    assert [d["score"] for d in fast["detections"]] == pytest.approx([d["score"] for d in fp32["detections"]], abs=1e-4)
     assert main(base + ["--size", "96", "--out", str(tmp_path / "s96"), str(pics[2])]) == 0
     (s96,) = read_jsonl(tmp_path / "s96/detections.jsonl")
     assert {d["index"] for d in s96["detections"]} - set(range(2 * 3 * 3)) == set()  # a 3x3 grid at 96 px
@@ -268,3 +272,17 @@ def test_tree_nms_option(random_pictures, tree_checkpoint, flat_model, tmp_path,
     assert main(["detect", "--cfg", str(flat_model / "tiny.cfg"), "--tree-nms", "--quiet",
                  "--out", str(tmp_path / "o"), str(pics[0])]) == 1
     assert "--tree-nms" in capsys.readouterr().err
+
+
+def test_long_path_labels_are_shortened_from_the_root_to_fit():
+    from yolo9000.draw import _truetype, default_font, fit_label
+
+    font = default_font()
+    if font is None:
+        pytest.skip("no TrueType font for labels")
+    text = "physical entity > animal > dog > terrier (0.62)"
+    assert fit_label(text, font, 12, 10_000) == text
+    short = fit_label(text, font, 12, 150)
+    assert short.startswith("\u2026 > ") and short.endswith("terrier (0.62)")
+    assert _truetype(font, 12).getlength(short) <= 150
+    assert fit_label("dog (0.62)", font, 12, 5) == "dog (0.62)"  # nothing left to drop: unchanged

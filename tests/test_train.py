@@ -169,3 +169,24 @@ def test_named_models_with_anchors():
         build_model("tiny_yolo9000", tree, None, [1.0, 2.0, 3.0])
     with pytest.raises(FileNotFoundError, match="not a detector name"):
         build_model("darknet19", tree, None)
+
+
+def test_classification_pictures_get_their_own_placement_scale(data, tmp_path, capsys):
+    from yolo9000.data import AugmentConfig, ClassFolders, JointDataset, SampleKey
+    from yolo9000.data.joint import CLS
+    from yolo9000.train import _scale_range
+
+    tree = td.make_tree()
+    folders = ClassFolders(data["folders"], tree)
+    plain = AugmentConfig(jitter=0.0, hue=0.0, saturation=1.0, exposure=1.0, flip=False)
+    small = AugmentConfig(jitter=0.0, hue=0.0, saturation=1.0, exposure=1.0, flip=False, scale=(0.3, 0.3))
+    joint = JointDataset(None, folders, plain, cls_augment_cfg=small)
+    grey = (joint[SampleKey(CLS, 0, 64, seed=1)]["image"] - 0.5).abs().amax(0) < 1e-6
+    assert grey.float().mean() > 0.8  # a 19x19 picture on a 64x64 grey canvas
+    full = JointDataset(None, folders, plain)[SampleKey(CLS, 0, 64, seed=1)]["image"]
+    assert ((full - 0.5).abs().amax(0) < 1e-6).float().mean() < 0.2
+    assert _scale_range(None, "--cls-scale") == (1.0, 1.0) and _scale_range([0.3, 1], "--cls-scale") == (0.3, 1.0)
+    with pytest.raises(ValueError, match="--cls-scale takes MIN MAX"):
+        _scale_range([1.0, 0.3], "--cls-scale")
+    assert main(_args(data, tmp_path / "bad", "--steps", "1", "--cls-scale", "0", "1")) != 0
+    assert "--cls-scale takes MIN MAX" in capsys.readouterr().err

@@ -81,12 +81,34 @@ def draw_detections(
     key = det.nodes if det.nodes is not None else det.labels
     colors = [PALETTE[int(k) % len(PALETTE)] for k in key.tolist()]
     font = default_font()
+    size = font_size or max(10, side // 32) if font else None
+    if font:  # torchvision writes the label from the box's left edge and cuts it at the image's right edge
+        labels = [fit_label(t, font, size, w - float(x0)) for t, x0 in zip(labels, boxes[:, 0].tolist())]
     return draw_bounding_boxes(
         img, boxes, labels=labels, colors=colors,
         width=width or max(1, side // 200),
-        font=font, font_size=font_size or max(10, side // 32) if font else None,
+        font=font, font_size=size,
         label_colors="white", label_background_colors=colors, fill_labels=True,
     )
+
+
+def fit_label(text: str, font: str, size: int, room: float) -> str:
+    """`text` shortened from the root end of its path ('animal > dog > terrier (0.62)' -> '... > terrier
+    (0.62)') until it fits in `room` pixels, so the deepest, most specific name stays readable."""
+    face = _truetype(font, size)
+    parts = text.split(" > ")
+    candidate = text
+    while face.getlength(candidate) > room and len(parts) > 1:
+        parts = parts[1:]
+        candidate = "\u2026 > " + " > ".join(parts)
+    return candidate
+
+
+@functools.lru_cache(maxsize=8)
+def _truetype(font: str, size: int):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font, size)
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
