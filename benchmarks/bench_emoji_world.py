@@ -69,7 +69,8 @@ def train(world: Path, variant: str, out: Path, args) -> dict:
             cmd += ["--cls-fraction", str(args.cls_fraction)]
     for flag, value in (("--steps", args.steps), ("--batch", args.batch), ("--lr", args.lr),
                         ("--burn-in", args.burn_in), ("--workers", args.workers), ("--device", args.device),
-                        ("--cls-objectness", args.cls_objectness), ("--size", args.size)):
+                        ("--cls-objectness", args.cls_objectness), ("--cls-anchor", args.cls_anchor),
+                        ("--size", args.size)):
         if value is not None:
             cmd += [flag, str(value)]
     cmd += args.train_args
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burn-in", type=int, default=50)
     p.add_argument("--cls-fraction", type=float, default=None)
     p.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=None)
+    p.add_argument("--cls-anchor", choices=("label", "objectness"), default=None)
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)

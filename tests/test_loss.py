@@ -129,6 +129,24 @@ def test_classification_only_argmax(mode):
     assert parts["cls_only"].item() > 0 and parts["class"].item() == 0
 
 
+def test_classification_anchor_by_objectness():
+    tree = small_tree()
+    rc = region(classes=7, tree=tree)
+    raw = torch.zeros(1, 2 * 12, 3, 3, dtype=torch.float64)
+    r = raw.view(2, 12, 3, 3)
+    r[:, 4] = -2.0
+    r[0, 4, 0, 1] = 6.0  # the most confident box, though its P(label) is small
+    r[1, 5 + 0, 2, 2], r[1, 5 + 2, 2, 2], r[1, 5 + 5, 2, 2] = 8.0, 8.0, 8.0  # where the paper's rule goes
+    raw.requires_grad_(True)
+    tg = Targets.collate([{"boxes": [], "nodes": [], "is_cls": True, "label": 5}])
+    loss, _ = RegionLoss(rc, cls_objectness="none", cls_anchor="objectness")(raw, tg, seen=0)
+    loss.backward()
+    nz = torch.nonzero(raw.grad.view(2, 12, 3, 3)[:, 5:]).tolist()
+    assert {(a, j, i) for a, _, j, i in nz} == {(0, 0, 1)}
+    with pytest.raises(ValueError, match="cls_anchor"):
+        RegionLoss(rc, cls_anchor="best")
+
+
 def test_classification_tie_goes_to_first_location():
     tree = small_tree()
     rc = region(classes=7, tree=tree)

@@ -62,6 +62,7 @@ class TrainConfig:
     cls_scale: list[float] | None = None  # the same for classification pictures (default: as `scale`)
     # loss
     cls_objectness: str = "paper"
+    cls_anchor: str = "label"  # label (the paper) | objectness
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto | bf16 | fp16 | off

@@ -43,6 +43,7 @@ from yolo9000.box_ops import iou_cxcywh, iou_wh
 from yolo9000.targets import Targets
 
 CLS_OBJECTNESS = ("paper", "darknet", "none")
+CLS_ANCHOR = ("label", "objectness")
 PRIOR_UNTIL = 12800  # Darknet: prior term while fewer images than this have been seen
 PRIOR_SCALE = 0.01
 PAPER_CLS_IOU = 0.3  # the paper: a classification image's chosen box is assumed to have IoU >= .3
@@ -75,16 +76,23 @@ class RegionLoss(nn.Module):
     (else `region.tree`). cls_objectness: objectness on classification-only images: "paper" (noobject
     everywhere, the chosen box pushed up to .3 when below it, the 2017 YOLO9000 code), "darknet" (HEAD:
     noobject everywhere, nothing at the chosen box) or "none" (no objectness term on those images).
+    cls_anchor: where a classification image's class loss goes: "label" (the paper: the box predicting the
+    highest probability for the image's label) or "objectness" (the box most confident that an object is
+    there, whatever its class: the label cannot pick its own box, so the classifier must be right where
+    the detector looks).
     """
 
-    def __init__(self, region, tree_softmax=None, cls_objectness: str = "paper", *, apply_map: bool = True,
+    def __init__(self, region, tree_softmax=None, cls_objectness: str = "paper", *, cls_anchor: str = "label",
+                 apply_map: bool = True,
                  reduction: str = "sum", prior_until: int = PRIOR_UNTIL, prior_scale: float = PRIOR_SCALE) -> None:
         super().__init__()
         if cls_objectness not in CLS_OBJECTNESS:
             raise ValueError(f"cls_objectness must be one of {CLS_OBJECTNESS}, got {cls_objectness!r}")
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-        self.cls_objectness = cls_objectness
+        if cls_anchor not in CLS_ANCHOR:
+            raise ValueError(f"cls_anchor must be one of {CLS_ANCHOR}, got {cls_anchor!r}")
+        self.cls_objectness, self.cls_anchor = cls_objectness, cls_anchor
         self.reduction = reduction
         self.prior_until = int(prior_until)
         self.prior_scale = float(prior_scale)
@@ -404,6 +412,8 @@ class RegionLoss(nn.Module):
         bc = cls_img.numel()
         _, a, _, hw = box.shape
         dt = box.dtype
+        if self.cls_anchor == "objectness":
+            return box[cls_img, :, 4].reshape(bc, a * hw).argmax(dim=1)
         if self.class_mode == "logistic":
             logp = F.logsigmoid(cls_raw[cls_img, :, label, :].to(dt))  # (Bc, A, HW)
         else:  # only the groups on each label's path, gathered at every anchor and cell

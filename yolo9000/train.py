@@ -249,7 +249,8 @@ class Trainer:
 
         # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
         self.loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None),
-                                  cls_objectness=cfg.cls_objectness, apply_map=False).to(self.device)
+                                  cls_objectness=cfg.cls_objectness, cls_anchor=cfg.cls_anchor,
+                                  apply_map=False).to(self.device)
         self.forward_model: nn.Module = self.model
         if self.dist.enabled:
             self.forward_model = nn.parallel.DistributedDataParallel(

@@ -89,6 +89,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "to detection scale (default: as --scale)")
     a.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=A,
                    help="objectness on classification-only images (paper: the .3 IoU rule)")
+    a.add_argument("--cls-anchor", choices=("label", "objectness"), default=A,
+                   help="box of a classification image that gets its class loss: label (the paper: the box "
+                        "most confident of the image's label) or objectness (the box most confident of an object)")
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default=A, help="auto, cpu, cuda, cuda:1")
     r.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=A)
