@@ -134,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=0.008)
     p.add_argument("--burn-in", type=int, default=50)
     p.add_argument("--cls-fraction", type=float, default=None)
-    p.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=None)
-    p.add_argument("--cls-anchor", choices=("label", "objectness"), default=None)
+    p.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default="none",
+                   help="objectness on classification pictures (default none: the emoji recipe; paper: YOLO9000)")
+    p.add_argument("--cls-anchor", choices=("label", "objectness"), default="objectness",
+                   help="box that gets a classification picture's class loss (default objectness: the emoji "
+                        "recipe; label: YOLO9000's best box for the label)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)

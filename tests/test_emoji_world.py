@@ -315,3 +315,22 @@ def test_train_and_eval_on_a_tiny_world(world, tmp_path):
                  "--device", "cpu", "--no-progress", "--no-plots", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary, "empty evaluation summary"
+
+
+def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, monkeypatch):
+    """With no data given, training uses the emoji world and its recipe for class-only pictures; given data,
+    YOLO9000's rules (both overridable)."""
+    from yolo9000 import emoji_world as ew
+    from yolo9000.config import TrainConfig
+    from yolo9000.train import Trainer
+
+    monkeypatch.setattr(ew, "ensure_world", lambda root=None, **kw: world)
+    common = dict(size=64, multiscale=False, workers=0, tensorboard=False, progress=False, device="cpu")
+    t = Trainer(TrainConfig(out=str(tmp_path / "a"), **common))
+    assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("none", "objectness")
+    data = dict(coco=str(world / "detection" / "annotations.json"), folders=str(world / "classification"),
+                tree=str(world / "wordtree.json"), cfg="emoji-tiny")
+    t = Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common))
+    assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("paper", "label")
+    t = Trainer(TrainConfig(out=str(tmp_path / "c"), cls_anchor="objectness", **data, **common))
+    assert t.loss_fn.cls_anchor == "objectness"

@@ -61,8 +61,10 @@ class TrainConfig:
     scale: list[float] | None = None  # [min, max] size of the placed picture vs the canvas (Darknet: 1)
     cls_scale: list[float] | None = None  # the same for classification pictures (default: as `scale`)
     # loss
-    cls_objectness: str = "paper"
-    cls_anchor: str = "label"  # label (the paper) | objectness
+    # classification images; None: the paper's rules ("paper", "label") on user data, and on the emoji world
+    # the recipe measured best there ("none", "objectness": benchmarks/bench_emoji_world.py)
+    cls_objectness: str | None = None
+    cls_anchor: str | None = None
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto | bf16 | fp16 | off

@@ -168,7 +168,8 @@ class Trainer:
         tree = _read_tree(cfg.tree) if cfg.tree else None
         coco, images, folders = cfg.coco, cfg.images, cfg.folders
         self.model_spec = cfg.cfg
-        if coco is None and folders is None:  # default: the synthetic emoji world
+        self.emoji_world = coco is None and folders is None
+        if self.emoji_world:  # default: the synthetic emoji world
             from yolo9000.emoji_world import ensure_world
 
             root = Path(cfg.world) if cfg.world else None  # None: the generator's user cache folder
@@ -247,9 +248,13 @@ class Trainer:
 
         from yolo9000.loss import RegionLoss
 
+        # the emoji world's recipe: its class-only pictures train names where the detector sees an object
+        self.cls_objectness = cfg.cls_objectness or ("none" if self.emoji_world else "paper")
+        self.cls_anchor = cfg.cls_anchor or ("objectness" if self.emoji_world else "label")
+
         # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
         self.loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None),
-                                  cls_objectness=cfg.cls_objectness, cls_anchor=cfg.cls_anchor,
+                                  cls_objectness=self.cls_objectness, cls_anchor=self.cls_anchor,
                                   apply_map=False).to(self.device)
         self.forward_model: nn.Module = self.model
         if self.dist.enabled:
