@@ -73,6 +73,8 @@ def train(world: Path, variant: str, out: Path, args) -> dict:
                         ("--size", args.size)):
         if value is not None:
             cmd += [flag, str(value)]
+    if with_cls:
+        cmd += ["--cls-scale", *(str(v) for v in args.cls_scale)]
     cmd += args.train_args
     seconds = 0.0
     if not (run / "summary.json").exists():  # a finished run (last.pt is also written mid-way)
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cls-anchor", choices=("label", "objectness"), default="objectness",
                    help="box that gets a classification picture's class loss (default objectness: the emoji "
                         "recipe; label: YOLO9000's best box for the label)")
+    p.add_argument("--cls-scale", type=float, nargs=2, default=[0.4, 1.0], metavar=("MIN", "MAX"),
+                   help="placement scale of classification pictures (default .4 1: the emoji recipe; 1 1: none)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)

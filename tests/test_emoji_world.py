@@ -328,9 +328,11 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
     common = dict(size=64, multiscale=False, workers=0, tensorboard=False, progress=False, device="cpu")
     t = Trainer(TrainConfig(out=str(tmp_path / "a"), **common))
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("none", "objectness")
+    assert t.cls_augment_cfg.scale == (0.4, 1.0) and t.augment_cfg.scale == (1.0, 1.0)
     data = dict(coco=str(world / "detection" / "annotations.json"), folders=str(world / "classification"),
                 tree=str(world / "wordtree.json"), cfg="emoji-tiny")
     t = Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common))
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("paper", "label")
+    assert t.cls_augment_cfg.scale == (1.0, 1.0)
     t = Trainer(TrainConfig(out=str(tmp_path / "c"), cls_anchor="objectness", **data, **common))
     assert t.loss_fn.cls_anchor == "objectness"

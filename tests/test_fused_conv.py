@@ -47,8 +47,9 @@ def test_winograd_rejects_what_it_cannot_do():
         winograd.winograd_weights(torch.zeros(4, 4, 3, 3), 3)
     assert not winograd.supports(_conv(4, 4, stride=2))
     assert not winograd.supports(_conv(4, 4, k=1))
-    assert winograd.choose_tile(32, 208, 208) is None  # narrow layers: the direct conv measured faster
-    assert winograd.choose_tile(1024, 13, 13) == 2 and winograd.choose_tile(256, 52, 52) == 4
+    assert winograd.choose_tile(64, 104, 104) is None  # narrow layers: the direct conv measured faster
+    assert winograd.choose_tile(1024, 13, 13) is None and winograd.choose_tile(1024, 13, 13, batch=8) == 2
+    assert winograd.choose_tile(256, 52, 52) == 4
 
 
 @pytest.mark.parametrize("k,stride,act", [(3, 1, "leaky"), (1, 1, "linear"), (3, 2, "leaky"), (3, 1, "mish"),
@@ -57,9 +58,9 @@ def test_winograd_rejects_what_it_cannot_do():
 def test_fused_conv_equals_conv_plus_activation(k, stride, act, tile):
     from yolo9000.layers import activation
 
-    conv = _conv(64, 32, k=k, stride=stride)
+    conv = _conv(128, 32, k=k, stride=stride)
     fused = FusedConv2d(conv, act, tile)
-    x = torch.randn(2, 64, 26, 26).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 128, 26, 26).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         want = activation(act, conv(x))
         got = fused(x)
@@ -108,3 +109,18 @@ def test_optimized_model_copies_pickles_and_matches_eager():
     scale = want.abs().max().item()
     assert (got - want).abs().max().item() < 1e-4 * max(scale, 1.0)
     assert torch.equal(again, got)
+
+
+def test_onednn_weights_are_laid_out_per_input_shape():
+    from yolo9000 import fused_conv
+
+    if not fused_conv.onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
+    conv = _conv(16, 8, k=1)
+    fused = FusedConv2d(conv, "leaky", False)
+    with torch.no_grad():
+        for s in (8, 16, 8, 24, 32, 40, 48):
+            x = torch.randn(1, 16, s, s)
+            assert torch.allclose(fused(x), F.leaky_relu(conv(x), 0.1), atol=1e-5)
+    assert len(fused._packed) == fused_conv._MAX_SHAPES  # a small LRU: multi-scale inputs stay bounded
+    assert (1, 16, 48, 48) in fused._packed and (1, 16, 8, 8) not in fused._packed

@@ -384,10 +384,11 @@ def optimize_for_inference(
     fused (bit-identical to the unfused convs), and with `winograd` (True/"auto", 2 or 4) Winograd
     F(m x m, 3 x 3) for the layers where it measures faster (`yolo9000.winograd.choose_tile`).
 
-    Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to lightnet and
-    max drift of the region output from Darknet's: fp32 folded ~0.5x, 4e-5; + Winograd ~0.4x, 3e-5, the
-    same detections as Darknet; bf16 ~0.3x, 7e-2, which flips detections whose scores sit within ~1e-2 of
-    the threshold or of an overlapping box's score (14 of 15 kept on the parity image).
+    Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to lightnet at
+    batch 1 / 8 and max drift of the region output from Darknet's: fp32 folded 0.53x / 0.69x, 4e-5;
+    + Winograd 0.48x / 0.56x, 3e-5, both with Darknet's detections; bf16 0.31x / 0.27x, 7e-2, which flips
+    decisions whose scores sit within ~1e-2 of the threshold or of an overlapping box's score (14 of 15
+    detections kept on the parity image).
     `compile=True` compiles on the first call per input shape (seconds to minutes).
     """
     fast = copy.deepcopy(model).eval()

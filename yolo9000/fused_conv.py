@@ -10,6 +10,7 @@ go through `winograd_conv3x3` instead (fp32 throughout, output within ~5e-5 of t
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from yolo9000 import winograd
 from yolo9000.layers import activation as apply_activation
 
 log = logging.getLogger(__name__)
+_MAX_SHAPES = 4
 
 # Darknet activation -> oneDNN post-op (name, scalars); others run after the convolution
 _ONEDNN_POSTOPS = {"leaky": ("leaky_relu", [0.1]), "linear": ("none", []), "relu": ("relu", []),
@@ -51,30 +53,39 @@ class FusedConv2d(nn.Module):
             raise ValueError(f"winograd must be False, True, 'auto' or one of {winograd.TILES}, got {winograd_tile!r}")
         if self.tile is not None and not winograd.supports(conv):
             self.tile = None
-        self._packed = None  # oneDNN weight, an opaque tensor: made on first use, not copied or pickled
+        # oneDNN weights (opaque tensors) per input shape: oneDNN picks the layout for the shape, and a weight
+        # laid out for another shape can run 20x slower; made on first use, never copied or pickled
+        self._packed: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
         self._wino: dict[int, torch.Tensor] = {}
         self._onednn = onednn_available() and activation in _ONEDNN_POSTOPS
 
     def __getstate__(self) -> dict:
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        return {**state, "_packed": None, "_wino": {}}
+        return {**state, "_packed": OrderedDict(), "_wino": {}}
 
-    def _pack(self) -> torch.Tensor | None:
+    def _pack(self, shape: tuple[int, ...]) -> torch.Tensor | None:
+        if shape in self._packed:
+            self._packed.move_to_end(shape)
+            return self._packed[shape]
         conv = self.conv
         try:
             w = conv.weight.detach().contiguous(memory_format=torch.channels_last)
-            return torch._C._nn.mkldnn_reorder_conv2d_weight(
-                w.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                w.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(shape))
         except (RuntimeError, NotImplementedError) as exc:  # a build without it: the plain path from now on
             log.debug("oneDNN weight reorder unavailable (%s); using conv2d", exc)
             self._onednn = False
             return None
+        self._packed[shape] = packed
+        if len(self._packed) > _MAX_SHAPES:  # multi-scale inputs: keep the recent shapes
+            self._packed.popitem(last=False)
+        return packed
 
     def _tile_for(self, x: torch.Tensor) -> int | None:
         if self.tile is None:
             return None
         if self.tile == "auto":
-            return winograd.choose_tile(x.shape[1], x.shape[2], x.shape[3])
+            return winograd.choose_tile(x.shape[1], x.shape[2], x.shape[3], x.shape[0])
         return self.tile
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,12 +100,11 @@ class FusedConv2d(nn.Module):
                 inplace = _INPLACE.get(self.activation)
                 y = winograd.winograd_conv3x3(x, self._wino[tile], tile, conv.bias, inplace)
                 return y if self.activation in _INPLACE else apply_activation(self.activation, y)
-            if self._onednn and self._packed is None:
-                self._packed = self._pack()
-            if self._packed is not None:
+            packed = self._pack(tuple(x.shape)) if self._onednn else None
+            if packed is not None:
                 attr, scalars = _ONEDNN_POSTOPS[self.activation]
                 return torch.ops.mkldnn._convolution_pointwise(
-                    x, self._packed, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
+                    x, packed, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
                     conv.groups, attr, scalars, "")
         return apply_activation(self.activation, conv(x), inplace=not torch.is_grad_enabled())
 

@@ -54,6 +54,9 @@ def _read_tree(path: str | Path):
     return read(p)
 
 
+EMOJI_CLS_SCALE = (0.4, 1.0)  # classification pictures shrunk so their one emoji comes at detection scale
+
+
 def _scale_range(value, flag: str) -> tuple[float, float]:
     """A [min, max] placement-scale option as a checked tuple ((1, 1) when unset)."""
     if value is None:
@@ -235,8 +238,9 @@ class Trainer:
             flip=cfg.flip, max_boxes=cfg.max_boxes, scale=_scale_range(cfg.scale, "--scale"))
         # classification pictures (one big object, ImageNet-like) may be shrunk onto the canvas so their
         # objects come at detection scale; None keeps the detection setting
-        self.cls_augment_cfg = (self.augment_cfg if cfg.cls_scale is None else
-                                replace(self.augment_cfg, scale=_scale_range(cfg.cls_scale, "--cls-scale")))
+        cls_scale = cfg.cls_scale if cfg.cls_scale is not None else (EMOJI_CLS_SCALE if self.emoji_world else None)
+        self.cls_augment_cfg = (self.augment_cfg if cls_scale is None else
+                                replace(self.augment_cfg, scale=_scale_range(cls_scale, "--cls-scale")))
 
         self.model = model.to(self.device)
         self.model.train()
@@ -248,7 +252,8 @@ class Trainer:
 
         from yolo9000.loss import RegionLoss
 
-        # the emoji world's recipe: its class-only pictures train names where the detector sees an object
+        # the emoji world's recipe (with EMOJI_CLS_SCALE): its class-only pictures train names where the
+        # detector sees an object, at detection scale
         self.cls_objectness = cfg.cls_objectness or ("none" if self.emoji_world else "paper")
         self.cls_anchor = cfg.cls_anchor or ("objectness" if self.emoji_world else "label")
 

@@ -6,9 +6,10 @@ channel pair instead of 9 m^2 (2.25x fewer for m=2, 4x for m=4; Lavin & Gray 201
 output transforms are two small dense matmuls. Everything stays fp32, so unlike bf16 the result stays within
 ~1e-5 (m=2) to ~5e-5 (m=4) of the direct convolution and Darknet's decisions near a threshold are kept.
 
-Which layers gain depends on the shape (measured on a 2-core AMX Xeon, benchmarks/bench_forward.py): narrow
-layers (C_in < 64) spend more time in the transforms than they save, 13x13 maps waste too much padding with
-m=4, and everything else gains 1.3-2.2x. `choose_tile` encodes that rule per call, so a model keeps working
+Which layers gain depends on the shape (measured on a 2-core AMX Xeon against oneDNN's direct convolution with
+weights reordered once, benchmarks/bench_forward.py): narrow layers (C_in < 128) spend more time in the
+transforms than they save, 13x13 maps gain with m=2 from about 4 images on, and the 26x26 and 52x52 layers of
+YOLOv2 gain 1.1-1.8x with m=4. `choose_tile` encodes that rule per call, so a model keeps working
 (and stays fast) at every input size. `yolo9000.fused_conv` puts it into a model.
 """
 from __future__ import annotations
@@ -39,11 +40,18 @@ def supports(conv: nn.Conv2d) -> bool:
             and tuple(conv.dilation) == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
 
 
-def choose_tile(channels_in: int, height: int, width: int) -> int | None:
-    """The tile size that measured fastest for this shape on CPU (None: the direct convolution)."""
-    if channels_in < 64:
+def choose_tile(channels_in: int, height: int, width: int, batch: int = 1) -> int | None:
+    """The tile size that measured fastest against oneDNN's direct convolution (weights reordered once)
+    for this shape on CPU; None: the direct convolution.
+
+    Narrow layers (C_in < 128) move more data in the transforms than they save; on small maps (13x13 at
+    416) the direct convolution wins until there are enough tiles (~4 images) for the GEMMs to run well.
+    """
+    if channels_in < 128:
         return None
-    return 2 if min(height, width) < 20 else 4
+    if min(height, width) < 20:
+        return 2 if batch * -(-height // 2) * -(-width // 2) >= 196 else None
+    return 4
 
 
 def winograd_weights(weight: torch.Tensor, tile: int) -> torch.Tensor:
