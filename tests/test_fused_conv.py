@@ -89,6 +89,8 @@ def test_fused_conv_needs_folded_bias_and_valid_tile():
         fuse_cpu_convs_(model)
     with pytest.raises(ValueError, match="fp32"):
         optimize_for_inference(model, dtype=torch.bfloat16, winograd=True)
+    with pytest.raises(ValueError, match="no compile"):
+        optimize_for_inference(model, dtype=None, winograd=True, compile=True)
 
 
 def test_optimized_model_copies_pickles_and_matches_eager():

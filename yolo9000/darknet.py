@@ -395,12 +395,12 @@ def optimize_for_inference(
     if fuse:
         fast.fuse()
     fast.set_inference_format(dtype, channels_last)
-    if fuse and dtype in (None, torch.float32):
+    if winograd and (compile or not fuse or dtype not in (None, torch.float32)):
+        raise ValueError("winograd needs the fp32 folded model (dtype=None, fuse=True) and no compile")
+    if fuse and dtype in (None, torch.float32) and not compile:  # inductor's freezing does its own fusion
         from yolo9000.fused_conv import fuse_cpu_convs_
 
         fuse_cpu_convs_(fast, winograd)
-    elif winograd:
-        raise ValueError("winograd needs the fp32 folded model (dtype=None, fuse=True)")
     if compile:
         # compile forward only, so region_output()/classify() and attribute access keep working
         fast.forward = torch.compile(fast.forward, dynamic=False, options={"freezing": True})
