@@ -59,11 +59,10 @@ class TrainConfig:
     flip: bool = True
     max_boxes: int = 30
     scale: list[float] | None = None  # [min, max] size of the placed picture vs the canvas (Darknet: 1)
-    cls_scale: list[float] | None = None  # the same for classification pictures (default: as `scale`;
-    # on the emoji world .4 1)
+    cls_scale: list[float] | None = None  # the same for classification pictures (None: train.*_CLS_RULES)
     # loss
-    # classification images; None: the paper's rules ("paper", "label") on user data, and on the emoji world
-    # the recipe measured best there ("none", "objectness": benchmarks/bench_emoji_world.py)
+    # classification images; None: the paper's rules on user data, the emoji recipe on the emoji world
+    # (train.PAPER_CLS_RULES / EMOJI_CLS_RULES)
     cls_objectness: str | None = None
     cls_anchor: str | None = None
     # runtime

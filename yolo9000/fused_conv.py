@@ -24,8 +24,6 @@ _MAX_SHAPES = 4
 # Darknet activation -> oneDNN post-op (name, scalars); others run after the convolution
 _ONEDNN_POSTOPS = {"leaky": ("leaky_relu", [0.1]), "linear": ("none", []), "relu": ("relu", []),
                    "logistic": ("sigmoid", [])}
-_INPLACE = {"leaky": lambda t: torch.nn.functional.leaky_relu_(t, 0.1), "linear": None,
-            "relu": torch.relu_, "logistic": torch.sigmoid_}
 
 
 def onednn_available() -> bool:
@@ -97,9 +95,7 @@ class FusedConv2d(nn.Module):
             if tile is not None:
                 if tile not in self._wino:
                     self._wino[tile] = winograd.winograd_weights(conv.weight, tile)
-                inplace = _INPLACE.get(self.activation)
-                y = winograd.winograd_conv3x3(x, self._wino[tile], tile, conv.bias, inplace)
-                return y if self.activation in _INPLACE else apply_activation(self.activation, y)
+                return winograd.winograd_conv3x3(x, self._wino[tile], tile, conv.bias, self.activation)
             packed = self._pack(tuple(x.shape)) if self._onednn else None
             if packed is not None:
                 attr, scalars = _ONEDNN_POSTOPS[self.activation]

@@ -54,7 +54,11 @@ def _read_tree(path: str | Path):
     return read(p)
 
 
-EMOJI_CLS_SCALE = (0.4, 1.0)  # classification pictures shrunk so their one emoji comes at detection scale
+# Rules for classification-only pictures when the options leave them unset: YOLO9000's on user data, and on the
+# emoji world the recipe measured best there (benchmarks/bench_emoji_world.py): names trained where the
+# detector sees an object, the pictures' one emoji shrunk to detection scale
+PAPER_CLS_RULES = {"cls_objectness": "paper", "cls_anchor": "label", "cls_scale": None}
+EMOJI_CLS_RULES = {"cls_objectness": "none", "cls_anchor": "objectness", "cls_scale": (0.4, 1.0)}
 
 
 def _scale_range(value, flag: str) -> tuple[float, float]:
@@ -171,8 +175,10 @@ class Trainer:
         tree = _read_tree(cfg.tree) if cfg.tree else None
         coco, images, folders = cfg.coco, cfg.images, cfg.folders
         self.model_spec = cfg.cfg
-        self.emoji_world = coco is None and folders is None
-        if self.emoji_world:  # default: the synthetic emoji world
+        is_emoji = coco is None and folders is None
+        defaults = EMOJI_CLS_RULES if is_emoji else PAPER_CLS_RULES
+        self.cls_rules = {k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in defaults.items()}
+        if is_emoji:  # default: the synthetic emoji world
             from yolo9000.emoji_world import ensure_world
 
             root = Path(cfg.world) if cfg.world else None  # None: the generator's user cache folder
@@ -238,7 +244,7 @@ class Trainer:
             flip=cfg.flip, max_boxes=cfg.max_boxes, scale=_scale_range(cfg.scale, "--scale"))
         # classification pictures (one big object, ImageNet-like) may be shrunk onto the canvas so their
         # objects come at detection scale; None keeps the detection setting
-        cls_scale = cfg.cls_scale if cfg.cls_scale is not None else (EMOJI_CLS_SCALE if self.emoji_world else None)
+        cls_scale = self.cls_rules["cls_scale"]
         self.cls_augment_cfg = (self.augment_cfg if cls_scale is None else
                                 replace(self.augment_cfg, scale=_scale_range(cls_scale, "--cls-scale")))
 
@@ -252,14 +258,10 @@ class Trainer:
 
         from yolo9000.loss import RegionLoss
 
-        # the emoji world's recipe (with EMOJI_CLS_SCALE): its class-only pictures train names where the
-        # detector sees an object, at detection scale
-        self.cls_objectness = cfg.cls_objectness or ("none" if self.emoji_world else "paper")
-        self.cls_anchor = cfg.cls_anchor or ("objectness" if self.emoji_world else "label")
-
         # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
         self.loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None),
-                                  cls_objectness=self.cls_objectness, cls_anchor=self.cls_anchor,
+                                  cls_objectness=self.cls_rules["cls_objectness"],
+                                  cls_anchor=self.cls_rules["cls_anchor"],
                                   apply_map=False).to(self.device)
         self.forward_model: nn.Module = self.model
         if self.dist.enabled:

@@ -14,11 +14,13 @@ YOLOv2 gain 1.1-1.8x with m=4. `choose_tile` encodes that rule per call, so a mo
 """
 from __future__ import annotations
 
-from typing import Callable
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from yolo9000.layers import activation as apply_activation
 
 # (B^T, G, A^T) for F(2x2, 3x3) and F(4x4, 3x3) with interpolation points 0, +-1 (, +-2) and infinity.
 _MATRICES = {
@@ -64,16 +66,18 @@ def winograd_weights(weight: torch.Tensor, tile: int) -> torch.Tensor:
     return u.reshape(a * a, weight.shape[1], weight.shape[0]).float().contiguous()
 
 
+@functools.lru_cache(maxsize=8)
 def _transforms(tile: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """kron(B^T, B^T) and kron(A^T, A^T) for `tile`, made once per device."""
     bt, _, at = (torch.tensor(v, dtype=torch.float64) for v in _MATRICES[tile])
     return torch.kron(bt, bt).float().to(device), torch.kron(at, at).float().to(device)
 
 
 def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Tensor | None = None,
-                     activation_: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                     activation: str = "linear") -> torch.Tensor:
     """3x3 stride-1 pad-1 convolution of fp32 `x` (B, C, H, W) with filters `u` from `winograd_weights`.
 
-    `activation_` (in place, elementwise) is applied with the bias before the output is laid out, saving a
+    The bias and the Darknet `activation` (elementwise) are applied before the output is laid out, saving a
     pass over it. Returns (B, C_out, H, W) in channels_last memory.
     """
     b, c, h, w = x.shape
@@ -91,8 +95,7 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Te
     y = (ka @ prod.view(a * a, p * k)).view(m, m, b, th, tw, k)  # output transform A^T M A
     if bias is not None:
         y.add_(bias)
-    if activation_ is not None:
-        activation_(y)
+    y = apply_activation(activation, y, inplace=True)
     y = y.permute(2, 3, 0, 4, 1, 5).reshape(b, th * m, tw * m, k)
     if th * m != h or tw * m != w:
         y = y[:, :h, :w].contiguous()
