@@ -46,9 +46,16 @@ def test_winograd_rejects_what_it_cannot_do():
         winograd.winograd_weights(torch.zeros(4, 4, 3, 3), 3)
     assert not winograd.supports(_conv(4, 4, stride=2))
     assert not winograd.supports(_conv(4, 4, k=1))
-    assert winograd.choose_tile(64, 104, 104) is None  # narrow layers: the direct conv measured faster
-    assert winograd.choose_tile(1024, 13, 13) is None and winograd.choose_tile(1024, 13, 13, batch=8) == 2
-    assert winograd.choose_tile(256, 52, 52) == 4
+    assert winograd.choose_tile(32, 208, 208) is None  # narrow layers: the direct conv measured faster
+    assert winograd.choose_tile(64, 104, 104) == 4 and winograd.choose_tile(256, 52, 52) == 4
+    # small maps: m=2 until a batch gives m=4 about 64 tiles
+    assert winograd.choose_tile(1024, 13, 13) == 2 and winograd.choose_tile(1024, 13, 13, batch=2) == 2
+    assert winograd.choose_tile(1024, 13, 13, batch=4) == 4
+
+
+def test_winograd_weights_are_stored_output_major():
+    u = winograd.winograd_weights(torch.randn(6, 5, 3, 3), 2)
+    assert u.shape == (16, 5, 6) and u.transpose(1, 2).is_contiguous()
 
 
 @pytest.mark.parametrize("k,stride,act", [(3, 1, "leaky"), (1, 1, "linear"), (3, 2, "leaky"), (3, 1, "mish"),
@@ -125,3 +132,28 @@ def test_onednn_weights_are_laid_out_per_input_shape():
             assert torch.allclose(fused(x), F.leaky_relu(conv(x), 0.1), atol=1e-5)
     assert len(fused._packed) == fused_conv._MAX_SHAPES  # a small LRU: multi-scale inputs stay bounded
     assert (1, 16, 48, 48) in fused._packed and (1, 16, 8, 8) not in fused._packed
+
+
+def test_large_layers_run_per_image_with_the_same_result():
+    """A CPU no-grad batch runs its full-resolution layers image by image (cache blocking); the output, and
+    every route into those layers, equals the batched run."""
+    torch.manual_seed(0)
+    model = models.yolov2(size=96).eval()
+    fast = optimize_for_inference(model, dtype=None, winograd=True)
+    assert fast.per_image_bytes > 0
+    x = torch.rand(3, 3, 96, 96)
+    with torch.no_grad():
+        fast.per_image_bytes = 0
+        batched = fast(x)
+        fast.per_image_bytes = 20_000  # stops inside the network, after the route's source at 12x12
+        per_image = fast(x)
+        fast.per_image_bytes = 1  # never small enough: the whole network per image
+        whole = fast(x)
+        single = fast(x[1:2])  # batch 1: nothing to split
+    for got in (per_image, whole):
+        assert got.shape == batched.shape
+        assert (got - batched).abs().max() < 1e-4 * max(1.0, batched.abs().max().item())
+    assert torch.allclose(single, batched[1:2], atol=1e-4)
+    fast.per_image_bytes = 20_000
+    fast._run_large_layers_per_image = None  # with autograd on (training), the batch runs whole
+    fast(x)

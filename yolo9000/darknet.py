@@ -254,6 +254,8 @@ class DarknetModel(nn.Module):
         self._keep = keep
         self._dtype: torch.dtype | None = None
         self._channels_last = False
+        # > 0: no-grad CPU batches run their first layers image by image until a map is this small (bytes)
+        self.per_image_bytes = 0
 
     # ---------------------------------------------------------------- construction
     @staticmethod
@@ -283,18 +285,49 @@ class DarknetModel(nn.Module):
         return cls(parse_cfg(text, source=source), tree=tree, base_dir=base_dir, cfg_text=text)
 
     # ---------------------------------------------------------------- forward
+    def _step(self, i: int, x: torch.Tensor, outputs: list) -> torch.Tensor:
+        kind, layer = self.kinds[i], self.layers[i]
+        if kind == "route":
+            return layer(outputs)
+        if kind == "shortcut":
+            return layer(x, outputs)
+        return layer(x)
+
     def _run(self, x: torch.Tensor, collect: bool = False) -> tuple[torch.Tensor, list]:
         outputs: list = [None] * len(self.layers)
-        for i, (kind, layer) in enumerate(zip(self.kinds, self.layers)):
-            if kind == "route":
-                x = layer(outputs)
-            elif kind == "shortcut":
-                x = layer(x, outputs)
-            else:
-                x = layer(x)
+        start = 0
+        if (self.per_image_bytes and not collect and x.shape[0] > 1 and x.device.type == "cpu"
+                and not torch.is_grad_enabled()):
+            x, start = self._run_large_layers_per_image(x, outputs)
+        for i in range(start, len(self.layers)):
+            x = self._step(i, x, outputs)
             if collect or i in self._keep:
                 outputs[i] = x
         return x, outputs
+
+    def _run_large_layers_per_image(self, x: torch.Tensor, outputs: list) -> tuple[torch.Tensor, int]:
+        """Run the first layers one image at a time, until an image's activation map is at most
+        `per_image_bytes`; returns the batched output and the index of the next layer.
+
+        On CPU the full-resolution maps of a batch (177 MB for 8 images at 416) overflow the caches and the
+        convolutions and pools wait on memory; one image's maps stay in cache (yolov2 at batch 8: 1.36 s ->
+        1.1 s). Later layers run batched, where the larger GEMMs pay off."""
+        per_image: list[list] = []
+        stop = len(self.layers)
+        for b in range(x.shape[0]):
+            y, outs = x[b : b + 1], [None] * len(self.layers)
+            for i in range(stop):
+                y = self._step(i, y, outs)
+                if i in self._keep:
+                    outs[i] = y
+                if b == 0 and y.numel() * y.element_size() <= self.per_image_bytes:
+                    stop = i + 1
+                    break
+            per_image.append([y, outs])
+        for i in range(stop):
+            if i in self._keep:
+                outputs[i] = torch.cat([outs[i] for _, outs in per_image])
+        return torch.cat([y for y, _ in per_image]), stop
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.net["channels"]:
@@ -373,6 +406,10 @@ class DarknetModel(nn.Module):
         return self
 
 
+# Per-image activation size under which a CPU batch goes back to running batched (half a core's L2)
+PER_IMAGE_BYTES = 1 << 20
+
+
 def optimize_for_inference(
     model: DarknetModel, dtype: torch.dtype | None = torch.bfloat16, channels_last: bool = True, fuse: bool = True,
     compile: bool = False, winograd: bool | int | str = False,
@@ -401,6 +438,8 @@ def optimize_for_inference(
         from yolo9000.fused_conv import fuse_cpu_convs_
 
         fuse_cpu_convs_(fast, winograd)
+    if not compile:
+        fast.per_image_bytes = PER_IMAGE_BYTES
     if compile:
         # compile forward only, so region_output()/classify() and attribute access keep working
         fast.forward = torch.compile(fast.forward, dynamic=False, options={"freezing": True})
