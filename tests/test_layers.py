@@ -44,6 +44,15 @@ def test_reorg_matches_index_form(shape, s):
     assert np.array_equal(ours, reorg_index_form(x, s))
 
 
+def test_reorg_layer_keeps_channels_last():
+    from yolo9000.layers import Reorg
+
+    x = torch.randn(2, 16, 6, 8)
+    got = Reorg(2)(x.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(got, reorg(x)) and got.is_contiguous(memory_format=torch.channels_last)
+    assert Reorg(2)(x).is_contiguous()
+
+
 def test_reorg_is_a_permutation_with_gradient():
     x = torch.randn(2, 8, 4, 6, requires_grad=True)
     y = reorg(x)
