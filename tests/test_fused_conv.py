@@ -34,6 +34,37 @@ def test_winograd_matches_direct_conv(tile, hw):
     assert (got.double() - want).abs().max() < 1e-4 * max(1.0, want.abs().max().item())
 
 
+@pytest.mark.parametrize("tile", winograd.TILES)
+@pytest.mark.parametrize("hw", [(13, 13), (7, 10), (1, 1)])
+def test_winograd_through_onednn_equals_batched_gemm(tile, hw):
+    from yolo9000 import fused_conv
+
+    if not fused_conv.onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
+    conv = _conv(16, 24)
+    x = torch.randn(2, 16, *hw)
+    u = winograd.winograd_weights(conv.weight, tile)
+    packed = winograd.onednn_weights(u, winograd.tile_count(2, *hw, tile))
+    got = winograd.winograd_conv3x3(x, u, tile, conv.bias, "leaky", onednn=packed)
+    want = winograd.winograd_conv3x3(x, u, tile, conv.bias, "leaky")
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_fused_conv_keeps_onednn_winograd_weights_per_tile_count():
+    from yolo9000 import fused_conv
+
+    if not fused_conv.onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
+    conv = _conv(128, 16)
+    fused = FusedConv2d(conv, "leaky", 2)
+    with torch.no_grad():
+        for b in (1, 2, 1):
+            x = torch.randn(b, 128, 13, 13)
+            assert torch.allclose(fused(x), F.leaky_relu(conv(x), 0.1), atol=1e-4)
+    assert set(fused._packed) == {("winograd", 2, 49), ("winograd", 2, 98)}
+
+
 def test_winograd_applies_activation_in_place_before_layout():
     conv = _conv(8, 8)
     x = torch.randn(1, 8, 9, 9)

@@ -53,7 +53,7 @@ class FusedConv2d(nn.Module):
             self.tile = None
         # oneDNN weights (opaque tensors) per input shape: oneDNN picks the layout for the shape, and a weight
         # laid out for another shape can run 20x slower; made on first use, never copied or pickled
-        self._packed: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
+        self._packed: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._wino: dict[int, torch.Tensor] = {}
         self._onednn = onednn_available() and activation in _ONEDNN_POSTOPS
 
@@ -74,10 +74,27 @@ class FusedConv2d(nn.Module):
             log.debug("oneDNN weight reorder unavailable (%s); using conv2d", exc)
             self._onednn = False
             return None
-        self._packed[shape] = packed
+        self._remember(shape, packed)
+        return packed
+
+    def _wino_onednn(self, u: torch.Tensor, tile: int, x: torch.Tensor) -> torch.Tensor | None:
+        """oneDNN's layout of the Winograd filters for this input's tile count (small maps only: there its
+        grouped GEMM measured 5-20% faster than MKL's batched one; on larger maps it was slower)."""
+        key = ("winograd", tile, winograd.tile_count(x.shape[0], x.shape[2], x.shape[3], tile))
+        if key not in self._packed:
+            try:
+                packed = winograd.onednn_weights(u, key[2])
+            except (RuntimeError, NotImplementedError) as exc:
+                log.debug("oneDNN Winograd weights unavailable (%s); using the batched GEMM", exc)
+                return None
+            self._remember(key, packed)
+        self._packed.move_to_end(key)
+        return self._packed[key]
+
+    def _remember(self, key: tuple, packed: torch.Tensor) -> None:
+        self._packed[key] = packed
         if len(self._packed) > _MAX_SHAPES:  # multi-scale inputs: keep the recent shapes
             self._packed.popitem(last=False)
-        return packed
 
     def _tile_for(self, x: torch.Tensor) -> int | None:
         if self.tile is None:
@@ -95,7 +112,9 @@ class FusedConv2d(nn.Module):
             if tile is not None:
                 if tile not in self._wino:
                     self._wino[tile] = winograd.winograd_weights(conv.weight, tile)
-                return winograd.winograd_conv3x3(x, self._wino[tile], tile, conv.bias, self.activation)
+                u = self._wino[tile]
+                onednn = self._wino_onednn(u, tile, x) if self._onednn and min(x.shape[2:]) < 20 else None
+                return winograd.winograd_conv3x3(x, u, tile, conv.bias, self.activation, onednn=onednn)
             packed = self._pack(tuple(x.shape)) if self._onednn else None
             if packed is not None:
                 attr, scalars = _ONEDNN_POSTOPS[self.activation]

@@ -81,12 +81,29 @@ def _transforms(tile: int, device: torch.device) -> tuple[torch.Tensor, torch.Te
     return torch.kron(bt, bt).float().to(device), torch.kron(at, at).float().to(device)
 
 
+def tile_count(batch: int, height: int, width: int, tile: int) -> int:
+    """How many m x m output tiles cover a batch of height x width maps (the GEMM rows)."""
+    return batch * -(-height // tile) * -(-width // tile)
+
+
+def onednn_weights(u: torch.Tensor, tiles: int) -> torch.Tensor:
+    """`u` from `winograd_weights` laid out by oneDNN for `winograd_conv3x3(..., onednn=)` at `tiles` rows.
+
+    The (m+2)^2 GEMMs then run as one grouped 1x1 convolution, whose blocked kernel keeps closer to peak than
+    the batched GEMM on the few rows of small maps (13x13: 49 tiles per image)."""
+    a2, c, k = u.shape
+    w = u.permute(0, 2, 1).reshape(a2 * k, c, 1, 1).contiguous(memory_format=torch.channels_last)
+    return torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(), [0, 0], [1, 1], [1, 1], a2, [1, a2 * c, tiles, 1])
+
+
 def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Tensor | None = None,
-                     activation: str = "linear") -> torch.Tensor:
+                     activation: str = "linear", onednn: torch.Tensor | None = None) -> torch.Tensor:
     """3x3 stride-1 pad-1 convolution of fp32 `x` (B, C, H, W) with filters `u` from `winograd_weights`.
 
-    The bias and the Darknet `activation` (elementwise) are applied before the output is laid out, saving a
-    pass over it. Returns (B, C_out, H, W) in channels_last memory.
+    `onednn`: the same filters from `onednn_weights` for this input's tile count; the products then go
+    through oneDNN instead of the batched GEMM. The bias and the Darknet `activation` (elementwise) are
+    applied before the output is laid out, saving a pass over it. Returns (B, C_out, H, W) in channels_last
+    memory.
     """
     b, c, h, w = x.shape
     m, a = tile, tile + 2
@@ -95,16 +112,25 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Te
     # (B,H,W,C) zero-padded by 1 before and enough after for whole tiles; tiles are an overlapping view of it
     xp = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, tw * m + 1 - w, 1, th * m + 1 - h)).contiguous()
     s = xp.stride()
-    tiles = xp.as_strided((a, a, b, th, tw, c), (s[1], s[2], s[0], s[1] * m, s[2] * m, s[3]))
-    p = b * th * tw
-    v = (kb @ tiles.reshape(a * a, p * c)).view(a * a, p, c)  # input transform B^T d B, all tiles at once
-    prod = torch.bmm(v, u)  # (a^2, tiles, C_out): the elementwise products summed over C_in
-    k = u.shape[-1]
-    y = (ka @ prod.view(a * a, p * k)).view(m, m, b, th, tw, k)  # output transform A^T M A
+    p, k = b * th * tw, u.shape[-1]
+    if onednn is None:  # point-major: (a^2, tiles, C) for a batched GEMM per transform point
+        tiles = xp.as_strided((a, a, b, th, tw, c), (s[1], s[2], s[0], s[1] * m, s[2] * m, s[3]))
+        v = (kb @ tiles.reshape(a * a, p * c)).view(a * a, p, c)  # input transform B^T d B, all tiles at once
+        prod = torch.bmm(v, u)  # (a^2, tiles, C_out): the elementwise products summed over C_in
+        y = (ka @ prod.view(a * a, p * k)).view(m, m, b, th, tw, k)  # output transform A^T M A
+        layout = (2, 3, 0, 4, 1, 5)
+    else:  # tile-major: (tiles, a^2 * C), the channels_last input of a grouped 1x1 convolution
+        tiles = xp.as_strided((b, th, tw, a, a, c), (s[0], s[1] * m, s[2] * m, s[1], s[2], s[3]))
+        v = torch.matmul(kb, tiles.reshape(p, a * a, c))
+        prod = torch.ops.mkldnn._convolution_pointwise(
+            v.view(1, p, 1, a * a * c).permute(0, 3, 1, 2), onednn, None, [0, 0], [1, 1], [1, 1], a * a,
+            "none", [], "")
+        y = torch.matmul(ka, prod.permute(0, 2, 3, 1).reshape(p, a * a, k)).view(b, th, tw, m, m, k)
+        layout = (0, 1, 3, 2, 4, 5)
     if bias is not None:
         y.add_(bias)
     y = apply_activation(activation, y, inplace=True)
-    y = y.permute(2, 3, 0, 4, 1, 5).reshape(b, th * m, tw * m, k)
+    y = y.permute(*layout).reshape(b, th * m, tw * m, k)
     if th * m != h or tw * m != w:
         y = y[:, :h, :w].contiguous()
     return y.permute(0, 3, 1, 2)
