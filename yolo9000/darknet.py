@@ -110,6 +110,10 @@ def _read_map(path: Path) -> list[int]:
     return vals
 
 
+# Per-image activation size under which a CPU batch goes back to running batched (half a core's L2)
+PER_IMAGE_BYTES = 1 << 20
+
+
 class DarknetModel(nn.Module):
     """A network built from Darknet cfg sections; see `from_cfg_text` / `load_darknet`.
 
@@ -254,8 +258,8 @@ class DarknetModel(nn.Module):
         self._keep = keep
         self._dtype: torch.dtype | None = None
         self._channels_last = False
-        # > 0: no-grad CPU batches run their first layers image by image until a map is this small (bytes)
-        self.per_image_bytes = 0
+        # no-grad CPU batches run their first layers image by image until a map is this small (bytes); 0: off
+        self.per_image_bytes = PER_IMAGE_BYTES
 
     # ---------------------------------------------------------------- construction
     @staticmethod
@@ -310,8 +314,9 @@ class DarknetModel(nn.Module):
         `per_image_bytes`; returns the batched output and the index of the next layer.
 
         On CPU the full-resolution maps of a batch (177 MB for 8 images at 416) overflow the caches and the
-        convolutions and pools wait on memory; one image's maps stay in cache (yolov2 at batch 8: 1.36 s ->
-        1.1 s). Later layers run batched, where the larger GEMMs pay off."""
+        convolutions and pools wait on memory; one image's maps stay in cache. yolov2 at 416, batch 8, 2 cores:
+        eager 4.45 -> 3.97 s, `optimize_for_inference(winograd=True)` 1.36 -> 0.95 s; tiny-yolo at 160, batch
+        32: 424 -> 385 ms. Later layers run batched, where the larger GEMMs pay off."""
         per_image: list[list] = []
         stop = len(self.layers)
         for b in range(x.shape[0]):
@@ -406,10 +411,6 @@ class DarknetModel(nn.Module):
         return self
 
 
-# Per-image activation size under which a CPU batch goes back to running batched (half a core's L2)
-PER_IMAGE_BYTES = 1 << 20
-
-
 def optimize_for_inference(
     model: DarknetModel, dtype: torch.dtype | None = torch.bfloat16, channels_last: bool = True, fuse: bool = True,
     compile: bool = False, winograd: bool | int | str = False,
@@ -421,10 +422,11 @@ def optimize_for_inference(
     fused (bit-identical to the unfused convs), and with `winograd` (True/"auto", 2 or 4) Winograd
     F(m x m, 3 x 3) for the layers where it measures faster (`yolo9000.winograd.choose_tile`).
 
-    Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to lightnet at
-    batch 1 / 8 and max drift of the region output from Darknet's: fp32 folded 0.53x / 0.69x, 4e-5;
-    + Winograd 0.48x / 0.56x, 3e-5, both with Darknet's detections; bf16 0.31x / 0.27x, 7e-2, which flips
-    decisions whose scores sit within ~1e-2 of the threshold or of an overlapping box's score (14 of 15
+    On CPU a batch runs its full-resolution layers image by image (`per_image_bytes`), which keeps their maps
+    in cache. Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to
+    lightnet at batch 1 / 8 and max drift of the region output from Darknet's: fp32 folded 0.52x / 0.60x,
+    4e-5; + Winograd 0.44x / 0.40x, 3e-5, both with Darknet's detections; bf16 0.25x / 0.24x, 7e-2, which
+    flips decisions whose scores sit within ~1e-2 of the threshold or of an overlapping box's score (14 of 15
     detections kept on the parity image).
     `compile=True` compiles on the first call per input shape (seconds to minutes).
     """
@@ -438,9 +440,8 @@ def optimize_for_inference(
         from yolo9000.fused_conv import fuse_cpu_convs_
 
         fuse_cpu_convs_(fast, winograd)
-    if not compile:
-        fast.per_image_bytes = PER_IMAGE_BYTES
     if compile:
+        fast.per_image_bytes = 0  # inductor plans the whole batch itself
         # compile forward only, so region_output()/classify() and attribute access keep working
         fast.forward = torch.compile(fast.forward, dynamic=False, options={"freezing": True})
     return fast

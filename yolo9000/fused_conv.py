@@ -5,7 +5,9 @@ PyTorch's eager `conv2d` reorders the weights into oneDNN's blocked layout on ev
 layers of YOLOv2 (up to 47 MB of weights) that costs as much as the arithmetic. Reordering once (what
 inductor's weight freezing does) gives bit-identical outputs at up to 2x the speed, and fusing bias and
 leaky ReLU into the convolution saves a pass over every activation map. Layers `winograd.choose_tile` picks
-go through `winograd_conv3x3` instead (fp32 throughout, output within ~5e-5 of the direct convolution).
+go through `winograd_conv3x3` instead (fp32 throughout, output within ~5e-5 of the direct convolution); on
+small maps their transform-domain products run through oneDNN as well, with the filters laid out once per
+tile count.
 """
 from __future__ import annotations
 
