@@ -424,8 +424,8 @@ def optimize_for_inference(
 
     On CPU a batch runs its full-resolution layers image by image (`per_image_bytes`), which keeps their maps
     in cache. Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to
-    lightnet at batch 1 / 8 and max drift of the region output from Darknet's: fp32 folded 0.52x / 0.60x,
-    4e-5; + Winograd 0.44x / 0.40x, 3e-5, both with Darknet's detections; bf16 0.25x / 0.24x, 7e-2, which
+    lightnet at batch 1 / 8 and max drift of the region output from Darknet's: fp32 folded 0.51x / 0.56x,
+    4e-5; + Winograd 0.45x / 0.39x, 3e-5, both with Darknet's detections; bf16 0.32x / 0.22x, 7e-2, which
     flips decisions whose scores sit within ~1e-2 of the threshold or of an overlapping box's score (14 of 15
     detections kept on the parity image).
     `compile=True` compiles on the first call per input shape (seconds to minutes).
