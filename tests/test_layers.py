@@ -99,17 +99,6 @@ def test_maxpool_darknet_geometry(size, stride, padding, hw):
     assert ours.shape == ref.shape and np.array_equal(ours, ref)
 
 
-@pytest.mark.parametrize("shape", [(2, 8, 10, 12), (1, 3, 4, 6), (1, 1, 2, 2)])
-def test_maxpool_channels_last_inference_path_equals_max_pool2d(shape):
-    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
-    x[0, 0, 0, 0] = float("nan")
-    with torch.no_grad():
-        got = MaxPool(2, 2)(x)
-    want = F.max_pool2d(x, 2, 2)
-    assert torch.equal(got.nan_to_num(), want.nan_to_num()) and got.isnan().equal(want.isnan())
-    assert got.is_contiguous(memory_format=torch.channels_last)
-
-
 def test_maxpool_common_cases():
     x = torch.randn(1, 3, 8, 8)
     assert torch.equal(MaxPool(2, 2)(x), F.max_pool2d(x, 2, 2))
