@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     paths["fused_fp32_cl"] = (cl, "ours, BN folded, fp32 channels_last")
     paths["winograd_fp32_cl"] = (
         optimize_for_inference(copy.deepcopy(base).set_bn_mode("cpu"), dtype=None, channels_last=True, winograd=True),
-        "ours, BN folded, fp32 channels_last, Winograd F(2x2|4x4, 3x3) for 3x3 convs with >= 64 inputs")
+        "ours, BN folded, fp32 channels_last, Winograd F(2x2|4x4, 3x3) where winograd.choose_tile picks it")
     bf = optimize_for_inference(base, dtype=torch.bfloat16, channels_last=True)
     paths["bf16_cl"] = (bf, "ours, BN folded, bf16 weights + channels_last")
     autocast_dev = "cuda" if dev.type == "cuda" else "cpu"
