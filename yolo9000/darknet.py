@@ -289,25 +289,32 @@ class DarknetModel(nn.Module):
         return cls(parse_cfg(text, source=source), tree=tree, base_dir=base_dir, cfg_text=text)
 
     # ---------------------------------------------------------------- forward
-    def _step(self, i: int, x: torch.Tensor, outputs: list) -> torch.Tensor:
-        kind, layer = self.kinds[i], self.layers[i]
-        if kind == "route":
-            return layer(outputs)
-        if kind == "shortcut":
-            return layer(x, outputs)
-        return layer(x)
-
     def _run(self, x: torch.Tensor, collect: bool = False) -> tuple[torch.Tensor, list]:
         outputs: list = [None] * len(self.layers)
         start = 0
         if (self.per_image_bytes and not collect and x.shape[0] > 1 and x.device.type == "cpu"
                 and not torch.is_grad_enabled()):
             x, start = self._run_large_layers_per_image(x, outputs)
-        for i in range(start, len(self.layers)):
-            x = self._step(i, x, outputs)
+        x, _ = self._run_layers(x, outputs, start, len(self.layers), collect)
+        return x, outputs
+
+    def _run_layers(self, x: torch.Tensor, outputs: list, start: int, stop: int, collect: bool = False,
+                    until_bytes: int = 0) -> tuple[torch.Tensor, int]:
+        """Layers start..stop-1, or up to the first whose output is at most `until_bytes` (0: no limit);
+        returns the output and the index of the next layer."""
+        for i in range(start, stop):
+            kind, layer = self.kinds[i], self.layers[i]
+            if kind == "route":
+                x = layer(outputs)
+            elif kind == "shortcut":
+                x = layer(x, outputs)
+            else:
+                x = layer(x)
             if collect or i in self._keep:
                 outputs[i] = x
-        return x, outputs
+            if until_bytes and x.numel() * x.element_size() <= until_bytes:
+                return x, i + 1
+        return x, stop
 
     def _run_large_layers_per_image(self, x: torch.Tensor, outputs: list) -> tuple[torch.Tensor, int]:
         """Run the first layers one image at a time, until an image's activation map is at most
@@ -317,22 +324,14 @@ class DarknetModel(nn.Module):
         convolutions and pools wait on memory; one image's maps stay in cache. yolov2 at 416, batch 8, 2 cores:
         eager 4.45 -> 3.97 s, `optimize_for_inference(winograd=True)` 1.36 -> 0.95 s; tiny-yolo at 160, batch
         32: 424 -> 385 ms. Later layers run batched, where the larger GEMMs pay off."""
-        per_image: list[list] = []
-        stop = len(self.layers)
-        for b in range(x.shape[0]):
-            y, outs = x[b : b + 1], [None] * len(self.layers)
-            for i in range(stop):
-                y = self._step(i, y, outs)
-                if i in self._keep:
-                    outs[i] = y
-                if b == 0 and y.numel() * y.element_size() <= self.per_image_bytes:
-                    stop = i + 1
-                    break
-            per_image.append([y, outs])
-        for i in range(stop):
-            if i in self._keep:
-                outputs[i] = torch.cat([outs[i] for _, outs in per_image])
-        return torch.cat([y for y, _ in per_image]), stop
+        n = len(self.layers)
+        image_outputs = [[None] * n for _ in range(x.shape[0])]
+        first, stop = self._run_layers(x[:1], image_outputs[0], 0, n, until_bytes=self.per_image_bytes)
+        ys = [first] + [self._run_layers(x[b : b + 1], image_outputs[b], 0, stop)[0] for b in range(1, x.shape[0])]
+        for i in self._keep:
+            if i < stop:  # routes from the batched layers into these
+                outputs[i] = torch.cat([outs[i] for outs in image_outputs])
+        return torch.cat(ys), stop
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.net["channels"]:

@@ -63,40 +63,39 @@ class FusedConv2d(nn.Module):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         return {**state, "_packed": OrderedDict(), "_wino": {}}
 
+    def _laid_out(self, key: tuple, make) -> torch.Tensor:
+        """The oneDNN weights for `key` from the small LRU, made by `make()` on first use."""
+        if key not in self._packed:
+            self._packed[key] = make()
+            if len(self._packed) > _MAX_SHAPES:  # multi-scale inputs: keep the recent shapes
+                self._packed.popitem(last=False)
+        self._packed.move_to_end(key)
+        return self._packed[key]
+
     def _pack(self, shape: tuple[int, ...]) -> torch.Tensor | None:
-        if shape in self._packed:
-            self._packed.move_to_end(shape)
-            return self._packed[shape]
         conv = self.conv
-        try:
+
+        def make() -> torch.Tensor:
             w = conv.weight.detach().contiguous(memory_format=torch.channels_last)
-            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+            return torch._C._nn.mkldnn_reorder_conv2d_weight(
                 w.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(shape))
+
+        try:
+            return self._laid_out(shape, make)
         except (RuntimeError, NotImplementedError) as exc:  # a build without it: the plain path from now on
             log.debug("oneDNN weight reorder unavailable (%s); using conv2d", exc)
             self._onednn = False
             return None
-        self._remember(shape, packed)
-        return packed
 
     def _wino_onednn(self, u: torch.Tensor, tile: int, x: torch.Tensor) -> torch.Tensor | None:
         """oneDNN's layout of the Winograd filters for this input's tile count (small maps only: there its
         grouped GEMM measured 5-20% faster than MKL's batched one; on larger maps it was slower)."""
-        key = ("winograd", tile, winograd.tile_count(x.shape[0], x.shape[2], x.shape[3], tile))
-        if key not in self._packed:
-            try:
-                packed = winograd.onednn_weights(u, key[2])
-            except (RuntimeError, NotImplementedError) as exc:
-                log.debug("oneDNN Winograd weights unavailable (%s); using the batched GEMM", exc)
-                return None
-            self._remember(key, packed)
-        self._packed.move_to_end(key)
-        return self._packed[key]
-
-    def _remember(self, key: tuple, packed: torch.Tensor) -> None:
-        self._packed[key] = packed
-        if len(self._packed) > _MAX_SHAPES:  # multi-scale inputs: keep the recent shapes
-            self._packed.popitem(last=False)
+        tiles = winograd.tile_count(x.shape[0], x.shape[2], x.shape[3], tile)
+        try:
+            return self._laid_out(("winograd", tile, tiles), lambda: winograd.onednn_weights(u, tiles))
+        except (RuntimeError, NotImplementedError) as exc:
+            log.debug("oneDNN Winograd weights unavailable (%s); using the batched GEMM", exc)
+            return None
 
     def _tile_for(self, x: torch.Tensor) -> int | None:
         if self.tile is None:

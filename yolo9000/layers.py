@@ -129,7 +129,7 @@ class Reorg(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = reorg(x, self.stride)
-        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
             # keep a channels_last model channels_last: the route after it concatenates with channels_last
             # maps, and a mixed concat falls back to a slow NCHW copy (yolov2 b8: 3.7 -> 0.9 ms)
             y = y.contiguous(memory_format=torch.channels_last)

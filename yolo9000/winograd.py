@@ -7,10 +7,9 @@ output transforms are two small dense matmuls. Everything stays fp32, so unlike 
 ~1e-5 (m=2) to ~5e-5 (m=4) of the direct convolution and Darknet's decisions near a threshold are kept.
 
 Which layers gain depends on the shape (measured on a 2-core AMX Xeon against oneDNN's direct convolution with
-weights reordered once, benchmarks/bench_forward.py): the 32-channel layer at 208x208 spends more time in the
-transforms than it saves, the 64-channel one at 104x104 breaks even; from 128 channels on, maps of 26x26 and
-larger gain 1.2-1.8x with m=4; 13x13 maps
-gain 1.1-1.3x with m=2 at batch 1 (a GEMM over 49 tiles runs well below peak, and m=4 gives only 16) and
+weights reordered once, benchmarks/bench_winograd.py): the 32-channel layer at 208x208 spends more time in
+the transforms than it saves, the 64-channel one at 104x104 breaks even; from 128 channels on, maps of 26x26
+and larger gain 1.2-1.8x with m=4; 13x13 maps gain 1.1-1.3x with m=2 at batch 1 (a GEMM over 49 tiles runs well below peak, and m=4 gives only 16) and
 take m=4 once a batch gives it about 64 tiles. `choose_tile` encodes that rule per call, so a model keeps
 working (and stays fast) at every input size. `yolo9000.fused_conv` puts it into a model.
 """
@@ -56,7 +55,7 @@ def choose_tile(channels_in: int, height: int, width: int, batch: int = 1) -> in
     if channels_in < 128:
         return None
     if min(height, width) < 20:
-        return 4 if batch * -(-height // 4) * -(-width // 4) >= 64 else 2
+        return 4 if tile_count(batch, height, width, 4) >= 64 else 2
     return 4
 
 
