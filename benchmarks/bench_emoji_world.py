@@ -34,7 +34,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from yolo9000.emoji_classes import COARSE, NO_BOX  # noqa: E402
+from yolo9000.emoji.classes import COARSE, NO_BOX  # noqa: E402
 
 VARIANTS = {
     "joint": ("detection/annotations.json", True),
@@ -152,14 +152,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.world is None:
-        from yolo9000.emoji_world import ensure_world
+        from yolo9000.emoji.world import ensure_world
 
         args.world = ensure_world(args.out / "world", progress=True)
     _WORLD = args.world
     if args.cfg is None:  # lr steps (x.1 at 80%, 90%) follow --steps through the cfg's max_batches
         from wordtree import WordTree
 
-        from yolo9000.emoji_world import emoji_model_cfg
+        from yolo9000.emoji.world import emoji_model_cfg
 
         text = emoji_model_cfg(WordTree.load(args.world / "wordtree.json"), size=args.size, width=args.width,
                                batch=args.batch, max_batches=args.steps, learning_rate=args.lr,

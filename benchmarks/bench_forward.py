@@ -32,7 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from yolo9000.darknet import load_darknet, optimize_for_inference, save_weights  # noqa: E402
+from yolo9000.darknet.model import load_darknet, optimize_for_inference, save_weights  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 REF_CFG = SHARED / "reference" / "darknet" / "yolov2.cfg"
@@ -47,7 +47,7 @@ def get_weights(cache: Path) -> tuple[Path, Path, bool]:
         if not w.is_file():
             subprocess.run([sys.executable, str(TOOL), str(REF_CFG), str(w), "--seed", "0", "--quiet"], check=True)
         return REF_CFG, w, True
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     model = models.yolov2(size=416)
     cfg = cache / "yolov2.cfg"
@@ -81,7 +81,7 @@ def reference_input() -> torch.Tensor | None:
 def detections_match(raw: torch.Tensor, head, region_cfg) -> bool | None:
     """Same (prediction, class) set as Darknet at thresh .25 (None without reference or decode)."""
     try:
-        from yolo9000.decode import decode
+        from yolo9000.detection.decode import decode
     except ImportError:
         return None
     p = REF_OUT / "yolov2_416_detections.json"

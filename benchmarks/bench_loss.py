@@ -24,8 +24,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from yolo9000.loss import RegionLoss  # noqa: E402
-from yolo9000.targets import Targets  # noqa: E402
+from yolo9000.detection.loss import RegionLoss  # noqa: E402
+from yolo9000.detection.targets import Targets  # noqa: E402
 
 TREE_9K = REPO.parent / "shared" / "reference" / "darknet" / "9k.tree"
 
@@ -41,7 +41,7 @@ def load_tree(path: Path | None):
 
 
 def build(model: str, tree, size: int):
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     if model == "yolov2":
         return models.yolov2(classes=80, size=size)

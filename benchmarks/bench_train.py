@@ -24,12 +24,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wordtree.tree import WordTree  # noqa: E402
-from yolo9000 import models  # noqa: E402
+from yolo9000.darknet import models  # noqa: E402
 from yolo9000.data import (AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset,  # noqa: E402
                            collate)
 from yolo9000.data.augment import distort_hsv_batch  # noqa: E402
-from yolo9000.loss import RegionLoss  # noqa: E402
-from yolo9000.train import param_groups  # noqa: E402
+from yolo9000.detection.loss import RegionLoss  # noqa: E402
+from yolo9000.training.trainer import param_groups  # noqa: E402
 
 
 def make_data(root: Path, n_det: int, n_cls: int, seed: int = 0) -> tuple[Path, Path, WordTree]:

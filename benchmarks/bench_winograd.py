@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from yolo9000 import winograd  # noqa: E402
-from yolo9000.fused_conv import FusedConv2d  # noqa: E402
+from yolo9000.inference import winograd  # noqa: E402
+from yolo9000.inference.fused_conv import FusedConv2d  # noqa: E402
 
 # (C_in, C_out, H=W) of yolov2.cfg's 3x3 stride-1 convolutions at 416
 YOLOV2_SHAPES = [(32, 64, 208), (64, 128, 104), (128, 256, 52), (256, 512, 26), (512, 1024, 13),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from yolo9000.anchors import (anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors, mean_iou)
+from yolo9000.detection.anchors import (anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors, mean_iou)
 from yolo9000.cli import main
 
 

@@ -6,9 +6,9 @@ import textwrap
 import pytest
 import torch
 
-from yolo9000.cfg import net_options, parse_cfg, read_cfg
-from yolo9000.darknet import DarknetModel, load_darknet, weight_count
-from yolo9000.layers import MaxPool, Reorg, Route
+from yolo9000.darknet.cfg import net_options, parse_cfg, read_cfg
+from yolo9000.darknet.model import DarknetModel, load_darknet, weight_count
+from yolo9000.darknet.layers import MaxPool, Reorg, Route
 
 TINY = textwrap.dedent(
     """\
@@ -169,7 +169,7 @@ def test_reference_cfgs_build(reference_dir):
 
 
 def test_darknet19_classifier_probabilities():
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     cls = models.darknet19(classes=7, size=64).eval()
     p = cls.classify(torch.rand(2, 3, 64, 64))
@@ -177,7 +177,7 @@ def test_darknet19_classifier_probabilities():
 
 
 def test_yolo9000_cfg_finds_tree_and_map_next_to_cfg(reference_dir):
-    from yolo9000.head import RegionHead
+    from yolo9000.detection.head import RegionHead
 
     with torch.device("meta"):
         m = load_darknet(reference_dir / "darknet" / "yolo9000.cfg")  # tree=data/9k.tree, tried next to the cfg
@@ -219,7 +219,7 @@ def test_relative_tree_next_to_cfg_and_length_mismatch(tmp_path):
 
 
 def test_shipped_templates_match_darknet_architectures(reference_dir):
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     with torch.device("meta"):
         ours = models.yolov2(size=608)
@@ -234,7 +234,7 @@ def test_shipped_templates_match_darknet_architectures(reference_dir):
 
 def test_model_constructors_and_tree_heads(tmp_path):
     from wordtree.tree import WordTree
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     tree = WordTree(["a", "b", "c", "d", "e"], [-1, 0, 0, 1, 1])
     m = models.yolov2(tree=tree, num_anchors=3, size=64)

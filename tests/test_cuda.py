@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from yolo9000 import models
-from yolo9000.darknet import optimize_for_inference
-from yolo9000.preprocess import letterbox, letterbox_batch
+from yolo9000.darknet import models
+from yolo9000.darknet.model import optimize_for_inference
+from yolo9000.detection.letterbox import letterbox, letterbox_batch
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -60,7 +60,7 @@ def test_two_cpu_ranks_stay_identical(tmp_path):
     assert ckpt["step"] == 3 and ckpt["seen"] == 3 * 4 * 2  # both ranks' images count
     # the weights moved: training really happened on the shared gradients
     torch.manual_seed(0)
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.model import DarknetModel
 
     fresh = DarknetModel.from_cfg_text(d["cfg"].read_text(), tree=td.make_tree())
     w0 = fresh.conv_blocks()[0].conv.weight

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from wordtree import WordTree
-from yolo9000.decode import Detections, darknet_partition_position, decode, letterbox_params
+from yolo9000.detection.decode import Detections, darknet_partition_position, decode, letterbox_params
 
 
 def region(anchors, classes, tree=None):
@@ -421,7 +421,7 @@ def test_batch_results_equal_single_image_results():
 def test_grouped_nms_large_path_equals_batched_nms():
     from torchvision.ops import batched_nms
 
-    from yolo9000.decode import grouped_nms
+    from yolo9000.detection.decode import grouped_nms
 
     g = torch.Generator().manual_seed(5)
     n = 3000  # above the single-call size: one NMS per group on sorted slices
@@ -474,7 +474,7 @@ def _greedy_tree_nms(boxes, scores, nodes, tree, thr):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_tree_path_nms_equals_greedy_loop(seed):
-    from yolo9000.decode import tree_path_nms
+    from yolo9000.detection.decode import tree_path_nms
 
     tree = toy_tree()
     g = torch.Generator().manual_seed(seed)

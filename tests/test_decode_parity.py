@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolo9000.decode import decode
+from yolo9000.detection.decode import decode
 
 ANCHORS = [[0.57273, 0.677385], [1.87446, 2.06253], [3.33843, 5.47434], [7.88282, 3.52778], [9.77052, 9.16828]]
 
@@ -56,10 +56,10 @@ def test_decode_of_darknet_region_output_matches(darknet_outputs, mode):
 def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_dir, yolov2_seed0_weights,
                                                    tmp_path):
     """PNG -> our exact letterbox -> our model (Darknet's CPU batch norm) -> decode: Darknet's detections."""
-    darknet = pytest.importorskip("yolo9000.darknet")
+    darknet = pytest.importorskip("yolo9000.darknet.model")
     outputs = darknet_outputs
-    from yolo9000.detect import Detector
-    from yolo9000.preprocess import load_image
+    from yolo9000.inference.detector import Detector
+    from yolo9000.detection.letterbox import load_image
 
     src = reference_dir / "darknet" / "yolov2.cfg"
     text = src.read_text().replace("width=608", "width=416").replace("height=608", "height=416")

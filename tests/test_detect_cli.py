@@ -12,7 +12,7 @@ from darknet_files import cfg_text, conv, maxpool, write_pictures
 from wordtree import WordTree
 from yolo9000.cli import main
 
-pytest.importorskip("yolo9000.darknet")
+pytest.importorskip("yolo9000.darknet.model")
 
 def tiny_cfg(classes: int) -> str:
     """A 64x64 two-anchor detector (2x2 grid) with a softmax over `classes`."""
@@ -29,7 +29,7 @@ def toy_tree() -> WordTree:
 
 @pytest.fixture(scope="module")
 def flat_model(tmp_path_factory):
-    from yolo9000.darknet import DarknetModel, save_weights
+    from yolo9000.darknet.model import DarknetModel, save_weights
 
     d = tmp_path_factory.mktemp("flat")
     torch.manual_seed(0)
@@ -47,8 +47,8 @@ def flat_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tree_checkpoint(tmp_path_factory):
     pytest.importorskip("wordtree.softmax")
-    from yolo9000.checkpoint import save_checkpoint
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.checkpoint import save_checkpoint
+    from yolo9000.darknet.model import DarknetModel
 
     d = tmp_path_factory.mktemp("tree")
     tree = toy_tree()
@@ -98,8 +98,8 @@ def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys
     assert f"{total} detections" in captured.out
 
     # the CLI's records equal a direct Detector call on the same picture
-    from yolo9000.detect import Detector, load_detector_model
-    from yolo9000.preprocess import load_image
+    from yolo9000.inference.detector import Detector, load_detector_model
+    from yolo9000.detection.letterbox import load_image
 
     model, names = load_detector_model(cfg=flat_model / "tiny.cfg", weights=flat_model / "tiny.weights",
                                        names=flat_model / "tiny.names")
@@ -211,8 +211,8 @@ def test_help_has_examples(capsys):
 def test_default_checkpoint_and_inputs(random_pictures, tree_checkpoint, tmp_path, monkeypatch, capsys):
     import shutil
 
-    from yolo9000.checkpoint import load_checkpoint, save_checkpoint
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.checkpoint import load_checkpoint, save_checkpoint
+    from yolo9000.darknet.model import DarknetModel
 
     pics = random_pictures
     monkeypatch.chdir(tmp_path)
@@ -275,7 +275,7 @@ def test_tree_nms_option(random_pictures, tree_checkpoint, flat_model, tmp_path,
 
 
 def test_long_path_labels_are_shortened_from_the_root_to_fit():
-    from yolo9000.draw import _truetype, default_font, fit_label
+    from yolo9000.inference.draw import _truetype, default_font, fit_label
 
     font = default_font()
     if font is None:

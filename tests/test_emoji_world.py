@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yolo9000.emoji_classes import CLASSES, CLUTTER, COARSE, NO_BOX, select_classes
-from yolo9000.emoji_render import DEFAULT_FONT, Placed, Scene, default_font_path
+from yolo9000.emoji.classes import CLASSES, CLUTTER, COARSE, NO_BOX, select_classes
+from yolo9000.emoji.render import DEFAULT_FONT, Placed, Scene, default_font_path
 
 pytestmark = pytest.mark.skipif(
     not default_font_path().is_file(),
@@ -26,7 +26,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
-    from yolo9000.emoji_world import generate_world
+    from yolo9000.emoji.world import generate_world
 
     return generate_world(tmp_path_factory.mktemp("emoji") / "world", seed=3, **TINY)
 
@@ -71,7 +71,7 @@ def test_every_class_is_a_noun_synset_below_its_coarse_label():
 
 
 def test_font_has_every_glyph_in_colour():
-    from yolo9000.emoji_render import SpriteBank
+    from yolo9000.emoji.render import SpriteBank
 
     bank = SpriteBank()
     for e in [c.emoji for c in CLASSES] + list(CLUTTER):
@@ -104,7 +104,7 @@ def test_scene_boxes_follow_visible_pixels():
 
 
 def test_draw_scene_boxes_lie_on_the_objects():
-    from yolo9000.emoji_world import WorldConfig, _bank, draw_scene
+    from yolo9000.emoji.world import WorldConfig, _bank, draw_scene
 
     cfg = WorldConfig(seed=1, image_size=128, clutter=0, occlusion=0)
     classes = select_classes("core")
@@ -117,7 +117,7 @@ def test_draw_scene_boxes_lie_on_the_objects():
 
 # ---- the written world ---------------------------------------------------------------------------------
 def test_same_seed_same_bytes(world, tmp_path):
-    from yolo9000.emoji_world import generate_world
+    from yolo9000.emoji.world import generate_world
 
     again = generate_world(tmp_path / "again", seed=3, **TINY)
     assert _digest(again) == _digest(world)
@@ -205,7 +205,7 @@ def test_wordtree_holds_every_label_and_the_label_maps(world):
 
 
 def test_ensure_world_caches_by_settings(tmp_path):
-    from yolo9000.emoji_world import ensure_world
+    from yolo9000.emoji.world import ensure_world
 
     a = ensure_world(tmp_path, seed=5, **TINY)
     stamp = (a / "world.json").stat().st_mtime_ns
@@ -221,7 +221,7 @@ def test_ensure_world_caches_by_settings(tmp_path):
 
 
 def test_refuses_to_overwrite(world, tmp_path):
-    from yolo9000.emoji_world import generate_world
+    from yolo9000.emoji.world import generate_world
 
     user = tmp_path / "mine"
     user.mkdir()
@@ -236,7 +236,7 @@ def test_refuses_to_overwrite(world, tmp_path):
 
 
 def test_missing_font_is_one_clear_error(tmp_path):
-    from yolo9000.emoji_world import generate_world
+    from yolo9000.emoji.world import generate_world
 
     with pytest.raises(FileNotFoundError, match="fonts-noto-color-emoji"):
         generate_world(tmp_path / "w", font=tmp_path / "nope.ttf", **TINY)
@@ -272,10 +272,10 @@ def test_cli_help_has_examples(capsys):
 # ---- the model we ship for it --------------------------------------------------------------------------
 def test_emoji_model_cfg_builds_a_tree_detector(world):
     torch = pytest.importorskip("torch")
-    darknet = pytest.importorskip("yolo9000.darknet")
+    darknet = pytest.importorskip("yolo9000.darknet.model")
     from wordtree import WordTree
 
-    from yolo9000.emoji_world import emoji_model_cfg
+    from yolo9000.emoji.world import emoji_model_cfg
 
     tree = WordTree.load(world / "wordtree.json")
     text = emoji_model_cfg(tree, size=64)
@@ -293,7 +293,7 @@ def test_emoji_model_cfg_builds_a_tree_detector(world):
 @pytest.mark.slow
 def test_train_and_eval_on_a_tiny_world(world, tmp_path):
     """A few dozen steps through the real CLI on joint data: the pipeline runs and the loss falls."""
-    pytest.importorskip("yolo9000.train")
+    pytest.importorskip("yolo9000.training.trainer")
     pytest.importorskip("yolo9000.commands.eval")
     import pandas as pd
 
@@ -320,9 +320,9 @@ def test_train_and_eval_on_a_tiny_world(world, tmp_path):
 def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, monkeypatch):
     """With no data given, training uses the emoji world and its recipe for class-only pictures; given data,
     YOLO9000's rules (both overridable)."""
-    from yolo9000 import emoji_world as ew
-    from yolo9000.config import TrainConfig
-    from yolo9000.train import Trainer
+    from yolo9000.emoji import world as ew
+    from yolo9000.training.config import TrainConfig
+    from yolo9000.training.trainer import Trainer
 
     monkeypatch.setattr(ew, "ensure_world", lambda root=None, **kw: world)
     common = dict(size=64, multiscale=False, workers=0, tensorboard=False, progress=False, device="cpu")

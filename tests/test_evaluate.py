@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 from wordtree import LabelMap, WordTree
-from yolo9000.eval_coco import (
+from yolo9000.evaluation.coco import (
     category_nodes,
     credit_matrix,
     evaluate_detections,
     load_coco,
 )
-from yolo9000.eval_hier import (
+from yolo9000.evaluation.hierarchy import (
     depth_accuracy,
     distance_histogram,
     flat_topk,
@@ -198,7 +198,7 @@ def test_terrier_box_counts_for_dog_but_not_the_reverse(tree, tmp_path):
 
 
 def test_subset_map_of_never_boxed_classes(tree, tmp_path):
-    from yolo9000.evaluate import box_groups
+    from yolo9000.evaluation.summary import box_groups
 
     cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "poodle", "wnid": WNID["poodle"]},
             {"id": 3, "name": "car", "wnid": WNID["car"]}, {"id": 4, "name": "cat", "wnid": WNID["cat"]}]
@@ -331,8 +331,8 @@ def _toy_world(tmp_path, tree):
     """A random-weights tiny tree model in a checkpoint, 3 images with COCO boxes, 2 class folders."""
     from PIL import Image
 
-    from yolo9000.checkpoint import save_checkpoint
-    from yolo9000.models import tiny_yolo9000
+    from yolo9000.darknet.checkpoint import save_checkpoint
+    from yolo9000.darknet.models import tiny_yolo9000
 
     tree = tree.with_label_maps([LabelMap("detection", ("dog", "car"), (WNID["dog"], WNID["car"]))])
     torch = pytest.importorskip("torch")
@@ -487,7 +487,7 @@ def test_eval_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, messa
 
 
 def test_box_groups_all_four(tree):
-    from yolo9000.evaluate import box_groups
+    from yolo9000.evaluation.summary import box_groups
 
     boxed = np.zeros(len(tree), dtype=bool)
     boxed[node(tree, "dog")] = True
@@ -499,7 +499,7 @@ def test_box_groups_all_four(tree):
 
 
 def test_boxed_from_files(tree, tmp_path):
-    from yolo9000.evaluate import boxed_from_file
+    from yolo9000.evaluation.summary import boxed_from_file
 
     want = {node(tree, "dog"), node(tree, "car")}
     (tmp_path / "train.map").write_text(f"{node(tree, 'dog')}\n{node(tree, 'car')}\n")
@@ -522,7 +522,7 @@ def test_boxed_from_files(tree, tmp_path):
 
 
 def test_per_box_hierarchy(tree, tmp_path):
-    from yolo9000.evaluate import detection_report
+    from yolo9000.evaluation.summary import detection_report
 
     cats = [{"id": 1, "name": "terrier", "wnid": WNID["terrier"]}, {"id": 2, "name": "cat", "wnid": WNID["cat"]}]
     anns = [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20)), (1, 1, (0, 50, 20, 20)), (1, 2, (50, 0, 20, 20))]
@@ -580,9 +580,9 @@ def test_eval_cli_flat_model(tmp_path):
     """A flat (no tree) detector: classes map to COCO categories and class folders by name."""
     from PIL import Image
 
-    from yolo9000.checkpoint import save_checkpoint
+    from yolo9000.darknet.checkpoint import save_checkpoint
     from yolo9000.cli import main
-    from yolo9000.models import tiny_yolo
+    from yolo9000.darknet.models import tiny_yolo
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -611,12 +611,12 @@ def test_eval_cli_flat_model(tmp_path):
 
 
 def test_unreadable_images_are_skipped_and_logged(tree, tmp_path, caplog):
-    from yolo9000.evaluate import predict_detections
+    from yolo9000.evaluation.summary import predict_detections
 
     ckpt, gt, images, _ = _toy_world(tmp_path, tree)
     (images / "1.png").write_bytes(b"not a png")  # image id 2
     (images / "2.png").unlink()  # image id 3
-    from yolo9000.checkpoint import load_model
+    from yolo9000.darknet.checkpoint import load_model
 
     with caplog.at_level("WARNING"):
         preds = predict_detections(load_model(ckpt), load_coco(gt), images, thresh=0.0, workers=1)

@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yolo9000 import models, winograd
-from yolo9000.darknet import optimize_for_inference
-from yolo9000.fused_conv import FusedConv2d, fuse_cpu_convs_
+from yolo9000.darknet import models
+from yolo9000.inference import winograd
+from yolo9000.darknet.model import optimize_for_inference
+from yolo9000.inference.fused_conv import FusedConv2d, fuse_cpu_convs_
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, seed: int = 0) -> nn.Conv2d:
@@ -37,7 +38,7 @@ def test_winograd_matches_direct_conv(tile, hw):
 @pytest.mark.parametrize("tile", winograd.TILES)
 @pytest.mark.parametrize("hw", [(13, 13), (7, 10), (1, 1)])
 def test_winograd_through_onednn_equals_batched_gemm(tile, hw):
-    from yolo9000 import fused_conv
+    from yolo9000.inference import fused_conv
 
     if not fused_conv.onednn_available():
         pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
@@ -52,7 +53,7 @@ def test_winograd_through_onednn_equals_batched_gemm(tile, hw):
 
 
 def test_fused_conv_keeps_onednn_winograd_weights_per_tile_count():
-    from yolo9000 import fused_conv
+    from yolo9000.inference import fused_conv
 
     if not fused_conv.onednn_available():
         pytest.skip("this PyTorch build has no oneDNN pointwise convolution")
@@ -93,7 +94,7 @@ def test_winograd_weights_are_stored_output_major():
                                           (1, 1, "logistic")])
 @pytest.mark.parametrize("tile", [False, "auto", 2])
 def test_fused_conv_equals_conv_plus_activation(k, stride, act, tile):
-    from yolo9000.layers import activation
+    from yolo9000.darknet.layers import activation
 
     conv = _conv(128, 32, k=k, stride=stride)
     fused = FusedConv2d(conv, act, tile)
@@ -151,7 +152,7 @@ def test_optimized_model_copies_pickles_and_matches_eager():
 
 
 def test_onednn_weights_are_laid_out_per_input_shape():
-    from yolo9000 import fused_conv
+    from yolo9000.inference import fused_conv
 
     if not fused_conv.onednn_available():
         pytest.skip("this PyTorch build has no oneDNN pointwise convolution")

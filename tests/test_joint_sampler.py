@@ -9,7 +9,7 @@ import torch
 import tiny_data as td
 from yolo9000.data import (CLS, DET, AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset,
                            collate)
-from yolo9000.targets import Targets
+from yolo9000.detection.targets import Targets
 
 
 def _kinds(batch):

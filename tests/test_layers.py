@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from yolo9000.layers import ConvBlock, MaxPool, reorg
-from yolo9000.preprocess import letterbox, letterbox_batch, letterbox_params, resize_darknet
+from yolo9000.darknet.layers import ConvBlock, MaxPool, reorg
+from yolo9000.detection.letterbox import letterbox, letterbox_batch, letterbox_params, resize_darknet
 
 
 def reorg_index_form(x: np.ndarray, s: int) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_reorg_matches_index_form(shape, s):
 
 
 def test_reorg_layer_keeps_channels_last():
-    from yolo9000.layers import Reorg
+    from yolo9000.darknet.layers import Reorg
 
     x = torch.randn(2, 16, 6, 8)
     got = Reorg(2)(x.contiguous(memory_format=torch.channels_last))
@@ -138,7 +138,7 @@ def test_conv_bn_modes_and_fuse():
 
 
 def test_model_fuse_keeps_outputs():
-    from yolo9000.darknet import DarknetModel, optimize_for_inference
+    from yolo9000.darknet.model import DarknetModel, optimize_for_inference
 
     text = ("[net]\nwidth=64\nheight=64\nchannels=3\n"
             "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\npad=1\nactivation=leaky\n"

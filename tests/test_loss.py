@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from wordtree.tree import WordTree
-from yolo9000.head import RegionConfig
-from yolo9000.loss import RegionLoss
-from yolo9000.targets import Targets
+from yolo9000.detection.head import RegionConfig
+from yolo9000.detection.loss import RegionLoss
+from yolo9000.detection.targets import Targets
 
 
 def region(classes=3, tree=None, anchors=((1.0, 1.0), (3.0, 2.0)), **kw) -> RegionConfig:

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from wordtree.tree import WordTree
-from yolo9000.head import RegionConfig
-from yolo9000.loss import RegionLoss
-from yolo9000.targets import Targets
+from yolo9000.detection.head import RegionConfig
+from yolo9000.detection.loss import RegionLoss
+from yolo9000.detection.targets import Targets
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from yolo9000.darknet import load_darknet, optimize_for_inference
-from yolo9000.layers import reorg
-from yolo9000.preprocess import letterbox
+from yolo9000.darknet.model import load_darknet, optimize_for_inference
+from yolo9000.darknet.layers import reorg
+from yolo9000.detection.letterbox import letterbox
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +96,7 @@ def _darknet_detections(darknet_outputs, thresh):
 
 
 def _our_detections(model, x=None, region=None):
-    decode = pytest.importorskip("yolo9000.decode").decode
+    decode = pytest.importorskip("yolo9000.detection.decode").decode
     if region is None:
         with torch.no_grad():
             region = model.region_output(x)

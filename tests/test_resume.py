@@ -59,7 +59,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_atomic_save_never_leaves_a_half_written_checkpoint(tmp_path):
-    from yolo9000.checkpoint import atomic_save, load_checkpoint
+    from yolo9000.darknet.checkpoint import atomic_save, load_checkpoint
 
     path = tmp_path / "last.pt"
     atomic_save({"model": {"w": torch.ones(2)}, "step": 1}, path)

@@ -10,8 +10,8 @@ import yaml
 
 import tiny_data as td
 from yolo9000.cli import main
-from yolo9000.config import TrainConfig
-from yolo9000.schedule import DarknetSchedule
+from yolo9000.training.config import TrainConfig
+from yolo9000.training.schedule import DarknetSchedule
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def _args(data, out, *extra):
 
 def _fixed_batch_loss(model, data):
     from yolo9000.data import AugmentConfig, ClassFolders, CocoDetection, JointDataset, SampleKey, collate
-    from yolo9000.loss import RegionLoss
+    from yolo9000.detection.loss import RegionLoss
 
     tree = model.tree
     ds = JointDataset(CocoDetection(data["coco"], None, tree), ClassFolders(data["folders"], tree),
@@ -51,8 +51,8 @@ def _fixed_batch_loss(model, data):
 
 
 def test_cli_training_reduces_the_loss(data, tmp_path):
-    from yolo9000.checkpoint import load_checkpoint, load_model
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.checkpoint import load_checkpoint, load_model
+    from yolo9000.darknet.model import DarknetModel
 
     out = tmp_path / "run"
     rc = main(_args(data, out, "--steps", "14", "--batch", "8", "--subdivisions", "2", "--lr", "0.01",
@@ -83,9 +83,9 @@ def test_cli_training_reduces_the_loss(data, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
-    from yolo9000.checkpoint import load_checkpoint
-    from yolo9000.loss import RegionLoss
-    from yolo9000.train import TrainingDiverged, train
+    from yolo9000.darknet.checkpoint import load_checkpoint
+    from yolo9000.detection.loss import RegionLoss
+    from yolo9000.training.trainer import TrainingDiverged, train
 
     calls = {"n": 0}
     orig = RegionLoss.forward
@@ -133,8 +133,8 @@ def test_darknet_schedule():
 
 
 def test_backbone_from_darknet_weights(data, tmp_path):
-    from yolo9000.darknet import DarknetModel, save_weights
-    from yolo9000.train import load_backbone, param_groups
+    from yolo9000.darknet.model import DarknetModel, save_weights
+    from yolo9000.training.trainer import load_backbone, param_groups
 
     tree = td.make_tree()
     torch.manual_seed(1)
@@ -155,7 +155,7 @@ def test_backbone_from_darknet_weights(data, tmp_path):
 
 
 def test_named_models_with_anchors():
-    from yolo9000.train import build_model
+    from yolo9000.training.trainer import build_model
 
     tree = td.make_tree()
     m = build_model("tiny_yolo9000", tree, None, [1.0, 1.5, 3.0, 2.0])
@@ -174,7 +174,7 @@ def test_named_models_with_anchors():
 def test_classification_pictures_get_their_own_placement_scale(data, tmp_path, capsys):
     from yolo9000.data import AugmentConfig, ClassFolders, JointDataset, SampleKey
     from yolo9000.data.joint import CLS
-    from yolo9000.train import _scale_range
+    from yolo9000.training.trainer import _scale_range
 
     tree = td.make_tree()
     folders = ClassFolders(data["folders"], tree)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from darknet_files import cfg_text, conv, maxpool
-from yolo9000.darknet import load_darknet, load_weights, read_weights_header, save_weights, weight_count
+from yolo9000.darknet.model import load_darknet, load_weights, read_weights_header, save_weights, weight_count
 
 CFG = cfg_text(conv(4), maxpool(), conv(8), maxpool(), ("route", {"layers": -3}), conv(4, size=1),
                ("reorg", {"stride": 2}), ("route", {"layers": "-1,-4"}),
@@ -135,7 +135,7 @@ def test_shared_generator_file_round_trips(shared_tools_dir, cfg_file, tmp_path)
 
 
 def test_convert_cli_round_trip(cfg_file, tmp_path):
-    from yolo9000.checkpoint import load_model
+    from yolo9000.darknet.checkpoint import load_model
     from yolo9000.cli import main
 
     values = (np.abs(np.random.default_rng(1).standard_normal(n_floats())) * 0.3 + 0.05).astype(np.float32)
@@ -166,8 +166,8 @@ def test_convert_cli_round_trip(cfg_file, tmp_path):
 def test_convert_tree_model_round_trip(tmp_path):
     from wordtree.tree import WordTree
 
-    from yolo9000 import models
-    from yolo9000.checkpoint import load_model, save_checkpoint
+    from yolo9000.darknet import models
+    from yolo9000.darknet.checkpoint import load_model, save_checkpoint
     from yolo9000.cli import main
 
     tree = WordTree(["n1", "n2", "n3", "n4"], [-1, 0, 0, 1], ["thing", "animal", "plant", "dog"])

@@ -89,7 +89,7 @@ def make_folders(root: Path, per_class: int = 3, size: tuple[int, int] = (64, 64
 
 def make_cfg(tree, path: Path, size: int = 64, width: float = 0.125) -> Path:
     """A very small tiny-yolo cfg with a tree head, written to `path`."""
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     model = models.tiny_yolo9000(tree, size=size, width=width)
     path.write_text(model.cfg_text)

@@ -20,7 +20,7 @@ examples:
   yolo9000 anchors --coco data/emoji/detection/annotations.json -k 5 --out anchors.json
 
 The printed `anchors = ...` line goes into the [region] section of a cfg (with num = k), or to a
-model constructor (`yolo9000.models.yolov2(anchors=...)`). Units are grid cells (32 input pixels).
+model constructor (`yolo9000.darknet.models.yolov2(anchors=...)`). Units are grid cells (32 input pixels).
 Boxes are measured after the letterbox (scaled by size / longest side); --stretch measures them on an
 image stretched to size x size.
 """
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     """Load boxes, cluster, print the cfg line and the table."""
     import numpy as np
 
-    from yolo9000.anchors import anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors
+    from yolo9000.detection.anchors import anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors
 
     if args.num < 1:
         raise ValueError(f"-k must be >= 1, got {args.num}")

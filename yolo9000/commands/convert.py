@@ -58,8 +58,8 @@ def _read_names(path: str, count: int | None) -> list[str]:
 
 def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names: str | None) -> Path:
     """Darknet cfg + weights -> checkpoint; returns the checkpoint path."""
-    from yolo9000.checkpoint import save_checkpoint
-    from yolo9000.darknet import load_darknet
+    from yolo9000.darknet.checkpoint import save_checkpoint
+    from yolo9000.darknet.model import load_darknet
 
     model = load_darknet(cfg, weights, tree=tree)
     classes = model.region.classes if model.region is not None else None
@@ -90,8 +90,8 @@ def _write_tree(tree, directory: Path, stem: str) -> Path:
 
 def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
     """Checkpoint -> `<output>.cfg`, `<output>.weights` (+ `.tree`, `.names`); returns the files written."""
-    from yolo9000.checkpoint import load_checkpoint, load_model
-    from yolo9000.darknet import save_weights
+    from yolo9000.darknet.checkpoint import load_checkpoint, load_model
+    from yolo9000.darknet.model import save_weights
 
     stem = output.name[: -len(output.suffix)] if output.suffix in (".cfg", ".weights") else output.name
     directory = output.parent

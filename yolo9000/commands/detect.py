@@ -97,7 +97,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _default_checkpoint() -> Path:
-    from yolo9000.config import DEFAULT_RUN_DIR
+    from yolo9000.training.config import DEFAULT_RUN_DIR
 
     path = DEFAULT_RUN_DIR / "last.pt"
     if not path.is_file():
@@ -108,13 +108,13 @@ def _default_checkpoint() -> Path:
 
 def _world_inputs(checkpoint: Path) -> list[str]:
     """The emoji world's test pictures when the checkpoint was trained on the (default) world."""
-    from yolo9000.checkpoint import load_checkpoint
+    from yolo9000.darknet.checkpoint import load_checkpoint
 
     config = load_checkpoint(checkpoint).get("config") or {}
     if config.get("coco") or config.get("folders"):
         raise ValueError(f"no inputs given ({checkpoint} was trained on your own data): name images, folders "
                          "or videos")
-    from yolo9000.emoji_world import ensure_world
+    from yolo9000.emoji.world import ensure_world
 
     images = Path(ensure_world(config.get("world"))) / "test" / "images"
     if not images.is_dir():
@@ -141,7 +141,7 @@ def _out_dir(args) -> Path:
 
 def run(args) -> int:
     """Run `yolo9000 detect`."""
-    from yolo9000.detect import Detector, detect_files, load_detector_model, resolve_device
+    from yolo9000.inference.detector import Detector, detect_files, load_detector_model, resolve_device
 
     if not 0 <= args.thresh < 1:
         raise ValueError(f"--thresh must be in [0, 1), got {args.thresh}")

@@ -29,8 +29,8 @@ def _positive(text: str) -> int:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `emoji-world` on the `yolo9000` sub-command parser."""
-    from yolo9000.emoji_classes import CLASS_SETS
-    from yolo9000.emoji_world import WorldConfig
+    from yolo9000.emoji.classes import CLASS_SETS
+    from yolo9000.emoji.world import WorldConfig
 
     d = WorldConfig()
     p = subparsers.add_parser(
@@ -67,7 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the world and print where it went and what it holds."""
-    from yolo9000.emoji_world import generate_world, read_manifest
+    from yolo9000.emoji.world import generate_world, read_manifest
 
     start = time.perf_counter()
     before = read_manifest(args.out)

@@ -103,7 +103,7 @@ def _load_tree(path: Path, names: Path | None = None):
 
 def _default_checkpoint() -> Path:
     try:
-        from yolo9000.train import DEFAULT_RUN_DIR
+        from yolo9000.training.trainer import DEFAULT_RUN_DIR
     except ImportError:
         DEFAULT_RUN_DIR = Path("runs/emoji")
     return Path(DEFAULT_RUN_DIR) / "last.pt"
@@ -113,7 +113,7 @@ def _load_model(args):
     if args.checkpoint and args.cfg:
         raise ValueError("give either --checkpoint or --cfg/--weights, not both")
     if args.cfg:
-        from yolo9000.darknet import load_darknet
+        from yolo9000.darknet.model import load_darknet
 
         tree = _load_tree(args.tree, args.names) if args.tree else None
         model = load_darknet(args.cfg, args.weights, tree=tree)
@@ -123,7 +123,7 @@ def _load_model(args):
                 raise FileNotFoundError(f"{args.names}: names file not found")
             names = [ln.strip() for ln in args.names.read_text().splitlines() if ln.strip()]
         return model, names, str(args.cfg)
-    from yolo9000.checkpoint import load_model
+    from yolo9000.darknet.checkpoint import load_model
 
     ckpt = args.checkpoint or _default_checkpoint()
     if not ckpt.is_file():
@@ -165,7 +165,7 @@ def _subset_coco(coco, n: int):
 def _boxed_mask(args, tree, world_tree: Path | None):
     """Bool mask of the tree nodes that were box labels in training, and where it came from."""
     from wordtree import WordTree
-    from yolo9000.evaluate import boxed_from_file, boxed_from_tree
+    from yolo9000.evaluation.summary import boxed_from_file, boxed_from_tree
 
     if args.train_maps:
         mask = None
@@ -211,7 +211,7 @@ def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | N
         if args.checkpoint or args.cfg or not _default_checkpoint().is_file():
             raise ValueError("nothing to evaluate: give --coco (with --images), --folders, or --emoji-world")
         # plain `yolo9000 eval`: the default emoji-world model on the test split of its world
-        from yolo9000.emoji_world import ensure_world
+        from yolo9000.emoji.world import ensure_world
 
         w = Path(ensure_world(None))  # the cached world `yolo9000 train` uses by default
         log.info("evaluating %s on the emoji world's test split in %s", _default_checkpoint(), w)
@@ -277,8 +277,8 @@ def run(args) -> int:
     """Evaluate and write the report; prints the headline numbers."""
     import torch
 
-    from yolo9000 import evaluate as ev
-    from yolo9000.eval_report import ReportWriter, markdown_table
+    from yolo9000.evaluation import summary as ev
+    from yolo9000.evaluation.report import ReportWriter, markdown_table
 
     coco_path, images, folders, world_tree = _resolve_data(args)
     _check_numbers(args)

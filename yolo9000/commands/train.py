@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from yolo9000.config import DEFAULT_RUN_DIR, TrainConfig
+from yolo9000.training.config import DEFAULT_RUN_DIR, TrainConfig
 
 EPILOG = f"""\
 examples:
@@ -118,7 +118,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None
     if args.resume is not None:
         out = Path(given.get("out", base.out))
         resume = out / "last.pt" if args.resume is True else Path(args.resume)
-        from yolo9000.checkpoint import load_checkpoint
+        from yolo9000.darknet.checkpoint import load_checkpoint
 
         saved = load_checkpoint(resume).get("config")
         if saved:
@@ -128,7 +128,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None
 
 def run(args: argparse.Namespace) -> int:
     """Train; prints the final summary line."""
-    from yolo9000.train import train
+    from yolo9000.training.trainer import train
 
     cfg, resume = config_from_args(args)
     summary = train(cfg, resume=resume, debug_kill_at=args.debug_kill_at)

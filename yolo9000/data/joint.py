@@ -18,7 +18,7 @@ import torch
 
 from yolo9000.data.augment import AugmentConfig, augment
 from yolo9000.data.image_io import DecodeError
-from yolo9000.targets import Targets
+from yolo9000.detection.targets import Targets
 
 log = logging.getLogger(__name__)
 

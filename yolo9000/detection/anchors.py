@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from yolo9000.box_ops import iou_wh
+from yolo9000.detection.box_ops import iou_wh
 from yolo9000.data.coco import load_coco_json
 
 log = logging.getLogger(__name__)

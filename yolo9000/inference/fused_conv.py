@@ -17,8 +17,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from yolo9000 import winograd
-from yolo9000.layers import activation as apply_activation
+from yolo9000.inference import winograd
+from yolo9000.darknet.layers import activation as apply_activation
 
 log = logging.getLogger(__name__)
 _MAX_SHAPES = 4
@@ -130,7 +130,7 @@ class FusedConv2d(nn.Module):
 
 def fuse_cpu_convs_(model: nn.Module, winograd_tile: bool | int | str = "auto") -> int:
     """Give every conv block of a BN-folded `model` a `FusedConv2d`; returns how many were replaced."""
-    from yolo9000.layers import ConvBlock
+    from yolo9000.darknet.layers import ConvBlock
 
     count = 0
     for block in model.modules():

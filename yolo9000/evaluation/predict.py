@@ -1,7 +1,7 @@
 """Running a model over an evaluation set: detections on COCO images, class probabilities on class folders.
 
 Images are read one by one (unreadable ones are logged and skipped), letterboxed in batches on the
-device, and decoded with `yolo9000.decode.decode`; the result is the plain table / arrays that the metric
+device, and decoded with `yolo9000.detection.decode.decode`; the result is the plain table / arrays that the metric
 modules take, so the same metrics score saved predictions.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from yolo9000.detect_inputs import batches as batches_of
-from yolo9000.eval_coco import PRED_COLUMNS
+from yolo9000.inference.inputs import batches as batches_of
+from yolo9000.evaluation.coco import PRED_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ def predict_detections(model, coco_gt, image_dir: str | Path, *, size: int | Non
     position in `class_map` (Darknet's per-class `.map` scoring). Unreadable images are logged and left
     without detections (their boxes count as misses).
     """
-    from yolo9000.decode import decode
-    from yolo9000.preprocess import letterbox_batch
+    from yolo9000.detection.decode import decode
+    from yolo9000.detection.letterbox import letterbox_batch
 
     if getattr(model, "head", None) is None:
         raise ValueError("detection evaluation needs a model with a [region] head (this is a classifier cfg)")
@@ -188,7 +188,7 @@ def predict_classification(model, folders: str | Path, *, size: int | None = Non
                            names: Sequence[str] | None = None, workers: int = 2,
                            progress: bool = False) -> ClassPredictions:
     """Run a model over class folders (named by wnid with a tree) and collect class probabilities."""
-    from yolo9000.preprocess import letterbox_batch
+    from yolo9000.detection.letterbox import letterbox_batch
 
     tree = getattr(model, "tree", None)
     if tree is None and getattr(model, "head", None) is not None:

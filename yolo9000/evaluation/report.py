@@ -1,6 +1,6 @@
 """Writing evaluation results: tables (CSV + Markdown), PR curves and AP bar charts (PNG), headline JSON.
 
-Nothing here computes a metric; it only lays out what `yolo9000.evaluate` measured. Existing files are
+Nothing here computes a metric; it only lays out what `yolo9000.evaluation.summary` measured. Existing files are
 never overwritten unless the caller says so.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Darknet layers as PyTorch modules: conv+BN+activation, Darknet maxpool, route, reorg, avgpool.
 
-Each module mirrors one Darknet layer type; `yolo9000.darknet` wires them from a parsed cfg.
+Each module mirrors one Darknet layer type; `yolo9000.darknet.model` wires them from a parsed cfg.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
-        if getattr(self.conv, "applies_activation", False):  # a fused inference conv (yolo9000.fused_conv)
+        if getattr(self.conv, "applies_activation", False):  # a fused inference conv (yolo9000.inference.fused_conv)
             return x
         if self.bn is not None:
             if self.bn_mode == "cpu" and not self.training:

@@ -2,7 +2,7 @@
 
 `Detector` wraps a `DarknetModel` (from our checkpoint or Darknet cfg + weights) with the letterbox, the
 forward pass and `decode`. `detect_files` runs it over many inputs in batches (images are read by a small
-thread pool while the model runs, `yolo9000.detect_inputs`), skipping and reporting files that are missing or
+thread pool while the model runs, `yolo9000.inference.inputs`), skipping and reporting files that are missing or
 unreadable.
 """
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from yolo9000.decode import MODES, Detections, decode
-from yolo9000.detect_inputs import (  # Inputs, expand_inputs, IMAGE_EXTS, VIDEO_EXTS: re-exported here
+from yolo9000.detection.decode import MODES, Detections, decode
+from yolo9000.inference.inputs import (  # Inputs, expand_inputs, IMAGE_EXTS, VIDEO_EXTS: re-exported here
     IMAGE_EXTS,
     VIDEO_EXTS,
     Inputs,
@@ -32,7 +32,7 @@ from yolo9000.detect_inputs import (  # Inputs, expand_inputs, IMAGE_EXTS, VIDEO
 
 log = logging.getLogger(__name__)
 
-# "fast": fp32 with batch norm folded, oneDNN convs and Winograd (yolo9000.fused_conv): drift ~3e-5
+# "fast": fp32 with batch norm folded, oneDNN convs and Winograd (yolo9000.inference.fused_conv): drift ~3e-5
 PRECISIONS = {"fp32": None, "fast": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -79,7 +79,7 @@ def load_detector_model(
     if checkpoint is not None and cfg is not None:
         raise ValueError("give either --checkpoint or --cfg [--weights], not both")
     if checkpoint is not None:
-        from yolo9000.checkpoint import load_model
+        from yolo9000.darknet.checkpoint import load_model
 
         model = load_model(checkpoint, "cpu")
         label_names = getattr(model, "names", None)
@@ -87,7 +87,7 @@ def load_detector_model(
         if tree is not None:
             raise ValueError("--tree applies to Darknet cfgs; a checkpoint carries its own tree")
     elif cfg is not None:
-        from yolo9000.darknet import load_darknet
+        from yolo9000.darknet.model import load_darknet
 
         tree_arg: Any = None
         if tree is not None:
@@ -165,7 +165,7 @@ class Detector:
             raise ValueError(f"size must be a positive multiple of 32, got {size}")
         self.device = torch.device(device)
         if precision != "fp32":
-            from yolo9000.darknet import optimize_for_inference
+            from yolo9000.darknet.model import optimize_for_inference
 
             model = optimize_for_inference(model, dtype=PRECISIONS[precision], winograd=precision == "fast")
         self.model = model.to(self.device).eval()
@@ -184,7 +184,7 @@ class Detector:
 
     def preprocess(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, 3, H, W) float network input from (3,h,w) uint8 images."""
-        from yolo9000.preprocess import letterbox, letterbox_batch
+        from yolo9000.detection.letterbox import letterbox, letterbox_batch
 
         if self.exact_letterbox:
             return torch.stack([letterbox(im, self.net_size) for im in images]).to(self.device)
@@ -274,7 +274,7 @@ def detect_files(
     skipped and listed in the report; an error only when nothing at all could be read."""
     from tqdm import tqdm
 
-    from yolo9000.draw import draw_detections, html_summary, thumbnail_grid, to_pil
+    from yolo9000.inference.draw import draw_detections, html_summary, thumbnail_grid, to_pil
 
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
@@ -348,7 +348,7 @@ def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Repor
     from PIL import Image
     from tqdm import tqdm
 
-    from yolo9000.draw import draw_detections, to_pil
+    from yolo9000.inference.draw import draw_detections, to_pil
 
     try:
         frames, total = frames_av(path) if path.suffix.lower() in VIDEO_EXTS else frames_pil(path)

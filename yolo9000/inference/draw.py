@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.utils import draw_bounding_boxes
 
-from yolo9000.decode import Detections
+from yolo9000.detection.decode import Detections
 
 # 20 well-separated colours (Tableau 20); a label keeps its colour across images
 PALETTE = [

@@ -5,7 +5,7 @@
 - `darknet_partition_position` / `exact_darknet_rank`: where Darknet's zero-objectness partition and its
   per-class stable sorts put each candidate, so that exact score ties resolve as in Darknet.
 
-`tree_index` caches a WordTree's index arrays as device tensors (shared with `yolo9000.decode`).
+`tree_index` caches a WordTree's index arrays as device tensors (shared with `yolo9000.detection.decode`).
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from yolo9000.emoji_classes import CLUTTER, EmojiClass, select_classes
-from yolo9000.emoji_render import Scene, SpriteBank, background, default_font_path, fragment, make_instance, occluder
+from yolo9000.emoji.classes import CLUTTER, EmojiClass, select_classes
+from yolo9000.emoji.render import Scene, SpriteBank, background, default_font_path, fragment, make_instance, occluder
 
 GENERATOR_VERSION = 1  # bump whenever the drawing changes, so cached worlds are redrawn
 _SPLIT_CODE = {"detection": 1, "classification": 2, "test": 3}

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from yolo9000.emoji_classes import CLUTTER, COARSE, NO_BOX, EmojiClass, coarse_labels, select_classes
-from yolo9000.emoji_render import SpriteBank
-from yolo9000.emoji_scenes import (  # noqa: F401  (re-exported: the public drawing API)
+from yolo9000.emoji.classes import CLUTTER, COARSE, NO_BOX, EmojiClass, coarse_labels, select_classes
+from yolo9000.emoji.render import SpriteBank
+from yolo9000.emoji.scenes import (  # noqa: F401  (re-exported: the public drawing API)
     GENERATOR_VERSION,
     WorldConfig,
     draw_classification,
@@ -119,7 +119,7 @@ def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict
             anns.append({"id": len(anns) + 1, "image_id": index + 1, "category_id": label_of(ci),
                          "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0})
     info = {"description": f"yolo9000 emoji world: {desc}", "version": str(GENERATOR_VERSION),
-            "seed": cfg.seed, "contributor": "yolo9000.emoji_world"}
+            "seed": cfg.seed, "contributor": "yolo9000.emoji.world"}
     return {"info": info, "licenses": [], "images": images, "annotations": anns, "categories": categories}
 
 
@@ -331,7 +331,7 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
         "test_boxes": sum(len(p) for _, p, _ in test),
     }
     (tmp / "README.md").write_text(_readme(cfg, counts, classes, summary), encoding="utf-8")
-    _write_json({"generator": "yolo9000.emoji_world", "version": GENERATOR_VERSION, "key": cfg.key(
+    _write_json({"generator": "yolo9000.emoji.world", "version": GENERATOR_VERSION, "key": cfg.key(
         None if font is None else Path(font)), "config": asdict(cfg), "font": font_id(
         None if font is None else Path(font)), "counts": counts, "tree": summary, "complete": True},
         tmp / MANIFEST)
@@ -378,7 +378,7 @@ def ensure_world(
 # ---- the model we ship for this world -----------------------------------------------------------------
 #: (w, h) anchors in grid cells (32 px) for 224-px pictures, k-means (1 - IoU) over a default world's boxes
 EMOJI_ANCHORS: tuple[tuple[float, float], ...] = ((1.06, 1.12), (1.59, 1.19), (1.38, 1.63), (2.0, 1.97), (2.63, 2.75))
-EMOJI_CFG = Path(__file__).resolve().parent / "cfg" / "emoji-tiny.cfg"
+EMOJI_CFG = Path(__file__).resolve().parent / "emoji-tiny.cfg"
 
 
 EMOJI_WIDTHS = (16, 32, 64, 128, 256, 512, 256)

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolo9000.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
-from yolo9000.config import DEFAULT_RUN_DIR, TrainConfig
+from yolo9000.darknet.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from yolo9000.training.config import DEFAULT_RUN_DIR, TrainConfig
 from yolo9000.data import (AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset, collate,
                            distort_hsv_batch, multiscale_sizes)
-from yolo9000.distributed import amp_dtype, replica_digest, resolve_device, setup_distributed
-from yolo9000.schedule import DarknetSchedule, make_scheduler
-from yolo9000.train_log import MetricsLog
+from yolo9000.training.distributed import amp_dtype, replica_digest, resolve_device, setup_distributed
+from yolo9000.training.schedule import DarknetSchedule, make_scheduler
+from yolo9000.training.metrics_log import MetricsLog
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def _read_tree(path: str | Path):
-    from yolo9000.darknet import _read_tree as read
+    from yolo9000.darknet.model import _read_tree as read
 
     p = Path(path)
     if not p.is_file():
@@ -72,11 +72,11 @@ def _scale_range(value, flag: str) -> tuple[float, float]:
 
 
 def build_model(spec: str, tree, classes: int | None, anchors: list[float] | None = None):
-    """A DarknetModel from a cfg file path, a `yolo9000.models` constructor name, or 'emoji-tiny'.
+    """A DarknetModel from a cfg file path, a `yolo9000.darknet.models` constructor name, or 'emoji-tiny'.
 
     `anchors` (flat w,h list in grid cells) replace the defaults of a named model; a cfg file keeps its own.
     """
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.model import DarknetModel
 
     pairs = None
     if anchors is not None:
@@ -90,13 +90,13 @@ def build_model(spec: str, tree, classes: int | None, anchors: list[float] | Non
         return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent,
                                           source=str(p))
     if spec in ("emoji-tiny", "emoji_tiny"):
-        from yolo9000 import emoji_world
+        from yolo9000.emoji import world as emoji_world
 
         if tree is None:
             raise ValueError("the emoji-tiny model needs a tree (--tree)")
         text = emoji_world.emoji_model_cfg(tree, anchors=pairs)
         return DarknetModel.from_cfg_text(text, tree=tree, source="emoji-tiny.cfg")
-    from yolo9000 import models
+    from yolo9000.darknet import models
 
     ctor = models.MODELS.get(spec.replace("-", "_"))
     if ctor is None or spec.replace("-", "_") == "darknet19":
@@ -117,7 +117,7 @@ def load_backbone(model, path: str | Path, layers: int | None = None) -> int:
     The file may belong to another cfg sharing the trunk (e.g. the Darknet-19 ImageNet classifier): layers are
     read in order until `layers` are loaded, a shape stops fitting, or the file ends. Returns layers loaded.
     """
-    from yolo9000.weights import fill_conv_layers, read_weights_header
+    from yolo9000.darknet.weights import fill_conv_layers, read_weights_header
 
     p = Path(path)
     if not p.is_file():
@@ -179,7 +179,7 @@ class Trainer:
         defaults = EMOJI_CLS_RULES if is_emoji else PAPER_CLS_RULES
         self.cls_rules = {k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in defaults.items()}
         if is_emoji:  # default: the synthetic emoji world
-            from yolo9000.emoji_world import ensure_world
+            from yolo9000.emoji.world import ensure_world
 
             root = Path(cfg.world) if cfg.world else None  # None: the generator's user cache folder
             workers = max(1, (os.cpu_count() or 1) - 1)
@@ -218,7 +218,7 @@ class Trainer:
         if self.ckpt is None and cfg.weights:
             loaded = load_backbone(model, cfg.weights, cfg.weights_layers)
             if loaded == len(model.conv_blocks()):  # a whole detector: keep its `seen`, as Darknet does
-                from yolo9000.weights import read_weights_header
+                from yolo9000.darknet.weights import read_weights_header
 
                 self.start_seen = int(read_weights_header(cfg.weights)[1])
         net, region = model.net, model.region
@@ -256,7 +256,7 @@ class Trainer:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-        from yolo9000.loss import RegionLoss
+        from yolo9000.detection.loss import RegionLoss
 
         # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
         self.loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None),

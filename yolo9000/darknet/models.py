@@ -11,10 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
-from yolo9000.darknet import DarknetModel
-from yolo9000.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
+from yolo9000.darknet.model import DarknetModel
+from yolo9000.detection.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
 
-CFG_DIR = Path(__file__).resolve().parent / "cfg"
+CFG_DIR = Path(__file__).resolve().parent / "cfgs"
 TEMPLATES = ("yolov2", "yolo9000", "darknet19", "tiny-yolo")
 DEFAULT_TREE_FILE = "wordtree.tree"
 
@@ -34,7 +34,7 @@ def _load_tree(tree):
     if tree is None:
         return None
     if isinstance(tree, (str, Path)):
-        from yolo9000.darknet import _read_tree
+        from yolo9000.darknet.model import _read_tree
 
         p = Path(tree)
         if not p.is_file():

@@ -1,6 +1,6 @@
 """`DarknetModel`: a generic nn.Module built from a Darknet cfg; `load_darknet` (cfg + `.weights`).
 
-The exact `.weights` read/write lives in `yolo9000.weights` and is re-exported here.
+The exact `.weights` read/write lives in `yolo9000.darknet.weights` and is re-exported here.
 
 `model(x)` returns the raw output of the last computing layer, i.e. for a detector the conv feeding
 `[region]`: (B, A*(5+C), H, W). `model.region_output(x)` applies Darknet's region activation.
@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from yolo9000.cfg import Section, net_options, parse_cfg
-from yolo9000.head import RegionConfig, RegionHead, make_tree_softmax
-from yolo9000.layers import (
+from yolo9000.darknet.cfg import Section, net_options, parse_cfg
+from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
+from yolo9000.darknet.layers import (
     ConvBlock,
     Dropout,
     GlobalAvgPool,
@@ -27,8 +27,8 @@ from yolo9000.layers import (
     Shortcut,
     Upsample,
 )
-from yolo9000.preprocess import letterbox, letterbox_batch  # re-exported: yolo9000.darknet.letterbox
-from yolo9000.weights import (  # re-exported: yolo9000.darknet.load_weights etc.
+from yolo9000.detection.letterbox import letterbox, letterbox_batch  # re-exported: yolo9000.darknet.model.letterbox
+from yolo9000.darknet.weights import (  # re-exported: yolo9000.darknet.model.load_weights etc.
     load_weights,
     read_weights_header,
     save_weights,
@@ -419,7 +419,7 @@ def optimize_for_inference(
 
     In fp32 (`dtype=None`) on CPU the folded convs also get oneDNN weights reordered once with the activation
     fused (bit-identical to the unfused convs), and with `winograd` (True/"auto", 2 or 4) Winograd
-    F(m x m, 3 x 3) for the layers where it measures faster (`yolo9000.winograd.choose_tile`).
+    F(m x m, 3 x 3) for the layers where it measures faster (`yolo9000.inference.winograd.choose_tile`).
 
     On CPU a batch runs its full-resolution layers image by image (`per_image_bytes`), which keeps their maps
     in cache. Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to
@@ -436,7 +436,7 @@ def optimize_for_inference(
     if winograd and (compile or not fuse or dtype not in (None, torch.float32)):
         raise ValueError("winograd needs the fp32 folded model (dtype=None, fuse=True) and no compile")
     if fuse and dtype in (None, torch.float32) and not compile:  # inductor's freezing does its own fusion
-        from yolo9000.fused_conv import fuse_cpu_convs_
+        from yolo9000.inference.fused_conv import fuse_cpu_convs_
 
         fuse_cpu_convs_(fast, winograd)
     if compile:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from yolo9000.nms import (  # grouped_nms, tree_path_nms, darknet_partition_position: re-exported here
+from yolo9000.detection.nms import (  # grouped_nms, tree_path_nms, darknet_partition_position: re-exported here
     darknet_partition_position,
     exact_darknet_rank,
     grouped_nms,
@@ -39,7 +39,7 @@ from yolo9000.nms import (  # grouped_nms, tree_path_nms, darknet_partition_posi
 if TYPE_CHECKING:  # imports point one way: decode only reads the region settings
     from wordtree import WordTree
     from wordtree.softmax import TreeSoftmax
-    from yolo9000.head import RegionConfig
+    from yolo9000.detection.head import RegionConfig
 
 MODES = ("paper", "darknet")
 

@@ -148,7 +148,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """Rebuild the DarknetModel saved in a checkpoint (from its cfg text and tree) with its weights, in eval mode."""
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.model import DarknetModel
 
     ckpt = load_checkpoint(path)
     if not ckpt.get("cfg_text"):

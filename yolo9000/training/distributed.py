@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from yolo9000.checkpoint import unwrap
+from yolo9000.darknet.checkpoint import unwrap
 
 
 @dataclass

@@ -39,8 +39,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from yolo9000.box_ops import iou_cxcywh, iou_wh
-from yolo9000.targets import Targets
+from yolo9000.detection.box_ops import iou_cxcywh, iou_wh
+from yolo9000.detection.targets import Targets
 
 CLS_OBJECTNESS = ("paper", "darknet", "none")
 CLS_ANCHOR = ("label", "objectness")
@@ -71,7 +71,7 @@ def _field(region, name: str, default):
 class RegionLoss(nn.Module):
     """YOLOv2/YOLO9000 region loss for a raw head output `(B, A*(5+C), H, W)` and padded `Targets`.
 
-    region: a `yolo9000.head.RegionConfig` (anchors in grid units, scales, thresh, rescore, bias_match,
+    region: a `yolo9000.detection.head.RegionConfig` (anchors in grid units, scales, thresh, rescore, bias_match,
     softmax, tree, map). tree_softmax: optional `wordtree.softmax.TreeSoftmax`; its tree is used when given
     (else `region.tree`). cls_objectness: objectness on classification-only images: "paper" (noobject
     everywhere, the chosen box pushed up to .3 when below it, the 2017 YOLO9000 code), "darknet" (HEAD:

@@ -3,7 +3,7 @@
 The parts: `eval_coco` (COCO mAP with ancestor crediting), `eval_hier` (top-k and hierarchical
 measures), `eval_inputs` (saved predictions; which classes had training boxes), `eval_predict` (running
 a model over a dataset) and `eval_report` (tables and plots). This module ties them into the reports
-`yolo9000 eval` writes, and re-exports the public names so `yolo9000.evaluate` is the one import.
+`yolo9000 eval` writes, and re-exports the public names so `yolo9000.evaluation.summary` is the one import.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yolo9000.eval_coco import CocoResult, category_ids, category_nodes, evaluate_detections, load_coco
-from yolo9000.eval_hier import classification_report, flat_topk
-from yolo9000.eval_inputs import (
+from yolo9000.evaluation.coco import CocoResult, category_ids, category_nodes, evaluate_detections, load_coco
+from yolo9000.evaluation.hierarchy import classification_report, flat_topk
+from yolo9000.evaluation.inputs import (
     BOX_GROUPS,
     BOX_MAP_NAMES,
     UNSEEN_GROUPS,
@@ -25,7 +25,7 @@ from yolo9000.eval_inputs import (
     boxed_from_tree,
     read_predictions,
 )
-from yolo9000.eval_predict import ClassPredictions, predict_classification, predict_detections
+from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections
 
 __all__ = [
     "BOX_GROUPS", "BOX_MAP_NAMES", "UNSEEN_GROUPS", "ClassPredictions", "ClassificationReport", "DetectionReport",
@@ -51,7 +51,7 @@ def box_hierarchy(coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray,
     Returns headline numbers (share of boxes found, exact / coarser / finer / wrong branch among them,
     hierarchical P/R/F1, mean tree distance) and the accuracy per depth of the found boxes.
     """
-    from yolo9000.eval_hier import depth_accuracy, hierarchical_scores, match_to_ground_truth
+    from yolo9000.evaluation.hierarchy import depth_accuracy, hierarchical_scores, match_to_ground_truth
 
     anns = [a for a in coco_gt.dataset["annotations"] if not a.get("iscrowd", 0)]
     node_of = dict(zip(category_ids(coco_gt), np.asarray(cat_nodes).tolist()))
@@ -131,7 +131,7 @@ def write_report(out_dir: str | Path, *, detection: DetectionReport | None = Non
     """Write `summary.json`, `per_class.csv/.md`, `pr_curves.png`, `ap_per_class.png`, and for
     classification `classification.csv/.md`, `depth_accuracy.csv/.md/.png`, `distances.csv/.md`
     (`plots=False` skips the PNGs)."""
-    from yolo9000 import eval_report as rep
+    from yolo9000.evaluation import report as rep
 
     w = rep.ReportWriter(out_dir, overwrite=overwrite)
     names = ["summary.json"]

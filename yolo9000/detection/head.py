@@ -72,7 +72,7 @@ class RegionConfig:
 
     @classmethod
     def from_section(cls, section: Any, net: dict, tree: "WordTree | None" = None, map: list[int] | None = None) -> "RegionConfig":
-        """Build from a parsed `[region]` section (`yolo9000.cfg.Section`) and the typed `[net]` options."""
+        """Build from a parsed `[region]` section (`yolo9000.darknet.cfg.Section`) and the typed `[net]` options."""
         s = section
         num = s.get_int("num", 1)
         anchors = s.get_floats("anchors")

@@ -66,7 +66,7 @@ def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inp
 
 def _load(path: Path) -> torch.Tensor | str:
     """(3,H,W) uint8 image, or the reason it cannot be read."""
-    from yolo9000.preprocess import load_image
+    from yolo9000.detection.letterbox import load_image
 
     try:
         return load_image(path)

@@ -1,7 +1,7 @@
 """Inputs of an evaluation besides the ground truth: saved predictions, and which classes had training boxes.
 
 - `read_predictions` reads the JSON lines of `yolo9000 detect` (or a COCO results list) into the table the
-  metric code scores (`yolo9000.eval_coco.PRED_COLUMNS`).
+  metric code scores (`yolo9000.evaluation.coco.PRED_COLUMNS`).
 - `boxed_from_file` / `boxed_from_tree` find the tree nodes that were box labels in training (a Darknet
   `.map`, a training COCO JSON, a tree with a detection label map, a wnid list), and `box_groups` sorts the
   evaluated categories by them: the "never had a box" classes are the paper's 156 ImageNet classes.
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yolo9000.eval_coco import PRED_COLUMNS, category_ids, category_nodes, load_coco
+from yolo9000.evaluation.coco import PRED_COLUMNS, category_ids, category_nodes, load_coco
 
 log = logging.getLogger(__name__)
 

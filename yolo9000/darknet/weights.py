@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from yolo9000.layers import ConvBlock
+from yolo9000.darknet.layers import ConvBlock
 
 if TYPE_CHECKING:
-    from yolo9000.darknet import DarknetModel
+    from yolo9000.darknet.model import DarknetModel
 
 __all__ = ["load_weights", "save_weights", "read_weights_header", "weight_count"]
 

@@ -11,7 +11,7 @@ weights reordered once, benchmarks/bench_winograd.py): the 32-channel layer at 2
 the transforms than it saves, the 64-channel one at 104x104 breaks even; from 128 channels on, maps of 26x26
 and larger gain 1.2-1.8x with m=4; 13x13 maps gain 1.1-1.3x with m=2 at batch 1 (a GEMM over 49 tiles runs well below peak, and m=4 gives only 16) and
 take m=4 once a batch gives it about 64 tiles. `choose_tile` encodes that rule per call, so a model keeps
-working (and stays fast) at every input size. `yolo9000.fused_conv` puts it into a model.
+working (and stays fast) at every input size. `yolo9000.inference.fused_conv` puts it into a model.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yolo9000.layers import activation as apply_activation
+from yolo9000.darknet.layers import activation as apply_activation
 
 # (B^T, G, A^T) for F(2x2, 3x3) and F(4x4, 3x3) with interpolation points 0, +-1 (, +-2) and infinity.
 _MATRICES = {

@@ -1,0 +1,1 @@
+"""The paper's math, no file I/O: region head, targets, target assignment, loss, decoding, NMS, box ops, anchors, letterbox."""

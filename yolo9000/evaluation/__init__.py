@@ -1,0 +1,1 @@
+"""Evaluation: COCO mAP with ancestor crediting, hierarchical measures, prediction runs and reports."""

@@ -1,0 +1,1 @@
+"""Inference: the detector, its inputs (images, folders, video), drawing, fast CPU inference."""
