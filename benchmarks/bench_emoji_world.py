@@ -20,6 +20,7 @@ under two scorings: `map` (Darknet's `detector valid`: one score obj * P(categor
   python benchmarks/bench_emoji_world.py --out /tmp/b --steps 100 --size 160     # a short check
   python benchmarks/bench_emoji_world.py --out /tmp/b --variants joint upper --world data/emoji
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,18 +60,43 @@ def train(world: Path, variant: str, out: Path, args) -> dict:
     """Train one variant unless its checkpoint exists; returns timing and the last logged losses."""
     coco, with_cls = VARIANTS[variant]
     run = out / variant
-    cmd = [sys.executable, "-m", "yolo9000", "train", "--coco", str(world / coco),
-           "--images", str(world / "detection" / "images"), "--tree", str(world / "wordtree.json"),
-           "--cfg", args.cfg, "--out", str(run), "--seed", str(args.seed), "--progress", "false",
-           "--tensorboard", "false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "yolo9000",
+        "train",
+        "--coco",
+        str(world / coco),
+        "--images",
+        str(world / "detection" / "images"),
+        "--tree",
+        str(world / "wordtree.json"),
+        "--cfg",
+        args.cfg,
+        "--out",
+        str(run),
+        "--seed",
+        str(args.seed),
+        "--progress",
+        "false",
+        "--tensorboard",
+        "false",
+    ]
     if with_cls:
         cmd += ["--folders", str(world / "classification")]
         if args.cls_fraction is not None:
             cmd += ["--cls-fraction", str(args.cls_fraction)]
-    for flag, value in (("--steps", args.steps), ("--batch", args.batch), ("--lr", args.lr),
-                        ("--burn-in", args.burn_in), ("--workers", args.workers), ("--device", args.device),
-                        ("--cls-objectness", args.cls_objectness), ("--cls-anchor", args.cls_anchor),
-                        ("--size", args.size)):
+    for flag, value in (
+        ("--steps", args.steps),
+        ("--batch", args.batch),
+        ("--lr", args.lr),
+        ("--burn-in", args.burn_in),
+        ("--workers", args.workers),
+        ("--device", args.device),
+        ("--cls-objectness", args.cls_objectness),
+        ("--cls-anchor", args.cls_anchor),
+        ("--size", args.size),
+    ):
         if value is not None:
             cmd += [flag, str(value)]
     if with_cls:
@@ -83,8 +109,14 @@ def train(world: Path, variant: str, out: Path, args) -> dict:
     log = pd.read_csv(run / "log.csv")
     # time inside the training loop (steps + data waits), also known when the run was made earlier
     loop_s = float(log["step_time_s"].sum()) if "step_time_s" in log else seconds
-    return {"train_s": round(loop_s, 1), "wall_s": round(seconds, 1), "steps": int(log["step"].iloc[-1]), "images": int(log["seen"].iloc[-1]),
-            "final_loss": float(log["loss"].tail(20).mean()), "command": " ".join(cmd)}
+    return {
+        "train_s": round(loop_s, 1),
+        "wall_s": round(seconds, 1),
+        "steps": int(log["step"].iloc[-1]),
+        "images": int(log["seen"].iloc[-1]),
+        "final_loss": float(log["loss"].tail(20).mean()),
+        "command": " ".join(cmd),
+    }
 
 
 def evaluate(world: Path, variant: str, out: Path, coarse: bool, scoring: str, args) -> pd.DataFrame:
@@ -92,10 +124,27 @@ def evaluate(world: Path, variant: str, out: Path, coarse: bool, scoring: str, a
     ann = "annotations_coarse.json" if coarse else "annotations.json"
     dest = out / f"eval-{variant}-{'coarse' if coarse else 'fine'}-{scoring}"
     if not (dest / "per_class.csv").exists():
-        cmd = [sys.executable, "-m", "yolo9000", "eval", "--checkpoint", str(out / variant / "last.pt"),
-               "--coco", str(world / "test" / ann), "--images", str(world / "test" / "images"),
-               "--train-tree", str(world / "wordtree.json"), "--scoring", scoring, "--no-progress",
-               "--no-plots", "--overwrite", "--out", str(dest)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "yolo9000",
+            "eval",
+            "--checkpoint",
+            str(out / variant / "last.pt"),
+            "--coco",
+            str(world / "test" / ann),
+            "--images",
+            str(world / "test" / "images"),
+            "--train-tree",
+            str(world / "wordtree.json"),
+            "--scoring",
+            scoring,
+            "--no-progress",
+            "--no-plots",
+            "--overwrite",
+            "--out",
+            str(dest),
+        ]
         if args.device:
             cmd += ["--device", args.device]
         _run(cmd, out / f"{dest.name}.log")
@@ -124,11 +173,18 @@ def main(argv: list[str] | None = None) -> int:
     global _WORLD
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/bench-emoji"))
-    p.add_argument("--world", type=Path, default=None,
-                   help="an existing world (default: ensure_world under OUT/world with the default settings)")
+    p.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        help="an existing world (default: ensure_world under OUT/world with the default settings)",
+    )
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--cfg", default=None,
-                   help="model cfg (default: emoji-tiny rendered with --size/--width/--steps/--batch/--lr/--burn-in)")
+    p.add_argument(
+        "--cfg",
+        default=None,
+        help="model cfg (default: emoji-tiny rendered with --size/--width/--steps/--batch/--lr/--burn-in)",
+    )
     p.add_argument("--size", type=int, default=160, help="input size of the rendered emoji-tiny (default 160)")
     p.add_argument("--width", type=float, default=0.5, help="channel width of the rendered emoji-tiny (default .5)")
     p.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
@@ -136,13 +192,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=0.008)
     p.add_argument("--burn-in", type=int, default=50)
     p.add_argument("--cls-fraction", type=float, default=None)
-    p.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default="none",
-                   help="objectness on classification pictures (default none: the emoji recipe; paper: YOLO9000)")
-    p.add_argument("--cls-anchor", choices=("label", "objectness"), default="objectness",
-                   help="box that gets a classification picture's class loss (default objectness: the emoji "
-                        "recipe; label: YOLO9000's best box for the label)")
-    p.add_argument("--cls-scale", type=float, nargs=2, default=[0.4, 1.0], metavar=("MIN", "MAX"),
-                   help="placement scale of classification pictures (default .4 1: the emoji recipe; 1 1: none)")
+    p.add_argument(
+        "--cls-objectness",
+        choices=("paper", "darknet", "none"),
+        default="none",
+        help="objectness on classification pictures (default none: the emoji recipe; paper: YOLO9000)",
+    )
+    p.add_argument(
+        "--cls-anchor",
+        choices=("label", "objectness"),
+        default="objectness",
+        help="box that gets a classification picture's class loss (default objectness: the emoji "
+        "recipe; label: YOLO9000's best box for the label)",
+    )
+    p.add_argument(
+        "--cls-scale",
+        type=float,
+        nargs=2,
+        default=[0.4, 1.0],
+        metavar=("MIN", "MAX"),
+        help="placement scale of classification pictures (default .4 1: the emoji recipe; 1 1: none)",
+    )
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -158,40 +228,56 @@ def main(argv: list[str] | None = None) -> int:
     _WORLD = args.world
     if args.cfg is None:  # lr steps (x.1 at 80%, 90%) follow --steps through the cfg's max_batches
         from wordtree import WordTree
-
         from yolo9000.emoji.world import emoji_model_cfg
 
-        text = emoji_model_cfg(WordTree.load(args.world / "wordtree.json"), size=args.size, width=args.width,
-                               batch=args.batch, max_batches=args.steps, learning_rate=args.lr,
-                               burn_in=args.burn_in)
+        text = emoji_model_cfg(
+            WordTree.load(args.world / "wordtree.json"),
+            size=args.size,
+            width=args.width,
+            batch=args.batch,
+            max_batches=args.steps,
+            learning_rate=args.lr,
+            burn_in=args.burn_in,
+        )
         args.cfg = str(args.out / f"emoji-tiny-{args.size}-w{args.width:g}.cfg")
         Path(args.cfg).write_text(text)
     results: dict = {"world": str(args.world), "cfg": args.cfg, "variants": {}}
     for variant in args.variants:
         info = train(args.world, variant, args.out, args)
-        print(f"[{variant}] trained {info['steps']} steps ({info['images']} images) in {info['train_s']} s, "
-              f"loss {info['final_loss']:.3f}", flush=True)
+        print(
+            f"[{variant}] trained {info['steps']} steps ({info['images']} images) in {info['train_s']} s, "
+            f"loss {info['final_loss']:.3f}",
+            flush=True,
+        )
         for scoring in args.scorings:
             fine = evaluate(args.world, variant, args.out, False, scoring, args)
             coarse = evaluate(args.world, variant, args.out, True, scoring, args)
             info[scoring] = score(fine, coarse)
             s = info[scoring]
-            print(f"  {scoring:4s}: (a) {s['a_fine_under_boxed']:.3f}  (b) {s['b_no_box_branch']:.3f}  "
-                  f"(c) {s['c_coarse']:.3f}", flush=True)
+            print(
+                f"  {scoring:4s}: (a) {s['a_fine_under_boxed']:.3f}  (b) {s['b_no_box_branch']:.3f}  "
+                f"(c) {s['c_coarse']:.3f}",
+                flush=True,
+            )
         results["variants"][variant] = info
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
 
-    lines = ["| variant | scoring | (a) fine, boxed parent | (b) no-box branch | (c) coarse | (a) / upper (a) | "
-             "train s | steps x batch |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | scoring | (a) fine, boxed parent | (b) no-box branch | (c) coarse | (a) / upper (a) | "
+        "train s | steps x batch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     upper = results["variants"].get("upper", {})
     for variant, info in results["variants"].items():
         for scoring in args.scorings:
             s = info[scoring]
             ua = upper.get(scoring, {}).get("a_fine_under_boxed")
             ratio = f"{s['a_fine_under_boxed'] / ua:.2f}" if ua else "-"
-            lines.append(f"| {variant} | {scoring} | {s['a_fine_under_boxed']:.3f} | {s['b_no_box_branch']:.3f} | "
-                         f"{s['c_coarse']:.3f} | {ratio} | {info['train_s']} | {info['steps']} x "
-                         f"{info['images'] // max(info['steps'], 1)} |")
+            lines.append(
+                f"| {variant} | {scoring} | {s['a_fine_under_boxed']:.3f} | {s['b_no_box_branch']:.3f} | "
+                f"{s['c_coarse']:.3f} | {ratio} | {info['train_s']} | {info['steps']} x "
+                f"{info['images'] // max(info['steps'], 1)} |"
+            )
     table = "\n".join(lines)
     (args.out / "results.md").write_text(f"# Emoji world: mAP50 on the test split\n\nworld: {args.world}\n\n{table}\n")
     print(table)

@@ -13,6 +13,7 @@ output and whether its detections at thresh .25 equal Darknet's.
 
 lightnet is optional (`pip install lightnet brambox`, the `bench` extra); without it that row is skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,14 +90,25 @@ def detections_match(raw: torch.Tensor, head, region_cfg) -> bool | None:
         return None
     run = next(r for r in json.loads(p.read_text())["runs"] if abs(r["thresh"] - 0.25) < 1e-9)
     want = sorted((d["index"], c) for d in run["detections"] for c, _ in d["probs"])
-    det = decode(head.activate(raw.float().cpu()), region_cfg, thresh=0.25, hier_thresh=0.5, nms=0.45,
-                 mode="darknet", net_size=(416, 416), image_sizes=[(640, 480)])[0]
+    det = decode(
+        head.activate(raw.float().cpu()),
+        region_cfg,
+        thresh=0.25,
+        hier_thresh=0.5,
+        nms=0.45,
+        mode="darknet",
+        net_size=(416, 416),
+        image_sizes=[(640, 480)],
+    )[0]
     got = sorted(zip(det.index.tolist(), det.labels.tolist()))
     if got == want:
         return True
     common = len(set(got) & set(want))
-    print(f"  detections differ: {common} shared, {len(got) - common} extra, {len(want) - common} missing "
-          f"of Darknet's {len(want)}", file=sys.stderr)
+    print(
+        f"  detections differ: {common} shared, {len(got) - common} extra, {len(want) - common} missing "
+        f"of Darknet's {len(want)}",
+        file=sys.stderr,
+    )
     return False
 
 
@@ -108,15 +120,26 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--metric", choices=("wall", "cpu"), default="wall",
-                    help="what 'x lightnet' compares: wall time, or process CPU time (steadier on a busy machine; "
-                         "use with --threads 1)")
-    ap.add_argument("--paths", nargs="+", default=None,
-                    help="subset of: lightnet eager_fp32 fused_fp32 fused_fp32_cl winograd_fp32_cl bf16_cl bf16_autocast "
-                         "compiled_fp32_cl compiled_bf16_cl (--compile) fp16_cl tf32 (CUDA)")
+    ap.add_argument(
+        "--metric",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what 'x lightnet' compares: wall time, or process CPU time (steadier on a busy machine; "
+        "use with --threads 1)",
+    )
+    ap.add_argument(
+        "--paths",
+        nargs="+",
+        default=None,
+        help="subset of: lightnet eager_fp32 fused_fp32 fused_fp32_cl winograd_fp32_cl bf16_cl bf16_autocast "
+        "compiled_fp32_cl compiled_bf16_cl (--compile) fp16_cl tf32 (CUDA)",
+    )
     ap.add_argument("--no-lightnet", action="store_true")
-    ap.add_argument("--compile", action="store_true",
-                    help="also time torch.compile'd paths (each input shape compiles first: minutes on a small CPU)")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile'd paths (each input shape compiles first: minutes on a small CPU)",
+    )
     ap.add_argument("--cache", default=None, help="folder for the generated weights (default: a temp dir)")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
@@ -140,7 +163,8 @@ def main(argv=None) -> int:
     paths["fused_fp32_cl"] = (cl, "ours, BN folded, fp32 channels_last")
     paths["winograd_fp32_cl"] = (
         optimize_for_inference(copy.deepcopy(base).set_bn_mode("cpu"), dtype=None, channels_last=True, winograd=True),
-        "ours, BN folded, fp32 channels_last, Winograd F(2x2|4x4, 3x3) where winograd.choose_tile picks it")
+        "ours, BN folded, fp32 channels_last, Winograd F(2x2|4x4, 3x3) where winograd.choose_tile picks it",
+    )
     bf = optimize_for_inference(base, dtype=torch.bfloat16, channels_last=True)
     paths["bf16_cl"] = (bf, "ours, BN folded, bf16 weights + channels_last")
     autocast_dev = "cuda" if dev.type == "cuda" else "cpu"
@@ -151,14 +175,20 @@ def main(argv=None) -> int:
 
     paths["bf16_autocast"] = (autocast_run, "ours, BN folded, channels_last, bf16 autocast")
     if args.compile:
-        paths["compiled_fp32_cl"] = (optimize_for_inference(base.set_bn_mode("cpu"), dtype=None, compile=True),
-                                     "ours, BN folded, fp32 channels_last, torch.compile (inductor, freezing)")
-        paths["compiled_bf16_cl"] = (optimize_for_inference(base, dtype=torch.bfloat16, compile=True),
-                                     "ours, BN folded, bf16 channels_last, torch.compile (inductor, freezing)")
+        paths["compiled_fp32_cl"] = (
+            optimize_for_inference(base.set_bn_mode("cpu"), dtype=None, compile=True),
+            "ours, BN folded, fp32 channels_last, torch.compile (inductor, freezing)",
+        )
+        paths["compiled_bf16_cl"] = (
+            optimize_for_inference(base, dtype=torch.bfloat16, compile=True),
+            "ours, BN folded, bf16 channels_last, torch.compile (inductor, freezing)",
+        )
         base.set_bn_mode("gpu")
     if dev.type == "cuda":
-        paths["fp16_cl"] = (optimize_for_inference(base, dtype=torch.float16, channels_last=True),
-                            "ours, BN folded, fp16 + channels_last")
+        paths["fp16_cl"] = (
+            optimize_for_inference(base, dtype=torch.float16, channels_last=True),
+            "ours, BN folded, fp16 + channels_last",
+        )
 
         def tf32_run(x, _m=cl):
             old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
@@ -198,8 +228,10 @@ def main(argv=None) -> int:
                         fn(x)
                         sync()
                         if name.startswith("compiled") and w == 0:
-                            print(f"  {name} {size} x{bsz}: first call (compile) {time.perf_counter() - t0:.1f} s",
-                                  file=sys.stderr)
+                            print(
+                                f"  {name} {size} x{bsz}: first call (compile) {time.perf_counter() - t0:.1f} s",
+                                file=sys.stderr,
+                            )
                 for _ in range(args.repeats):
                     for name, (fn, _) in paths.items():
                         sync()
@@ -214,25 +246,44 @@ def main(argv=None) -> int:
                     med = statistics.median(times[name])
                     cpu_med = statistics.median(cpu_times[name])
                     drift, same = quality.get(name, (None, None)) if size == 416 else (None, None)
-                    results.append({
-                        "path": name, "description": desc, "device": str(dev), "size": size, "batch": bsz,
-                        "median_s": med, "min_s": min(times[name]), "images_per_s": bsz / med,
-                        "median_cpu_s": cpu_med,
-                        "vs_lightnet": statistics.median(metric[name]) / ln_med if ln_med else None,
-                        "max_drift_vs_darknet": drift, "same_detections_025": same,
-                    })
+                    results.append(
+                        {
+                            "path": name,
+                            "description": desc,
+                            "device": str(dev),
+                            "size": size,
+                            "batch": bsz,
+                            "median_s": med,
+                            "min_s": min(times[name]),
+                            "images_per_s": bsz / med,
+                            "median_cpu_s": cpu_med,
+                            "vs_lightnet": statistics.median(metric[name]) / ln_med if ln_med else None,
+                            "max_drift_vs_darknet": drift,
+                            "same_detections_025": same,
+                        }
+                    )
 
-    load = " load average %.1f %.1f %.1f" % __import__("os").getloadavg() if hasattr(__import__("os"), "getloadavg") else ""
-    print(f"device={dev} threads={torch.get_num_threads()} repeats={args.repeats} metric={args.metric} "
-          f"torch={torch.__version__}{load}")
-    print(f"{'path':16s} {'size':>4s} {'batch':>5s} {'median s':>9s} {'cpu s':>8s} {'img/s':>8s} {'x lightnet':>10s} "
-          f"{'drift':>9s} {'dets=':>5s}")
+    load = (
+        " load average %.1f %.1f %.1f" % __import__("os").getloadavg()
+        if hasattr(__import__("os"), "getloadavg")
+        else ""
+    )
+    print(
+        f"device={dev} threads={torch.get_num_threads()} repeats={args.repeats} metric={args.metric} "
+        f"torch={torch.__version__}{load}"
+    )
+    print(
+        f"{'path':16s} {'size':>4s} {'batch':>5s} {'median s':>9s} {'cpu s':>8s} {'img/s':>8s} {'x lightnet':>10s} "
+        f"{'drift':>9s} {'dets=':>5s}"
+    )
     for r in results:
         vs = f"{r['vs_lightnet']:.2f}" if r["vs_lightnet"] else "-"
         drift = f"{r['max_drift_vs_darknet']:.1e}" if r["max_drift_vs_darknet"] is not None else "-"
         same = {True: "yes", False: "NO", None: "-"}[r["same_detections_025"]]
-        print(f"{r['path']:16s} {r['size']:4d} {r['batch']:5d} {r['median_s']:9.4f} {r['median_cpu_s']:8.3f} "
-              f"{r['images_per_s']:8.1f} {vs:>10s} {drift:>9s} {same:>5s}")
+        print(
+            f"{r['path']:16s} {r['size']:4d} {r['batch']:5d} {r['median_s']:9.4f} {r['median_cpu_s']:8.3f} "
+            f"{r['images_per_s']:8.1f} {vs:>10s} {drift:>9s} {same:>5s}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -10,6 +10,7 @@ A step = model forward + loss + backward through model and loss. The loss share 
 `loss(raw) + backward to raw` on a detached copy of the head output, over the step time. Medians of
 --repeats runs (after one warm-up) are printed; timings on a shared CPU are noisy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def random_targets(b: int, boxes: int, classes: int, cls_fraction: float, gen: t
     n_cls = int(round(b * cls_fraction))
     for i in range(b):
         if i < n_cls:
-            per.append({"boxes": [], "nodes": [], "is_cls": True,
-                        "label": int(torch.randint(classes, (1,), generator=gen))})
+            per.append(
+                {"boxes": [], "nodes": [], "is_cls": True, "label": int(torch.randint(classes, (1,), generator=gen))}
+            )
         else:
             xy = torch.rand(boxes, 2, generator=gen) * 0.8 + 0.1
             wh = torch.rand(boxes, 2, generator=gen) * 0.5 + 0.02
@@ -84,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=416)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--boxes", type=int, default=8, help="boxes per detection image")
-    ap.add_argument("--cls-fraction", type=float, default=None,
-                    help="share of classification-only images (default .25 with a tree, else 0)")
+    ap.add_argument(
+        "--cls-fraction",
+        type=float,
+        default=None,
+        help="share of classification-only images (default .25 with a tree, else 0)",
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
@@ -106,16 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     targets = random_targets(args.batch, args.boxes, region.classes, cls_fraction, gen).to(dev)
     loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None)).to(dev)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+
     def amp():
         return torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
 
     mf = torch.channels_last if args.channels_last else torch.contiguous_format
     images = torch.rand(args.batch, 3, args.size, args.size, generator=gen).to(dev).contiguous(memory_format=mf)
     g = args.size // 32
-    print(f"{args.model}: {region.num} anchors x {region.classes} classes ({'tree' if tree is not None else 'flat'}), "
-          f"input {args.size} (grid {g}x{g}), batch {args.batch}, {args.boxes} boxes/detection image, "
-          f"cls fraction {cls_fraction:.2f}, device {dev}, amp {args.amp}, channels_last {args.channels_last}, "
-          f"threads {torch.get_num_threads()}")
+    print(
+        f"{args.model}: {region.num} anchors x {region.classes} classes ({'tree' if tree is not None else 'flat'}), "
+        f"input {args.size} (grid {g}x{g}), batch {args.batch}, {args.boxes} boxes/detection image, "
+        f"cls fraction {cls_fraction:.2f}, device {dev}, amp {args.amp}, channels_last {args.channels_last}, "
+        f"threads {torch.get_num_threads()}"
+    )
 
     with torch.no_grad(), amp():
         raw0 = model(images)
@@ -152,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {k:36s} median {v * 1e3:9.1f} ms   (runs: {', '.join(f'{x * 1e3:.1f}' for x in res[k])})")
     if not args.loss_only:
         share = med["loss fwd+bwd"] / med["train step (model fwd+bwd + loss)"]
-        print(f"  loss share of the training step: {100 * share:.1f}%  "
-              f"({args.batch / med['train step (model fwd+bwd + loss)']:.1f} images/s)")
+        print(
+            f"  loss share of the training step: {100 * share:.1f}%  "
+            f"({args.batch / med['train step (model fwd+bwd + loss)']:.1f} images/s)"
+        )
     return 0
 
 

@@ -8,6 +8,7 @@ and the data pipeline (its own images/s and how long the loop waits for it).
 It writes its own small COCO-style set (640x480 JPEGs with random boxes) and class folders to a temp dir, so it
 needs no dataset. The numbers are medians over the timed steps (after `--warmup` steps).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wordtree.tree import WordTree  # noqa: E402
 from yolo9000.darknet import models  # noqa: E402
-from yolo9000.data import (AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset,  # noqa: E402
-                           collate)
+from yolo9000.data import (
+    AugmentConfig,
+    ClassFolders,
+    CocoDetection,
+    JointBatchSampler,
+    JointDataset,  # noqa: E402
+    collate,
+)
 from yolo9000.data.augment import distort_hsv_batch  # noqa: E402
 from yolo9000.detection.loss import RegionLoss  # noqa: E402
 from yolo9000.training.trainer import param_groups  # noqa: E402
@@ -52,8 +59,15 @@ def make_data(root: Path, n_det: int, n_cls: int, seed: int = 0) -> tuple[Path, 
         for _ in range(int(rng.integers(1, 8))):
             w, h = rng.uniform(20, 300, 2)
             x, y = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h)
-            anns.append({"id": len(anns), "image_id": k, "category_id": int(rng.integers(4)),
-                         "bbox": [x, y, w, h], "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns),
+                    "image_id": k,
+                    "category_id": int(rng.integers(4)),
+                    "bbox": [x, y, w, h],
+                    "iscrowd": 0,
+                }
+            )
     cats = [{"id": i, "name": f"c{i}", "wnid": f"n8000010{i}"} for i in range(4)]
     (root / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
     for i in range(4):
@@ -85,15 +99,20 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ann, cls_dir, tree = make_data(Path(tmp), args.images, args.images // 2)
         det, cls = CocoDetection(ann, None, tree), ClassFolders(cls_dir, tree)
-        ds = JointDataset(det, cls, AugmentConfig(jitter=0.2, hue=0.1, saturation=1.5, exposure=1.5),
-                          dtype=torch.uint8, defer_hsv=True)  # as the trainer: HSV runs on the device
+        ds = JointDataset(
+            det,
+            cls,
+            AugmentConfig(jitter=0.2, hue=0.1, saturation=1.5, exposure=1.5),
+            dtype=torch.uint8,
+            defer_hsv=True,
+        )  # as the trainer: HSV runs on the device
         n = args.warmup + args.steps
-        sampler = JointBatchSampler(len(det), len(cls), args.batch, cls_fraction=0.25, sizes=[args.size],
-                                    length=n)
+        sampler = JointBatchSampler(len(det), len(cls), args.batch, cls_fraction=0.25, sizes=[args.size], length=n)
 
         # 1. the data pipeline alone
-        loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate,
-                                             num_workers=args.workers, pin_memory=device.type == "cuda")
+        loader = torch.utils.data.DataLoader(
+            ds, batch_sampler=sampler, collate_fn=collate, num_workers=args.workers, pin_memory=device.type == "cuda"
+        )
         t = time.perf_counter()
         batches = [b for b in loader]
         data_ips = n * args.batch / (time.perf_counter() - t)
@@ -128,7 +147,7 @@ def main(argv=None) -> int:
             sync()
             t1 = time.perf_counter()
             leaf = raw.detach().float().requires_grad_()
-            loss, _ = loss_fn(leaf, targets, seen=10 ** 6)
+            loss, _ = loss_fn(leaf, targets, seen=10**6)
             sync()
             t2 = time.perf_counter()
             (loss / images.shape[0]).backward()
@@ -144,15 +163,21 @@ def main(argv=None) -> int:
 
     med = [statistics.median(c) for c in zip(*rows)]
     step, fwd, loss_f, loss_b, rest = med
-    print(f"device {device}, model {args.model}, batch {args.batch} at {args.size}, amp {args.amp}, "
-          f"threads {torch.get_num_threads()}")
+    print(
+        f"device {device}, model {args.model}, batch {args.batch} at {args.size}, amp {args.amp}, "
+        f"threads {torch.get_num_threads()}"
+    )
     print(f"training step (no data wait): {step * 1e3:.0f} ms -> {args.batch / step:.1f} images/s")
-    print(f"  input (to device, HSV) + model forward {fwd * 1e3:.0f} ms, loss+targets forward {loss_f * 1e3:.1f} ms, "
-          f"loss backward {loss_b * 1e3:.1f} ms, model backward+update {rest * 1e3:.0f} ms")
+    print(
+        f"  input (to device, HSV) + model forward {fwd * 1e3:.0f} ms, loss+targets forward {loss_f * 1e3:.1f} ms, "
+        f"loss backward {loss_b * 1e3:.1f} ms, model backward+update {rest * 1e3:.0f} ms"
+    )
     print(f"  loss and target building share of the step: {100 * (loss_f + loss_b) / step:.1f}%")
-    print(f"data pipeline alone ({args.workers} workers): {data_ips:.1f} images/s "
-          f"({'keeps up' if data_ips >= args.batch / step else 'the loop would wait'}: "
-          f"{max(0.0, args.batch / data_ips - step) * 1e3:.0f} ms wait per step)")
+    print(
+        f"data pipeline alone ({args.workers} workers): {data_ips:.1f} images/s "
+        f"({'keeps up' if data_ips >= args.batch / step else 'the loop would wait'}: "
+        f"{max(0.0, args.batch / data_ips - step) * 1e3:.0f} ms wait per step)"
+    )
     return 0
 
 

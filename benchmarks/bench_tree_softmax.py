@@ -15,6 +15,7 @@ Usage (from the repository root):
 Ratios are ours / flat (lower is better). On CUDA, the effective memory bandwidth of the all-node passes
 (logits read once + output written once) is printed against --peak-gbps when given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,17 +98,30 @@ def main(argv: list[str] | None = None) -> int:
         def run() -> None:
             with torch.no_grad():
                 fn(*a, **k)
+
         return run
 
     cases = [
         ("loss fwd+bwd", flat_loss, [("tree loss", tree_loss)]),
-        ("softmax+max", flat_pred, [("predict paper", nograd(ts.predict, x, args.threshold)),
-                                    ("predict darknet", nograd(ts.predict, x, args.threshold, mode="darknet"))]),
-        ("log_softmax fwd", flat_fwd, [("log_conditional", nograd(ts.log_conditional, x)),
-                                       ("log_absolute", nograd(ts.log_absolute, x)),
-                                       ("darknet_probs", nograd(ts.darknet_probs, x)),
-                                       ("log_conditional node-major", nograd(ts.log_conditional, x_nm)),
-                                       ("log_absolute node-major", nograd(ts.log_absolute, x_nm))]),
+        (
+            "softmax+max",
+            flat_pred,
+            [
+                ("predict paper", nograd(ts.predict, x, args.threshold)),
+                ("predict darknet", nograd(ts.predict, x, args.threshold, mode="darknet")),
+            ],
+        ),
+        (
+            "log_softmax fwd",
+            flat_fwd,
+            [
+                ("log_conditional", nograd(ts.log_conditional, x)),
+                ("log_absolute", nograd(ts.log_absolute, x)),
+                ("darknet_probs", nograd(ts.darknet_probs, x)),
+                ("log_conditional node-major", nograd(ts.log_conditional, x_nm)),
+                ("log_absolute node-major", nograd(ts.log_absolute, x_nm)),
+            ],
+        ),
     ]
     names = ["flat " + c[0] for c in cases] + [o[0] for c in cases for o in c[2]]
     fns = dict([("flat " + c[0], c[1]) for c in cases] + [o for c in cases for o in c[2]])
@@ -122,9 +136,11 @@ def main(argv: list[str] | None = None) -> int:
             sync()
             times[name].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"tree {args.tree.name}: {n} nodes, {tree.num_groups} groups, max depth {tree.max_depth}; "
-          f"logits {args.rows} x {n} {args.dtype} on {dev} ({torch.get_num_threads()} threads); "
-          f"median of {args.repeats}")
+    print(
+        f"tree {args.tree.name}: {n} nodes, {tree.num_groups} groups, max depth {tree.max_depth}; "
+        f"logits {args.rows} x {n} {args.dtype} on {dev} ({torch.get_num_threads()} threads); "
+        f"median of {args.repeats}"
+    )
     base_loss = med["flat loss fwd+bwd"]
     for label, _, ours in cases:
         base = med["flat " + label]
@@ -135,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                 extra = f"   ({med[name] / base_loss:5.2f}x flat loss fwd+bwd)"
                 if dev.type == "cuda":
                     gbps = 2 * x.numel() * x.element_size() / med[name] / 1e9
-                    extra += f"   {gbps:7.1f} GB/s" + (f" ({gbps / args.peak_gbps:.0%} of peak)"
-                                                        if args.peak_gbps else "")
+                    extra += f"   {gbps:7.1f} GB/s" + (
+                        f" ({gbps / args.peak_gbps:.0%} of peak)" if args.peak_gbps else ""
+                    )
             print(f"  {name:30s} {med[name] * 1e3:9.1f} ms   {med[name] / base:5.2f}x{extra}")
     return 0
 

@@ -8,6 +8,7 @@ weights stay warm in the cache here, unlike in a whole-network forward, so read 
     python benchmarks/bench_winograd.py                    # batch 1 and 8
     python benchmarks/bench_winograd.py --batch 1 2 4 8 --repeats 15
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,15 @@ from yolo9000.inference import winograd  # noqa: E402
 from yolo9000.inference.fused_conv import FusedConv2d  # noqa: E402
 
 # (C_in, C_out, H=W) of yolov2.cfg's 3x3 stride-1 convolutions at 416
-YOLOV2_SHAPES = [(32, 64, 208), (64, 128, 104), (128, 256, 52), (256, 512, 26), (512, 1024, 13),
-                 (1024, 1024, 13), (1280, 1024, 13)]
+YOLOV2_SHAPES = [
+    (32, 64, 208),
+    (64, 128, 104),
+    (128, 256, 52),
+    (256, 512, 26),
+    (512, 1024, 13),
+    (1024, 1024, 13),
+    (1280, 1024, 13),
+]
 
 
 def time_layer(c_in: int, c_out: int, hw: int, batch: int, repeats: int) -> dict[str, float]:
@@ -65,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
             best = min(r, key=r.get)
             tile = winograd.choose_tile(c_in, hw, hw, batch)
             chosen = "direct" if tile is None else f"F{tile}"
-            print(f"{batch:>5} {c_in:>5} {c_out:>5} {hw:>5} {r['direct']:>10.2f} {r['F2']:>8.2f} {r['F4']:>8.2f}"
-                  f"  {best:<7}{chosen}", flush=True)
+            print(
+                f"{batch:>5} {c_in:>5} {c_out:>5} {hw:>5} {r['direct']:>10.2f} {r['F2']:>8.2f} {r['F4']:>8.2f}"
+                f"  {best:<7}{chosen}",
+                flush=True,
+            )
     return 0
 
 

@@ -5,6 +5,7 @@
 Wall times run `python -m wordtree` in fresh processes (WordNet load included; the parsed graph comes from
 the user cache after the first run, and the cold parse is timed separately with an empty cache).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,7 @@ from wordtree.wordnet import ENV_CACHE, noun_graph  # noqa: E402
 
 def _cli(args: list[str], env: dict | None = None) -> float:
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "wordtree", *args], cwd=REPO, capture_output=True, text=True,
-                       env=env)
+    r = subprocess.run([sys.executable, "-m", "wordtree", *args], cwd=REPO, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t0
     if r.returncode:
         raise SystemExit(f"build-wordtree {' '.join(args)} failed:\n{r.stderr}")
@@ -54,14 +54,19 @@ def main() -> int:
 
     print("== ImageNet-1k (paper's WordTree1k: 1369 nodes = 1000 + 369)")
     in1k = list(S.imagenet1k(graph=g).wnids)
-    for label, opts in (("defaults", BuildOptions()), ("--darknet-compatible", darknet_preset()),
-                        ("--darknet-compatible --tie-break first", replace(darknet_preset(), tie_break="first")),
-                        ("--tie-break first", BuildOptions(tie_break="first")),
-                        ("--keep physical_entity.n.01 (drops 3)", BuildOptions(keep="n00001930", on_invalid="skip"))):
+    for label, opts in (
+        ("defaults", BuildOptions()),
+        ("--darknet-compatible", darknet_preset()),
+        ("--darknet-compatible --tie-break first", replace(darknet_preset(), tie_break="first")),
+        ("--tie-break first", BuildOptions(tie_break="first")),
+        ("--keep physical_entity.n.01 (drops 3)", BuildOptions(keep="n00001930", on_invalid="skip")),
+    ):
         tree, _ = build(in1k, opts, graph=g)
         s = tree.summary()
-        print(f"  {label:42s} {s['nodes']:5d} nodes = {s['targets']} targets + {s['nodes'] - s['targets']} "
-              f"intermediate, {s['groups']} groups, top level: {', '.join(tree.names[i] for i in tree.roots)}")
+        print(
+            f"  {label:42s} {s['nodes']:5d} nodes = {s['targets']} targets + {s['nodes'] - s['targets']} "
+            f"intermediate, {s['groups']} groups, top level: {', '.join(tree.names[i] for i in tree.roots)}"
+        )
     coco = S.coco(graph=g)
     targets, _ = S.merge([coco, S.imagenet1k(graph=g)])
     tree, _ = build(targets, graph=g)
@@ -74,11 +79,14 @@ def main() -> int:
         print("== parents equal to Darknet's 9k.tree (9418 nodes)")
         variants = [("defaults", BuildOptions()), ("--darknet-compatible", darknet_preset())]
         if args.ablation:
-            variants += [("no hoist", BuildOptions(hoist=False)), ("tie-break first", BuildOptions(tie_break="first")),
-                         ("schedule global", BuildOptions(schedule="global")),
-                         ("schedule sequential", BuildOptions(schedule="sequential")),
-                         ("cost prefix", BuildOptions(cost="prefix")),
-                         ("no single-path-first", BuildOptions(single_path_first=False))]
+            variants += [
+                ("no hoist", BuildOptions(hoist=False)),
+                ("tie-break first", BuildOptions(tie_break="first")),
+                ("schedule global", BuildOptions(schedule="global")),
+                ("schedule sequential", BuildOptions(schedule="sequential")),
+                ("cost prefix", BuildOptions(cost="prefix")),
+                ("no single-path-first", BuildOptions(single_path_first=False)),
+            ]
         for label, opts in variants:
             tree, rep = build(labels, opts, graph=g)
             m = _match(tree, ref)
@@ -90,8 +98,10 @@ def main() -> int:
         full += [w for w in coco9k if w not in set(full)]
         tree, rep = build(full, darknet_preset(), graph=g)
         m = _match(tree, ref)
-        print(f"  Darknet's class set ({len(full)} candidates: >= 777 images + IN-1k + COCO), preset: "
-              f"{m}/9418 parents, {len(tree)} nodes, {len(rep.dropped)} dropped, {rep.seconds:.2f} s")
+        print(
+            f"  Darknet's class set ({len(full)} candidates: >= 777 images + IN-1k + COCO), preset: "
+            f"{m}/9418 parents, {len(tree)} nodes, {len(rep.dropped)} dropped, {rep.seconds:.2f} s"
+        )
 
     print("== wall times (fresh process, WordNet load included; best of %d)" % args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,8 +113,20 @@ def main() -> int:
         if (ref_dir / "9k.tree").is_file():
             coco_file = Path(tmp) / "coco9k.txt"
             coco_file.write_text("\n".join(coco9k) + "\n")
-            nine = ["-q", "--force", "--release-status", str(rs), "--min-images", "777", "--imagenet1k",
-                    "--wnids", str(coco_file), "--darknet-compatible", "-o", str(Path(tmp) / "9k")]
+            nine = [
+                "-q",
+                "--force",
+                "--release-status",
+                str(rs),
+                "--min-images",
+                "777",
+                "--imagenet1k",
+                "--wnids",
+                str(coco_file),
+                "--darknet-compatible",
+                "-o",
+                str(Path(tmp) / "9k"),
+            ]
             best = min(_cli(nine) for _ in range(args.repeat))
             print(f"  build-wordtree 9k (--darknet-compatible, 9029 targets): {best:.2f} s")
             built = WordTree.load(Path(tmp) / "9k" / "wordtree.json")

@@ -1,5 +1,6 @@
 """Shared fixtures: the reference folder beside the checkout (skipped cleanly when absent) and files that
 several test modules generate (random pictures, the yolov2 seed-0 Darknet weights)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,9 +62,19 @@ def yolov2_seed0_weights(reference_dir, shared_tools_dir, tmp_path_factory):
     """The 200 MB seed-0 random yolov2.weights the reference was made with: generated once per session
     (~2 s), shared by every test module, and deleted when the session ends."""
     out = tmp_path_factory.mktemp("darknet_weights") / "yolov2_seed0.weights"
-    subprocess.run([sys.executable, str(shared_tools_dir / "make_darknet_weights.py"),
-                    str(reference_dir / "darknet" / "yolov2.cfg"), str(out), "--seed", "0", "--quiet"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(shared_tools_dir / "make_darknet_weights.py"),
+            str(reference_dir / "darknet" / "yolov2.cfg"),
+            str(out),
+            "--seed",
+            "0",
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+    )
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     if digest != YOLOV2_SEED0_SHA256:
         out.unlink()

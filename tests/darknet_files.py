@@ -4,6 +4,7 @@
 `write_pictures` writes random RGB PNGs. Session-wide generated files (pictures, the yolov2 seed-0 weights)
 are fixtures in `conftest.py`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,9 @@ from PIL import Image
 Section = tuple[str, dict]
 
 
-def conv(filters: int | str, size: int = 3, *, bn: bool = True, activation: str = "leaky",
-         stride: int = 1, pad: int = 1) -> Section:
+def conv(
+    filters: int | str, size: int = 3, *, bn: bool = True, activation: str = "leaky", stride: int = 1, pad: int = 1
+) -> Section:
     """A [convolutional] section (batch norm first, as Darknet writes it)."""
     opts = {"batch_normalize": 1} if bn else {}
     opts.update(filters=filters, size=size, stride=stride, pad=pad, activation=activation)

@@ -1,4 +1,5 @@
 """Anchor k-means (1 - IoU distance), COCO box loading and the `yolo9000 anchors` command."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from yolo9000.detection.anchors import (anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors, mean_iou)
 from yolo9000.cli import main
+from yolo9000.detection.anchors import anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors, mean_iou
 
 
 def clustered(rng, centres, n_each=150, noise=0.04):
@@ -83,23 +84,28 @@ def test_grid_sizes_letterbox_and_stretch():
 
 
 def write_coco(path, images, annotations):
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "name": "thing"}]}))
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "thing"}]})
+    )
     return path
 
 
 def test_coco_box_sizes_reads_json_and_image_headers(tmp_path):
     (tmp_path / "imgs").mkdir()
     Image.new("RGB", (320, 200)).save(tmp_path / "imgs" / "b.png")
-    js = write_coco(tmp_path / "a.json", [
-        {"id": 1, "file_name": "a.png", "width": 640, "height": 480},
-        {"id": 2, "file_name": "b.png"},  # size read from the file
-    ], [
-        {"id": 1, "image_id": 1, "bbox": [0, 0, 64, 48], "category_id": 1},
-        {"id": 2, "image_id": 2, "bbox": [5, 5, 32, 20], "category_id": 1},
-        {"id": 3, "image_id": 1, "bbox": [0, 0, 0, 10], "category_id": 1},  # empty: skipped
-        {"id": 4, "image_id": 1, "bbox": [0, 0, 9, 9], "category_id": 1, "iscrowd": 1},  # crowd: skipped
-    ])
+    js = write_coco(
+        tmp_path / "a.json",
+        [
+            {"id": 1, "file_name": "a.png", "width": 640, "height": 480},
+            {"id": 2, "file_name": "b.png"},  # size read from the file
+        ],
+        [
+            {"id": 1, "image_id": 1, "bbox": [0, 0, 64, 48], "category_id": 1},
+            {"id": 2, "image_id": 2, "bbox": [5, 5, 32, 20], "category_id": 1},
+            {"id": 3, "image_id": 1, "bbox": [0, 0, 0, 10], "category_id": 1},  # empty: skipped
+            {"id": 4, "image_id": 1, "bbox": [0, 0, 9, 9], "category_id": 1, "iscrowd": 1},  # crowd: skipped
+        ],
+    )
     got = coco_box_sizes(js, tmp_path / "imgs")
     np.testing.assert_allclose(got, [[64, 48, 640, 480], [32, 20, 320, 200]])
     with pytest.raises(ValueError, match="image id 2 has no width/height"):
@@ -113,8 +119,9 @@ def test_coco_box_sizes_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: not valid JSON"):
         coco_box_sizes(bad)
-    js = write_coco(tmp_path / "u.json", [{"id": 1, "width": 10, "height": 10}],
-                    [{"id": 1, "image_id": 7, "bbox": [0, 0, 2, 2]}])
+    js = write_coco(
+        tmp_path / "u.json", [{"id": 1, "width": 10, "height": 10}], [{"id": 1, "image_id": 7, "bbox": [0, 0, 2, 2]}]
+    )
     with pytest.raises(ValueError, match="unknown image id 7"):
         coco_box_sizes(js)
     js = write_coco(tmp_path / "e.json", [{"id": 1, "width": 10, "height": 10}], [])
@@ -129,8 +136,14 @@ def test_cli_prints_anchors_and_table(tmp_path, capsys):
     anns = []
     for k in range(120):
         w, h = shapes[k % 3]
-        anns.append({"id": k, "image_id": k % 40, "category_id": 1,
-                     "bbox": [1, 1, w * float(rng.uniform(0.95, 1.05)), h * float(rng.uniform(0.95, 1.05))]})
+        anns.append(
+            {
+                "id": k,
+                "image_id": k % 40,
+                "category_id": 1,
+                "bbox": [1, 1, w * float(rng.uniform(0.95, 1.05)), h * float(rng.uniform(0.95, 1.05))],
+            }
+        )
     js = write_coco(tmp_path / "train.json", images, anns)
     out = tmp_path / "anchors.json"
     assert main(["anchors", "--coco", str(js), "-k", "3", "--size", "416", "--max-k", "4", "--out", str(out)]) == 0

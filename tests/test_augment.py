@@ -1,4 +1,5 @@
 """Augmentation keeps boxes consistent with the pixels: draw a box, augment, check the drawn region follows."""
+
 from __future__ import annotations
 
 import colorsys
@@ -7,8 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from yolo9000.data.augment import (AugmentConfig, augment, distort_hsv, distort_hsv_batch, hsv_to_rgb,
-                                   multiscale_sizes, rand_scale, rgb_to_hsv)
+from yolo9000.data.augment import (
+    AugmentConfig,
+    augment,
+    distort_hsv,
+    distort_hsv_batch,
+    hsv_to_rgb,
+    multiscale_sizes,
+    rand_scale,
+    rgb_to_hsv,
+)
 
 GEOMETRY_ONLY = dict(hue=0.0, saturation=1.0, exposure=1.0)
 
@@ -42,7 +51,7 @@ def test_box_follows_the_drawn_region(seed):
     # the red pixels span the box (clipped to the canvas) to within the antialiasing of one pixel
     assert abs(xs.min().item() - (cx - w / 2)) <= 1.5 and abs(xs.max().item() + 1 - (cx + w / 2)) <= 1.5
     assert abs(ys.min().item() - (cy - h / 2)) <= 1.5 and abs(ys.max().item() + 1 - (cy + h / 2)) <= 1.5
-    inside = red[int(cy - h / 2 + 1):int(cy + h / 2 - 1), int(cx - w / 2 + 1):int(cx + w / 2 - 1)]
+    inside = red[int(cy - h / 2 + 1) : int(cy + h / 2 - 1), int(cx - w / 2 + 1) : int(cx + w / 2 - 1)]
     if inside.numel():
         assert inside.float().mean() > 0.95
 
@@ -134,8 +143,9 @@ def test_deferred_hsv_on_the_batch_equals_per_image_hsv():
     img, boxes = _drawn()
     cfg = AugmentConfig(jitter=0.3, hue=0.1, saturation=1.5, exposure=1.5)
     direct = [augment(img, boxes, 64, np.random.default_rng(s), cfg) for s in range(4)]
-    deferred = [augment(img, boxes, 64, np.random.default_rng(s), cfg, dtype=torch.uint8, defer_hsv=True)
-                for s in range(4)]
+    deferred = [
+        augment(img, boxes, 64, np.random.default_rng(s), cfg, dtype=torch.uint8, defer_hsv=True) for s in range(4)
+    ]
     batch = torch.stack([d[0] for d in deferred])
     assert batch.dtype == torch.uint8
     out = distort_hsv_batch(batch.float() / 255, torch.stack([d[3] for d in deferred]))

@@ -1,4 +1,5 @@
 """The WordTree builder on hand-made hierarchies (every rule) and on real WordNet (paper figures)."""
+
 from __future__ import annotations
 
 import random

@@ -1,4 +1,5 @@
 """Darknet cfg parsing, model construction from cfgs, and our shipped cfg templates."""
+
 from __future__ import annotations
 
 import textwrap
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from yolo9000.darknet.cfg import net_options, parse_cfg, read_cfg
-from yolo9000.darknet.model import DarknetModel, load_darknet, weight_count
 from yolo9000.darknet.layers import MaxPool, Reorg, Route
+from yolo9000.darknet.model import DarknetModel, load_darknet, weight_count
 
 TINY = textwrap.dedent(
     """\
@@ -58,8 +59,15 @@ TINY = textwrap.dedent(
 
 def test_parse_sections_options_and_comments():
     sections = parse_cfg(TINY, source="tiny.cfg")
-    assert [s.name for s in sections] == ["net", "convolutional", "maxpool", "convolutional", "route",
-                                          "convolutional", "region"]
+    assert [s.name for s in sections] == [
+        "net",
+        "convolutional",
+        "maxpool",
+        "convolutional",
+        "route",
+        "convolutional",
+        "region",
+    ]
     assert sections[0].options["width"] == "64"  # spaces around '=' are dropped, as in Darknet
     assert sections[6].get_floats("anchors") == [1.0, 1.0, 2.0, 3.0]
     assert sections[5].header == "conv" and sections[5].line == 31
@@ -106,14 +114,22 @@ def test_malformed_cfg_errors_name_file_and_line(text, fragment):
         ("[convolutional]\nfilters=4\n[route]\n", "route needs layers="),
         ("[convolutional]\nfilters=4\nactivation=tanhh\n", "unsupported activation 'tanhh'"),
         ("[convolutional]\nfilters=6\n[reorg]\nstride=2\n", "reorg stride 2 needs channels divisible by 4"),
-        ("[convolutional]\nfilters=13\n[region]\nclasses=2\nnum=2\nanchors=1,1,2,2\n",
-         "the layer before [region] has 13 filters but num=2 x (coords 4 + 1 + classes 2) = 14"),
-        ("[convolutional]\nfilters=14\n[region]\nclasses=2\nnum=2\nanchors=1,1,2\n",
-         "anchors has 3 values but num=2 needs 4"),
-        ("[convolutional]\nfilters=4\nstride=2\n[maxpool]\nsize=2\nstride=2\n[route]\nlayers=-1,-2\n",
-         "route concatenates layers of different sizes"),
-        ("[convolutional]\nfilters=14\n[region]\nclasses=2\nnum=2\n[convolutional]\nfilters=3\n",
-         "layers after [region] are not supported"),
+        (
+            "[convolutional]\nfilters=13\n[region]\nclasses=2\nnum=2\nanchors=1,1,2,2\n",
+            "the layer before [region] has 13 filters but num=2 x (coords 4 + 1 + classes 2) = 14",
+        ),
+        (
+            "[convolutional]\nfilters=14\n[region]\nclasses=2\nnum=2\nanchors=1,1,2\n",
+            "anchors has 3 values but num=2 needs 4",
+        ),
+        (
+            "[convolutional]\nfilters=4\nstride=2\n[maxpool]\nsize=2\nstride=2\n[route]\nlayers=-1,-2\n",
+            "route concatenates layers of different sizes",
+        ),
+        (
+            "[convolutional]\nfilters=14\n[region]\nclasses=2\nnum=2\n[convolutional]\nfilters=3\n",
+            "layers after [region] are not supported",
+        ),
     ],
 )
 def test_bad_layer_options_give_clear_errors(body, fragment):
@@ -199,7 +215,10 @@ def _tree_files(tmp_path, n_children=2):
 
 def test_relative_tree_next_to_cfg_and_length_mismatch(tmp_path):
     tree_file, n = _tree_files(tmp_path)
-    cfg = f"[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters={5 + n}\n[region]\nclasses={n}\nnum=1\ntree=data/toy.tree\n"
+    cfg = (
+        "[net]\nwidth=32\nheight=32\nchannels=3\n"
+        f"[convolutional]\nfilters={5 + n}\n[region]\nclasses={n}\nnum=1\ntree=data/toy.tree\n"
+    )
     (tmp_path / "toy.cfg").write_text(cfg)
     m = load_darknet(tmp_path / "toy.cfg")
     assert len(m.tree) == 3 and m.head.tree_softmax is not None
@@ -229,7 +248,9 @@ def test_shipped_templates_match_darknet_architectures(reference_dir):
     assert ours.kinds == ref.kinds
     assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in ref.state_dict().items()]
     assert torch.equal(ours.region.anchors, ref.region.anchors)
-    assert [(k, v.shape) for k, v in cls.state_dict().items()] == [(k, v.shape) for k, v in ref_cls.state_dict().items()]
+    assert [(k, v.shape) for k, v in cls.state_dict().items()] == [
+        (k, v.shape) for k, v in ref_cls.state_dict().items()
+    ]
 
 
 def test_model_constructors_and_tree_heads(tmp_path):
@@ -262,6 +283,8 @@ def test_model_constructors_and_tree_heads(tmp_path):
 
 
 def test_wrong_input_shape_is_a_clear_error():
-    m = DarknetModel.from_cfg_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=4\n", source="x.cfg")
+    m = DarknetModel.from_cfg_text(
+        "[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=4\n", source="x.cfg"
+    )
     with pytest.raises(ValueError, match=r"x.cfg: expected input \(B, 3, H, W\), got \(1, 1, 32, 32\)"):
         m(torch.zeros(1, 1, 32, 32))

@@ -1,4 +1,5 @@
 """The model on a CUDA device (skipped without one): same outputs as on the CPU, fast paths, letterbox batch."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Parity with Darknet's shipped 9k tree (runs only where ../shared/reference is present)."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,8 +33,12 @@ def test_darknet_files_round_trip_byte_identical(dk, tmp_path):
     m = read_map(d / "coco9k.map", tree, "coco9k", coco_names)
     assert tree.names[tree.index(m.wnids[0])] == "person"
     write_darknet(tree.with_label_maps([m]), tmp_path, "9k")
-    for name, ref in (("9k.tree", "9k.tree"), ("9k.names", "9k.names"), ("9k.labels", "9k.labels"),
-                      ("coco9k.map", "coco9k.map")):
+    for name, ref in (
+        ("9k.tree", "9k.tree"),
+        ("9k.names", "9k.names"),
+        ("9k.labels", "9k.labels"),
+        ("coco9k.map", "coco9k.map"),
+    ):
         assert (tmp_path / name).read_bytes() == (d / ref).read_bytes(), name
 
 
@@ -42,8 +47,9 @@ def test_built_from_9k_labels_matches_parents(dk, graph):
     labels = (d / "9k.labels").read_text().split()
     default, _ = build(labels, BuildOptions(), graph=graph)
     share = _matching(default, ref) / len(ref)
-    print(f"\n9k.labels, default rules: {_matching(default, ref)}/9418 parents match ({share:.2%}), "
-          f"{len(default)} nodes")
+    print(
+        f"\n9k.labels, default rules: {_matching(default, ref)}/9418 parents match ({share:.2%}), {len(default)} nodes"
+    )
     assert share >= 0.99
     preset, _ = build(labels, darknet_preset(), graph=graph)
     print(f"9k.labels, --darknet-compatible: {_matching(preset, ref)}/9418, {len(preset)} nodes")
@@ -59,8 +65,10 @@ def test_preset_with_darknet_class_set_rebuilds_every_parent(dk, graph, referenc
     targets, _ = S.merge([rich, in1k, LabelMap("coco9k", tuple(coco), tuple(coco))])
     tree, report = build(targets, darknet_preset(), graph=graph)
     matching = _matching(tree, ref)
-    print(f"\nDarknet class set ({len(targets)} candidates), preset: {matching}/9418 parents, {len(tree)} nodes, "
-          f"{len(report.dropped)} non-physical targets dropped, {report.seconds:.2f} s")
+    print(
+        f"\nDarknet class set ({len(targets)} candidates), preset: {matching}/9418 parents, {len(tree)} nodes, "
+        f"{len(report.dropped)} non-physical targets dropped, {report.seconds:.2f} s"
+    )
     assert len(tree) == 9418 and matching == 9418
     assert set(tree.wnids) == set(ref.wnids)
     assert [tree.names[tree.index(w)] for w in ref.wnids] == list(ref.names)  # incl. the 3 overrides

@@ -1,4 +1,5 @@
 """COCO-format detection data: categories to tree nodes, box clipping, and the clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,9 @@ import logging
 
 import numpy as np
 import pytest
+import tiny_data as td
 import torch
 
-import tiny_data as td
 from yolo9000.data import AugmentConfig, CocoDetection, JointDataset, SampleKey, map_categories
 from yolo9000.data.joint import DET
 
@@ -37,8 +38,10 @@ def test_categories_map_to_tree_nodes_by_wnid_and_label_map(coco, tree):
     assert len(ds) == len(data["images"])
     for i, iid in enumerate(ds.image_ids):
         anns = [a for a in data["annotations"] if a["image_id"] == iid]
-        want = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                         for a in anns], np.float32)
+        want = np.array(
+            [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
+            np.float32,
+        )
         sample = ds.load(i)
         assert sample.image.dtype == torch.uint8 and sample.image.shape == (3, 72, 96)
         np.testing.assert_allclose(sample.boxes.numpy(), want)
@@ -81,8 +84,9 @@ def test_not_coco_json(coco, tree):
 
 
 def test_annotation_for_unknown_image(coco, tree):
-    _rewrite(coco, lambda d: d["annotations"].append(
-        {"id": 99, "image_id": 1234, "category_id": 3, "bbox": [0, 0, 5, 5]}))
+    _rewrite(
+        coco, lambda d: d["annotations"].append({"id": 99, "image_id": 1234, "category_id": 3, "bbox": [0, 0, 5, 5]})
+    )
     with pytest.raises(ValueError, match="unknown image id 1234"):
         CocoDetection(coco, None, tree)
 
@@ -90,11 +94,12 @@ def test_annotation_for_unknown_image(coco, tree):
 def test_boxes_outside_image_are_clipped_or_dropped(coco, tree, caplog):
     def edit(d):
         d["annotations"] = [
-            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [80, 60, 40, 40]},     # reaches past: clipped
-            {"id": 2, "image_id": 1, "category_id": 7, "bbox": [200, 10, 10, 10]},    # fully outside: dropped
-            {"id": 3, "image_id": 1, "category_id": 7, "bbox": [10, 10, 0, 10]},      # no area: dropped
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [80, 60, 40, 40]},  # reaches past: clipped
+            {"id": 2, "image_id": 1, "category_id": 7, "bbox": [200, 10, 10, 10]},  # fully outside: dropped
+            {"id": 3, "image_id": 1, "category_id": 7, "bbox": [10, 10, 0, 10]},  # no area: dropped
             {"id": 4, "image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 1},  # crowd: skipped
         ]
+
     _rewrite(coco, edit)
     with caplog.at_level(logging.WARNING):
         ds = CocoDetection(coco, None, tree)

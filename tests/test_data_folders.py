@@ -1,12 +1,13 @@
 """Class folders named by wnid: mapping to tree nodes, and the unknown-wnid / empty-folder errors."""
+
 from __future__ import annotations
 
 import logging
 
 import pytest
+import tiny_data as td
 import torch
 
-import tiny_data as td
 from yolo9000.data import ClassFolders
 
 

@@ -1,5 +1,6 @@
 """DDP: two CPU processes (gloo, started with torchrun's environment) train a few steps; the replicas stay
 identical."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-
 import tiny_data as td
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,25 +23,74 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="torch.distributed with gloo is not available")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
 def test_two_cpu_ranks_stay_identical(tmp_path):
     d = td.make_all(tmp_path / "data")
     out = tmp_path / "ddp"
     port = str(_free_port())
-    args = [sys.executable, "-m", "yolo9000", "train", "--coco", str(d["coco"]), "--folders", str(d["folders"]),
-            "--tree", str(d["tree"]), "--cfg", str(d["cfg"]), "--out", str(out), "--steps", "3", "--batch", "4",
-            "--subdivisions", "2", "--lr", "0.01", "--burn-in", "1", "--multiscale", "true", "--sizes", "64", "96",
-            "--scale-every", "1", "--cls-fraction", "0.5", "--device", "cpu", "--workers", "0",
-            "--tensorboard", "false", "--progress", "false"]
+    args = [
+        sys.executable,
+        "-m",
+        "yolo9000",
+        "train",
+        "--coco",
+        str(d["coco"]),
+        "--folders",
+        str(d["folders"]),
+        "--tree",
+        str(d["tree"]),
+        "--cfg",
+        str(d["cfg"]),
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--subdivisions",
+        "2",
+        "--lr",
+        "0.01",
+        "--burn-in",
+        "1",
+        "--multiscale",
+        "true",
+        "--sizes",
+        "64",
+        "96",
+        "--scale-every",
+        "1",
+        "--cls-fraction",
+        "0.5",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--tensorboard",
+        "false",
+        "--progress",
+        "false",
+    ]
     # the environment torchrun gives each worker (env:// rendezvous), without the launcher process
     procs = []
     for rank in range(2):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
-               "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port,
-               "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        procs.append(subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "LOCAL_WORLD_SIZE": "2",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        }
+        procs.append(
+            subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
     results = []
     for p in procs:
         try:

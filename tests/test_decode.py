@@ -1,5 +1,6 @@
 """Decode + NMS on hand-made region outputs, checked by hand and against a loop port of Darknet's
 `get_region_detections` + `do_nms_sort` (darknet_spec.md §3, Appendix B)."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,9 @@ from yolo9000.detection.decode import Detections, darknet_partition_position, de
 
 
 def region(anchors, classes, tree=None):
-    return SimpleNamespace(anchors=torch.tensor(anchors, dtype=torch.float32).reshape(-1, 2), classes=classes,
-                           tree=tree)
+    return SimpleNamespace(
+        anchors=torch.tensor(anchors, dtype=torch.float32).reshape(-1, 2), classes=classes, tree=tree
+    )
 
 
 def blank(a=2, c=3, h=4, w=5, b=1):
@@ -32,6 +34,7 @@ def blank(a=2, c=3, h=4, w=5, b=1):
 def _iou(a, b):
     def overlap(x1, w1, x2, w2):
         return min(x1 + w1 / 2, x2 + w2 / 2) - max(x1 - w1 / 2, x2 - w2 / 2)
+
     ow, oh = overlap(a[0], a[2], b[0], b[2]), overlap(a[1], a[3], b[1], b[3])
     inter = 0.0 if ow < 0 or oh < 0 else ow * oh
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
@@ -67,8 +70,12 @@ def darknet_oracle(out, anchors, thresh, hier, nms, im_w, im_h, net_w, net_h, tr
         for n in range(num_a):
             v = out[n, :, row, col]
             obj = v[4]
-            box = [(col + v[0]) / gw, (row + v[1]) / gh, math.exp(v[2]) * anchors[n][0] / gw,
-                   math.exp(v[3]) * anchors[n][1] / gh]
+            box = [
+                (col + v[0]) / gw,
+                (row + v[1]) / gh,
+                math.exp(v[2]) * anchors[n][0] / gw,
+                math.exp(v[3]) * anchors[n][1] / gh,
+            ]
             prob = np.zeros(c, np.float32)
             objectness = obj if obj > thresh else 0
             if tree is not None:
@@ -89,8 +96,12 @@ def darknet_oracle(out, anchors, thresh, hier, nms, im_w, im_h, net_w, net_h, tr
         new_w, new_h = im_w * net_h // im_h, net_h
     for d in dets:
         x, y, w, h = d["box"]
-        d["box"] = [(x - (net_w - new_w) / 2 / net_w) / (new_w / net_w),
-                    (y - (net_h - new_h) / 2 / net_h) / (new_h / net_h), w * net_w / new_w, h * net_h / new_h]
+        d["box"] = [
+            (x - (net_w - new_w) / 2 / net_w) / (new_w / net_w),
+            (y - (net_h - new_h) / 2 / net_h) / (new_h / net_h),
+            w * net_w / new_w,
+            h * net_h / new_h,
+        ]
     k = len(dets) - 1
     i = 0
     while i <= k:
@@ -99,7 +110,7 @@ def darknet_oracle(out, anchors, thresh, hier, nms, im_w, im_h, net_w, net_h, tr
             k -= 1
         else:
             i += 1
-    dets = dets[:k + 1]
+    dets = dets[: k + 1]
     for cls in range(c):
         dets = sorted(dets, key=lambda d: -d["prob"][cls])  # stable, like glibc's merge sort
         for i in range(len(dets)):
@@ -113,7 +124,7 @@ def darknet_oracle(out, anchors, thresh, hier, nms, im_w, im_h, net_w, net_h, tr
 
 
 def as_triples(det: Detections):
-    return sorted((int(i), int(l), float(s)) for i, l, s in zip(det.index, det.labels, det.scores))
+    return sorted((int(i), int(lab), float(s)) for i, lab, s in zip(det.index, det.labels, det.scores))
 
 
 # ---------------------------------------------------------------- hand-computed cases
@@ -258,7 +269,7 @@ def _partition_loop(active):
             k -= 1
         else:
             i += 1
-    return {d: p for p, d in enumerate(order[:k + 1])}
+    return {d: p for p, d in enumerate(order[: k + 1])}
 
 
 def test_partition_position_matches_loop():
@@ -294,8 +305,16 @@ def test_flat_matches_darknet_loop(seed):
     out[:, :, 5:] = torch.tensor([0.0, 0.25, 0.5, 1.0])[torch.randint(0, 4, (1, a, c, h, w), generator=g)]
     anchors = [[2.0, 1.5], [1.0, 2.5]]
     want, boxes = darknet_oracle(out[0], anchors, 0.24, 0.5, 0.3, 90, 70, 96, 96)
-    (det,) = decode(out, region(anchors, c), thresh=0.24, nms=0.3, mode="darknet", net_size=(96, 96),
-                    image_sizes=[(90, 70)], clip=False)
+    (det,) = decode(
+        out,
+        region(anchors, c),
+        thresh=0.24,
+        nms=0.3,
+        mode="darknet",
+        net_size=(96, 96),
+        image_sizes=[(90, 70)],
+        clip=False,
+    )
     assert as_triples(det) == [(i, k, pytest.approx(p)) for i, k, p in want]
     b = det.boxes.double()
     for k, idx in enumerate(det.index.tolist()):
@@ -307,8 +326,11 @@ def test_flat_matches_darknet_loop(seed):
 # ---------------------------------------------------------------- trees
 def toy_tree() -> WordTree:
     # 0 animal, 1 plant | 2 dog, 3 cat (animal) | 4 tree (plant) | 5 terrier, 6 poodle (dog)
-    return WordTree([f"n{i:08d}" for i in range(7)], [-1, -1, 0, 0, 1, 2, 2],
-                    ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"])
+    return WordTree(
+        [f"n{i:08d}" for i in range(7)],
+        [-1, -1, 0, 0, 1, 2, 2],
+        ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"],
+    )
 
 
 def tree_out(cond_rows, objs):
@@ -361,9 +383,13 @@ def test_tree_per_node_nms_and_class_map():
     assert det.labels.tolist() == [5]
     # with a map: one candidate per mapped class, score obj * P(node)
     (det,) = decode(out, reg, thresh=0.3, nms=1.0, class_map=[2, 3, 5], mode="darknet")
-    got = sorted((int(i), int(l), round(float(s), 4)) for i, l, s in zip(det.index, det.labels, det.scores))
-    assert got == [(0, 0, round(0.9 * 0.72, 4)), (0, 2, round(0.9 * 0.648, 4)),
-                   (1, 0, round(0.9 * 0.54, 4)), (1, 1, round(0.9 * 0.36, 4))]
+    got = sorted((int(i), int(lab), round(float(s), 4)) for i, lab, s in zip(det.index, det.labels, det.scores))
+    assert got == [
+        (0, 0, round(0.9 * 0.72, 4)),
+        (0, 2, round(0.9 * 0.648, 4)),
+        (1, 0, round(0.9 * 0.54, 4)),
+        (1, 1, round(0.9 * 0.36, 4)),
+    ]
     assert det.nodes.tolist() == [{0: 2, 1: 3, 2: 5}[k] for k in det.labels.tolist()]
 
 
@@ -376,7 +402,7 @@ def test_tree_darknet_mode_matches_darknet_loop(seed):
     logits = torch.randn(1, a, h, w, len(tree), generator=g) * 2
     cond = torch.zeros_like(logits)
     for off, size in zip(tree.group_offset.tolist(), tree.group_size.tolist()):
-        cond[..., off:off + size] = torch.softmax(logits[..., off:off + size], -1)
+        cond[..., off : off + size] = torch.softmax(logits[..., off : off + size], -1)
     out = torch.zeros(1, a, 5 + len(tree), h, w)
     out[:, :, 0:2] = torch.rand(1, a, 2, h, w, generator=g)
     out[:, :, 2:4] = torch.randn(1, a, 2, h, w, generator=g) * 0.3
@@ -384,8 +410,16 @@ def test_tree_darknet_mode_matches_darknet_loop(seed):
     out[:, :, 5:] = cond.permute(0, 1, 4, 2, 3)
     anchors = [[2.0, 2.0], [1.0, 3.0]]
     want, _ = darknet_oracle(out[0], anchors, 0.5, 0.4, 0.3, 96, 96, 96, 96, tree=tree)
-    (det,) = decode(out, region(anchors, len(tree), tree), thresh=0.5, hier_thresh=0.4, nms=0.3,
-                    mode="darknet", net_size=(96, 96), image_sizes=[(96, 96)])
+    (det,) = decode(
+        out,
+        region(anchors, len(tree), tree),
+        thresh=0.5,
+        hier_thresh=0.4,
+        nms=0.3,
+        mode="darknet",
+        net_size=(96, 96),
+        image_sizes=[(96, 96)],
+    )
     assert as_triples(det) == [(i, k, pytest.approx(p)) for i, k, p in want]
 
 
@@ -412,7 +446,7 @@ def test_batch_results_equal_single_image_results():
     sizes = [(100 + 10 * i, 90) for i in range(b)]
     batch = decode(out, reg, thresh=0.1, nms=0.3, image_sizes=sizes)
     for i in range(b):
-        (single,) = decode(out[i:i + 1], reg, thresh=0.1, nms=0.3, image_sizes=sizes[i:i + 1])
+        (single,) = decode(out[i : i + 1], reg, thresh=0.1, nms=0.3, image_sizes=sizes[i : i + 1])
         assert as_triples(batch[i]) == as_triples(single)
         assert torch.equal(batch[i].boxes, single.boxes)
     assert sum(len(d) for d in batch) > 0

@@ -1,5 +1,6 @@
 """Detections equal Darknet's own (`get_network_boxes` + `do_nms_sort`) for yolov2 at 416 on the shipped
 reference image: once from Darknet's region output (decode alone), once through our whole model."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def check_run(det, run, box_tol):
     ref_boxes = {d["index"]: d["bbox_xywh"] for d in run["detections"]}
     b = det.boxes.double().numpy()
     w, h = det.image_size
-    mine = np.stack([(b[:, 0] + b[:, 2]) / 2 / w, (b[:, 1] + b[:, 3]) / 2 / h,
-                     (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h], 1)
+    mine = np.stack(
+        [(b[:, 0] + b[:, 2]) / 2 / w, (b[:, 1] + b[:, 3]) / 2 / h, (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h], 1
+    )
     ref = np.array([ref_boxes[i] for i in det.index.tolist()], dtype=np.float64).reshape(-1, 4)
     np.testing.assert_allclose(mine, ref, atol=box_tol, rtol=1e-4)  # random weights give boxes up to ~8x the image
 
@@ -47,19 +49,26 @@ def test_decode_of_darknet_region_output_matches(darknet_outputs, mode):
     region_out = torch.from_numpy(np.load(outputs / "yolov2_416_region_output.npy"))[None]
     size = (ref["image_w"], ref["image_h"])
     for run in ref["runs"]:  # 0.25 and 0.005 (the latter has near-ties; decode still matches exactly)
-        (det,) = decode(region_out, flat_region(), thresh=run["thresh"], hier_thresh=ref["hier_thresh"],
-                        nms=ref["nms"], mode=mode, net_size=(ref["net_w"], ref["net_h"]), image_sizes=[size],
-                        clip=False)
+        (det,) = decode(
+            region_out,
+            flat_region(),
+            thresh=run["thresh"],
+            hier_thresh=ref["hier_thresh"],
+            nms=ref["nms"],
+            mode=mode,
+            net_size=(ref["net_w"], ref["net_h"]),
+            image_sizes=[size],
+            clip=False,
+        )
         check_run(det, run, box_tol=2e-5)
 
 
-def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_dir, yolov2_seed0_weights,
-                                                   tmp_path):
+def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_dir, yolov2_seed0_weights, tmp_path):
     """PNG -> our exact letterbox -> our model (Darknet's CPU batch norm) -> decode: Darknet's detections."""
     darknet = pytest.importorskip("yolo9000.darknet.model")
     outputs = darknet_outputs
-    from yolo9000.inference.detector import Detector
     from yolo9000.detection.letterbox import load_image
+    from yolo9000.inference.detector import Detector
 
     src = reference_dir / "darknet" / "yolov2.cfg"
     text = src.read_text().replace("width=608", "width=416").replace("height=608", "height=416")
@@ -69,8 +78,7 @@ def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_di
     model = darknet.load_darknet(cfg, yolov2_seed0_weights, bn_mode="cpu")
     ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
     image = load_image(outputs / ref["image"])
-    detector = Detector(model, thresh=0.25, hier_thresh=0.5, nms=0.45, mode="darknet", exact_letterbox=True,
-                        clip=False)
+    detector = Detector(model, thresh=0.25, hier_thresh=0.5, nms=0.45, mode="darknet", exact_letterbox=True, clip=False)
     x = detector.preprocess([image])
     np.testing.assert_allclose(x[0].numpy(), np.load(outputs / "input_letterbox_416.npy"), atol=1e-6)
     (det,) = detector([image])

@@ -1,4 +1,5 @@
 """`yolo9000 detect` end to end on generated pictures with small random-weights models (flat and tree)."""
+
 from __future__ import annotations
 
 import json
@@ -6,25 +7,39 @@ from pathlib import Path
 
 import pytest
 import torch
+from darknet_files import cfg_text, conv, maxpool, write_pictures
 from PIL import Image
 
-from darknet_files import cfg_text, conv, maxpool, write_pictures
 from wordtree import WordTree
 from yolo9000.cli import main
 
 pytest.importorskip("yolo9000.darknet.model")
 
+
 def tiny_cfg(classes: int) -> str:
     """A 64x64 two-anchor detector (2x2 grid) with a softmax over `classes`."""
-    return cfg_text(conv(8), maxpool(), conv(8), maxpool(), maxpool(), maxpool(), maxpool(),
-                    conv(2 * (5 + classes), size=1, bn=False, activation="linear"),
-                    ("region", {"anchors": "0.8,0.9, 1.5,1.2", "bias_match": 1, "classes": classes, "coords": 4,
-                                "num": 2, "softmax": 1}))
+    return cfg_text(
+        conv(8),
+        maxpool(),
+        conv(8),
+        maxpool(),
+        maxpool(),
+        maxpool(),
+        maxpool(),
+        conv(2 * (5 + classes), size=1, bn=False, activation="linear"),
+        (
+            "region",
+            {"anchors": "0.8,0.9, 1.5,1.2", "bias_match": 1, "classes": classes, "coords": 4, "num": 2, "softmax": 1},
+        ),
+    )
 
 
 def toy_tree() -> WordTree:
-    return WordTree([f"n{i:08d}" for i in range(7)], [-1, -1, 0, 0, 1, 2, 2],
-                    ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"])
+    return WordTree(
+        [f"n{i:08d}" for i in range(7)],
+        [-1, -1, 0, 0, 1, 2, 2],
+        ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +89,29 @@ def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys
     sub.mkdir()
     (sub / "broken.jpg").write_bytes(b"this is not a jpeg")
     out = tmp_path / "out"
-    code = main(["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
-                 "--names", str(flat_model / "tiny.names"), "--thresh", "0.05", "--batch-size", "2",
-                 "--device", "cpu", "--out", str(out), "--quiet",
-                 str(pics[0]), str(tmp_path / "in"), str(tmp_path / "missing.png")])
+    code = main(
+        [
+            "detect",
+            "--cfg",
+            str(flat_model / "tiny.cfg"),
+            "--weights",
+            str(flat_model / "tiny.weights"),
+            "--names",
+            str(flat_model / "tiny.names"),
+            "--thresh",
+            "0.05",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--quiet",
+            str(pics[0]),
+            str(tmp_path / "in"),
+            str(tmp_path / "missing.png"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "missing.png: not found" in captured.err and "broken.jpg" in captured.err
@@ -98,11 +132,12 @@ def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys
     assert f"{total} detections" in captured.out
 
     # the CLI's records equal a direct Detector call on the same picture
-    from yolo9000.inference.detector import Detector, load_detector_model
     from yolo9000.detection.letterbox import load_image
+    from yolo9000.inference.detector import Detector, load_detector_model
 
-    model, names = load_detector_model(cfg=flat_model / "tiny.cfg", weights=flat_model / "tiny.weights",
-                                       names=flat_model / "tiny.names")
+    model, names = load_detector_model(
+        cfg=flat_model / "tiny.cfg", weights=flat_model / "tiny.weights", names=flat_model / "tiny.names"
+    )
     (det,) = Detector(model, names, thresh=0.05)([load_image(pics[1])])
     row = next(r for r in rows if r["image"].endswith("pic1.png"))
     assert [d["box"] for d in row["detections"]] == [d["box"] for d in det.to_records()]
@@ -115,8 +150,21 @@ def test_tree_checkpoint_with_paths_and_video(random_pictures, tree_checkpoint, 
     gif = tmp_path / "clip.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=80, loop=0)
     out = tmp_path / "out"
-    code = main(["detect", "--checkpoint", str(tree_checkpoint), "--show-path", "--thresh", "0.2",
-                 "--out", str(out), "--quiet", str(pics[0]), str(gif)])
+    code = main(
+        [
+            "detect",
+            "--checkpoint",
+            str(tree_checkpoint),
+            "--show-path",
+            "--thresh",
+            "0.2",
+            "--out",
+            str(out),
+            "--quiet",
+            str(pics[0]),
+            str(gif),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     rows = read_jsonl(out / "detections.jsonl")
@@ -141,8 +189,25 @@ def test_tree_checkpoint_with_paths_and_video(random_pictures, tree_checkpoint, 
 def test_darknet_mode_scores_by_objectness(random_pictures, tree_checkpoint, tmp_path, capsys):
     pics = random_pictures
     out = tmp_path / "out"
-    assert main(["detect", "--checkpoint", str(tree_checkpoint), "--mode", "darknet", "--thresh", "0.2",
-                 "--no-images", "--out", str(out), "--quiet", str(pics[2])]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "--checkpoint",
+                str(tree_checkpoint),
+                "--mode",
+                "darknet",
+                "--thresh",
+                "0.2",
+                "--no-images",
+                "--out",
+                str(out),
+                "--quiet",
+                str(pics[2]),
+            ]
+        )
+        == 0
+    )
     (row,) = read_jsonl(out / "detections.jsonl")
     assert row["detections"]
     assert all(d["score"] == d["objectness"] for d in row["detections"])
@@ -154,16 +219,42 @@ def test_clear_errors(random_pictures, flat_model, tmp_path, capsys, monkeypatch
     base = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--quiet"]
 
     (tmp_path / "two.names").write_text("a\nb\n")
-    assert main(base + ["--weights", str(flat_model / "tiny.weights"), "--names", str(tmp_path / "two.names"),
-                        "--out", str(tmp_path / "o1"), str(pics[0])]) == 1
+    assert (
+        main(
+            base
+            + [
+                "--weights",
+                str(flat_model / "tiny.weights"),
+                "--names",
+                str(tmp_path / "two.names"),
+                "--out",
+                str(tmp_path / "o1"),
+                str(pics[0]),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip()
     assert "2 names" in err and "classes=3" in err and len(err.splitlines()) == 1
 
     tree_file = tmp_path / "toy.tree"  # 7 nodes for a cfg with classes=3
     tree = toy_tree()
     tree_file.write_text("".join(f"{w} {p}\n" for w, p in zip(tree.wnids, tree.parent.tolist())))
-    assert main(base + ["--weights", str(flat_model / "tiny.weights"), "--tree", str(tree_file),
-                        "--out", str(tmp_path / "o0"), str(pics[0])]) == 1
+    assert (
+        main(
+            base
+            + [
+                "--weights",
+                str(flat_model / "tiny.weights"),
+                "--tree",
+                str(tree_file),
+                "--out",
+                str(tmp_path / "o0"),
+                str(pics[0]),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip()
     assert "7 nodes" in err and "classes=3" in err and len(err.splitlines()) == 1
 
@@ -194,8 +285,16 @@ def test_clear_errors(random_pictures, flat_model, tmp_path, capsys, monkeypatch
 def test_default_out_is_never_overwritten(random_pictures, flat_model, tmp_path, monkeypatch, capsys):
     pics = random_pictures
     monkeypatch.chdir(tmp_path)
-    args = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
-            "--quiet", "--no-images", str(pics[0])]
+    args = [
+        "detect",
+        "--cfg",
+        str(flat_model / "tiny.cfg"),
+        "--weights",
+        str(flat_model / "tiny.weights"),
+        "--quiet",
+        "--no-images",
+        str(pics[0]),
+    ]
     assert main(args) == 0 and main(args) == 0
     assert (tmp_path / "runs/detect/detections.jsonl").is_file()
     assert (tmp_path / "runs/detect2/detections.jsonl").is_file()
@@ -233,8 +332,17 @@ def test_default_checkpoint_and_inputs(random_pictures, tree_checkpoint, tmp_pat
 
 def test_precision_and_size_options(random_pictures, flat_model, tmp_path):
     pics = random_pictures
-    base = ["detect", "--cfg", str(flat_model / "tiny.cfg"), "--weights", str(flat_model / "tiny.weights"),
-            "--quiet", "--no-images", "--thresh", "0.05"]
+    base = [
+        "detect",
+        "--cfg",
+        str(flat_model / "tiny.cfg"),
+        "--weights",
+        str(flat_model / "tiny.weights"),
+        "--quiet",
+        "--no-images",
+        "--thresh",
+        "0.05",
+    ]
     assert main(base + ["--out", str(tmp_path / "fp32"), str(pics[2])]) == 0
     assert main(base + ["--precision", "bf16", "--out", str(tmp_path / "bf16"), str(pics[2])]) == 0
     (fp32,) = read_jsonl(tmp_path / "fp32/detections.jsonl")
@@ -243,7 +351,9 @@ def test_precision_and_size_options(random_pictures, flat_model, tmp_path):
     assert top(bf16) == pytest.approx(top(fp32), abs=0.05)
     assert main(base + ["--precision", "fast", "--out", str(tmp_path / "fast"), str(pics[2])]) == 0
     (fast,) = read_jsonl(tmp_path / "fast/detections.jsonl")
-    assert [(d["index"], d["label"]) for d in fast["detections"]] == [(d["index"], d["label"]) for d in fp32["detections"]]
+    assert [(d["index"], d["label"]) for d in fast["detections"]] == [
+        (d["index"], d["label"]) for d in fp32["detections"]
+    ]
     assert [d["score"] for d in fast["detections"]] == pytest.approx([d["score"] for d in fp32["detections"]], abs=1e-4)
     assert main(base + ["--size", "96", "--out", str(tmp_path / "s96"), str(pics[2])]) == 0
     (s96,) = read_jsonl(tmp_path / "s96/detections.jsonl")
@@ -258,19 +368,53 @@ def test_tree_nms_option(random_pictures, tree_checkpoint, flat_model, tmp_path,
 
     pics = random_pictures
     out = tmp_path / "out"
-    assert main(["detect", "--checkpoint", str(tree_checkpoint), "--tree-nms", "--nms", "0.3", "--thresh", "0.1",
-                 "--no-images", "--out", str(out), "--quiet", *map(str, pics)]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "--checkpoint",
+                str(tree_checkpoint),
+                "--tree-nms",
+                "--nms",
+                "0.3",
+                "--thresh",
+                "0.1",
+                "--no-images",
+                "--out",
+                str(out),
+                "--quiet",
+                *map(str, pics),
+            ]
+        )
+        == 0
+    )
     tree = toy_tree()
     for row in read_jsonl(out / "detections.jsonl"):
         dets = row["detections"]
         for a, b in itertools.combinations(dets, 2):
-            related = a["node"] == b["node"] or tree.is_ancestor(a["node"], b["node"]) or tree.is_ancestor(
-                b["node"], a["node"])
+            related = (
+                a["node"] == b["node"]
+                or tree.is_ancestor(a["node"], b["node"])
+                or tree.is_ancestor(b["node"], a["node"])
+            )
             iou = box_iou(torch.tensor([a["box"]]), torch.tensor([b["box"]])).item()
             assert not (related and iou > 0.31), (a, b)
     capsys.readouterr()
-    assert main(["detect", "--cfg", str(flat_model / "tiny.cfg"), "--tree-nms", "--quiet",
-                 "--out", str(tmp_path / "o"), str(pics[0])]) == 1
+    assert (
+        main(
+            [
+                "detect",
+                "--cfg",
+                str(flat_model / "tiny.cfg"),
+                "--tree-nms",
+                "--quiet",
+                "--out",
+                str(tmp_path / "o"),
+                str(pics[0]),
+            ]
+        )
+        == 1
+    )
     assert "--tree-nms" in capsys.readouterr().err
 
 

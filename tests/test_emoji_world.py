@@ -1,4 +1,5 @@
 """The emoji world generator: determinism, COCO / ImageFolder formats, WordNet classes, the tree, the CLI."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,11 @@ TINY = dict(n_detection=10, n_classification_per_class=2, n_test=6, image_size=9
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +132,15 @@ def test_same_seed_same_bytes(world, tmp_path):
 
 
 def test_layout_and_manifest(world):
-    for rel in ("detection/annotations.json", "detection_fine/annotations.json", "test/annotations.json",
-                "test/annotations_coarse.json", "wordtree.json", "README.md", "world.json"):
+    for rel in (
+        "detection/annotations.json",
+        "detection_fine/annotations.json",
+        "test/annotations.json",
+        "test/annotations_coarse.json",
+        "wordtree.json",
+        "README.md",
+        "world.json",
+    ):
         assert (world / rel).is_file(), rel
     assert len(list((world / "detection" / "images").glob("*.png"))) == TINY["n_detection"]
     assert len(list((world / "test" / "images").glob("*.png"))) == TINY["n_test"]
@@ -170,8 +181,7 @@ def test_coco_files_load_with_pycocotools(world):
             assert a["area"] == w * h and a["iscrowd"] == 0
     # the test set is boxed at fine labels and includes the no-box branch's categories
     assert {c["name"] for c in test.loadCats(test.getCatIds())} == {c.name for c in select_classes("core")}
-    assert [a["bbox"] for a in test.dataset["annotations"]] == \
-        [a["bbox"] for a in coarse_test.dataset["annotations"]]
+    assert [a["bbox"] for a in test.dataset["annotations"]] == [a["bbox"] for a in coarse_test.dataset["annotations"]]
     # a tiny world of 6 test pictures still has boxes
     assert len(test.anns) >= 6
 
@@ -248,8 +258,23 @@ def test_cli_generates_and_reports(tmp_path, capsys):
     from yolo9000.cli import main
 
     out = tmp_path / "cli"
-    args = ["emoji-world", str(out), "--detection", "4", "--classification-per-class", "1", "--test", "2",
-            "--size", "64", "--cls-size", "48", "--workers", "1", "--quiet"]
+    args = [
+        "emoji-world",
+        str(out),
+        "--detection",
+        "4",
+        "--classification-per-class",
+        "1",
+        "--test",
+        "2",
+        "--size",
+        "64",
+        "--cls-size",
+        "48",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert str(out) in text and "4 pictures" in text
@@ -274,7 +299,6 @@ def test_emoji_model_cfg_builds_a_tree_detector(world):
     torch = pytest.importorskip("torch")
     darknet = pytest.importorskip("yolo9000.darknet.model")
     from wordtree import WordTree
-
     from yolo9000.emoji.world import emoji_model_cfg
 
     tree = WordTree.load(world / "wordtree.json")
@@ -300,19 +324,65 @@ def test_train_and_eval_on_a_tiny_world(world, tmp_path):
     from yolo9000.cli import main
 
     run = tmp_path / "run"
-    args = ["train", "--coco", str(world / "detection" / "annotations.json"),
-            "--folders", str(world / "classification"), "--tree", str(world / "wordtree.json"),
-            "--cfg", "emoji-tiny", "--size", "64", "--steps", "24", "--batch", "8", "--lr", "0.005",
-            "--burn-in", "3", "--cls-fraction", "0.5", "--workers", "0", "--tensorboard", "false", "--progress", "false",
-            "--save-every", "24", "--out", str(run)]
+    args = [
+        "train",
+        "--coco",
+        str(world / "detection" / "annotations.json"),
+        "--folders",
+        str(world / "classification"),
+        "--tree",
+        str(world / "wordtree.json"),
+        "--cfg",
+        "emoji-tiny",
+        "--size",
+        "64",
+        "--steps",
+        "24",
+        "--batch",
+        "8",
+        "--lr",
+        "0.005",
+        "--burn-in",
+        "3",
+        "--cls-fraction",
+        "0.5",
+        "--workers",
+        "0",
+        "--tensorboard",
+        "false",
+        "--progress",
+        "false",
+        "--save-every",
+        "24",
+        "--out",
+        str(run),
+    ]
     assert main(args) == 0
     log = pd.read_csv(run / "log.csv")
     assert len(log) == 24 and log["loss"].notna().all()
     # single batches are noisy (a few boxes or none); the median of the last steps is not
     assert log["loss"].tail(10).median() < 0.7 * log["loss"].head(3).mean()
     out = tmp_path / "eval"
-    assert main(["eval", "--checkpoint", str(run / "last.pt"), "--emoji-world", str(world), "--size", "64",
-                 "--device", "cpu", "--no-progress", "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(run / "last.pt"),
+                "--emoji-world",
+                str(world),
+                "--size",
+                "64",
+                "--device",
+                "cpu",
+                "--no-progress",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary, "empty evaluation summary"
 
@@ -329,8 +399,12 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
     t = Trainer(TrainConfig(out=str(tmp_path / "a"), **common))
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("none", "objectness")
     assert t.cls_augment_cfg.scale == (0.4, 1.0) and t.augment_cfg.scale == (1.0, 1.0)
-    data = dict(coco=str(world / "detection" / "annotations.json"), folders=str(world / "classification"),
-                tree=str(world / "wordtree.json"), cfg="emoji-tiny")
+    data = dict(
+        coco=str(world / "detection" / "annotations.json"),
+        folders=str(world / "classification"),
+        tree=str(world / "wordtree.json"),
+        cfg="emoji-tiny",
+    )
     t = Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common))
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("paper", "label")
     assert t.cls_augment_cfg.scale == (1.0, 1.0)

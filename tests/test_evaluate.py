@@ -1,4 +1,5 @@
 """Evaluation: COCO mAP on hand-made predictions with known AP, ancestor crediting, hierarchical measures."""
+
 from __future__ import annotations
 
 import json
@@ -30,13 +31,24 @@ from yolo9000.evaluation.hierarchy import (
 #         │          └─ cat
 #         └─ vehicle ── car
 EDGES = {
-    "n00000001": None, "n00000002": "n00000001", "n00000003": "n00000001",
-    "n00000004": "n00000002", "n00000005": "n00000002", "n00000006": "n00000003",
-    "n00000007": "n00000004", "n00000008": "n00000004",
+    "n00000001": None,
+    "n00000002": "n00000001",
+    "n00000003": "n00000001",
+    "n00000004": "n00000002",
+    "n00000005": "n00000002",
+    "n00000006": "n00000003",
+    "n00000007": "n00000004",
+    "n00000008": "n00000004",
 }
 NAMES = {
-    "n00000001": "entity", "n00000002": "animal", "n00000003": "vehicle", "n00000004": "dog",
-    "n00000005": "cat", "n00000006": "car", "n00000007": "terrier", "n00000008": "poodle",
+    "n00000001": "entity",
+    "n00000002": "animal",
+    "n00000003": "vehicle",
+    "n00000004": "dog",
+    "n00000005": "cat",
+    "n00000006": "car",
+    "n00000007": "terrier",
+    "n00000008": "poodle",
 }
 WNID = {v: k for k, v in NAMES.items()}
 
@@ -78,15 +90,21 @@ def preds_frame(rows):
 # ---- COCO mAP ----------------------------------------------------------------------------------------
 def test_flat_known_ap(tmp_path):
     cats = [{"id": 2, "name": "cat"}, {"id": 1, "name": "dog"}]  # not in id order: tables follow the ids
-    gt = write_coco(tmp_path / "gt.json", {1: (100, 100), 2: (100, 100)},
-                    [(1, 1, (10, 10, 40, 40)), (2, 1, (20, 20, 50, 50)), (2, 2, (0, 0, 30, 30))], cats)
+    gt = write_coco(
+        tmp_path / "gt.json",
+        {1: (100, 100), 2: (100, 100)},
+        [(1, 1, (10, 10, 40, 40)), (2, 1, (20, 20, 50, 50)), (2, 2, (0, 0, 30, 30))],
+        cats,
+    )
     coco = load_coco(gt)
-    preds = preds_frame([
-        (1, (10, 10, 40, 40), 0.9, 1),   # TP dog
-        (1, (60, 60, 30, 30), 0.8, 1),   # FP dog
-        (2, (20, 20, 50, 50), 0.7, 1),   # TP dog
-        (2, (0, 0, 30, 30), 0.6, 2),     # TP cat
-    ])
+    preds = preds_frame(
+        [
+            (1, (10, 10, 40, 40), 0.9, 1),  # TP dog
+            (1, (60, 60, 30, 30), 0.8, 1),  # FP dog
+            (2, (20, 20, 50, 50), 0.7, 1),  # TP dog
+            (2, (0, 0, 30, 30), 0.6, 2),  # TP cat
+        ]
+    )
     res, _ = evaluate_detections(coco, preds)
     per = res.per_class.set_index("name")
     assert per.loc["dog", "AP50"] == pytest.approx(AP_TP_FP_TP, abs=1e-6)
@@ -124,11 +142,14 @@ def test_unknown_flat_label_is_an_error(tmp_path):
         evaluate_detections(load_coco(gt), preds_frame([(1, (0, 0, 10, 10), 0.5, 7)]))
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "not valid JSON"),
-    ('{"images": []}', "no 'annotations' list"),
-    ("[1, 2]", "JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"images": []}', "no 'annotations' list"),
+        ("[1, 2]", "JSON object"),
+    ],
+)
 def test_bad_coco_files(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -144,15 +165,18 @@ def test_credit_matrix_rule(tree):
     cats = np.array([node(tree, n) for n in ("animal", "dog", "terrier", "car")])
     preds = np.array([node(tree, n) for n in ("terrier", "dog", "poodle", "animal", "cat", "entity", "car")])
     got = credit_matrix(preds, cats, tree.ancestors)
-    want = np.array([
-        [1, 1, 1, 0],  # terrier counts for animal, dog, terrier
-        [1, 1, 0, 0],  # dog: not specific enough for terrier
-        [1, 1, 0, 0],  # poodle
-        [1, 0, 0, 0],  # animal
-        [1, 0, 0, 0],  # cat
-        [0, 0, 0, 0],  # entity counts for nothing below it
-        [0, 0, 0, 1],
-    ], dtype=bool)
+    want = np.array(
+        [
+            [1, 1, 1, 0],  # terrier counts for animal, dog, terrier
+            [1, 1, 0, 0],  # dog: not specific enough for terrier
+            [1, 1, 0, 0],  # poodle
+            [1, 0, 0, 0],  # animal
+            [1, 0, 0, 0],  # cat
+            [0, 0, 0, 0],  # entity counts for nothing below it
+            [0, 0, 0, 1],
+        ],
+        dtype=bool,
+    )
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="out of range"):
         credit_matrix(np.array([99]), cats, tree.ancestors)
@@ -160,8 +184,11 @@ def test_credit_matrix_rule(tree):
 
 def test_category_nodes_by_wnid_label_map_and_name(tree, tmp_path):
     tree_m = tree.with_label_maps([LabelMap("coco", ("doggy",), (WNID["dog"],))])
-    cats = [{"id": 3, "name": "whatever", "wnid": WNID["car"]}, {"id": 5, "name": "doggy"},
-            {"id": 9, "name": "terrier"}]
+    cats = [
+        {"id": 3, "name": "whatever", "wnid": WNID["car"]},
+        {"id": 5, "name": "doggy"},
+        {"id": 9, "name": "terrier"},
+    ]
     gt = write_coco(tmp_path / "gt.json", {1: (10, 10)}, [], cats)
     got = category_nodes(load_coco(gt), tree_m)
     assert got.tolist() == [node(tree, "car"), node(tree, "dog"), node(tree, "terrier")]
@@ -174,15 +201,20 @@ def test_category_nodes_by_wnid_label_map_and_name(tree, tmp_path):
 
 
 def test_terrier_box_counts_for_dog_but_not_the_reverse(tree, tmp_path):
-    cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "terrier", "wnid": WNID["terrier"]},
-            {"id": 3, "name": "animal", "wnid": WNID["animal"]}]
+    cats = [
+        {"id": 1, "name": "dog", "wnid": WNID["dog"]},
+        {"id": 2, "name": "terrier", "wnid": WNID["terrier"]},
+        {"id": 3, "name": "animal", "wnid": WNID["animal"]},
+    ]
     anns = [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20)), (2, 3, (10, 10, 30, 30))]
     coco = load_coco(write_coco(tmp_path / "gt.json", {1: (100, 100), 2: (100, 100)}, anns, cats))
-    preds = preds_frame([
-        (1, (0, 0, 20, 20), 0.9, node(tree, "terrier")),   # on the dog box: credited to dog (TP)
-        (1, (50, 50, 20, 20), 0.8, node(tree, "dog")),     # on the terrier box: too coarse for terrier
-        (2, (10, 10, 30, 30), 0.7, node(tree, "poodle")),  # on the animal box
-    ])
+    preds = preds_frame(
+        [
+            (1, (0, 0, 20, 20), 0.9, node(tree, "terrier")),  # on the dog box: credited to dog (TP)
+            (1, (50, 50, 20, 20), 0.8, node(tree, "dog")),  # on the terrier box: too coarse for terrier
+            (2, (10, 10, 30, 30), 0.7, node(tree, "poodle")),  # on the animal box
+        ]
+    )
     res, scored = evaluate_detections(coco, preds, tree=tree)
     per = res.per_class.set_index("name")
     assert per.loc["terrier", "AP50"] == pytest.approx(0.0)  # only the coarse "dog" box overlapped it
@@ -200,22 +232,32 @@ def test_terrier_box_counts_for_dog_but_not_the_reverse(tree, tmp_path):
 def test_subset_map_of_never_boxed_classes(tree, tmp_path):
     from yolo9000.evaluation.summary import box_groups
 
-    cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "poodle", "wnid": WNID["poodle"]},
-            {"id": 3, "name": "car", "wnid": WNID["car"]}, {"id": 4, "name": "cat", "wnid": WNID["cat"]}]
+    cats = [
+        {"id": 1, "name": "dog", "wnid": WNID["dog"]},
+        {"id": 2, "name": "poodle", "wnid": WNID["poodle"]},
+        {"id": 3, "name": "car", "wnid": WNID["car"]},
+        {"id": 4, "name": "cat", "wnid": WNID["cat"]},
+    ]
     anns = [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20)), (1, 3, (0, 50, 20, 20)), (1, 4, (50, 0, 20, 20))]
     coco = load_coco(write_coco(tmp_path / "gt.json", {1: (100, 100)}, anns, cats))
-    preds = preds_frame([
-        (1, (0, 0, 20, 20), 0.9, node(tree, "dog")),
-        (1, (50, 50, 20, 20), 0.8, node(tree, "poodle")),
-        (1, (0, 50, 20, 20), 0.7, node(tree, "cat")),   # wrong: car GT, cat predicted
-        (1, (50, 0, 20, 20), 0.6, node(tree, "cat")),
-    ])
+    preds = preds_frame(
+        [
+            (1, (0, 0, 20, 20), 0.9, node(tree, "dog")),
+            (1, (50, 50, 20, 20), 0.8, node(tree, "poodle")),
+            (1, (0, 50, 20, 20), 0.7, node(tree, "cat")),  # wrong: car GT, cat predicted
+            (1, (50, 0, 20, 20), 0.6, node(tree, "cat")),
+        ]
+    )
     res, _ = evaluate_detections(coco, preds, tree=tree)
     boxed = np.zeros(len(tree), dtype=bool)
     boxed[[node(tree, "dog"), node(tree, "car")]] = True  # detection training had dog and car boxes
     groups = box_groups(tree, res.per_class["node"].to_numpy(), boxed)
     assert dict(zip(res.per_class["name"], groups)) == {
-        "dog": "boxed", "poodle": "under_boxed", "car": "boxed", "cat": "never_boxed"}
+        "dog": "boxed",
+        "poodle": "under_boxed",
+        "car": "boxed",
+        "cat": "never_boxed",
+    }
     unseen = res.subset(res.per_class["category_id"][np.isin(groups, ["under_boxed", "never_boxed"])])
     assert unseen["classes"] == 2
     # poodle found (AP 1); cat found at .6 after a false cat at .7 on the car box (AP .5)
@@ -288,8 +330,9 @@ def absolute_probs(tree, cond: dict[str, float]) -> np.ndarray:
 
 def test_topk_leaves_and_nodes(tree):
     # P: animal .6 (dog .5 (terrier .3, poodle .7), cat .5), vehicle .4 (car 1)
-    p = absolute_probs(tree, {"animal": .6, "vehicle": .4, "dog": .5, "cat": .5, "terrier": .3, "poodle": .7,
-                              "car": 1.0})
+    p = absolute_probs(
+        tree, {"animal": 0.6, "vehicle": 0.4, "dog": 0.5, "cat": 0.5, "terrier": 0.3, "poodle": 0.7, "car": 1.0}
+    )
     # absolute: poodle .21, terrier .09, cat .3, car .4, dog .3, animal .6, vehicle .4
     probs = np.stack([p] * 4)
     truth = [node(tree, n) for n in ("car", "poodle", "terrier", "dog")]
@@ -312,7 +355,7 @@ def test_topk_leaves_and_nodes(tree):
 
 
 def test_flat_topk():
-    probs = np.array([[.1, .7, .2], [.5, .2, .3], [.2, .3, .5]])
+    probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3], [0.2, 0.3, 0.5]])
     got = flat_topk(probs, [1, 2, 0], ks=(1, 2))
     assert got == {"top1": pytest.approx(1 / 3), "top2": pytest.approx(2 / 3)}
 
@@ -343,10 +386,17 @@ def _toy_world(tmp_path, tree):
     (tmp_path / "images").mkdir()
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
-    cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "poodle", "wnid": WNID["poodle"]},
-            {"id": 3, "name": "cat", "wnid": WNID["cat"]}]
-    gt = write_coco(tmp_path / "gt.json", {1: (80, 60), 2: (80, 60), 3: (80, 60)},
-                    [(1, 1, (10, 10, 30, 20)), (2, 2, (5, 5, 40, 30)), (3, 3, (20, 20, 30, 30))], cats)
+    cats = [
+        {"id": 1, "name": "dog", "wnid": WNID["dog"]},
+        {"id": 2, "name": "poodle", "wnid": WNID["poodle"]},
+        {"id": 3, "name": "cat", "wnid": WNID["cat"]},
+    ]
+    gt = write_coco(
+        tmp_path / "gt.json",
+        {1: (80, 60), 2: (80, 60), 3: (80, 60)},
+        [(1, 1, (10, 10, 30, 20)), (2, 2, (5, 5, 40, 30)), (3, 3, (20, 20, 30, 30))],
+        cats,
+    )
     data = json.loads(gt.read_text())
     for im in data["images"]:
         im["file_name"] = f"{im['id'] - 1}.png"
@@ -364,13 +414,35 @@ def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
 
     ckpt, gt, images, cls = _toy_world(tmp_path, tree)
     out = tmp_path / "report"
-    args = ["eval", "--checkpoint", str(ckpt), "--coco", str(gt), "--images", str(images), "--folders", str(cls),
-            "--out", str(out), "--no-progress", "--device", "cpu"]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(ckpt),
+        "--coco",
+        str(gt),
+        "--images",
+        str(images),
+        "--folders",
+        str(cls),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| detection | AP50 |" in printed and "top5_leaf" in printed
-    for f in ("summary.json", "per_class.csv", "per_class.md", "pr_curves.png", "ap_per_class.png",
-              "classification.csv", "depth_accuracy.png", "distances.csv"):
+    for f in (
+        "summary.json",
+        "per_class.csv",
+        "per_class.md",
+        "pr_curves.png",
+        "ap_per_class.png",
+        "classification.csv",
+        "depth_accuracy.png",
+        "distances.csv",
+    ):
         assert (out / f).is_file(), f
     summary = json.loads((out / "summary.json").read_text())
     det, cl = summary["detection"], summary["classification"]
@@ -379,8 +451,7 @@ def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
     assert summary["meta"]["boxed_from"] == "model tree label maps"
     assert cl["samples"] == 4 and 0.0 <= cl["top1_leaf"] <= cl["top5_leaf"] <= 1.0
     per = pd.read_csv(out / "per_class.csv")
-    assert per.set_index("name")["group"].to_dict() == {"dog": "boxed", "poodle": "under_boxed",
-                                                        "cat": "never_boxed"}
+    assert per.set_index("name")["group"].to_dict() == {"dog": "boxed", "poodle": "under_boxed", "cat": "never_boxed"}
     # an existing report is never overwritten silently
     assert main(args) == 1
     err = capsys.readouterr().err
@@ -388,11 +459,44 @@ def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
     # `yolo9000 detect` output scored with --predictions gives the same table as running the model here
     detect_out = tmp_path / "det"
     assert summary["meta"]["detections"] > 0
-    assert main(["detect", "--checkpoint", str(ckpt), "--thresh", "0.005", "--out", str(detect_out), "--no-images",
-                 "--no-summary", "--quiet", "--device", "cpu", str(images)]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "--checkpoint",
+                str(ckpt),
+                "--thresh",
+                "0.005",
+                "--out",
+                str(detect_out),
+                "--no-images",
+                "--no-summary",
+                "--quiet",
+                "--device",
+                "cpu",
+                str(images),
+            ]
+        )
+        == 0
+    )
     out2 = tmp_path / "report2"
-    assert main(["eval", "--predictions", str(detect_out / "detections.jsonl"), "--checkpoint", str(ckpt),
-                 "--coco", str(gt), "--out", str(out2), "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(detect_out / "detections.jsonl"),
+                "--checkpoint",
+                str(ckpt),
+                "--coco",
+                str(gt),
+                "--out",
+                str(out2),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     pd.testing.assert_frame_equal(pd.read_csv(out2 / "per_class.csv"), per)
     assert json.loads((out2 / "summary.json").read_text())["meta"]["detections"] == summary["meta"]["detections"]
     assert main(args + ["--overwrite", "--scoring", "map", "--no-plots"]) == 0
@@ -403,16 +507,28 @@ def test_eval_cli_scores_saved_predictions(tmp_path, capsys):
     from yolo9000.cli import main
 
     cats = [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}]
-    gt = write_coco(tmp_path / "gt.json", {1: (100, 100), 2: (100, 100)},
-                    [(1, 1, (10, 10, 40, 40)), (2, 1, (20, 20, 50, 50)), (2, 2, (0, 0, 30, 30))], cats)
+    gt = write_coco(
+        tmp_path / "gt.json",
+        {1: (100, 100), 2: (100, 100)},
+        [(1, 1, (10, 10, 40, 40)), (2, 1, (20, 20, 50, 50)), (2, 2, (0, 0, 30, 30))],
+        cats,
+    )
     # JSON lines as `yolo9000 detect` writes them: one image per line, boxes x1 y1 x2 y2
     lines = [
-        {"image": "some/dir/img1.png", "detections": [
-            {"box": [10, 10, 50, 50], "score": 0.9, "name": "dog"},
-            {"box": [60, 60, 90, 90], "score": 0.8, "name": "dog"}]},
-        {"image": "img2.png", "detections": [
-            {"bbox": [20, 20, 50, 50], "score": 0.7, "category_id": 1},
-            {"box": [0, 0, 30, 30], "score": 0.6, "name": "cat"}]},
+        {
+            "image": "some/dir/img1.png",
+            "detections": [
+                {"box": [10, 10, 50, 50], "score": 0.9, "name": "dog"},
+                {"box": [60, 60, 90, 90], "score": 0.8, "name": "dog"},
+            ],
+        },
+        {
+            "image": "img2.png",
+            "detections": [
+                {"bbox": [20, 20, 50, 50], "score": 0.7, "category_id": 1},
+                {"box": [0, 0, 30, 30], "score": 0.6, "name": "cat"},
+            ],
+        },
         {"image": "not_in_gt.png", "detections": [{"box": [0, 0, 1, 1], "score": 0.5, "name": "cat"}]},
     ]
     pred = tmp_path / "det.jsonl"
@@ -423,13 +539,17 @@ def test_eval_cli_scores_saved_predictions(tmp_path, capsys):
     assert summary["detection"]["AP50"] == pytest.approx((AP_TP_FP_TP + 1) / 2, abs=1e-6)
     assert "unseen" not in summary["detection"]  # flat labels: no tree, no box groups
     # a COCO results list gives the same numbers
-    res = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 40], "score": 0.9},
-           {"image_id": 1, "category_id": 1, "bbox": [60, 60, 30, 30], "score": 0.8},
-           {"image_id": 2, "category_id": 1, "bbox": [20, 20, 50, 50], "score": 0.7},
-           {"image_id": 2, "category_id": 2, "bbox": [0, 0, 30, 30], "score": 0.6}]
+    res = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 40], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [60, 60, 30, 30], "score": 0.8},
+        {"image_id": 2, "category_id": 1, "bbox": [20, 20, 50, 50], "score": 0.7},
+        {"image_id": 2, "category_id": 2, "bbox": [0, 0, 30, 30], "score": 0.6},
+    ]
     (tmp_path / "res.json").write_text(json.dumps(res))
-    assert main(["eval", "--predictions", str(tmp_path / "res.json"), "--coco", str(gt), "--out",
-                 str(tmp_path / "r2")]) == 0
+    assert (
+        main(["eval", "--predictions", str(tmp_path / "res.json"), "--coco", str(gt), "--out", str(tmp_path / "r2")])
+        == 0
+    )
     s2 = json.loads((tmp_path / "r2" / "summary.json").read_text())
     assert s2["detection"]["AP"] == pytest.approx(summary["detection"]["AP"])
     # a broken line is reported with its line number
@@ -451,31 +571,60 @@ def test_eval_cli_tree_predictions_with_train_map(tree, tmp_path):
     tree.save(tree_file)
     cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "cat", "wnid": WNID["cat"]}]
     gt = write_coco(tmp_path / "gt.json", {1: (100, 100)}, [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20))], cats)
-    lines = [{"image_id": 1, "detections": [
-        {"box": [0, 0, 20, 20], "score": 0.9, "node": node(tree, "terrier")},  # credited to dog
-        {"box": [50, 50, 70, 70], "score": 0.8, "wnid": WNID["animal"]}]}]  # too coarse for cat
+    lines = [
+        {
+            "image_id": 1,
+            "detections": [
+                {"box": [0, 0, 20, 20], "score": 0.9, "node": node(tree, "terrier")},  # credited to dog
+                {"box": [50, 50, 70, 70], "score": 0.8, "wnid": WNID["animal"]},
+            ],
+        }
+    ]  # too coarse for cat
     pred = tmp_path / "p.jsonl"
     pred.write_text("\n".join(json.dumps(x) for x in lines))
     train_map = tmp_path / "train.map"  # Darknet .map: node index of each boxed class
     train_map.write_text(f"{node(tree, 'dog')}\n")
     out = tmp_path / "o"
-    assert main(["eval", "--predictions", str(pred), "--tree", str(tree_file), "--coco", str(gt),
-                 "--train-maps", str(train_map), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(pred),
+                "--tree",
+                str(tree_file),
+                "--coco",
+                str(gt),
+                "--train-maps",
+                str(train_map),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     det = json.loads((out / "summary.json").read_text())["detection"]
     assert det["AP50"] == pytest.approx(0.5)
-    assert det["boxed"] == {"classes": 1, "AP": pytest.approx(1.0), "AP50": pytest.approx(1.0),
-                            "AP75": pytest.approx(1.0)}
+    assert det["boxed"] == {
+        "classes": 1,
+        "AP": pytest.approx(1.0),
+        "AP50": pytest.approx(1.0),
+        "AP75": pytest.approx(1.0),
+    }
     assert det["unseen"]["classes"] == 1 and det["unseen"]["AP50"] == 0.0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--coco", "missing.json"], "missing.json: COCO annotation file not found"),
-    ([], "nothing to evaluate"),
-    (["--checkpoint", "nope.pt", "--coco", "x.json"], "nope.pt: checkpoint not found"),
-    (["--predictions", "p.jsonl"], "--predictions needs the ground truth"),
-    (["--predictions", "p.jsonl", "--coco", "x.json", "--folders", "."], "cannot be used with --predictions"),
-    (["--coco", "x.json", "--hier-thresh", "1.5"], "--hier-thresh must be in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--coco", "missing.json"], "missing.json: COCO annotation file not found"),
+        ([], "nothing to evaluate"),
+        (["--checkpoint", "nope.pt", "--coco", "x.json"], "nope.pt: checkpoint not found"),
+        (["--predictions", "p.jsonl"], "--predictions needs the ground truth"),
+        (["--predictions", "p.jsonl", "--coco", "x.json", "--folders", "."], "cannot be used with --predictions"),
+        (["--coco", "x.json", "--hier-thresh", "1.5"], "--hier-thresh must be in [0, 1)"),
+    ],
+)
 def test_eval_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
     from yolo9000.cli import main
 
@@ -493,7 +642,13 @@ def test_box_groups_all_four(tree):
     boxed[node(tree, "dog")] = True
     cats = [node(tree, n) for n in ("dog", "animal", "entity", "terrier", "cat", "car")]
     assert box_groups(tree, cats, boxed).tolist() == [
-        "boxed", "boxed_below", "boxed_below", "under_boxed", "never_boxed", "never_boxed"]
+        "boxed",
+        "boxed_below",
+        "boxed_below",
+        "under_boxed",
+        "never_boxed",
+        "never_boxed",
+    ]
     with pytest.raises(ValueError, match="boxed mask"):
         box_groups(tree, cats, boxed[:3])
 
@@ -504,14 +659,18 @@ def test_boxed_from_files(tree, tmp_path):
     want = {node(tree, "dog"), node(tree, "car")}
     (tmp_path / "train.map").write_text(f"{node(tree, 'dog')}\n{node(tree, 'car')}\n")
     (tmp_path / "wnids.txt").write_text(f"# boxed classes\n{WNID['dog']}\n{WNID['car']} car\n")
-    cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "car", "wnid": WNID["car"]},
-            {"id": 3, "name": "cat", "wnid": WNID["cat"]}]  # cat is a category without any box
+    cats = [
+        {"id": 1, "name": "dog", "wnid": WNID["dog"]},
+        {"id": 2, "name": "car", "wnid": WNID["car"]},
+        {"id": 3, "name": "cat", "wnid": WNID["cat"]},
+    ]  # cat is a category without any box
     write_coco(tmp_path / "train.json", {1: (10, 10)}, [(1, 1, (0, 0, 5, 5)), (1, 2, (1, 1, 5, 5))], cats)
     for name in ("train.map", "wnids.txt", "train.json"):
         assert set(np.flatnonzero(boxed_from_file(tmp_path / name, tree))) == want, name
     pytest.importorskip("wordtree.formats")
     tree.with_label_maps([LabelMap("detection", ("dog", "car"), (WNID["dog"], WNID["car"]))]).save(
-        tmp_path / "tree.json")
+        tmp_path / "tree.json"
+    )
     assert set(np.flatnonzero(boxed_from_file(tmp_path / "tree.json", tree))) == want
     (tmp_path / "bad.map").write_text("1\n99\n")
     with pytest.raises(ValueError, match="bad.map: line 2: node 99 out of range"):
@@ -527,12 +686,14 @@ def test_per_box_hierarchy(tree, tmp_path):
     cats = [{"id": 1, "name": "terrier", "wnid": WNID["terrier"]}, {"id": 2, "name": "cat", "wnid": WNID["cat"]}]
     anns = [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20)), (1, 1, (0, 50, 20, 20)), (1, 2, (50, 0, 20, 20))]
     coco = load_coco(write_coco(tmp_path / "gt.json", {1: (100, 100)}, anns, cats))
-    preds = preds_frame([
-        (1, (0, 0, 20, 20), 0.9, node(tree, "terrier")),   # exact
-        (1, (0, 0, 20, 20), 0.5, node(tree, "car")),       # lower score on the same box: ignored
-        (1, (50, 50, 20, 20), 0.8, node(tree, "animal")),  # coarser than cat (distance 1)
-        (1, (0, 50, 20, 20), 0.7, node(tree, "poodle")),   # wrong branch (distance 2)
-    ])                                                     # the cat box at (50, 0) is not found
+    preds = preds_frame(
+        [
+            (1, (0, 0, 20, 20), 0.9, node(tree, "terrier")),  # exact
+            (1, (0, 0, 20, 20), 0.5, node(tree, "car")),  # lower score on the same box: ignored
+            (1, (50, 50, 20, 20), 0.8, node(tree, "animal")),  # coarser than cat (distance 1)
+            (1, (0, 50, 20, 20), 0.7, node(tree, "poodle")),  # wrong branch (distance 2)
+        ]
+    )  # the cat box at (50, 0) is not found
     rep = detection_report(coco, preds, tree=tree)
     box = rep.headline["per_box"]
     assert box["boxes"] == 4 and box["found"] == pytest.approx(0.75)
@@ -555,19 +716,46 @@ def test_darknet_9k_tree_with_coco9k_map(reference_dir, tmp_path):
     cmap = [int(ln) for ln in (dk / "coco9k.map").read_text().splitlines() if ln.strip()]
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(names)][::-1]  # listed out of id order
     dog, cat = names.index("dog"), names.index("cat")
-    gt = write_coco(tmp_path / "gt.json", {1: (200, 200)},
-                    [(1, dog + 1, (0, 0, 50, 50)), (1, cat + 1, (100, 100, 50, 50))], cats)
+    gt = write_coco(
+        tmp_path / "gt.json", {1: (200, 200)}, [(1, dog + 1, (0, 0, 50, 50)), (1, cat + 1, (100, 100, 50, 50))], cats
+    )
     breed = max(tree.subtree(cmap[dog]), key=lambda n: tree.depth[n])  # the deepest node under "dog"
     above_cat = int(tree.parent[cmap[cat]])
-    lines = [{"image_id": 1, "detections": [
-        {"box": [0, 0, 50, 50], "score": 0.9, "node": int(breed)},
-        {"box": [100, 100, 150, 150], "score": 0.8, "node": above_cat}]}]  # coarser than "cat": no credit
+    lines = [
+        {
+            "image_id": 1,
+            "detections": [
+                {"box": [0, 0, 50, 50], "score": 0.9, "node": int(breed)},
+                {"box": [100, 100, 150, 150], "score": 0.8, "node": above_cat},
+            ],
+        }
+    ]  # coarser than "cat": no credit
     pred = tmp_path / "p.jsonl"
     pred.write_text(json.dumps(lines[0]) + "\n")
     out = tmp_path / "o"
-    assert main(["eval", "--predictions", str(pred), "--tree", str(dk / "9k.tree"), "--names", str(dk / "9k.names"),
-                 "--coco", str(gt), "--category-map", str(dk / "coco9k.map"), "--train-maps", str(dk / "coco9k.map"),
-                 "--out", str(out), "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(pred),
+                "--tree",
+                str(dk / "9k.tree"),
+                "--names",
+                str(dk / "9k.names"),
+                "--coco",
+                str(gt),
+                "--category-map",
+                str(dk / "coco9k.map"),
+                "--train-maps",
+                str(dk / "coco9k.map"),
+                "--out",
+                str(out),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     per = pd.read_csv(out / "per_class.csv").set_index("name")
     assert per.loc["dog", "AP50"] == pytest.approx(1.0) and per.loc["cat", "AP50"] == pytest.approx(0.0)
     assert per.sort_values("category_id")["node"].tolist() == cmap  # the .map is in category-id order
@@ -580,8 +768,8 @@ def test_eval_cli_flat_model(tmp_path):
     """A flat (no tree) detector: classes map to COCO categories and class folders by name."""
     from PIL import Image
 
-    from yolo9000.darknet.checkpoint import save_checkpoint
     from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import save_checkpoint
     from yolo9000.darknet.models import tiny_yolo
 
     torch = pytest.importorskip("torch")
@@ -595,12 +783,32 @@ def test_eval_cli_flat_model(tmp_path):
             (tmp_path / "cls" / c).mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "cls" / c / f"{i}.png")
     cats = [{"id": 7, "name": "dog"}, {"id": 9, "name": "cat"}]
-    gt = write_coco(tmp_path / "gt.json", {1: (64, 64), 2: (64, 64)}, [(1, 7, (0, 0, 30, 30)), (2, 9, (5, 5, 40, 40))],
-                    cats)
+    gt = write_coco(
+        tmp_path / "gt.json", {1: (64, 64), 2: (64, 64)}, [(1, 7, (0, 0, 30, 30)), (2, 9, (5, 5, 40, 40))], cats
+    )
     out = tmp_path / "o"
-    assert main(["eval", "--checkpoint", str(ckpt), "--coco", str(gt), "--images", str(tmp_path / "images"),
-                 "--folders", str(tmp_path / "cls"), "--out", str(out), "--no-plots", "--no-progress",
-                 "--max-images", "1"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(ckpt),
+                "--coco",
+                str(gt),
+                "--images",
+                str(tmp_path / "images"),
+                "--folders",
+                str(tmp_path / "cls"),
+                "--out",
+                str(out),
+                "--no-plots",
+                "--no-progress",
+                "--max-images",
+                "1",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["detection"]["images"] == 1  # --max-images
     assert summary["meta"]["tree_nodes"] is None and "unseen" not in summary["detection"]

@@ -1,24 +1,42 @@
 """Tree files: JSON and Darknet round trips, byte-identical rewrites, and the validator on broken files."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from wordtree.formats import (check_file, dumps_json, load_json, read_darknet, read_map, save_json,
-                              tree_from_dict, tree_to_dict, write_darknet)
+from wordtree.formats import (
+    check_file,
+    dumps_json,
+    load_json,
+    read_darknet,
+    read_map,
+    save_json,
+    tree_from_dict,
+    tree_to_dict,
+    write_darknet,
+)
 from wordtree.tree import LabelMap, TreeError, WordTree
 
-PARENT = {"n00000001": None, "n00000002": None, "n00000003": "n00000001", "n00000004": "n00000001",
-          "n00000005": "n00000004", "n00000006": "n00000004", "n00000007": "n00000002"}
+PARENT = {
+    "n00000001": None,
+    "n00000002": None,
+    "n00000003": "n00000001",
+    "n00000004": "n00000001",
+    "n00000005": "n00000004",
+    "n00000006": "n00000004",
+    "n00000007": "n00000002",
+}
 NAMES = {w: f"node {w[-1]}" for w in PARENT}
 
 
 @pytest.fixture()
 def tree() -> WordTree:
     maps = [LabelMap("toy", ("cat", "dog", "thing"), ("n00000005", "n00000006", "n00000001"))]
-    return WordTree.from_edges(PARENT, NAMES, targets=["n00000003", "n00000005", "n00000006", "n00000007"],
-                               label_maps=maps)
+    return WordTree.from_edges(
+        PARENT, NAMES, targets=["n00000003", "n00000005", "n00000006", "n00000007"], label_maps=maps
+    )
 
 
 def test_json_round_trip_keeps_everything(tree, tmp_path):
@@ -88,17 +106,23 @@ def _write(tmp_path, text: str, name: str = "t.tree"):
 
 
 def test_check_reports_every_broken_invariant_with_line_numbers(tmp_path):
-    p = _write(tmp_path, "\n".join([
-        "n00000001 -1",   # 1
-        "n00000002 0",    # 2
-        "n00000003 9",    # 3 parent out of range
-        "n00000004 1",    # 4
-        "n00000005 0",    # 5 children of line 1 not contiguous (lines 2 and 5)
-        "n00000002 5",    # 6 duplicate wnid; parent after child? no: 5 < 6
-        "n00000007 6",    # 7 its own parent (index 6)
-        "n00000008 8",    # 8 parent 8 = line 9, after the child
-        "n00000009 7",    # 9 cycle with line 8 (8 -> 9 -> 8)
-    ]) + "\n")
+    p = _write(
+        tmp_path,
+        "\n".join(
+            [
+                "n00000001 -1",  # 1
+                "n00000002 0",  # 2
+                "n00000003 9",  # 3 parent out of range
+                "n00000004 1",  # 4
+                "n00000005 0",  # 5 children of line 1 not contiguous (lines 2 and 5)
+                "n00000002 5",  # 6 duplicate wnid; parent after child? no: 5 < 6
+                "n00000007 6",  # 7 its own parent (index 6)
+                "n00000008 8",  # 8 parent 8 = line 9, after the child
+                "n00000009 7",  # 9 cycle with line 8 (8 -> 9 -> 8)
+            ]
+        )
+        + "\n",
+    )
     problems = check_file(p)
     text = "\n".join(problems)
     assert f"{p}:3: parent index 9 out of range" in text
@@ -131,7 +155,7 @@ def test_check_json(tree, tmp_path):
     save_json(tree, good)
     assert check_file(good) == []
     d = tree_to_dict(tree)
-    d["nodes"][2]["parent"] = 5   # after its child
+    d["nodes"][2]["parent"] = 5  # after its child
     d["nodes"][3]["wnid"] = d["nodes"][0]["wnid"]
     d["label_maps"][0]["wnids"][0] = "n12345678"
     bad = tmp_path / "bad.json"

@@ -1,4 +1,5 @@
 """Winograd convolutions and the fused oneDNN inference conv against plain conv2d + activation."""
+
 from __future__ import annotations
 
 import copy
@@ -10,8 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from yolo9000.darknet import models
-from yolo9000.inference import winograd
 from yolo9000.darknet.model import optimize_for_inference
+from yolo9000.inference import winograd
 from yolo9000.inference.fused_conv import FusedConv2d, fuse_cpu_convs_
 
 
@@ -90,8 +91,9 @@ def test_winograd_weights_are_stored_output_major():
     assert u.shape == (16, 5, 6) and u.transpose(1, 2).is_contiguous()
 
 
-@pytest.mark.parametrize("k,stride,act", [(3, 1, "leaky"), (1, 1, "linear"), (3, 2, "leaky"), (3, 1, "mish"),
-                                          (1, 1, "logistic")])
+@pytest.mark.parametrize(
+    "k,stride,act", [(3, 1, "leaky"), (1, 1, "linear"), (3, 2, "leaky"), (3, 1, "mish"), (1, 1, "logistic")]
+)
 @pytest.mark.parametrize("tile", [False, "auto", 2])
 def test_fused_conv_equals_conv_plus_activation(k, stride, act, tile):
     from yolo9000.darknet.layers import activation

@@ -1,14 +1,14 @@
 """The joint batch sampler: batch composition, repeat factors, multi-scale agreed by every rank, exact resume."""
+
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
+import tiny_data as td
 import torch
 
-import tiny_data as td
-from yolo9000.data import (CLS, DET, AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset,
-                           collate)
+from yolo9000.data import CLS, DET, AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset, collate
 from yolo9000.detection.targets import Targets
 
 
@@ -41,8 +41,12 @@ def test_repeat_factor_covers_each_image_that_many_times_per_pass():
 
 def test_multiscale_changes_every_10_steps_and_agrees_across_ranks():
     sizes = list(range(320, 609, 32))
-    ranks = [JointBatchSampler(40, 40, 4, cls_fraction=0.5, sizes=sizes, every=10, accumulate=2, seed=3,
-                               rank=r, world_size=2, length=200) for r in range(2)]
+    ranks = [
+        JointBatchSampler(
+            40, 40, 4, cls_fraction=0.5, sizes=sizes, every=10, accumulate=2, seed=3, rank=r, world_size=2, length=200
+        )
+        for r in range(2)
+    ]
     batches = [list(s) for s in ranks]
     per_micro = [[b[0].size for b in rb] for rb in batches]
     assert per_micro[0] == per_micro[1]  # every rank draws the same size

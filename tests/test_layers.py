@@ -1,4 +1,5 @@
 """Darknet layers (reorg, maxpool, conv+BN), the Darknet resize/letterbox, and the fast paths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,9 @@ def test_reorg_spec_examples():
     assert not torch.equal(y, F.pixel_unshuffle(x, 2)[0])  # Darknet's reorg is not space-to-depth
 
 
-@pytest.mark.parametrize("shape, s", [((4, 4, 4), 2), ((8, 6, 6), 2), ((12, 6, 8), 2), ((64, 26, 26), 2),
-                                      ((18, 6, 9), 3)])
+@pytest.mark.parametrize(
+    "shape, s", [((4, 4, 4), 2), ((8, 6, 6), 2), ((12, 6, 8), 2), ((64, 26, 26), 2), ((18, 6, 9), 3)]
+)
 def test_reorg_matches_index_form(shape, s):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     ours = reorg(torch.from_numpy(x)[None], s)[0].numpy()
@@ -88,9 +90,17 @@ def maxpool_reference(x: np.ndarray, size: int, stride: int, padding: int) -> np
     return out
 
 
-@pytest.mark.parametrize("size, stride, padding, hw", [(2, 2, None, (6, 8)), (2, 2, None, (7, 5)),
-                                                      (2, 1, None, (5, 6)), (3, 2, None, (7, 7)),
-                                                      (3, 1, 2, (5, 4)), (2, 2, 0, (7, 7))])
+@pytest.mark.parametrize(
+    "size, stride, padding, hw",
+    [
+        (2, 2, None, (6, 8)),
+        (2, 2, None, (7, 5)),
+        (2, 1, None, (5, 6)),
+        (3, 2, None, (7, 7)),
+        (3, 1, 2, (5, 4)),
+        (2, 2, 0, (7, 7)),
+    ],
+)
 def test_maxpool_darknet_geometry(size, stride, padding, hw):
     x = np.random.default_rng(1).standard_normal((2,) + hw).astype(np.float32)
     pool = MaxPool(size, stride, padding)
@@ -126,10 +136,16 @@ def test_conv_bn_modes_and_fuse():
     x = torch.randn(2, 3, 9, 9)
     z = m.conv(x)
     bn = m.bn
-    gpu = F.leaky_relu((z - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None] + 1e-5).sqrt()
-                       * bn.weight[:, None, None] + bn.bias[:, None, None], 0.1)
-    cpu = F.leaky_relu((z - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None].sqrt() + 1e-6)
-                       * bn.weight[:, None, None] + bn.bias[:, None, None], 0.1)
+    gpu = F.leaky_relu(
+        (z - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None] + 1e-5).sqrt() * bn.weight[:, None, None]
+        + bn.bias[:, None, None],
+        0.1,
+    )
+    cpu = F.leaky_relu(
+        (z - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None].sqrt() + 1e-6) * bn.weight[:, None, None]
+        + bn.bias[:, None, None],
+        0.1,
+    )
     assert torch.allclose(m(x), gpu, atol=1e-5)
     m.bn_mode = "cpu"
     assert torch.allclose(m(x), cpu, atol=1e-4, rtol=1e-5)
@@ -140,12 +156,14 @@ def test_conv_bn_modes_and_fuse():
 def test_model_fuse_keeps_outputs():
     from yolo9000.darknet.model import DarknetModel, optimize_for_inference
 
-    text = ("[net]\nwidth=64\nheight=64\nchannels=3\n"
-            "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\npad=1\nactivation=leaky\n"
-            "[maxpool]\nsize=2\nstride=2\n"
-            "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\npad=1\nactivation=leaky\n"
-            "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n"
-            "[region]\nnum=2\nclasses=1\nsoftmax=1\n")
+    text = (
+        "[net]\nwidth=64\nheight=64\nchannels=3\n"
+        "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\npad=1\nactivation=leaky\n"
+        "[maxpool]\nsize=2\nstride=2\n"
+        "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\npad=1\nactivation=leaky\n"
+        "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n"
+        "[region]\nnum=2\nclasses=1\nsoftmax=1\n"
+    )
     torch.manual_seed(0)
     m = DarknetModel.from_cfg_text(text).eval()
     with torch.no_grad():
@@ -207,8 +225,10 @@ def test_letterbox_geometry_and_inputs():
 
 def test_letterbox_batch_close_to_exact():
     rng = np.random.default_rng(0)
-    imgs = [torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8)) for h, w in
-            [(30, 50), (50, 30), (30, 50), (64, 64)]]
+    imgs = [
+        torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8))
+        for h, w in [(30, 50), (50, 30), (30, 50), (64, 64)]
+    ]
     fast = letterbox_batch(imgs, 64)
     assert fast.shape == (4, 3, 64, 64)
     for i, im in enumerate(imgs):
@@ -253,8 +273,9 @@ def resize_scalar_reference(im: np.ndarray, w: int, h: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("src, dst", [((7, 5), (13, 11)), ((20, 9), (6, 4)), ((16, 3), (5, 21)), ((1, 6), (4, 9)),
-                                      ((9, 1), (3, 5))])
+@pytest.mark.parametrize(
+    "src, dst", [((7, 5), (13, 11)), ((20, 9), (6, 4)), ((16, 3), (5, 21)), ((1, 6), (4, 9)), ((9, 1), (3, 5))]
+)
 def test_resize_darknet_bit_exact_vs_scalar_loops(src, dst):
     im = np.random.default_rng(2).random((2, src[1], src[0]), dtype=np.float32)
     ours = resize_darknet(torch.from_numpy(im), *dst).numpy()

@@ -1,5 +1,6 @@
 """RegionLoss on hand-made cases: exact targets for an object in a known cell, the classification-only argmax,
 options, errors, dtypes and devices."""
+
 from __future__ import annotations
 
 import math
@@ -14,9 +15,20 @@ from yolo9000.detection.targets import Targets
 
 
 def region(classes=3, tree=None, anchors=((1.0, 1.0), (3.0, 2.0)), **kw) -> RegionConfig:
-    base = dict(anchors=anchors, num=len(anchors), classes=classes, softmax=True, tree=tree, thresh=0.6,
-                object_scale=5.0, noobject_scale=1.0, class_scale=1.0, coord_scale=1.0, rescore=True,
-                bias_match=True)
+    base = dict(
+        anchors=anchors,
+        num=len(anchors),
+        classes=classes,
+        softmax=True,
+        tree=tree,
+        thresh=0.6,
+        object_scale=5.0,
+        noobject_scale=1.0,
+        class_scale=1.0,
+        coord_scale=1.0,
+        rescore=True,
+        bias_match=True,
+    )
     base.update(kw)
     return RegionConfig(**base)
 
@@ -65,7 +77,7 @@ def test_object_in_known_cell_gets_exact_targets():
     assert torch.allclose(g[a, 5:, j, i], torch.tensor([1 / 3, 1 / 3, -2 / 3], dtype=torch.float64))
     assert torch.count_nonzero(g[:, 5:][~mask[:, None].expand(2, 3, h, w)]) == 0
     assert parts["count"].item() == 1
-    assert parts["coord"].item() == pytest.approx(0.5 * s * ((tx - .5) ** 2 + (ty - .5) ** 2 + tw ** 2 + th ** 2))
+    assert parts["coord"].item() == pytest.approx(0.5 * s * ((tx - 0.5) ** 2 + (ty - 0.5) ** 2 + tw**2 + th**2))
     assert parts["class"].item() == pytest.approx(math.log(3))
     assert parts["avg_iou"].item() == pytest.approx(iou(pred, truth))
     assert parts["prior"].item() == 0
@@ -249,8 +261,9 @@ def test_errors_are_clear():
 def test_autocast_bf16_computes_in_float32():
     rc = region(classes=7, tree=small_tree())
     raw = torch.randn(2, 24, 3, 3).bfloat16().requires_grad_(True)
-    tg = Targets.collate([{"boxes": [(0.4, 0.6, 0.3, 0.5)], "nodes": [5]},
-                          {"boxes": [], "nodes": [], "is_cls": True, "label": 3}])
+    tg = Targets.collate(
+        [{"boxes": [(0.4, 0.6, 0.3, 0.5)], "nodes": [5]}, {"boxes": [], "nodes": [], "is_cls": True, "label": 3}]
+    )
     fn = RegionLoss(rc)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss, _ = fn(raw, tg, 0)
@@ -291,9 +304,13 @@ def test_no_grad_and_eval_paths():
 def test_cuda_matches_cpu():
     rc = region(classes=7, tree=small_tree())
     raw = torch.randn(3, 24, 5, 5, dtype=torch.float64)
-    tg = Targets.collate([{"boxes": [(0.4, 0.6, 0.3, 0.5), (0.41, 0.6, 0.3, 0.5)], "nodes": [5, 6]},
-                          {"boxes": [], "nodes": [], "is_cls": True, "label": 3},
-                          {"boxes": [(0.1, 0.2, 0.1, 0.1)], "nodes": [1]}])
+    tg = Targets.collate(
+        [
+            {"boxes": [(0.4, 0.6, 0.3, 0.5), (0.41, 0.6, 0.3, 0.5)], "nodes": [5, 6]},
+            {"boxes": [], "nodes": [], "is_cls": True, "label": 3},
+            {"boxes": [(0.1, 0.2, 0.1, 0.1)], "nodes": [1]},
+        ]
+    )
     fn = RegionLoss(rc)
     rc_ = raw.clone().requires_grad_(True)
     lc, _ = fn(rc_, tg, 0)

@@ -4,6 +4,7 @@ The reference below follows darknet_spec.md §2.5 / Appendix A literally (loops 
 and truths, "last write wins"); Darknet's gradient w.r.t. the raw conv output is -delta times the sigmoid
 derivative on x, y and objectness. Our loss (summed over the batch) must have exactly that gradient.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,9 +37,9 @@ def _activate(raw: np.ndarray, a: int, c: int, tree: WordTree | None) -> np.ndar
     else:
         for g in range(tree.num_groups):
             s0, n = int(tree.group_offset[g]), int(tree.group_size[g])
-            zz = z[:, :, s0:s0 + n]
+            zz = z[:, :, s0 : s0 + n]
             e = np.exp(zz - zz.max(2, keepdims=True))
-            o[:, :, 5 + s0:5 + s0 + n] = e / e.sum(2, keepdims=True)
+            o[:, :, 5 + s0 : 5 + s0 + n] = e / e.sum(2, keepdims=True)
     return o
 
 
@@ -84,8 +85,12 @@ def darknet_delta(o, truths, cls_label, anchors, rc: RegionConfig, seen: int, cl
         return _iou(decode(b, a, j, i), tb)
 
     def decode(b, a, j, i):
-        return ((i + o[b, a, 0, j, i]) / w_, (j + o[b, a, 1, j, i]) / h_,
-                math.exp(o[b, a, 2, j, i]) * anchors[a][0] / w_, math.exp(o[b, a, 3, j, i]) * anchors[a][1] / h_)
+        return (
+            (i + o[b, a, 0, j, i]) / w_,
+            (j + o[b, a, 1, j, i]) / h_,
+            math.exp(o[b, a, 2, j, i]) * anchors[a][0] / w_,
+            math.exp(o[b, a, 3, j, i]) * anchors[a][1] / h_,
+        )
 
     for b in range(b_):
         if cls_label[b] is not None:
@@ -123,8 +128,9 @@ def darknet_delta(o, truths, cls_label, anchors, rc: RegionConfig, seen: int, cl
                     if best_iou > rc.thresh:
                         delta[b, a, 4, j, i] = 0
                     if seen < 12800:
-                        box_delta(b, a, j, i, ((i + .5) / w_, (j + .5) / h_, anchors[a][0] / w_, anchors[a][1] / h_),
-                                  0.01)
+                        box_delta(
+                            b, a, j, i, ((i + 0.5) / w_, (j + 0.5) / h_, anchors[a][0] / w_, anchors[a][1] / h_), 0.01
+                        )
         for t in tr:
             i, j = int(t[0] * w_), int(t[1] * h_)
             best_iou, best_n = 0.0, 0
@@ -158,8 +164,20 @@ def random_tree(rng: np.random.Generator, n: int) -> WordTree:
 
 def make_region(classes: int, tree=None, num: int = 3, **kw) -> RegionConfig:
     anchors = [[0.6, 0.8], [2.0, 1.5], [3.5, 4.2], [1.2, 3.0], [4.5, 2.2]][:num]
-    base = dict(anchors=anchors, num=num, classes=classes, softmax=True, tree=tree, thresh=0.6, object_scale=5.0,
-                noobject_scale=1.0, class_scale=1.0, coord_scale=1.0, rescore=True, bias_match=True)
+    base = dict(
+        anchors=anchors,
+        num=num,
+        classes=classes,
+        softmax=True,
+        tree=tree,
+        thresh=0.6,
+        object_scale=5.0,
+        noobject_scale=1.0,
+        class_scale=1.0,
+        coord_scale=1.0,
+        rescore=True,
+        bias_match=True,
+    )
     base.update(kw)
     return RegionConfig(**base)
 
@@ -209,12 +227,12 @@ def compare(rc: RegionConfig, truths, cls_label, seen, cls_obj="darknet", hw=(4,
     np.testing.assert_array_equal(got != 0, expect != 0)
     np.testing.assert_allclose(got, expect, rtol=1e-9, atol=1e-12)
     # Darknet's reported cost: the sum of squared deltas (before the sigmoid derivative)
-    assert parts["cost"].item() == pytest.approx(float((delta ** 2).sum()), rel=1e-9, abs=1e-12)
+    assert parts["cost"].item() == pytest.approx(float((delta**2).sum()), rel=1e-9, abs=1e-12)
     # Darknet's equivalent loss: 1/2 s (t - y)^2 per written box/obj entry + CE per class group
     return loss, parts, delta
 
 
-@pytest.mark.parametrize("seen", [0, 12799, 12800, 10 ** 6])
+@pytest.mark.parametrize("seen", [0, 12799, 12800, 10**6])
 def test_flat_detection(seen):
     rng = np.random.default_rng(1)
     rc = make_region(classes=6, num=3)
@@ -337,8 +355,14 @@ def test_random_configurations(seed):
     use_tree = bool(seed % 2)
     tree = random_tree(rng, int(rng.integers(5, 40))) if use_tree else None
     c = len(tree) if use_tree else int(rng.integers(2, 12))
-    rc = make_region(classes=c, tree=tree, num=int(rng.integers(1, 6)), thresh=float(rng.uniform(0.3, 0.7)),
-                     rescore=bool(rng.integers(2)), bias_match=bool(rng.integers(2)))
+    rc = make_region(
+        classes=c,
+        tree=tree,
+        num=int(rng.integers(1, 6)),
+        thresh=float(rng.uniform(0.3, 0.7)),
+        rescore=bool(rng.integers(2)),
+        bias_match=bool(rng.integers(2)),
+    )
     b = int(rng.integers(1, 5))
     labels = [int(rng.integers(0, c)) if rng.random() < 0.3 else None for _ in range(b)]
     truths = [[] if lab is not None else random_truths(rng, int(rng.integers(0, 7)), c, near=0.4) for lab in labels]

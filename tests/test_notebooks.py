@@ -1,4 +1,5 @@
 """The notebooks run end to end (small settings, no data, no trained model) and are stored without outputs."""
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,9 @@ def test_notebook_runs(name, world_root, tmp_path, monkeypatch):
     repo = str(NOTEBOOKS.parent)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])))
     book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    client = nbclient.NotebookClient(book, timeout=180, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = nbclient.NotebookClient(
+        book, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

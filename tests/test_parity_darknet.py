@@ -5,6 +5,7 @@ generated once per session with ../shared/tools/make_darknet_weights.py (the `yo
 fixture in conftest.py, shared with test_decode_parity.py). Everything skips cleanly when the
 shared folder is absent.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from yolo9000.darknet.model import load_darknet, optimize_for_inference
 from yolo9000.darknet.layers import reorg
+from yolo9000.darknet.model import load_darknet, optimize_for_inference
 from yolo9000.detection.letterbox import letterbox
 
 
@@ -57,8 +58,11 @@ def test_per_layer_statistics(darknet_outputs, yolov2_cpu, cpu_layers):
         assert a.std().item() == pytest.approx(s["std"], rel=1e-4), (s["index"], s["type"])
         assert a.max().item() == pytest.approx(s["max"], rel=1e-4, abs=1e-6)
         flat = a.flatten()
-        assert torch.allclose(flat[s["sample_idx"]], torch.tensor(s["sample_val"], dtype=torch.float64),
-                              atol=1e-4 * max(1.0, abs(s["max"])))
+        assert torch.allclose(
+            flat[s["sample_idx"]],
+            torch.tensor(s["sample_val"], dtype=torch.float64),
+            atol=1e-4 * max(1.0, abs(s["max"])),
+        )
 
 
 def test_reorg_layer_in_model(darknet_outputs, cpu_layers):
@@ -100,8 +104,17 @@ def _our_detections(model, x=None, region=None):
     if region is None:
         with torch.no_grad():
             region = model.region_output(x)
-    det = decode(region, model.region, thresh=0.25, hier_thresh=0.5, nms=0.45, mode="darknet",
-                 net_size=(416, 416), image_sizes=[(640, 480)], clip=False)[0]
+    det = decode(
+        region,
+        model.region,
+        thresh=0.25,
+        hier_thresh=0.5,
+        nms=0.45,
+        mode="darknet",
+        net_size=(416, 416),
+        image_sizes=[(640, 480)],
+        clip=False,
+    )[0]
     order = sorted(range(len(det)), key=lambda i: (int(det.index[i]), int(det.labels[i])))
     return det, order
 

@@ -1,5 +1,6 @@
 """A run killed with SIGKILL and resumed from its last checkpoint ends with exactly the weights of an
 uninterrupted run (CPU, deterministic: data, augmentation and sizes are functions of seed and step)."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import tiny_data as td
 import torch
 
-import tiny_data as td
 from yolo9000.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,18 +20,52 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run(args, cwd):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "yolo9000", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "yolo9000", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     d = td.make_all(tmp_path / "data")
-    common = ["train", "--coco", str(d["coco"]), "--folders", str(d["folders"]), "--tree", str(d["tree"]),
-              "--cfg", str(d["cfg"]), "--steps", "6", "--batch", "4", "--subdivisions", "2", "--lr", "0.01",
-              "--burn-in", "2", "--multiscale", "true", "--sizes", "64", "96", "--scale-every", "1",
-              "--cls-fraction", "0.5", "--save-every", "2", "--workers", "0", "--tensorboard", "false",
-              "--progress", "false"]
+    common = [
+        "train",
+        "--coco",
+        str(d["coco"]),
+        "--folders",
+        str(d["folders"]),
+        "--tree",
+        str(d["tree"]),
+        "--cfg",
+        str(d["cfg"]),
+        "--steps",
+        "6",
+        "--batch",
+        "4",
+        "--subdivisions",
+        "2",
+        "--lr",
+        "0.01",
+        "--burn-in",
+        "2",
+        "--multiscale",
+        "true",
+        "--sizes",
+        "64",
+        "96",
+        "--scale-every",
+        "1",
+        "--cls-fraction",
+        "0.5",
+        "--save-every",
+        "2",
+        "--workers",
+        "0",
+        "--tensorboard",
+        "false",
+        "--progress",
+        "false",
+    ]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the subprocess (OMP_NUM_THREADS=1): same kernels, same float results
     try:

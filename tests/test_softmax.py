@@ -1,4 +1,5 @@
 """Tests of wordtree.softmax.TreeSoftmax against direct loop references on small random trees."""
+
 from __future__ import annotations
 
 import math
@@ -38,9 +39,9 @@ def ref_log_conditional(tree: WordTree, x: np.ndarray) -> np.ndarray:
     """Loop reference: log-softmax inside every group, one group at a time."""
     out = np.empty_like(x)
     for off, size in zip(tree.group_offset, tree.group_size):
-        seg = x[..., off:off + size]
+        seg = x[..., off : off + size]
         m = seg.max(-1, keepdims=True)
-        out[..., off:off + size] = seg - m - np.log(np.exp(seg - m).sum(-1, keepdims=True))
+        out[..., off : off + size] = seg - m - np.log(np.exp(seg - m).sum(-1, keepdims=True))
     return out
 
 
@@ -60,7 +61,7 @@ def darknet_class_delta(tree: WordTree, probs_cond: np.ndarray, c: int) -> np.nd
     while c >= 0:
         g = tree.group[c]
         off, size = tree.group_offset[g], tree.group_size[g]
-        delta[off:off + size] = -probs_cond[off:off + size]
+        delta[off : off + size] = -probs_cond[off : off + size]
         delta[c] = 1 - probs_cond[c]
         c = tree.parent[c]
     return delta
@@ -70,7 +71,7 @@ def ref_predict_paper(tree: WordTree, cond: np.ndarray, thresh: float) -> tuple[
     g, p, node = 0, 1.0, -1
     while True:
         off, size = tree.group_offset[g], tree.group_size[g]
-        best = off + int(np.argmax(cond[off:off + size]))
+        best = off + int(np.argmax(cond[off : off + size]))
         q = p * cond[best]
         if q > thresh or node < 0:
             if not q > thresh:  # best root below the threshold: Darknet returns it anyway
@@ -312,11 +313,13 @@ def test_darknet_quirk_three_levels():
 
 def test_predict_thresholds_ties_and_root():
     ts = three_level()
-    x = torch.stack([
-        logits_for([0.9, 0.1, 0.8, 0.2, 0.7, 0.3]),
-        logits_for([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),  # ties: the first sibling wins at every level
-        logits_for([0.3, 0.7, 0.5, 0.5, 0.5, 0.5]),  # best root is a leaf
-    ])
+    x = torch.stack(
+        [
+            logits_for([0.9, 0.1, 0.8, 0.2, 0.7, 0.3]),
+            logits_for([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),  # ties: the first sibling wins at every level
+            logits_for([0.3, 0.7, 0.5, 0.5, 0.5, 0.5]),  # best root is a leaf
+        ]
+    )
     assert ts.predict(x, 0.95).node.tolist() == [0, 0, 1]  # best root returned even below the threshold
     assert ts.predict(x, 0.6).node.tolist() == [2, 0, 1]
     assert ts.predict(x, 0.2).node.tolist() == [4, 2, 1]  # tie row: P(4) = .125 < .2
@@ -385,8 +388,7 @@ def test_inspect_frame():
     x = logits_for([0.9, 0.1, 0.8, 0.2, 0.7, 0.3])
     df = ts.inspect(x)
     assert isinstance(df, pd.DataFrame)
-    assert list(df.columns) == ["level", "group", "node", "wnid", "name", "on_path", "conditional", "absolute",
-                                "rank"]
+    assert list(df.columns) == ["level", "group", "node", "wnid", "name", "on_path", "conditional", "absolute", "rank"]
     assert df["node"].tolist() == [0, 1, 2, 3, 4, 5]  # node 4 predicted: its path's groups (no children)
     assert df.loc[df.on_path, "node"].tolist() == [0, 2, 4]
     assert df["rank"].tolist() == [1, 2, 1, 2, 1, 2]
@@ -479,8 +481,7 @@ def test_9k_tree_loss_and_predict(reference_dir):
     la = ts.log_absolute(x.detach())
     torch.testing.assert_close(la.exp()[:, ts.is_leaf].sum(1), torch.ones(6, dtype=torch.float64))
     for r in range(len(y)):
-        assert ts.predict(x[r].detach(), 0.4, mode="darknet").node.item() == ref_predict_darknet(
-            tree, cond[r], 0.4)
+        assert ts.predict(x[r].detach(), 0.4, mode="darknet").node.item() == ref_predict_darknet(tree, cond[r], 0.4)
         assert ts.predict(x[r].detach(), 0.4).node.item() == ref_predict_paper(tree, cond[r], 0.4)[0]
 
 

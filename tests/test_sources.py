@@ -1,5 +1,6 @@
 """Label sources: shipped COCO/ImageNet lists checked against WordNet, class folders, ReleaseStatus.xml,
 wnid files, free-text names, merging."""
+
 from __future__ import annotations
 
 import csv

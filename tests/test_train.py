@@ -1,14 +1,15 @@
 """Training: a few steps on tiny generated COCO + class-folder data reduce the loss (through the real CLI),
 schedule, config merging, backbone loading, and the clean stop on a non-finite loss."""
+
 from __future__ import annotations
 
 import csv
 
 import pytest
+import tiny_data as td
 import torch
 import yaml
 
-import tiny_data as td
 from yolo9000.cli import main
 from yolo9000.training.config import TrainConfig
 from yolo9000.training.schedule import DarknetSchedule
@@ -29,9 +30,26 @@ def data(tmp_path_factory):
 
 
 def _args(data, out, *extra):
-    return ["train", "--coco", str(data["coco"]), "--folders", str(data["folders"]), "--tree", str(data["tree"]),
-            "--cfg", str(data["cfg"]), "--out", str(out), "--workers", "0", "--tensorboard", "false",
-            "--progress", "false", *extra]
+    return [
+        "train",
+        "--coco",
+        str(data["coco"]),
+        "--folders",
+        str(data["folders"]),
+        "--tree",
+        str(data["tree"]),
+        "--cfg",
+        str(data["cfg"]),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--tensorboard",
+        "false",
+        "--progress",
+        "false",
+        *extra,
+    ]
 
 
 def _fixed_batch_loss(model, data):
@@ -39,14 +57,15 @@ def _fixed_batch_loss(model, data):
     from yolo9000.detection.loss import RegionLoss
 
     tree = model.tree
-    ds = JointDataset(CocoDetection(data["coco"], None, tree), ClassFolders(data["folders"], tree),
-                      AugmentConfig.none())
+    ds = JointDataset(
+        CocoDetection(data["coco"], None, tree), ClassFolders(data["folders"], tree), AugmentConfig.none()
+    )
     keys = [SampleKey(0, i, 64, 0) for i in range(6)] + [SampleKey(1, i, 64, 0) for i in range(0, 9, 3)]
     images, targets = collate([ds[k] for k in keys])
     loss_fn = RegionLoss(model.region, model.head.tree_softmax, apply_map=False)
     model.train()  # batch statistics: a few steps leave BN's running averages far from converged
     with torch.no_grad():
-        loss, _ = loss_fn(model(images), targets, seen=10 ** 6)
+        loss, _ = loss_fn(model(images), targets, seen=10**6)
     return float(loss)
 
 
@@ -55,9 +74,33 @@ def test_cli_training_reduces_the_loss(data, tmp_path):
     from yolo9000.darknet.model import DarknetModel
 
     out = tmp_path / "run"
-    rc = main(_args(data, out, "--steps", "14", "--batch", "8", "--subdivisions", "2", "--lr", "0.01",
-                    "--burn-in", "3", "--multiscale", "true", "--sizes", "64", "96", "--scale-every", "2",
-                    "--cls-fraction", "0.25", "--save-every", "5"))
+    rc = main(
+        _args(
+            data,
+            out,
+            "--steps",
+            "14",
+            "--batch",
+            "8",
+            "--subdivisions",
+            "2",
+            "--lr",
+            "0.01",
+            "--burn-in",
+            "3",
+            "--multiscale",
+            "true",
+            "--sizes",
+            "64",
+            "96",
+            "--scale-every",
+            "2",
+            "--cls-fraction",
+            "0.25",
+            "--save-every",
+            "5",
+        )
+    )
     assert rc == 0
     for name in ("last.pt", "config.yaml", "log.csv", "summary.json"):
         assert (out / name).is_file(), name
@@ -96,9 +139,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path
         return (loss * float("nan") if calls["n"] >= 3 else loss), parts
 
     monkeypatch.setattr(RegionLoss, "forward", flaky)
-    cfg = TrainConfig(coco=str(data["coco"]), folders=str(data["folders"]), tree=str(data["tree"]),
-                      cfg=str(data["cfg"]), out=str(tmp_path / "nan"), steps=5, batch=2, subdivisions=1,
-                      size=64, multiscale=False, workers=0, tensorboard=False, progress=False, save_every=1)
+    cfg = TrainConfig(
+        coco=str(data["coco"]),
+        folders=str(data["folders"]),
+        tree=str(data["tree"]),
+        cfg=str(data["cfg"]),
+        out=str(tmp_path / "nan"),
+        steps=5,
+        batch=2,
+        subdivisions=1,
+        size=64,
+        multiscale=False,
+        workers=0,
+        tensorboard=False,
+        progress=False,
+        save_every=1,
+    )
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 3; .*last good checkpoint is .*last\.pt"):
         train(cfg)
     assert load_checkpoint(tmp_path / "nan" / "last.pt")["step"] == 2

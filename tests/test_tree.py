@@ -1,4 +1,5 @@
 """The WordTree core: layout, arrays, invariants and lookups on small hand-made trees."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,14 @@ from wordtree import LabelMap, TreeError, WordTree
 def toy() -> WordTree:
     # animal -> {bird -> {owl, penguin}, dog -> {terrier}}, vehicle -> {car}
     edges = {
-        "animal": None, "vehicle": None,
-        "bird": "animal", "dog": "animal",
-        "owl": "bird", "penguin": "bird", "terrier": "dog", "car": "vehicle",
+        "animal": None,
+        "vehicle": None,
+        "bird": "animal",
+        "dog": "animal",
+        "owl": "bird",
+        "penguin": "bird",
+        "terrier": "dog",
+        "car": "vehicle",
     }
     return WordTree.from_edges(edges, targets=["owl", "penguin", "dog", "car"])
 

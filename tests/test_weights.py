@@ -1,4 +1,5 @@
 """Darknet .weights read/write: layout, headers by version, size errors, byte-exact round trips, convert."""
+
 from __future__ import annotations
 
 import struct
@@ -8,14 +9,22 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from darknet_files import cfg_text, conv, maxpool
+
 from yolo9000.darknet.model import load_darknet, load_weights, read_weights_header, save_weights, weight_count
 
-CFG = cfg_text(conv(4), maxpool(), conv(8), maxpool(), ("route", {"layers": -3}), conv(4, size=1),
-               ("reorg", {"stride": 2}), ("route", {"layers": "-1,-4"}),
-               conv(14, size=1, bn=False, activation="linear"),
-               ("region", {"anchors": "1,1,2,2", "classes": 2, "num": 2, "softmax": 1}))
+CFG = cfg_text(
+    conv(4),
+    maxpool(),
+    conv(8),
+    maxpool(),
+    ("route", {"layers": -3}),
+    conv(4, size=1),
+    ("reorg", {"stride": 2}),
+    ("route", {"layers": "-1,-4"}),
+    conv(14, size=1, bn=False, activation="linear"),
+    ("region", {"anchors": "1,1,2,2", "classes": 2, "num": 2, "softmax": 1}),
+)
 # floats per conv in cfg order: (bias, [gamma, mean, var], weights)
 LAYOUT = [(4, True, 4 * 3 * 9), (8, True, 8 * 4 * 9), (4, True, 4 * 4 * 1), (14, False, 14 * 24 * 1)]
 
@@ -48,8 +57,9 @@ def test_layout_maps_each_array_to_its_tensor(cfg_file, tmp_path):
     assert load_weights(model, tmp_path / "w.weights") == 64
     pos = 0
     for block, (n, bn, w) in zip(model.conv_blocks(), LAYOUT):
-        order = ([block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var] if bn
-                 else [block.conv.bias]) + [block.conv.weight]
+        order = (
+            [block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var] if bn else [block.conv.bias]
+        ) + [block.conv.weight]
         sizes = [n] * (4 if bn else 1) + [w]
         for t, size in zip(order, sizes):
             assert torch.equal(t.detach().flatten(), torch.from_numpy(values[pos : pos + size]))
@@ -58,8 +68,10 @@ def test_layout_maps_each_array_to_its_tensor(cfg_file, tmp_path):
     assert block.conv.weight.shape == (14, 24, 1, 1)  # (out, in, kh, kw) as in Darknet
 
 
-@pytest.mark.parametrize("version, seen, header", [((0, 2, 0), 123456789012, 20), ((0, 1, 0), 4096, 16),
-                                                   ((1, 0, 0), 7, 20), ((0, 1000, 0), 9, 16)])
+@pytest.mark.parametrize(
+    "version, seen, header",
+    [((0, 2, 0), 123456789012, 20), ((0, 1, 0), 4096, 16), ((1, 0, 0), 7, 20), ((0, 1000, 0), 9, 16)],
+)
 def test_round_trip_identical_bytes_per_header_version(cfg_file, tmp_path, version, seen, header):
     model = load_darknet(cfg_file)
     values = np.random.default_rng(0).standard_normal(n_floats()).astype(np.float32)
@@ -118,7 +130,9 @@ def test_partial_weights_load_a_prefix(cfg_file, tmp_path):
     load_weights(model, p, allow_partial=True)
     b0 = model.conv_blocks()[0]
     assert torch.all(b0.conv.weight == 0.25) and torch.all(b0.bn.running_var == 0.25)
-    assert torch.equal(model.conv_blocks()[1].conv.weight, before[list(model.state_dict()).index("layers.2.conv.weight")])
+    assert torch.equal(
+        model.conv_blocks()[1].conv.weight, before[list(model.state_dict()).index("layers.2.conv.weight")]
+    )
     write_weights(p, np.zeros(first + 3, np.float32))
     with pytest.raises(ValueError, match="layer boundary"):
         load_weights(model, p, allow_partial=True)
@@ -126,8 +140,18 @@ def test_partial_weights_load_a_prefix(cfg_file, tmp_path):
 
 def test_shared_generator_file_round_trips(shared_tools_dir, cfg_file, tmp_path):
     out = tmp_path / "gen.weights"
-    subprocess.run([sys.executable, str(shared_tools_dir / "make_darknet_weights.py"), str(cfg_file), str(out),
-                    "--seed", "3", "--quiet"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(shared_tools_dir / "make_darknet_weights.py"),
+            str(cfg_file),
+            str(out),
+            "--seed",
+            "3",
+            "--quiet",
+        ],
+        check=True,
+    )
     model = load_darknet(cfg_file, out)
     again = tmp_path / "again.weights"
     save_weights(model, again)
@@ -135,8 +159,8 @@ def test_shared_generator_file_round_trips(shared_tools_dir, cfg_file, tmp_path)
 
 
 def test_convert_cli_round_trip(cfg_file, tmp_path):
-    from yolo9000.darknet.checkpoint import load_model
     from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import load_model
 
     values = (np.abs(np.random.default_rng(1).standard_normal(n_floats())) * 0.3 + 0.05).astype(np.float32)
     src = tmp_path / "src.weights"
@@ -165,10 +189,9 @@ def test_convert_cli_round_trip(cfg_file, tmp_path):
 
 def test_convert_tree_model_round_trip(tmp_path):
     from wordtree.tree import WordTree
-
+    from yolo9000.cli import main
     from yolo9000.darknet import models
     from yolo9000.darknet.checkpoint import load_model, save_checkpoint
-    from yolo9000.cli import main
 
     tree = WordTree(["n1", "n2", "n3", "n4"], [-1, 0, 0, 1], ["thing", "animal", "plant", "dog"])
     model = models.tiny_yolo9000(tree, size=64, width=0.25).eval()
@@ -183,8 +206,20 @@ def test_convert_tree_model_round_trip(tmp_path):
     with torch.no_grad():
         assert torch.equal(back.region_output(x), model.region_output(x))
     # and into a checkpoint again, tree given explicitly
-    assert main(["convert", str(dk / "toy.cfg"), str(dk / "toy.weights"), "--tree", str(dk / "toy.tree"),
-                 "-o", str(tmp_path / "again.pt")]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(dk / "toy.cfg"),
+                str(dk / "toy.weights"),
+                "--tree",
+                str(dk / "toy.tree"),
+                "-o",
+                str(tmp_path / "again.pt"),
+            ]
+        )
+        == 0
+    )
     again = load_model(tmp_path / "again.pt")
     assert again.tree.wnids == tree.wnids
 
@@ -197,8 +232,10 @@ def test_convert_keeps_names_map_and_refuses_overwrite(tmp_path):
     (d / "toy.tree").write_text("n1 -1\nn2 0\nn3 0\n")
     (d / "toy.names").write_text("thing\nanimal\nplant\n")
     (d / "coco.map").write_text("2\n1\n")
-    cfg = ("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=8\nsize=1\nactivation=linear\n"
-           "[region]\nclasses=3\nnum=1\ntree=data/toy.tree\nmap=data/coco.map\n")
+    cfg = (
+        "[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=8\nsize=1\nactivation=linear\n"
+        "[region]\nclasses=3\nnum=1\ntree=data/toy.tree\nmap=data/coco.map\n"
+    )
     (d / "toy.cfg").write_text(cfg)
     model = load_darknet(d / "toy.cfg")
     assert model.tree.names == ("thing", "animal", "plant") and model.region.map == [2, 1]

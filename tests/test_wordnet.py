@@ -1,4 +1,5 @@
 """WordNet access: locating a copy, the assembled NLTK-shaped folder, the fast noun graph vs NLTK."""
+
 from __future__ import annotations
 
 import random

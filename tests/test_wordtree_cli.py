@@ -1,4 +1,5 @@
 """`build-wordtree` end to end (in-process through `main`, plus one real subprocess)."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,16 @@ def test_defaults_build_coco_plus_imagenet(tmp_path, monkeypatch, capsys):
     assert "nodes 1420" in out and "targets 1056" in out and "label map coco: 80 labels -> 80 nodes" in out
     assert "WordNet" in err and "building the tree" in err  # progress lines with timings go to stderr
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["coco.map", "coco.names", "imagenet1k.map", "imagenet1k.names", "wordtree.json",
-                     "wordtree.labels", "wordtree.names", "wordtree.tree"]
+    assert names == [
+        "coco.map",
+        "coco.names",
+        "imagenet1k.map",
+        "imagenet1k.names",
+        "wordtree.json",
+        "wordtree.labels",
+        "wordtree.names",
+        "wordtree.tree",
+    ]
     tree = WordTree.load(folder / "wordtree.json")
     assert len(tree) == 1420 and set(tree.label_maps) == {"coco", "imagenet1k"}
     dark = WordTree.from_darknet(folder / "wordtree.tree", folder / "wordtree.names")
@@ -91,15 +100,31 @@ def test_folders_top_k_and_invalid_targets(tmp_path, capsys):
     assert "not_a_wnid" in err and "n99999999" in err and "v01835496" in err
     assert err.strip().splitlines()[-1].startswith("build-wordtree: error: 3 invalid target(s)")
     assert not (tmp_path / "o2").exists()
-    assert main(["-q", "--folders", str(root), "--wnids", str(wn), "-o", str(tmp_path / "o2"),
-                 "--skip-invalid"]) == 0
+    assert main(["-q", "--folders", str(root), "--wnids", str(wn), "-o", str(tmp_path / "o2"), "--skip-invalid"]) == 0
     assert set(WordTree.load(tmp_path / "o2" / "wordtree.json").targets) == {
-        "n02084071", "n02121620", "n02110185", "n02055803"}
+        "n02084071",
+        "n02121620",
+        "n02110185",
+        "n02055803",
+    }
 
 
 def test_names_keep_and_errors(tmp_path, capsys):
-    assert main(["--names", "penguin, owl, poodle, taxi, lemon", "--keep", "physical_entity.n.01",
-                 "-o", str(tmp_path), "--stem", "emoji"]) == 0
+    assert (
+        main(
+            [
+                "--names",
+                "penguin, owl, poodle, taxi, lemon",
+                "--keep",
+                "physical_entity.n.01",
+                "-o",
+                str(tmp_path),
+                "--stem",
+                "emoji",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert "is ambiguous" in err
     tree = WordTree.load(tmp_path / "emoji.json")
@@ -119,7 +144,8 @@ def test_darknet_compatible_preset(tmp_path, capsys):
 
 
 def test_help_has_examples_and_module_entry_point():
-    r = subprocess.run([sys.executable, "-m", "wordtree", "--help"], capture_output=True, text=True, cwd=REPO,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "wordtree", "--help"], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert r.returncode == 0
     assert "examples:" in r.stdout and "--darknet-compatible" in r.stdout and "--top-k" in r.stdout

@@ -3,6 +3,7 @@
 Images are flat backgrounds with solid coloured rectangles: boxes are the rectangles, so a detector can learn
 them in a few steps. Shared by the data and training tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,18 +14,31 @@ from PIL import Image
 
 # a small hierarchy with fake but well-formed wnids: entity > {animal > {dog, cat}, vehicle > {car, bus}}
 TREE_EDGES = {
-    "n90000001": None,          # entity
-    "n90000002": "n90000001",   # animal
-    "n90000003": "n90000001",   # vehicle
-    "n90000004": "n90000002",   # dog
-    "n90000005": "n90000002",   # cat
-    "n90000006": "n90000003",   # car
-    "n90000007": "n90000003",   # bus
+    "n90000001": None,  # entity
+    "n90000002": "n90000001",  # animal
+    "n90000003": "n90000001",  # vehicle
+    "n90000004": "n90000002",  # dog
+    "n90000005": "n90000002",  # cat
+    "n90000006": "n90000003",  # car
+    "n90000007": "n90000003",  # bus
 }
-TREE_NAMES = {"n90000001": "entity", "n90000002": "animal", "n90000003": "vehicle", "n90000004": "dog",
-              "n90000005": "cat", "n90000006": "car", "n90000007": "bus"}
-COLOURS = {"animal": (230, 40, 40), "vehicle": (40, 60, 230), "dog": (230, 120, 40), "cat": (200, 40, 160),
-           "car": (40, 180, 230), "bus": (40, 220, 90)}
+TREE_NAMES = {
+    "n90000001": "entity",
+    "n90000002": "animal",
+    "n90000003": "vehicle",
+    "n90000004": "dog",
+    "n90000005": "cat",
+    "n90000006": "car",
+    "n90000007": "bus",
+}
+COLOURS = {
+    "animal": (230, 40, 40),
+    "vehicle": (40, 60, 230),
+    "dog": (230, 120, 40),
+    "cat": (200, 40, 160),
+    "car": (40, 180, 230),
+    "bus": (40, 220, 90),
+}
 DET_CATEGORIES = [  # coarse boxed labels; "vehicle" has no wnid field: it is found through the tree's label map
     {"id": 3, "name": "animal", "wnid": "n90000002"},
     {"id": 7, "name": "vehicle"},
@@ -43,12 +57,13 @@ def _image(rng: np.random.Generator, w: int, h: int, boxes, colours) -> Image.Im
     arr = np.empty((h, w, 3), np.uint8)
     arr[:] = rng.integers(90, 160, size=3)
     for (x0, y0, x1, y1), col in zip(boxes, colours):
-        arr[int(y0):int(y1), int(x0):int(x1)] = col
+        arr[int(y0) : int(y1), int(x0) : int(x1)] = col
     return Image.fromarray(arr)
 
 
-def make_coco(root: Path, n_images: int = 8, size: tuple[int, int] = (96, 72), seed: int = 0,
-              categories=DET_CATEGORIES) -> Path:
+def make_coco(
+    root: Path, n_images: int = 8, size: tuple[int, int] = (96, 72), seed: int = 0, categories=DET_CATEGORIES
+) -> Path:
     """root/annotations.json + root/images/*.png; returns the JSON path."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -65,16 +80,28 @@ def make_coco(root: Path, n_images: int = 8, size: tuple[int, int] = (96, 72), s
         _image(rng, w, h, boxes, [COLOURS[c["name"]] for c in cats]).save(root / "images" / name)
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
         for (x0, y0, x1, y1), c in zip(boxes, cats):
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": c["id"],
-                         "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                         "area": float((x1 - x0) * (y1 - y0)), "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": c["id"],
+                    "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                    "area": float((x1 - x0) * (y1 - y0)),
+                    "iscrowd": 0,
+                }
+            )
     path = root / "annotations.json"
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": list(categories)}))
     return path
 
 
-def make_folders(root: Path, per_class: int = 3, size: tuple[int, int] = (64, 64), seed: int = 1,
-                 classes=("n90000004", "n90000005", "n90000006")) -> Path:
+def make_folders(
+    root: Path,
+    per_class: int = 3,
+    size: tuple[int, int] = (64, 64),
+    seed: int = 1,
+    classes=("n90000004", "n90000005", "n90000006"),
+) -> Path:
     """root/<wnid>/*.png with one centred object of the class colour each."""
     rng = np.random.default_rng(seed)
     w, h = size
@@ -101,6 +128,10 @@ def make_all(root: Path) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     tree = make_tree()
     tree.save(root / "tree.json")
-    return {"coco": make_coco(root / "det"), "images": root / "det" / "images",
-            "folders": make_folders(root / "cls"), "tree": root / "tree.json",
-            "cfg": make_cfg(tree, root / "model.cfg")}
+    return {
+        "coco": make_coco(root / "det"),
+        "images": root / "det" / "images",
+        "folders": make_folders(root / "cls"),
+        "tree": root / "tree.json",
+        "cfg": make_cfg(tree, root / "model.cfg"),
+    }

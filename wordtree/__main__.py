@@ -1,4 +1,5 @@
 """``python -m wordtree``: the ``build-wordtree`` command line."""
+
 import sys
 
 from wordtree.cli import main

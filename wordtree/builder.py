@@ -20,6 +20,7 @@ rules that rebuild Darknet's shipped ``9k.tree`` (see the project's wordtree not
 * ``graft``/``name_overrides``: hand re-attachments and display names applied after building; empty by
   default, filled only by an explicit preset such as `darknet_preset()`.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -69,8 +70,10 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         for val, allowed, what in (
-            (self.tie_break, TIE_BREAKS, "tie_break"), (self.schedule, SCHEDULES, "schedule"),
-            (self.cost, COSTS, "cost"), (self.order, ORDERS, "order"),
+            (self.tie_break, TIE_BREAKS, "tie_break"),
+            (self.schedule, SCHEDULES, "schedule"),
+            (self.cost, COSTS, "cost"),
+            (self.order, ORDERS, "order"),
             (self.on_invalid, ("error", "skip"), "on_invalid"),
         ):
             if val not in allowed:
@@ -417,8 +420,9 @@ def build(
     return tree, report
 
 
-def _fit_label_maps(label_maps: Iterable[LabelMap], parent: Mapping, on_invalid: str,
-                    dropped: set[str]) -> list[LabelMap]:
+def _fit_label_maps(
+    label_maps: Iterable[LabelMap], parent: Mapping, on_invalid: str, dropped: set[str]
+) -> list[LabelMap]:
     """Label maps restricted to the tree: labels of targets dropped by `keep` go (reported in the build
     report); any other label without a node is an error unless invalid targets are being skipped."""
     out = []

@@ -1,4 +1,5 @@
 """``build-wordtree`` (also ``wordtree``): build a WordTree from label sources, or check tree files."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from wordtree.builder import (COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build,
-                              darknet_preset)
+from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build, darknet_preset
 
 PROG = "build-wordtree"
 DEFAULT_OUT = "wordtree_out"
@@ -40,37 +40,89 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s = p.add_argument_group("label sources")
-    s.add_argument("--coco", nargs="?", const="", metavar="CSV",
-                   help="COCO's 80 categories (the shipped mapping, or a CSV with name,wnid columns)")
-    s.add_argument("--imagenet1k", nargs="?", const="", metavar="FILE",
-                   help="the 1000 ILSVRC-2012 classes (shipped list, or a file of wnids)")
-    s.add_argument("--folders", action="append", default=[], metavar="DIR",
-                   help="a folder of class folders named by wnid (repeatable)")
+    s.add_argument(
+        "--coco",
+        nargs="?",
+        const="",
+        metavar="CSV",
+        help="COCO's 80 categories (the shipped mapping, or a CSV with name,wnid columns)",
+    )
+    s.add_argument(
+        "--imagenet1k",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="the 1000 ILSVRC-2012 classes (shipped list, or a file of wnids)",
+    )
+    s.add_argument(
+        "--folders",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of class folders named by wnid (repeatable)",
+    )
     s.add_argument("--release-status", metavar="XML", help="ImageNet's ReleaseStatus.xml (image counts per synset)")
-    s.add_argument("--wnids", action="append", default=[], metavar="FILE",
-                   help="a text file of wnids or synset names, optionally each followed by a label (repeatable)")
-    s.add_argument("--names", action="append", default=[], metavar="FILE|TEXT",
-                   help="free-text names: a file (one per line) or a comma-separated list (repeatable)")
-    s.add_argument("--top-k", type=int, metavar="K", help="keep the K classes with most images (--folders, --release-status)")
+    s.add_argument(
+        "--wnids",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a text file of wnids or synset names, optionally each followed by a label (repeatable)",
+    )
+    s.add_argument(
+        "--names",
+        action="append",
+        default=[],
+        metavar="FILE|TEXT",
+        help="free-text names: a file (one per line) or a comma-separated list (repeatable)",
+    )
+    s.add_argument(
+        "--top-k", type=int, metavar="K", help="keep the K classes with most images (--folders, --release-status)"
+    )
     s.add_argument("--min-images", type=int, metavar="N", help="keep classes with at least N images (same sources)")
-    s.add_argument("--ambiguous", choices=("first", "error"), default="first",
-                   help="a name with several noun senses: take the most common one (default) or fail")
-    s.add_argument("--skip-invalid", action="store_true",
-                   help="skip (and list) invalid targets (verbs, unknown ids) instead of failing")
+    s.add_argument(
+        "--ambiguous",
+        choices=("first", "error"),
+        default="first",
+        help="a name with several noun senses: take the most common one (default) or fail",
+    )
+    s.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip (and list) invalid targets (verbs, unknown ids) instead of failing",
+    )
 
     b = p.add_argument_group("building (defaults: the general rules that rebuild Darknet's 9k tree)")
-    b.add_argument("--darknet-compatible", action="store_true",
-                   help="Darknet's preset: roots under physical_entity + its 4 hand edits + 3 names")
-    b.add_argument("--collapse", action=argparse.BooleanOptionalAction, default=None,
-                   help="splice out non-target intermediate nodes with one child (default: on)")
-    b.add_argument("--hoist", action=argparse.BooleanOptionalAction, default=None,
-                   help="a target whose only child is a leaf hands it to its own parent (default: on)")
-    b.add_argument("--tie-break", choices=TIE_BREAKS, help="equal-cost paths: smallest root-first synset names (default) or first path")
+    b.add_argument(
+        "--darknet-compatible",
+        action="store_true",
+        help="Darknet's preset: roots under physical_entity + its 4 hand edits + 3 names",
+    )
+    b.add_argument(
+        "--collapse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="splice out non-target intermediate nodes with one child (default: on)",
+    )
+    b.add_argument(
+        "--hoist",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a target whose only child is a leaf hands it to its own parent (default: on)",
+    )
+    b.add_argument(
+        "--tie-break",
+        choices=TIE_BREAKS,
+        help="equal-cost paths: smallest root-first synset names (default) or first path",
+    )
     b.add_argument("--schedule", choices=SCHEDULES, help="order of multi-path targets (default: levels)")
     b.add_argument("--cost", choices=COSTS, help="path cost: all new nodes on it (default) or the added prefix")
-    b.add_argument("--keep", metavar="SYNSET",
-                   help="'root' (default: drop entity, its children are the top level), 'all', or a synset "
-                        "(wnid or name) whose strict descendants are kept")
+    b.add_argument(
+        "--keep",
+        metavar="SYNSET",
+        help="'root' (default: drop entity, its children are the top level), 'all', or a synset "
+        "(wnid or name) whose strict descendants are kept",
+    )
 
     o = p.add_argument_group("output")
     o.add_argument("-o", "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
@@ -124,17 +176,27 @@ def _load_any(path: str):
 def _print_summary(tree, out=None) -> None:
     out = out or sys.stdout
     s = tree.summary()
-    print(f"nodes {s['nodes']}  groups {s['groups']}  top-level {s['roots']}  max depth {s['max_depth']}  "
-          f"largest group {s['largest_group']}", file=out)
+    print(
+        f"nodes {s['nodes']}  groups {s['groups']}  top-level {s['roots']}  max depth {s['max_depth']}  "
+        f"largest group {s['largest_group']}",
+        file=out,
+    )
     if s["targets"]:
-        print(f"targets {s['targets']}: {s['target_leaves']} leaves, {s['target_internal']} internal; "
-              f"{s['nodes'] - s['targets']} intermediate nodes", file=out)
+        print(
+            f"targets {s['targets']}: {s['target_leaves']} leaves, {s['target_internal']} internal; "
+            f"{s['nodes'] - s['targets']} intermediate nodes",
+            file=out,
+        )
     else:
         print(f"leaves {s['leaves']}, one-child nodes {s['one_child_nodes']}", file=out)
     big = int(tree.group_size.argmax())
     gp = int(tree.group_parent[big])
-    print(f"largest group under {'(top level)' if gp < 0 else tree.names[gp]}; top level: "
-          + ", ".join(tree.names[i] for i in tree.roots[:8]) + (" ..." if len(tree.roots) > 8 else ""), file=out)
+    print(
+        f"largest group under {'(top level)' if gp < 0 else tree.names[gp]}; top level: "
+        + ", ".join(tree.names[i] for i in tree.roots[:8])
+        + (" ..." if len(tree.roots) > 8 else ""),
+        file=out,
+    )
     for src in sorted(tree.label_maps):
         m = tree.label_maps[src]
         idx = tree.label_map(src)
@@ -147,8 +209,9 @@ def _gather_sources(args, graph, progress) -> list:
 
     # collect every source's problems first, so one run reports all invalid entries of all sources
     on_invalid = "skip"
-    any_given = any([args.coco is not None, args.imagenet1k is not None, args.folders, args.release_status,
-                     args.wnids, args.names])
+    any_given = any(
+        [args.coco is not None, args.imagenet1k is not None, args.folders, args.release_status, args.wnids, args.names]
+    )
     if (args.top_k is not None or args.min_images is not None) and not (args.folders or args.release_status):
         raise ValueError("--top-k/--min-images select from --folders or --release-status; give one of them")
     results = []
@@ -158,11 +221,15 @@ def _gather_sources(args, graph, progress) -> list:
         results.append(S.imagenet1k(args.imagenet1k or None, graph=graph, on_invalid=on_invalid))
     for d in args.folders:
         progress(f"counting images in {d} ...")
-        results.append(S.class_folders(d, top_k=args.top_k, min_images=args.min_images, graph=graph,
-                                       on_invalid=on_invalid))
+        results.append(
+            S.class_folders(d, top_k=args.top_k, min_images=args.min_images, graph=graph, on_invalid=on_invalid)
+        )
     if args.release_status:
-        results.append(S.release_status(args.release_status, top_k=args.top_k, min_images=args.min_images,
-                                        graph=graph, on_invalid=on_invalid))
+        results.append(
+            S.release_status(
+                args.release_status, top_k=args.top_k, min_images=args.min_images, graph=graph, on_invalid=on_invalid
+            )
+        )
     for f in args.wnids:
         results.append(S.wnid_file(f, graph=graph, on_invalid=on_invalid))
     for k, spec in enumerate(args.names):
@@ -209,8 +276,9 @@ def _options(args, graph) -> BuildOptions:
         else:
             w = graph.resolve(k)
             if len(w) != 1:
-                raise ValueError(f"--keep {k!r}: expected one noun synset (wnid or name like physical_entity.n.01), "
-                                 f"found {len(w)}")
+                raise ValueError(
+                    f"--keep {k!r}: expected one noun synset (wnid or name like physical_entity.n.01), found {len(w)}"
+                )
             changes["keep"] = w[0]
     changes["on_invalid"] = "skip" if args.skip_invalid else "error"
     return replace(opts, **changes)
@@ -233,11 +301,16 @@ def _write(tree, args, meta: dict, progress) -> list[Path]:
         if args.stem in tree.label_maps:
             raise ValueError(f"--stem {args.stem!r} clashes with the label source of the same name; pick another")
         files.update(darknet_texts(tree, args.stem))
-    clash = [n for n, text in files.items()
-             if (out / n).exists() and (out / n).read_text(encoding="utf-8", errors="replace") != text]
+    clash = [
+        n
+        for n, text in files.items()
+        if (out / n).exists() and (out / n).read_text(encoding="utf-8", errors="replace") != text
+    ]
     if clash and not args.force:
-        raise FileExistsError(f"{out}: {', '.join(clash)} already exist with different content (use --force "
-                              f"to overwrite, or -o to write elsewhere)")
+        raise FileExistsError(
+            f"{out}: {', '.join(clash)} already exist with different content (use --force "
+            f"to overwrite, or -o to write elsewhere)"
+        )
     written = []
     for n, text in files.items():
         write_text_atomic(out / n, text)
@@ -261,9 +334,11 @@ def _build(args) -> int:
     for line in report.lines()[:3]:
         progress(line)
     if report.dropped:
-        progress(f"{len(report.dropped)} targets dropped outside the kept subtree: "
-                 + ", ".join(f"{graph.names[w]}" for w in report.dropped[:10])
-                 + (" ..." if len(report.dropped) > 10 else ""))
+        progress(
+            f"{len(report.dropped)} targets dropped outside the kept subtree: "
+            + ", ".join(f"{graph.names[w]}" for w in report.dropped[:10])
+            + (" ..." if len(report.dropped) > 10 else "")
+        )
     for line in report.invalid:
         progress(f"skipped invalid target: {line}")
     meta = {
@@ -304,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     except TargetError as exc:
         for prob in exc.problems:
             print(f"{PROG}: invalid target: {prob}", file=sys.stderr)
-        print(f"{PROG}: error: {len(exc.problems)} invalid target(s); fix them or pass --skip-invalid",
-              file=sys.stderr)
+        print(f"{PROG}: error: {len(exc.problems)} invalid target(s); fix them or pass --skip-invalid", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -4,6 +4,7 @@ Darknet's ``.tree`` has one line per node, ``<wnid> <parent line index>`` (``-1`
 ``.names`` and ``.labels`` have one display name / wnid per node; a ``.map`` has, for dataset label k (line
 k), the index of its tree node. Every writer is deterministic (same tree, same bytes) and writes atomically.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,7 @@ def tree_from_dict(d: dict, source: str | None = None) -> WordTree:
     """Rebuild a tree from `tree_to_dict` output; ValueError naming `source` on a malformed dict."""
     where = f"{source}: " if source else ""
     if not isinstance(d, dict) or d.get("format") != FORMAT_NAME:
-        raise ValueError(f"{where}not a wordtree JSON file (missing \"format\": \"{FORMAT_NAME}\")")
+        raise ValueError(f'{where}not a wordtree JSON file (missing "format": "{FORMAT_NAME}")')
     if int(d.get("version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{where}wordtree format version {d['version']} is newer than this reader ({FORMAT_VERSION})")
     try:
@@ -90,8 +91,10 @@ def tree_from_dict(d: dict, source: str | None = None) -> WordTree:
         names = [str(n.get("name", n["wnid"])) for n in nodes]
         parent = [int(n["parent"]) for n in nodes]
         targets = [str(n["wnid"]) for n in nodes if n.get("target")]
-        maps = [LabelMap(str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, m["wnids"])))
-                for m in d.get("label_maps", [])]
+        maps = [
+            LabelMap(str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, m["wnids"])))
+            for m in d.get("label_maps", [])
+        ]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}malformed wordtree JSON ({type(exc).__name__}: {exc})") from None
     tree = WordTree(wnids, parent, names, targets=targets, source=source)
@@ -177,8 +180,9 @@ def read_darknet(tree_file: str | Path, names_file: str | Path | None = None) ->
     return WordTree(wnids, parent, names, source=str(tree_file))
 
 
-def read_map(path: str | Path, tree: WordTree, source: str | None = None,
-             labels: Iterable[str] | None = None) -> LabelMap:
+def read_map(
+    path: str | Path, tree: WordTree, source: str | None = None, labels: Iterable[str] | None = None
+) -> LabelMap:
     """A Darknet ``.map`` (line k = tree index of dataset label k) as a `LabelMap`."""
     path = Path(path)
     lines = _read_lines(path)
@@ -273,7 +277,7 @@ def _check_json_file(path: Path) -> list[str]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return [f"{path}: not valid JSON ({exc})"]
     if not isinstance(d, dict) or d.get("format") != FORMAT_NAME or not isinstance(d.get("nodes"), list):
-        return [f"{path}: not a wordtree JSON file (needs \"format\": \"{FORMAT_NAME}\" and a \"nodes\" list)"]
+        return [f'{path}: not a wordtree JSON file (needs "format": "{FORMAT_NAME}" and a "nodes" list)']
     problems = []
     wnids, parent = [], []
     for i, node in enumerate(d["nodes"]):
@@ -317,8 +321,9 @@ def check_file(path: str | Path) -> list[str]:
     if path.suffix == ".json":
         return _check_json_file(path)
     if path.suffix in (".names", ".labels", ".map"):
-        trees = [path.with_suffix(".tree")] if path.with_suffix(".tree").is_file() else sorted(
-            path.parent.glob("*.tree"))
+        trees = (
+            [path.with_suffix(".tree")] if path.with_suffix(".tree").is_file() else sorted(path.parent.glob("*.tree"))
+        )
         if len(trees) != 1:
             return [f"{path}: cannot tell which .tree file it belongs to ({len(trees)} .tree files beside it)"]
         probs = _check_tree_file(trees[0])

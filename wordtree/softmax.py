@@ -24,6 +24,7 @@ How it stays fast without a Python loop over groups or rows:
   logits viewed with the classes last, are used in place and the result keeps their memory layout.
 See benchmarks/bench_tree_softmax.py for the measured cost against a flat softmax.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -65,8 +66,16 @@ class TreeSoftmax(nn.Module):
         self.num_nodes = len(tree)
         self.num_groups = tree.num_groups
         self.max_depth = tree.max_depth
-        for name in ("parent", "group", "group_offset", "group_size", "group_parent", "child_group",
-                     "depth", "ancestors"):
+        for name in (
+            "parent",
+            "group",
+            "group_offset",
+            "group_size",
+            "group_parent",
+            "child_group",
+            "depth",
+            "ancestors",
+        ):
             self.register_buffer(name, _long(getattr(tree, name)), persistent=False)
         self.register_buffer("is_leaf", torch.tensor(np.asarray(tree.is_leaf, dtype=bool)), persistent=False)
         self._build_buckets(tree)
@@ -172,8 +181,9 @@ class TreeSoftmax(nn.Module):
     def _cdtype(x: Tensor) -> torch.dtype:
         return torch.float64 if x.dtype == torch.float64 else torch.float32
 
-    def _nodes(self, nodes, lead: torch.Size, what: str, device: torch.device,
-               ignore_index: int | None = None) -> Tensor:
+    def _nodes(
+        self, nodes, lead: torch.Size, what: str, device: torch.device, ignore_index: int | None = None
+    ) -> Tensor:
         nodes = torch.as_tensor(nodes, device=device)
         if nodes.is_floating_point() or nodes.is_complex() or nodes.dtype == torch.bool:
             raise ValueError(f"TreeSoftmax: {what} must be integer node indices, got {nodes.dtype}")
@@ -190,8 +200,7 @@ class TreeSoftmax(nn.Module):
         if bool(bad.any()):
             extra = "" if ignore_index is None else f" (and not ignore_index={ignore_index})"
             raise ValueError(
-                f"TreeSoftmax: {what} must be node indices in [0, {self.num_nodes}){extra}; got "
-                f"{int(check[bad][0])}"
+                f"TreeSoftmax: {what} must be node indices in [0, {self.num_nodes}){extra}; got {int(check[bad][0])}"
             )
         return flat
 
@@ -200,7 +209,7 @@ class TreeSoftmax(nn.Module):
         """Write the per-group (log-)softmax of `xn`, whose nodes lie along dim `d`, into `out` (same shape);
         for kind "abs" turn it into absolute log-probabilities."""
         fn = torch.softmax if kind == "cond" else torch.log_softmax
-        pre, post = xn.shape[:d], xn.shape[d + 1:]
+        pre, post = xn.shape[:d], xn.shape[d + 1 :]
         for s, member_major, a, b in self._buckets:
             idx = self.perm[a:b]
             xb = xn.index_select(d, idx).to(out.dtype)
@@ -216,7 +225,7 @@ class TreeSoftmax(nn.Module):
     def _absolute(self, lc: Tensor, d: int) -> Tensor:
         # log P(j) = log P(j | parent) + c[group(j)], c[g] = log P(parent of g), filled one level at a time
         a0, b0 = self._levels[0]
-        blocks = [lc.new_zeros((*lc.shape[:d], b0 - a0, *lc.shape[d + 1:]))]
+        blocks = [lc.new_zeros((*lc.shape[:d], b0 - a0, *lc.shape[d + 1 :]))]
         for a, b in self._levels[1:]:
             up = lc.index_select(d, self.lvl_parent_node[a:b])
             blocks.append(up + blocks[-1].index_select(d, self.lvl_parent_local[a:b]))
@@ -272,20 +281,20 @@ class TreeSoftmax(nn.Module):
                 return self._grouped(xn, on, kind, 0).movedim(0, -1).to(odt)
             step = max(1, self._chunk(logits) // max(1, xn[:, :1].numel()))
             for i in range(0, xn.shape[1], step):
-                xc = xn[:, i:i + step]
-                on[:, i:i + step] = self._grouped_fast(xc, kind).view(xc.shape)
+                xc = xn[:, i : i + step]
+                on[:, i : i + step] = self._grouped_fast(xc, kind).view(xc.shape)
             return out
         x = logits.reshape(-1, n)
         rows = x.shape[0]
         out = torch.empty((rows, n), dtype=odt, device=logits.device)
         step = max(1, self._chunk(logits) // n)
         for r0 in range(0, rows, step):
-            xt = x[r0:r0 + step].t().contiguous()
+            xt = x[r0 : r0 + step].t().contiguous()
             if fast:
                 res = self._grouped_fast(xt, kind)
             else:
                 res = self._grouped(xt, torch.empty(xt.shape, dtype=cdt, device=xt.device), kind, 0)
-            out[r0:r0 + step] = res.t()
+            out[r0 : r0 + step] = res.t()
         return out.view(*lead, n)
 
     def forward(self, logits: Tensor) -> Tensor:
@@ -490,11 +499,19 @@ class TreeSoftmax(nn.Module):
             rank = np.empty(size, dtype=np.int64)
             rank[order] = np.arange(1, size + 1)
             for m, r in zip(members, rank):
-                records.append({
-                    "level": int(self.tree.depth[m]), "group": g, "node": int(m), "wnid": self.tree.wnids[m],
-                    "name": self.tree.names[m], "on_path": int(m) in on, "conditional": float(np.exp(lc[m])),
-                    "absolute": float(np.exp(la[m])), "rank": int(r),
-                })
+                records.append(
+                    {
+                        "level": int(self.tree.depth[m]),
+                        "group": g,
+                        "node": int(m),
+                        "wnid": self.tree.wnids[m],
+                        "name": self.tree.names[m],
+                        "on_path": int(m) in on,
+                        "conditional": float(np.exp(lc[m])),
+                        "absolute": float(np.exp(la[m])),
+                        "rank": int(r),
+                    }
+                )
         return pd.DataFrame.from_records(records)
 
     def extra_repr(self) -> str:

@@ -5,6 +5,7 @@ row is currently descending into" are lists of (row, offset, size) segments. The
 into flat element indices and do the per-segment max / sum / first-argmax with scatter ops, so the cost is
 proportional to the number of touched logits, not to rows x nodes.
 """
+
 from __future__ import annotations
 
 import torch

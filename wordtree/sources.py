@@ -12,6 +12,7 @@ Every function validates its ids against WordNet and reports *all* bad entries: 
 ``on_invalid="error"`` it raises `TargetError` listing them, with ``"skip"`` it drops them and lists them in
 `SourceResult.problems`. `merge()` joins several sources into one target list for the builder.
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,8 +49,15 @@ class SourceResult:
         return len(self.label_map.wnids)
 
 
-def _finish(source: str, labels: list[str], wnids: list[str], problems: list[str], on_invalid: str,
-            notes: list[str] | None = None, counts: dict[str, int] | None = None) -> SourceResult:
+def _finish(
+    source: str,
+    labels: list[str],
+    wnids: list[str],
+    problems: list[str],
+    on_invalid: str,
+    notes: list[str] | None = None,
+    counts: dict[str, int] | None = None,
+) -> SourceResult:
     if on_invalid not in ("error", "skip"):
         raise ValueError(f"on_invalid={on_invalid!r}: expected 'error' or 'skip'")
     if problems and on_invalid == "error":
@@ -67,8 +75,9 @@ def _resolve_id(token: str, graph: NounGraph) -> tuple[str | None, str | None]:
 
 
 # ---- shipped lists ------------------------------------------------------------------------------------------
-def coco(path: str | Path | None = None, *, graph: NounGraph | None = None, on_invalid: str = "error",
-         source: str = "coco") -> SourceResult:
+def coco(
+    path: str | Path | None = None, *, graph: NounGraph | None = None, on_invalid: str = "error", source: str = "coco"
+) -> SourceResult:
     """COCO's 80 categories (official names, in category-id order) -> wnids from the shipped CSV."""
     p = Path(path) if path else data_dir() / "coco_wordnet.csv"
     g = graph or noun_graph()
@@ -90,16 +99,21 @@ def coco(path: str | Path | None = None, *, graph: NounGraph | None = None, on_i
     return _finish(source, labels, wnids, problems, on_invalid)
 
 
-def imagenet1k(path: str | Path | None = None, *, graph: NounGraph | None = None, on_invalid: str = "error",
-               source: str = "imagenet1k") -> SourceResult:
+def imagenet1k(
+    path: str | Path | None = None,
+    *,
+    graph: NounGraph | None = None,
+    on_invalid: str = "error",
+    source: str = "imagenet1k",
+) -> SourceResult:
     """The ILSVRC-2012 classes in ILSVRC2012_ID order; each label is its wnid (the class-folder name)."""
-    return wnid_file(path or data_dir() / "imagenet1k_wnids.txt", graph=graph, on_invalid=on_invalid,
-                     source=source)
+    return wnid_file(path or data_dir() / "imagenet1k_wnids.txt", graph=graph, on_invalid=on_invalid, source=source)
 
 
 # ---- user lists -------------------------------------------------------------------------------------------
-def wnid_file(path: str | Path, *, graph: NounGraph | None = None, on_invalid: str = "error",
-              source: str | None = None) -> SourceResult:
+def wnid_file(
+    path: str | Path, *, graph: NounGraph | None = None, on_invalid: str = "error", source: str | None = None
+) -> SourceResult:
     """A text file with one wnid (``n02084071``) or synset name (``dog.n.01``) per line, optionally followed
     by a label (``n02084071 dog``); ``#`` starts a comment."""
     p = Path(path)
@@ -118,7 +132,7 @@ def wnid_file(path: str | Path, *, graph: NounGraph | None = None, on_invalid: s
             continue
         token, _, label = body.partition(" ")
         token = token.split("\t")[0]
-        label = (label or body[len(token):]).strip() or token
+        label = (label or body[len(token) :]).strip() or token
         w, prob = _resolve_id(token, g)
         if prob:
             problems.append(f"{p}:{i}: {prob}")
@@ -144,8 +158,14 @@ def read_names(path: str | Path) -> list[str]:
     return [s for s in (ln.split("#", 1)[0].strip() for ln in lines) if s]
 
 
-def names(texts: Iterable[str], *, graph: NounGraph | None = None, ambiguous: str = "first",
-          on_invalid: str = "error", source: str = "names") -> SourceResult:
+def names(
+    texts: Iterable[str],
+    *,
+    graph: NounGraph | None = None,
+    ambiguous: str = "first",
+    on_invalid: str = "error",
+    source: str = "names",
+) -> SourceResult:
     """Free-text names -> noun synsets. An entry may pin its sense: ``label = dog.n.01`` or ``= n02084071``.
 
     A name with several noun senses is *ambiguous*: it is reported in `notes` with every candidate, and
@@ -169,11 +189,12 @@ def names(texts: Iterable[str], *, graph: NounGraph | None = None, ambiguous: st
             shown = "; ".join(f"{g.name(w)} ({w}): {g.glosses.get(w, '')[:60]}" for w in cands[:6])
             more = f"; +{len(cands) - 6} more" if len(cands) > 6 else ""
             if ambiguous == "error":
-                problems.append(f"{label!r} is ambiguous ({len(cands)} noun senses: {shown}{more}); "
-                                f"write '{label} = <synset>' to choose")
+                problems.append(
+                    f"{label!r} is ambiguous ({len(cands)} noun senses: {shown}{more}); "
+                    f"write '{label} = <synset>' to choose"
+                )
                 continue
-            notes.append(f"{label!r} is ambiguous, took {g.name(cands[0])} ({cands[0]}) of {len(cands)}: "
-                         f"{shown}{more}")
+            notes.append(f"{label!r} is ambiguous, took {g.name(cands[0])} ({cands[0]}) of {len(cands)}: {shown}{more}")
         w = cands[0]
         if w in seen:
             notes.append(f"{label!r} and {seen[w]!r} are the same synset {g.name(w)}")
@@ -210,9 +231,15 @@ def count_images(folder: str | Path) -> int:
         return sum(1 for e in it if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS)
 
 
-def class_folders(root: str | Path, *, top_k: int | None = None, min_images: int | None = None,
-                  graph: NounGraph | None = None, on_invalid: str = "error",
-                  source: str | None = None) -> SourceResult:
+def class_folders(
+    root: str | Path,
+    *,
+    top_k: int | None = None,
+    min_images: int | None = None,
+    graph: NounGraph | None = None,
+    on_invalid: str = "error",
+    source: str | None = None,
+) -> SourceResult:
     """Class folders named by wnid under `root`; labels are the folder names in sorted order (as
     torchvision's ImageFolder numbers them). Folders that are not noun wnids are problems."""
     r = Path(root)
@@ -223,8 +250,11 @@ def class_folders(root: str | Path, *, top_k: int | None = None, min_images: int
     for entry in sorted(os.scandir(r), key=lambda e: e.name):
         if not entry.is_dir() or entry.name.startswith("."):
             continue
-        p = g.problem(entry.name) if WNID_RE.match(entry.name) else (
-            f"folder {entry.name!r} is not named by a WordNet id (e.g. n02084071)")
+        p = (
+            g.problem(entry.name)
+            if WNID_RE.match(entry.name)
+            else (f"folder {entry.name!r} is not named by a WordNet id (e.g. n02084071)")
+        )
         if p:
             problems.append(f"{r / entry.name}: {p}")
             continue
@@ -258,9 +288,15 @@ def read_release_status(path: str | Path) -> dict[str, int]:
     return counts
 
 
-def release_status(path: str | Path, *, top_k: int | None = None, min_images: int | None = None,
-                   graph: NounGraph | None = None, on_invalid: str = "error",
-                   source: str = "imagenet21k") -> SourceResult:
+def release_status(
+    path: str | Path,
+    *,
+    top_k: int | None = None,
+    min_images: int | None = None,
+    graph: NounGraph | None = None,
+    on_invalid: str = "error",
+    source: str = "imagenet21k",
+) -> SourceResult:
     """Synsets selected by image count from ``ReleaseStatus.xml``, labels = wnids in sorted order.
     Darknet's 9k classes are ``min_images=777`` (the paper's "top 9000")."""
     g = graph or noun_graph()

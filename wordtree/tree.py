@@ -4,6 +4,7 @@ Node order keeps Darknet's two invariants: a parent comes before its children, a
 node are contiguous (one softmax group). Darknet starts a new group whenever the parent index changes
 between consecutive lines, so a tree that breaks contiguity would be silently split into extra groups.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -76,7 +77,7 @@ def find_problems(parent: Sequence[int]) -> list[str]:
             chain.append(node)
             node = int(parr[node])
         if node >= 0 and ok[node] and state[node] == 1 and parr[node] != node:
-            cyc = chain[chain.index(node):]
+            cyc = chain[chain.index(node) :]
             problems.append(f"line {node + 1}: cycle through lines {', '.join(str(c + 1) for c in cyc)}")
         for c in chain:
             state[c] = 2
@@ -225,11 +226,7 @@ class WordTree:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WordTree):
             return NotImplemented
-        return (
-            self._wnids == other._wnids
-            and self._names == other._names
-            and np.array_equal(self.parent, other.parent)
-        )
+        return self._wnids == other._wnids and self._names == other._names and np.array_equal(self.parent, other.parent)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -335,8 +332,11 @@ class WordTree:
         for m in maps:
             merged[m.source] = m
         return WordTree(
-            self._wnids, self.parent, self._names,
-            label_maps=merged.values(), targets=self.targets,
+            self._wnids,
+            self.parent,
+            self._names,
+            label_maps=merged.values(),
+            targets=self.targets,
         )
 
     # ---- exports ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ Importing NLTK alone takes over a second, so the builder never does: it reads th
 straight from ``data.noun``/``index.noun`` and caches the parsed graph as a pickle keyed by the files' size
 and mtime. ``get_wordnet()`` returns NLTK's reader for everything else (lemmas, glosses, relations).
 """
+
 from __future__ import annotations
 
 import functools
@@ -38,22 +39,68 @@ SYSTEM_WORDNET_DIRS = (Path("/usr/share/wordnet"),)
 
 #: files NLTK's reader opens; the first group is required, the rest are optional (lazy in NLTK)
 REQUIRED_FILES = (
-    "data.noun", "data.verb", "data.adj", "data.adv",
-    "index.noun", "index.verb", "index.adj", "index.adv",
-    "noun.exc", "verb.exc", "adj.exc", "adv.exc",
+    "data.noun",
+    "data.verb",
+    "data.adj",
+    "data.adv",
+    "index.noun",
+    "index.verb",
+    "index.adj",
+    "index.adv",
+    "noun.exc",
+    "verb.exc",
+    "adj.exc",
+    "adv.exc",
 )
 OPTIONAL_FILES = ("index.sense", "cntlist.rev", "cntlist")
 
 #: WordNet's 45 lexicographer files (lexnames(5WN)); NLTK reads "index name pos" per line
 LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling",
-    "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object", "noun.person",
-    "noun.phenomenon", "noun.plant", "noun.possession", "noun.process", "noun.quantity", "noun.relation",
-    "noun.shape", "noun.state", "noun.substance", "noun.time", "verb.body", "verb.change", "verb.cognition",
-    "verb.communication", "verb.competition", "verb.consumption", "verb.contact", "verb.creation",
-    "verb.emotion", "verb.motion", "verb.perception", "verb.possession", "verb.social", "verb.stative",
-    "verb.weather", "adj.ppl",
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
 )
 _LEX_POS = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
 
@@ -93,14 +140,25 @@ def nltk_data_paths() -> list[Path]:
     if home != "~/":
         paths.append(os.path.join(home, "nltk_data"))
     if sys.platform.startswith("win"):
-        paths += [os.path.join(sys.prefix, "nltk_data"), os.path.join(sys.prefix, "share", "nltk_data"),
-                  os.path.join(sys.prefix, "lib", "nltk_data"),
-                  os.path.join(os.environ.get("APPDATA", "C:\\"), "nltk_data"),
-                  r"C:\nltk_data", r"D:\nltk_data", r"E:\nltk_data"]
+        paths += [
+            os.path.join(sys.prefix, "nltk_data"),
+            os.path.join(sys.prefix, "share", "nltk_data"),
+            os.path.join(sys.prefix, "lib", "nltk_data"),
+            os.path.join(os.environ.get("APPDATA", "C:\\"), "nltk_data"),
+            r"C:\nltk_data",
+            r"D:\nltk_data",
+            r"E:\nltk_data",
+        ]
     else:
-        paths += [os.path.join(sys.prefix, "nltk_data"), os.path.join(sys.prefix, "share", "nltk_data"),
-                  os.path.join(sys.prefix, "lib", "nltk_data"), "/usr/share/nltk_data",
-                  "/usr/local/share/nltk_data", "/usr/lib/nltk_data", "/usr/local/lib/nltk_data"]
+        paths += [
+            os.path.join(sys.prefix, "nltk_data"),
+            os.path.join(sys.prefix, "share", "nltk_data"),
+            os.path.join(sys.prefix, "lib", "nltk_data"),
+            "/usr/share/nltk_data",
+            "/usr/local/share/nltk_data",
+            "/usr/lib/nltk_data",
+            "/usr/local/lib/nltk_data",
+        ]
     return [Path(p) for p in paths]
 
 
@@ -108,8 +166,8 @@ def nltk_data_paths() -> list[Path]:
 class WordNetSource:
     """A located WordNet copy: a folder of WordNet files, or a zip holding ``wordnet/`` (NLTK's download)."""
 
-    path: Path            # the folder holding data.noun..., or the zip file
-    origin: str           # "env", "nltk", "system" (assembled cache copy)
+    path: Path  # the folder holding data.noun..., or the zip file
+    origin: str  # "env", "nltk", "system" (assembled cache copy)
     member_prefix: str = ""  # inside a zip: "wordnet/"
 
     @property
@@ -210,9 +268,7 @@ def find_wordnet() -> WordNetSource:
         if _is_wordnet_dir(p, need_lexnames=False):
             # a raw WordNet folder (like Debian's): assemble a copy with lexnames
             return WordNetSource(_assemble_system_copy(p), "env")
-        raise WordNetNotFound(
-            f"${ENV_WORDNET}={env}: no WordNet files (data.noun, index.noun) there; {INSTALL_HINT}"
-        )
+        raise WordNetNotFound(f"${ENV_WORDNET}={env}: no WordNet files (data.noun, index.noun) there; {INSTALL_HINT}")
     for base in nltk_data_paths():
         d = base / "corpora" / "wordnet"
         if _is_wordnet_dir(d):
@@ -253,6 +309,7 @@ def get_wordnet():
         root = nltk.data.ZipFilePathPointer(str(src.path), src.member_prefix)
     else:
         root = nltk.data.FileSystemPathPointer(str(src.path))
+
     class _Reader(WordNetCorpusReader):
         def map_wn(self, version="wordnet"):
             # NLTK maps "WordNet 3.0 -> loaded WordNet" for multilingual data by reading index.sense twice
@@ -275,9 +332,9 @@ def synset_from_wnid(wnid: str):
     m = WNID_RE.match(wnid.strip())
     if not m:
         raise ValueError(f"{wnid!r} is not a WordNet id (expected a pos letter and 8 digits, e.g. n02084071)")
-    from nltk.corpus.reader.wordnet import WordNetError
-
     import warnings
+
+    from nltk.corpus.reader.wordnet import WordNetError
 
     try:
         with warnings.catch_warnings():
@@ -410,8 +467,12 @@ class NounGraph:
         key = re.sub(r"[\s_]+", "_", q.lower())
         if key in self.senses:
             return list(self.senses[key])
-        for cand in (key.replace("-", "_"), key.replace("_", ""), key[:-1] if key.endswith("s") else key,
-                     key[:-2] if key.endswith("es") else key):
+        for cand in (
+            key.replace("-", "_"),
+            key.replace("_", ""),
+            key[:-1] if key.endswith("s") else key,
+            key[:-2] if key.endswith("es") else key,
+        ):
             if cand in self.senses:
                 return list(self.senses[cand])
         return []

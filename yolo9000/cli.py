@@ -3,6 +3,7 @@
 Each command module exposes `add_parser(subparsers) -> argparse.ArgumentParser` that registers itself
 and sets `func` (called with the parsed namespace, returning an exit status).
 """
+
 from __future__ import annotations
 
 import argparse

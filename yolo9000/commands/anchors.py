@@ -1,4 +1,5 @@
 """`yolo9000 anchors`: k-means (1 - IoU) anchor priors from COCO-format training boxes, in grid units."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,23 +33,42 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "anchors",
         help="anchor priors by k-means with the 1 - IoU distance",
         description="Cluster the (w, h) of training boxes with k-means and the distance 1 - IoU (YOLOv2, "
-                    "'Dimension Clusters'), print anchors in grid units for a cfg and the mean IoU for "
-                    "k = 1..max-k.",
+        "'Dimension Clusters'), print anchors in grid units for a cfg and the mean IoU for "
+        "k = 1..max-k.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--coco", action="append", required=True, type=Path, metavar="JSON",
-                   help="COCO-format detection JSON (repeat to pool several)")
-    p.add_argument("--images", action="append", type=Path, metavar="DIR",
-                   help="image folder of the matching --coco, used only for images without width/height")
+    p.add_argument(
+        "--coco",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="JSON",
+        help="COCO-format detection JSON (repeat to pool several)",
+    )
+    p.add_argument(
+        "--images",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="image folder of the matching --coco, used only for images without width/height",
+    )
     p.add_argument("-k", "--num", type=int, default=5, help="number of anchors (default 5)")
     p.add_argument("--size", type=int, default=416, help="network input size in pixels (default 416)")
     p.add_argument("--stretch", action="store_true", help="boxes relative to a stretched, not letterboxed, image")
     p.add_argument("--max-k", type=int, default=9, help="mean-IoU table for k = 1..MAX_K (0: no table)")
-    p.add_argument("--restarts", type=int, default=3,
-                   help="k-means++ seedings for -k (best kept; default 3); the table uses one per k")
-    p.add_argument("--max-boxes", type=int, default=None,
-                   help="cluster a random sample of this many boxes (mean IoU still over all boxes)")
+    p.add_argument(
+        "--restarts",
+        type=int,
+        default=3,
+        help="k-means++ seedings for -k (best kept; default 3); the table uses one per k",
+    )
+    p.add_argument(
+        "--max-boxes",
+        type=int,
+        default=None,
+        help="cluster a random sample of this many boxes (mean IoU still over all boxes)",
+    )
     p.add_argument("--iters", type=int, default=300, help="maximum k-means iterations (default 300)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, help="also write anchors and table to this JSON file")
@@ -84,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-boxes must be >= 1, got {args.max_boxes}")
     kw = dict(iters=args.iters, seed=args.seed, max_boxes=args.max_boxes)
     res = kmeans_anchors(wh, args.num, restarts=args.restarts, **kw)
-    print(f"{len(wh)} boxes from {len(args.coco)} file(s); input {args.size}x{args.size} "
-          f"({'stretched' if args.stretch else 'letterboxed'}), grid {grid}x{grid}")
+    print(
+        f"{len(wh)} boxes from {len(args.coco)} file(s); input {args.size}x{args.size} "
+        f"({'stretched' if args.stretch else 'letterboxed'}), grid {grid}x{grid}"
+    )
     print(f"k = {args.num}: mean IoU {res.mean_iou:.4f}")
     print(res.cfg_line())
     print(f"num = {args.num}")
@@ -95,12 +117,19 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(table.to_string(formatters={"mean_iou": "{:.4f}".format}))
     if args.out is not None:
-        doc = {"size": args.size, "letterbox": not args.stretch, "k": args.num,
-               "anchors": [[float(w), float(h)] for w, h in res.anchors], "mean_iou": res.mean_iou,
-               "boxes": int(len(wh)), "sources": [str(p) for p in args.coco]}
+        doc = {
+            "size": args.size,
+            "letterbox": not args.stretch,
+            "k": args.num,
+            "anchors": [[float(w), float(h)] for w, h in res.anchors],
+            "mean_iou": res.mean_iou,
+            "boxes": int(len(wh)),
+            "sources": [str(p) for p in args.coco],
+        }
         if table is not None:
-            doc["table"] = [{"k": int(k), "mean_iou": float(r.mean_iou), "anchors": r.anchors}
-                            for k, r in table.iterrows()]
+            doc["table"] = [
+                {"k": int(k), "mean_iou": float(r.mean_iou), "anchors": r.anchors} for k, r in table.iterrows()
+            ]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,5 @@
 """`yolo9000 convert`: Darknet cfg + .weights -> our checkpoint, and a checkpoint -> Darknet files."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "convert",
         help="convert Darknet cfg+weights to a checkpoint and back",
         description="Convert between Darknet files (.cfg + .weights [+ .tree/.names]) and a yolo9000 "
-                    "checkpoint. With two inputs (cfg, weights) writes a checkpoint; with one checkpoint "
-                    "input (or --to-darknet) writes Darknet files. Weights round-trip byte for byte.",
+        "checkpoint. With two inputs (cfg, weights) writes a checkpoint; with one checkpoint "
+        "input (or --to-darknet) writes Darknet files. Weights round-trip byte for byte.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="CFG WEIGHTS, or CHECKPOINT")
-    p.add_argument("-o", "--output", required=True,
-                   help="checkpoint path (.pt), or the path stem of the Darknet files to write")
+    p.add_argument(
+        "-o", "--output", required=True, help="checkpoint path (.pt), or the path stem of the Darknet files to write"
+    )
     p.add_argument("--to-darknet", action="store_true", help="checkpoint -> Darknet (implied by one input)")
     p.add_argument("--tree", help="Darknet .tree (or our tree .json) for a cfg whose region uses a tree")
     p.add_argument("--names", help="class/node names file, one per line (stored in the checkpoint)")

@@ -1,4 +1,5 @@
 """`yolo9000 detect`: run a detector on images, folders or videos; JSON lines + annotated pictures + summary."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "detect",
         help="detect objects in images, folders or videos",
         description="Run a YOLOv2/YOLO9000 model (our checkpoint, or Darknet cfg + weights [+ tree + names]) on "
-                    "images, folders and videos; write JSON lines, annotated pictures and an HTML summary. "
-                    "Missing or unreadable inputs are skipped and reported.",
+        "images, folders and videos; write JSON lines, annotated pictures and an HTML summary. "
+        "Missing or unreadable inputs are skipped and reported.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="*", metavar="INPUT",
-                   help="image files, folders (searched recursively) or videos; default: the emoji world's "
-                        "test pictures when the model was trained on it")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image files, folders (searched recursively) or videos; default: the emoji world's "
+        "test pictures when the model was trained on it",
+    )
     m = p.add_argument_group("model (default: runs/emoji/last.pt)")
     m.add_argument("--checkpoint", help="a yolo9000 checkpoint (.pt) from `yolo9000 train` or `convert`")
     m.add_argument("--cfg", help="a Darknet .cfg file")
@@ -63,29 +68,47 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
     d = p.add_argument_group("detection")
     d.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
-    d.add_argument("--hier-thresh", type=float, default=0.5,
-                   help="tree: stop descending when P(node) falls to this (default 0.5)")
+    d.add_argument(
+        "--hier-thresh", type=float, default=0.5, help="tree: stop descending when P(node) falls to this (default 0.5)"
+    )
     d.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold; 1 disables NMS (default 0.45)")
-    d.add_argument("--mode", choices=("paper", "darknet"), default="paper",
-                   help="tree scoring: the paper's walk and obj*P(node), or Darknet's exact output")
+    d.add_argument(
+        "--mode",
+        choices=("paper", "darknet"),
+        default="paper",
+        help="tree scoring: the paper's walk and obj*P(node), or Darknet's exact output",
+    )
     nms_kind = d.add_mutually_exclusive_group()
     nms_kind.add_argument("--agnostic-nms", action="store_true", help="NMS across classes/nodes, not per class")
-    nms_kind.add_argument("--tree-nms", action="store_true",
-                          help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
-                               "removes an overlapping weaker 'dog', never a 'cat')")
+    nms_kind.add_argument(
+        "--tree-nms",
+        action="store_true",
+        help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
+        "removes an overlapping weaker 'dog', never a 'cat')",
+    )
     d.add_argument("--size", type=int, default=None, help="network input size (default: the cfg's width/height)")
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     r.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
-    r.add_argument("--precision", choices=("fp32", "fast", "bf16", "fp16"), default="fp32",
-                   help="fp32 (exact); fast: fp32 with folded batch norm and Winograd convs (CPU: ~2x faster, "
-                        "drift ~3e-5); bf16/fp16 with folded batch norm (faster still, drifts ~1e-2)")
-    r.add_argument("--exact-letterbox", action="store_true",
-                   help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox")
+    r.add_argument(
+        "--precision",
+        choices=("fp32", "fast", "bf16", "fp16"),
+        default="fp32",
+        help="fp32 (exact); fast: fp32 with folded batch norm and Winograd convs (CPU: ~2x faster, "
+        "drift ~3e-5); bf16/fp16 with folded batch norm (faster still, drifts ~1e-2)",
+    )
+    r.add_argument(
+        "--exact-letterbox",
+        action="store_true",
+        help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox",
+    )
     r.add_argument("--workers", type=int, default=2, help="image reading threads (default 2)")
     o = p.add_argument_group("output")
-    o.add_argument("--out", default=None, help=f"output folder (default {DEFAULT_OUT}, or a numbered "
-                                               "sibling if that already holds results)")
+    o.add_argument(
+        "--out",
+        default=None,
+        help=f"output folder (default {DEFAULT_OUT}, or a numbered sibling if that already holds results)",
+    )
     o.add_argument("--force", action="store_true", help="write into an --out that already holds results")
     o.add_argument("--show-path", action="store_true", help="label boxes with their tree path")
     o.add_argument("--max-path", type=int, default=3, help="nodes of the path shown with --show-path (0: all)")
@@ -101,8 +124,10 @@ def _default_checkpoint() -> Path:
 
     path = DEFAULT_RUN_DIR / "last.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"no model given and no default checkpoint at {path}: run `yolo9000 train` "
-                                "first, or pass --checkpoint or --cfg/--weights")
+        raise FileNotFoundError(
+            f"no model given and no default checkpoint at {path}: run `yolo9000 train` "
+            "first, or pass --checkpoint or --cfg/--weights"
+        )
     return path
 
 
@@ -112,8 +137,7 @@ def _world_inputs(checkpoint: Path) -> list[str]:
 
     config = load_checkpoint(checkpoint).get("config") or {}
     if config.get("coco") or config.get("folders"):
-        raise ValueError(f"no inputs given ({checkpoint} was trained on your own data): name images, folders "
-                         "or videos")
+        raise ValueError(f"no inputs given ({checkpoint} was trained on your own data): name images, folders or videos")
     from yolo9000.emoji.world import ensure_world
 
     images = Path(ensure_world(config.get("world"))) / "test" / "images"
@@ -129,8 +153,9 @@ def _out_dir(args) -> Path:
         if out.is_file():
             raise ValueError(f"--out {out} is a file, not a folder")
         if (out / "detections.jsonl").exists() and not args.force:
-            raise ValueError(f"{out} already holds results (detections.jsonl); use --force to overwrite or "
-                             "another --out")
+            raise ValueError(
+                f"{out} already holds results (detections.jsonl); use --force to overwrite or another --out"
+            )
         return out
     out, k = DEFAULT_OUT, 1
     while (out / "detections.jsonl").exists():
@@ -157,23 +182,46 @@ def run(args) -> int:
     if checkpoint is None and args.cfg is None:
         checkpoint = _default_checkpoint()
     device = resolve_device(args.device)
-    model, names = load_detector_model(checkpoint=checkpoint, cfg=args.cfg, weights=args.weights,
-                                       tree=args.tree, names=args.names)
+    model, names = load_detector_model(
+        checkpoint=checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+    )
     inputs = list(args.inputs) or (_world_inputs(Path(checkpoint)) if checkpoint is not None else [])
     if not inputs:
         raise ValueError("no inputs given: name image files, folders or videos")
     out = _out_dir(args)
-    detector = Detector(model, names, device=device, thresh=args.thresh, hier_thresh=args.hier_thresh,
-                        nms=args.nms, mode=args.mode, class_agnostic=args.agnostic_nms, tree_nms=args.tree_nms,
-                        precision=args.precision, exact_letterbox=args.exact_letterbox, size=args.size)
-    report = detect_files(detector, inputs, out, batch_size=args.batch_size, save_images=not args.no_images,
-                          show_path=args.show_path, max_path=args.max_path, summary=not args.no_summary,
-                          workers=args.workers, progress=not args.quiet)
+    detector = Detector(
+        model,
+        names,
+        device=device,
+        thresh=args.thresh,
+        hier_thresh=args.hier_thresh,
+        nms=args.nms,
+        mode=args.mode,
+        class_agnostic=args.agnostic_nms,
+        tree_nms=args.tree_nms,
+        precision=args.precision,
+        exact_letterbox=args.exact_letterbox,
+        size=args.size,
+    )
+    report = detect_files(
+        detector,
+        inputs,
+        out,
+        batch_size=args.batch_size,
+        save_images=not args.no_images,
+        show_path=args.show_path,
+        max_path=args.max_path,
+        summary=not args.no_summary,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
     rate = report.processed / max(report.seconds, 1e-9)
     model_rate = report.processed / max(report.model_seconds, 1e-9)
     what = f"{report.images} images" + (f", {report.frames} video frames" if report.frames else "")
-    print(f"{what}: {report.detections} detections in {report.seconds:.1f}s "
-          f"({rate:.1f}/s overall, {model_rate:.1f}/s model+decode on {device})")
+    print(
+        f"{what}: {report.detections} detections in {report.seconds:.1f}s "
+        f"({rate:.1f}/s overall, {model_rate:.1f}/s model+decode on {device})"
+    )
     for path, why in report.skipped:
         print(f"skipped {path}: {why}", file=sys.stderr)
     print(f"results: {report.jsonl}" + (f", summary: {report.summary}" if report.summary else ""))

@@ -1,4 +1,5 @@
 """`yolo9000 emoji-world OUT`: draw the synthetic emoji world (coarse boxes, fine class folders, fine test)."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,23 +43,61 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("out", type=Path, metavar="OUT", help="output directory (created; refused if it holds other files)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument("--detection", type=_positive, default=d.n_detection, metavar="N",
-                   help=f"detection pictures (default {d.n_detection})")
-    p.add_argument("--classification-per-class", type=_positive, default=d.n_classification_per_class,
-                   metavar="N", help=f"classification pictures per fine class (default {d.n_classification_per_class})")
+    p.add_argument(
+        "--detection",
+        type=_positive,
+        default=d.n_detection,
+        metavar="N",
+        help=f"detection pictures (default {d.n_detection})",
+    )
+    p.add_argument(
+        "--classification-per-class",
+        type=_positive,
+        default=d.n_classification_per_class,
+        metavar="N",
+        help=f"classification pictures per fine class (default {d.n_classification_per_class})",
+    )
     p.add_argument("--test", type=_positive, default=d.n_test, metavar="N", help=f"test pictures (default {d.n_test})")
-    p.add_argument("--size", type=_positive, default=d.image_size, metavar="PX",
-                   help=f"detection/test picture side (default {d.image_size})")
-    p.add_argument("--cls-size", type=_positive, default=d.cls_image_size, metavar="PX",
-                   help=f"classification picture side (default {d.cls_image_size})")
-    p.add_argument("--classes", choices=CLASS_SETS, default=d.class_set,
-                   help=f"class table: core (24 fine classes) or all (44) (default {d.class_set})")
-    p.add_argument("--max-objects", type=_positive, default=d.max_objects, metavar="N",
-                   help=f"most objects per detection/test picture (default {d.max_objects})")
-    p.add_argument("--font", type=Path, default=None,
-                   help="colour emoji font (default $YOLO9000_EMOJI_FONT or Debian's NotoColorEmoji.ttf)")
-    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), metavar="N",
-                   help="processes drawing pictures (the bytes do not depend on it; default: CPU count, at most 4)")
+    p.add_argument(
+        "--size",
+        type=_positive,
+        default=d.image_size,
+        metavar="PX",
+        help=f"detection/test picture side (default {d.image_size})",
+    )
+    p.add_argument(
+        "--cls-size",
+        type=_positive,
+        default=d.cls_image_size,
+        metavar="PX",
+        help=f"classification picture side (default {d.cls_image_size})",
+    )
+    p.add_argument(
+        "--classes",
+        choices=CLASS_SETS,
+        default=d.class_set,
+        help=f"class table: core (24 fine classes) or all (44) (default {d.class_set})",
+    )
+    p.add_argument(
+        "--max-objects",
+        type=_positive,
+        default=d.max_objects,
+        metavar="N",
+        help=f"most objects per detection/test picture (default {d.max_objects})",
+    )
+    p.add_argument(
+        "--font",
+        type=Path,
+        default=None,
+        help="colour emoji font (default $YOLO9000_EMOJI_FONT or Debian's NotoColorEmoji.ttf)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="processes drawing pictures (the bytes do not depend on it; default: CPU count, at most 4)",
+    )
     p.add_argument("--force", action="store_true", help="replace an emoji world made with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -73,10 +112,18 @@ def run(args: argparse.Namespace) -> int:
     before = read_manifest(args.out)
     try:
         out = generate_world(
-            args.out, seed=args.seed, n_detection=args.detection,
-            n_classification_per_class=args.classification_per_class, n_test=args.test,
-            image_size=args.size, cls_image_size=args.cls_size, class_set=args.classes,
-            max_objects=args.max_objects, font=args.font, workers=max(1, args.workers), force=args.force,
+            args.out,
+            seed=args.seed,
+            n_detection=args.detection,
+            n_classification_per_class=args.classification_per_class,
+            n_test=args.test,
+            image_size=args.size,
+            cls_image_size=args.cls_size,
+            class_set=args.classes,
+            max_objects=args.max_objects,
+            font=args.font,
+            workers=max(1, args.workers),
+            force=args.force,
             progress=not args.quiet,
         )
     except FileExistsError as exc:
@@ -87,10 +134,14 @@ def run(args: argparse.Namespace) -> int:
     kept = before is not None and before == manifest
     what = "kept the identical emoji world" if kept else "emoji world"
     print(f"{what} in {out} ({time.perf_counter() - start:.1f} s, seed {args.seed})")
-    print(f"  detection:      {counts.get('detection_images')} pictures, {counts.get('detection_boxes')} boxes "
-          f"at {counts.get('detection_categories')} coarse labels")
-    print(f"  classification: {counts.get('classification_images')} pictures in "
-          f"{counts.get('classification_classes')} class folders (fine labels)")
+    print(
+        f"  detection:      {counts.get('detection_images')} pictures, {counts.get('detection_boxes')} boxes "
+        f"at {counts.get('detection_categories')} coarse labels"
+    )
+    print(
+        f"  classification: {counts.get('classification_images')} pictures in "
+        f"{counts.get('classification_classes')} class folders (fine labels)"
+    )
     print(f"  test:           {counts.get('test_images')} pictures, {counts.get('test_boxes')} boxes at fine labels")
     print(f"  wordtree.json:  {tree.get('nodes')} nodes, {tree.get('groups')} groups, depth {tree.get('max_depth')}")
     return 0

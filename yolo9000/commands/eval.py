@@ -1,4 +1,5 @@
 """`yolo9000 eval`: mAP (with WordTree ancestor crediting), classification and hierarchical measures."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,17 @@ ancestor had boxes; never_boxed: nothing on its path did).
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `eval`."""
     p = subparsers.add_parser(
-        "eval", help="evaluate a model or saved predictions (mAP, top-k, hierarchical measures)",
+        "eval",
+        help="evaluate a model or saved predictions (mAP, top-k, hierarchical measures)",
         description="Evaluate detections (COCO mAP with ancestor crediting), classification on class "
-                    "folders (top-1/top-5 over leaves and nodes) and hierarchical measures.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "folders (top-1/top-5 over leaves and nodes) and hierarchical measures.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    m = p.add_argument_group("model (default: the emoji-world checkpoint runs/emoji/last.pt, evaluated on its "
-                             "world's test split when no data is given)")
+    m = p.add_argument_group(
+        "model (default: the emoji-world checkpoint runs/emoji/last.pt, evaluated on its "
+        "world's test split when no data is given)"
+    )
     m.add_argument("--checkpoint", type=Path, help="a yolo9000 checkpoint (.pt)")
     m.add_argument("--cfg", type=Path, help="Darknet cfg file")
     m.add_argument("--weights", type=Path, help="Darknet .weights file (with --cfg)")
@@ -56,34 +61,59 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--coco", type=Path, help="COCO detection JSON with the ground truth")
     d.add_argument("--images", type=Path, help="image folder of --coco (default: next to the JSON)")
     d.add_argument("--folders", type=Path, help="class folders named by wnid (classification)")
-    d.add_argument("--emoji-world", type=Path, metavar="DIR",
-                   help="an emoji world: its test/ split, and its wordtree.json for the boxed classes")
-    d.add_argument("--predictions", type=Path, help="score these predictions (JSONL from `yolo9000 detect` "
-                                                    "or a COCO results JSON) instead of running a model")
+    d.add_argument(
+        "--emoji-world",
+        type=Path,
+        metavar="DIR",
+        help="an emoji world: its test/ split, and its wordtree.json for the boxed classes",
+    )
+    d.add_argument(
+        "--predictions",
+        type=Path,
+        help="score these predictions (JSONL from `yolo9000 detect` or a COCO results JSON) instead of running a model",
+    )
     d.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images of --coco")
-    d.add_argument("--category-map", type=Path, default=None,
-                   help="tree node of each --coco category in id order, one per line (Darknet's coco9k.map); "
-                        "default: the category's 'wnid', the tree's label maps, or its name")
+    d.add_argument(
+        "--category-map",
+        type=Path,
+        default=None,
+        help="tree node of each --coco category in id order, one per line (Darknet's coco9k.map); "
+        "default: the category's 'wnid', the tree's label maps, or its name",
+    )
     t = p.add_argument_group("classes that never had a box in training")
-    t.add_argument("--train-maps", type=Path, nargs="+", default=None,
-                   help="Darknet .map, training COCO JSON, tree JSON or wnid list of the box labels")
+    t.add_argument(
+        "--train-maps",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="Darknet .map, training COCO JSON, tree JSON or wnid list of the box labels",
+    )
     t.add_argument("--train-tree", type=Path, help="training tree JSON whose label maps name the box labels")
-    t.add_argument("--box-maps", nargs="+", default=None,
-                   help="label-map names that had boxes (default: detection/coco maps)")
+    t.add_argument(
+        "--box-maps", nargs="+", default=None, help="label-map names that had boxes (default: detection/coco maps)"
+    )
     o = p.add_argument_group("decoding")
     o.add_argument("--thresh", type=float, default=0.005, help="objectness/score threshold (default .005)")
     o.add_argument("--hier-thresh", type=float, default=0.5, help="top-down walk threshold (default .5)")
     o.add_argument("--nms", type=float, default=0.45, help="NMS IoU (default .45)")
     o.add_argument("--mode", choices=("paper", "darknet"), default="paper", help="tree decoding mode")
-    o.add_argument("--scoring", choices=("walk", "map"), default="walk",
-                   help="walk: one label per box where the tree walk stops, credited to its ancestors "
-                        "(default); map: Darknet's `detector valid`, one score obj*P(category) per category")
+    o.add_argument(
+        "--scoring",
+        choices=("walk", "map"),
+        default="walk",
+        help="walk: one label per box where the tree walk stops, credited to its ancestors "
+        "(default); map: Darknet's `detector valid`, one score obj*P(category) per category",
+    )
     o.add_argument("--size", type=int, default=None, help="network input size (default: the cfg's)")
     o.add_argument("--batch-size", type=int, default=8)
     o.add_argument("--workers", type=int, default=2, help="image-decoding threads (0: decode in the main thread)")
     o.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--out", type=Path, default=Path("runs/eval"),
-                   help="output folder for tables, plots and summary.json (default runs/eval)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/eval"),
+        help="output folder for tables, plots and summary.json (default runs/eval)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace files of an earlier report in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", action="store_true", help="tables and summary.json only, no PNGs")
@@ -129,8 +159,10 @@ def _load_model(args):
     if not ckpt.is_file():
         if args.checkpoint:
             raise FileNotFoundError(f"{ckpt}: checkpoint not found")
-        raise FileNotFoundError(f"{ckpt}: no model given and no default checkpoint; run `yolo9000 train` "
-                                f"first or pass --checkpoint / --cfg --weights")
+        raise FileNotFoundError(
+            f"{ckpt}: no model given and no default checkpoint; run `yolo9000 train` "
+            f"first or pass --checkpoint / --cfg --weights"
+        )
     model = load_model(ckpt, device="cpu")
     return model, getattr(model, "names", None), str(ckpt)
 
@@ -198,8 +230,9 @@ def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | N
     if args.emoji_world is not None:
         w = args.emoji_world
         if not (w / "test" / "annotations.json").is_file():
-            raise FileNotFoundError(f"{w}: not an emoji world (no test/annotations.json); create one with "
-                                    f"`yolo9000 emoji-world {w}`")
+            raise FileNotFoundError(
+                f"{w}: not an emoji world (no test/annotations.json); create one with `yolo9000 emoji-world {w}`"
+            )
         coco_path = coco_path or w / "test" / "annotations.json"
         images = images or w / "test" / "images"
         world_tree = w / "wordtree.json"
@@ -216,8 +249,12 @@ def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | N
         w = Path(ensure_world(None))  # the cached world `yolo9000 train` uses by default
         log.info("evaluating %s on the emoji world's test split in %s", _default_checkpoint(), w)
         coco_path, images, world_tree = w / "test" / "annotations.json", w / "test" / "images", w / "wordtree.json"
-    for what, path, is_dir in (("COCO annotation file", coco_path, False), ("image folder", images, True),
-                               ("class folder root", folders, True), ("predictions file", args.predictions, False)):
+    for what, path, is_dir in (
+        ("COCO annotation file", coco_path, False),
+        ("image folder", images, True),
+        ("class folder root", folders, True),
+        ("predictions file", args.predictions, False),
+    ):
         if path is not None and not (path.is_dir() if is_dir else path.is_file()):
             raise FileNotFoundError(f"{path}: {what} not found")
     if coco_path is not None and images is None and args.predictions is None:
@@ -248,8 +285,9 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
         coco = _subset_coco(coco, args.max_images)
     cat_nodes = None
     if tree is not None:
-        cat_nodes = (_read_category_map(args.category_map, coco, tree) if args.category_map
-                     else ev.category_nodes(coco, tree))
+        cat_nodes = (
+            _read_category_map(args.category_map, coco, tree) if args.category_map else ev.category_nodes(coco, tree)
+        )
     credit = True  # labels are tree nodes, credited to the categories above them
     if args.predictions is not None:
         preds = ev.read_predictions(args.predictions, coco, tree=tree, names=names)
@@ -260,10 +298,21 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
                 raise ValueError("--scoring map needs a tree model")
             class_map = cat_nodes.tolist()
             credit = False  # labels come back as category positions
-        preds = ev.predict_detections(model, coco, images, size=args.size, batch_size=args.batch_size,
-                                      device=device, thresh=args.thresh, hier_thresh=args.hier_thresh,
-                                      nms=args.nms, mode=args.mode, class_map=class_map,
-                                      workers=args.workers, progress=not args.no_progress)
+        preds = ev.predict_detections(
+            model,
+            coco,
+            images,
+            size=args.size,
+            batch_size=args.batch_size,
+            device=device,
+            thresh=args.thresh,
+            hier_thresh=args.hier_thresh,
+            nms=args.nms,
+            mode=args.mode,
+            class_map=class_map,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
         if class_map is not None:
             cat_ids = ev.category_ids(coco)
             preds["label"] = [cat_ids[i] for i in preds["label"]]
@@ -301,21 +350,45 @@ def run(args) -> int:
 
             tree = WordTree.load(world_tree)
     boxed, boxed_src = _boxed_mask(args, tree, world_tree) if tree is not None else (None, None)
-    meta.update({"coco": str(coco_path) if coco_path else None, "folders": str(folders) if folders else None,
-                 "tree_nodes": len(tree) if tree is not None else None, "boxed_from": boxed_src,
-                 "thresh": args.thresh, "hier_thresh": args.hier_thresh, "nms": args.nms, "mode": args.mode,
-                 "scoring": args.scoring, "device": device})
+    meta.update(
+        {
+            "coco": str(coco_path) if coco_path else None,
+            "folders": str(folders) if folders else None,
+            "tree_nodes": len(tree) if tree is not None else None,
+            "boxed_from": boxed_src,
+            "thresh": args.thresh,
+            "hier_thresh": args.hier_thresh,
+            "nms": args.nms,
+            "mode": args.mode,
+            "scoring": args.scoring,
+            "device": device,
+        }
+    )
 
     det_report = cls_report = None
     if coco_path is not None:
         det_report, meta["detections"] = _detection(args, ev, coco_path, images, model, tree, names, boxed, device)
     if folders is not None:
-        cp = ev.predict_classification(model, folders, size=args.size, batch_size=args.batch_size, device=device,
-                                       hier_thresh=args.hier_thresh, names=names, workers=args.workers,
-                                       progress=not args.no_progress)
+        cp = ev.predict_classification(
+            model,
+            folders,
+            size=args.size,
+            batch_size=args.batch_size,
+            device=device,
+            hier_thresh=args.hier_thresh,
+            names=names,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
         cls_report = ev.classification_summary(cp, tree)
-    written = ev.write_report(args.out, detection=det_report, classification=cls_report, meta=meta,
-                              overwrite=args.overwrite, plots=not args.no_plots)
+    written = ev.write_report(
+        args.out,
+        detection=det_report,
+        classification=cls_report,
+        meta=meta,
+        overwrite=args.overwrite,
+        plots=not args.no_plots,
+    )
     summary = json.loads((Path(args.out) / "summary.json").read_text())
     print(markdown_table(ev.headline_table(summary)), end="")
     print(f"wrote {len(written)} files to {args.out}")
@@ -346,6 +419,7 @@ def _read_category_map(path: Path, coco, tree):
         raise ValueError(f"{path}: every line must be a node index") from None
     bad = np.flatnonzero((nodes < 0) | (nodes >= len(tree)))
     if len(bad):
-        raise ValueError(f"{path}: line {bad[0] + 1}: node {nodes[bad[0]]} out of range for a tree of "
-                         f"{len(tree)} nodes")
+        raise ValueError(
+            f"{path}: line {bad[0] + 1}: node {nodes[bad[0]]} out of range for a tree of {len(tree)} nodes"
+        )
     return nodes

@@ -1,4 +1,5 @@
 """`yolo9000 train`: joint detection + classification training (the emoji world when no data is given)."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,12 @@ def _bool(s: str) -> bool:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `train`."""
     p = subparsers.add_parser(
-        "train", help="train a detector jointly on boxes and class folders",
+        "train",
+        help="train a detector jointly on boxes and class folders",
         description="Train YOLO9000-style: COCO-format boxes and class-folder images over one WordTree.",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
     A = argparse.SUPPRESS  # unset options stay out of the namespace, so YAML values survive
     d = p.add_argument_group("data")
     d.add_argument("--config", type=Path, help="YAML file of options (names as below, - or _)")
@@ -44,17 +48,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--folders", default=A, help="class folders named by wnid (classification images)")
     d.add_argument("--tree", default=A, help="WordTree JSON (build-wordtree) or Darknet .tree")
     d.add_argument("--label-map", default=A, help="tree label map naming COCO categories without a 'wnid'")
-    d.add_argument("--world", default=A,
-                   help="emoji world cache folder when no data is given (default: the user cache)")
-    d.add_argument("--cls-fraction", type=float, default=A,
-                   help="share of classification images per batch (default: by dataset sizes)")
+    d.add_argument(
+        "--world", default=A, help="emoji world cache folder when no data is given (default: the user cache)"
+    )
+    d.add_argument(
+        "--cls-fraction",
+        type=float,
+        default=A,
+        help="share of classification images per batch (default: by dataset sizes)",
+    )
     d.add_argument("--repeat-det", type=float, default=A, help="repeat factor of the detection set")
     d.add_argument("--repeat-cls", type=float, default=A, help="repeat factor of the classification set")
     m = p.add_argument_group("model")
-    m.add_argument("--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, "
-                                            "emoji-tiny)")
-    m.add_argument("--anchors", type=float, nargs="+", default=A, metavar="W H",
-                   help="anchor w h pairs in grid cells for a named model (from `yolo9000 anchors`)")
+    m.add_argument(
+        "--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, emoji-tiny)"
+    )
+    m.add_argument(
+        "--anchors",
+        type=float,
+        nargs="+",
+        default=A,
+        metavar="W H",
+        help="anchor w h pairs in grid cells for a named model (from `yolo9000 anchors`)",
+    )
     m.add_argument("--weights", default=A, help="Darknet .weights to start from (e.g. a Darknet-19 backbone)")
     m.add_argument("--weights-layers", type=int, default=A, help="load only the first N conv layers")
     o = p.add_argument_group("schedule")
@@ -71,8 +87,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     o.add_argument("--lr-scales", type=float, nargs="+", default=A)
     o.add_argument("--size", type=int, default=A, help="input size (default: cfg width)")
     o.add_argument("--multiscale", type=_bool, default=A, help="true/false (default: cfg random)")
-    o.add_argument("--sizes", type=int, nargs=2, metavar=("MIN", "MAX"), default=A,
-                   help="multi-scale range, step 32 (default 320 608 for a 416 net, scaled for others)")
+    o.add_argument(
+        "--sizes",
+        type=int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=A,
+        help="multi-scale range, step 32 (default 320 608 for a 416 net, scaled for others)",
+    )
     o.add_argument("--scale-every", type=int, default=A, help="steps between size changes (10)")
     o.add_argument("--final-size", type=int, default=A, help="size for the last steps (default: largest)")
     a = p.add_argument_group("augmentation / loss")
@@ -82,16 +104,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--exposure", type=float, default=A)
     a.add_argument("--flip", type=_bool, default=A)
     a.add_argument("--max-boxes", type=int, default=A)
-    a.add_argument("--scale", type=float, nargs=2, metavar=("MIN", "MAX"), default=A,
-                   help="size of the placed picture vs the canvas, drawn per picture (default 1 1: Darknet)")
-    a.add_argument("--cls-scale", type=float, nargs=2, metavar=("MIN", "MAX"), default=A,
-                   help="the same for classification pictures, e.g. .3 1 to bring one big object down "
-                        "to detection scale (default: as --scale)")
-    a.add_argument("--cls-objectness", choices=("paper", "darknet", "none"), default=A,
-                   help="objectness on classification-only images (paper: the .3 IoU rule)")
-    a.add_argument("--cls-anchor", choices=("label", "objectness"), default=A,
-                   help="box of a classification image that gets its class loss: label (the paper: the box "
-                        "most confident of the image's label) or objectness (the box most confident of an object)")
+    a.add_argument(
+        "--scale",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=A,
+        help="size of the placed picture vs the canvas, drawn per picture (default 1 1: Darknet)",
+    )
+    a.add_argument(
+        "--cls-scale",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=A,
+        help="the same for classification pictures, e.g. .3 1 to bring one big object down "
+        "to detection scale (default: as --scale)",
+    )
+    a.add_argument(
+        "--cls-objectness",
+        choices=("paper", "darknet", "none"),
+        default=A,
+        help="objectness on classification-only images (paper: the .3 IoU rule)",
+    )
+    a.add_argument(
+        "--cls-anchor",
+        choices=("label", "objectness"),
+        default=A,
+        help="box of a classification image that gets its class loss: label (the paper: the box "
+        "most confident of the image's label) or objectness (the box most confident of an object)",
+    )
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default=A, help="auto, cpu, cuda, cuda:1")
     r.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=A)
@@ -103,8 +145,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--log-every", type=int, default=A)
     r.add_argument("--tensorboard", type=_bool, default=A)
     r.add_argument("--progress", type=_bool, default=A)
-    r.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
-                   help="continue from OUT/last.pt (or the given checkpoint) exactly")
+    r.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="CKPT",
+        help="continue from OUT/last.pt (or the given checkpoint) exactly",
+    )
     r.add_argument("--debug-kill-at", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
     return p
@@ -133,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, resume = config_from_args(args)
     summary = train(cfg, resume=resume, debug_kill_at=args.debug_kill_at)
     if summary.get("checkpoint") and int(__import__("os").environ.get("RANK", "0")) == 0:
-        print(f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "
-              f"{summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}")
+        print(
+            f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "
+            f"{summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}"
+        )
     return 0

@@ -1,1 +1,1 @@
-"""Darknet compatibility: cfg parser, layers, the generic model, .weights I/O, checkpoints, the shipped cfg templates."""
+"""Darknet compatibility: cfg parser, layers, the generic model, .weights I/O, checkpoints, shipped cfg templates."""

@@ -3,6 +3,7 @@
 The parser knows which sections the model can build; an unknown one is an error naming the file and line,
 so a typo (`[convolutinal]`) never becomes a silently skipped layer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -95,7 +96,9 @@ class Section:
         try:
             return [int(v) for v in raw.split(",") if v.strip()]
         except ValueError:
-            raise ValueError(f"{self.where()}: option {key}={raw!r} is not a comma-separated list of integers") from None
+            raise ValueError(
+                f"{self.where()}: option {key}={raw!r} is not a comma-separated list of integers"
+            ) from None
 
 
 def parse_cfg(text: str, source: str = "<cfg>") -> list[Section]:
@@ -186,9 +189,7 @@ def net_options(section: Section) -> dict:
         "max_crop": s.get_int("max_crop", width * 2),
     }
     if out["steps"] and out["scales"] and len(out["steps"]) != len(out["scales"]):
-        raise ValueError(
-            f"{s.where()}: steps has {len(out['steps'])} values but scales has {len(out['scales'])}"
-        )
+        raise ValueError(f"{s.where()}: steps has {len(out['steps'])} values but scales has {len(out['scales'])}")
     return out
 
 

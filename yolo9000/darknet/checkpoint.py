@@ -4,6 +4,7 @@ A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict
 "seen", and for resuming "optimizer", "scheduler", "scaler", "rng" (python, numpy, torch, cuda), "sampler",
 "config".
 """
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,16 @@ def tree_to_dict(tree) -> dict | None:
     try:
         from wordtree.formats import tree_to_dict as impl
     except ImportError:  # formats module not there: the same fields, enough to rebuild it
-        return {"format": _FALLBACK, "wnids": list(tree.wnids), "parent": [int(p) for p in tree.parent],
-                "names": list(tree.names), "targets": list(tree.targets),
-                "label_maps": [{"source": m.source, "labels": list(m.labels), "wnids": list(m.wnids)}
-                               for m in tree.label_maps.values()]}
+        return {
+            "format": _FALLBACK,
+            "wnids": list(tree.wnids),
+            "parent": [int(p) for p in tree.parent],
+            "names": list(tree.names),
+            "targets": list(tree.targets),
+            "label_maps": [
+                {"source": m.source, "labels": list(m.labels), "wnids": list(m.wnids)} for m in tree.label_maps.values()
+            ],
+        }
     return impl(tree)
 
 
@@ -102,9 +109,21 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, *, optimizer=None, scheduler=None, scaler=None,
-                    step: int = 0, seen: int = 0, names: list[str] | None = None, config: dict | None = None,
-                    sampler: dict | None = None, extra: dict | None = None, with_rng: bool = True) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    optimizer=None,
+    scheduler=None,
+    scaler=None,
+    step: int = 0,
+    seen: int = 0,
+    names: list[str] | None = None,
+    config: dict | None = None,
+    sampler: dict | None = None,
+    extra: dict | None = None,
+    with_rng: bool = True,
+) -> Path:
     """Write a checkpoint atomically; `model` may be wrapped in DDP or torch.compile."""
     m = unwrap(model)
     tree = getattr(m, "tree", None)
@@ -153,8 +172,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     ckpt = load_checkpoint(path)
     if not ckpt.get("cfg_text"):
         raise ValueError(f"{path}: checkpoint has no 'cfg_text' to rebuild the model from")
-    model = DarknetModel.from_cfg_text(ckpt["cfg_text"], tree=tree_from_dict(ckpt.get("tree")),
-                                       source=f"{path}:cfg_text")
+    model = DarknetModel.from_cfg_text(
+        ckpt["cfg_text"], tree=tree_from_dict(ckpt.get("tree")), source=f"{path}:cfg_text"
+    )
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

@@ -2,6 +2,7 @@
 
 Each module mirrors one Darknet layer type; `yolo9000.darknet.model` wires them from a parsed cfg.
 """
+
 from __future__ import annotations
 
 import torch

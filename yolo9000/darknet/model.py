@@ -5,6 +5,7 @@ The exact `.weights` read/write lives in `yolo9000.darknet.weights` and is re-ex
 `model(x)` returns the raw output of the last computing layer, i.e. for a detector the conv feeding
 `[region]`: (B, A*(5+C), H, W). `model.region_output(x)` applies Darknet's region activation.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,7 +16,6 @@ import torch
 from torch import nn
 
 from yolo9000.darknet.cfg import Section, net_options, parse_cfg
-from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
 from yolo9000.darknet.layers import (
     ConvBlock,
     Dropout,
@@ -27,13 +27,14 @@ from yolo9000.darknet.layers import (
     Shortcut,
     Upsample,
 )
-from yolo9000.detection.letterbox import letterbox, letterbox_batch  # re-exported: yolo9000.darknet.model.letterbox
 from yolo9000.darknet.weights import (  # re-exported: yolo9000.darknet.model.load_weights etc.
     load_weights,
     read_weights_header,
     save_weights,
     weight_count,
 )
+from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
+from yolo9000.detection.letterbox import letterbox, letterbox_batch  # re-exported: yolo9000.darknet.model.letterbox
 
 __all__ = [
     "DarknetModel",
@@ -122,7 +123,9 @@ class DarknetModel(nn.Module):
     `cfg_text`, `tree`, `seen` and `weights_version` (from the last loaded .weights header).
     """
 
-    def __init__(self, sections: list[Section], tree=None, base_dir: str | Path | None = None, cfg_text: str | None = None) -> None:
+    def __init__(
+        self, sections: list[Section], tree=None, base_dir: str | Path | None = None, cfg_text: str | None = None
+    ) -> None:
         super().__init__()
         if not sections or sections[0].name != "net":
             raise ValueError("a Darknet cfg must start with [net]")
@@ -155,8 +158,16 @@ class DarknetModel(nn.Module):
                 if c % groups or filters % groups:
                     raise ValueError(f"{s.where()}: groups={groups} does not divide channels {c} / filters {filters}")
                 try:
-                    layer = ConvBlock(c, filters, size, stride, padding, bool(s.get_int("batch_normalize", 0)),
-                                      s.get_str("activation", "logistic"), groups)
+                    layer = ConvBlock(
+                        c,
+                        filters,
+                        size,
+                        stride,
+                        padding,
+                        bool(s.get_int("batch_normalize", 0)),
+                        s.get_str("activation", "logistic"),
+                        groups,
+                    )
                 except ValueError as exc:
                     raise ValueError(f"{s.where()}: {exc}") from None
                 c, h, w = filters, (h + 2 * padding - size) // stride + 1, (w + 2 * padding - size) // stride + 1
@@ -173,8 +184,10 @@ class DarknetModel(nn.Module):
                 if s.get_int("reverse", 0) or s.get_int("flatten", 0) or s.get_int("extra", 0):
                     raise ValueError(f"{s.where()}: only reorg with reverse=0, flatten=0, extra=0 is supported")
                 if c % (stride * stride) or h % stride or w % stride:
-                    raise ValueError(f"{s.where()}: reorg stride {stride} needs channels divisible by "
-                                     f"{stride * stride} and sizes divisible by {stride}; input is {c}x{h}x{w}")
+                    raise ValueError(
+                        f"{s.where()}: reorg stride {stride} needs channels divisible by "
+                        f"{stride * stride} and sizes divisible by {stride}; input is {c}x{h}x{w}"
+                    )
                 layer = Reorg(stride)
                 c, h, w = c * stride * stride, h // stride, w // stride
             elif s.name == "route":
@@ -187,8 +200,10 @@ class DarknetModel(nn.Module):
                         raise ValueError(f"{s.where()}: route layer {r} points to layer {src}, outside 0..{idx - 1}")
                 hw = {shapes[src][1:] for src in srcs}
                 if len(hw) > 1:
-                    raise ValueError(f"{s.where()}: route concatenates layers of different sizes "
-                                     + ", ".join(f"{src}:{shapes[src][2]}x{shapes[src][1]}" for src in srcs))
+                    raise ValueError(
+                        f"{s.where()}: route concatenates layers of different sizes "
+                        + ", ".join(f"{src}:{shapes[src][2]}x{shapes[src][1]}" for src in srcs)
+                    )
                 layer = Route(srcs)
                 c = sum(shapes[src][0] for src in srcs)
                 h, w = shapes[srcs[0]][1:]
@@ -208,7 +223,9 @@ class DarknetModel(nn.Module):
                 layer = Passthrough("softmax")
                 if self.tree is not None:
                     if len(self.tree) != c * h * w and len(self.tree) != c:
-                        raise ValueError(f"{s.where()}: the tree has {len(self.tree)} nodes but the input has {c} channels")
+                        raise ValueError(
+                            f"{s.where()}: the tree has {len(self.tree)} nodes but the input has {c} channels"
+                        )
                     self.classifier_softmax = make_tree_softmax(self.tree)
             elif s.name == "cost":
                 layer = Passthrough("cost")
@@ -237,8 +254,9 @@ class DarknetModel(nn.Module):
             else:  # pragma: no cover - parse_cfg only lets known sections through
                 raise ValueError(f"{s.where()}: layer type [{s.name}] is not supported")
             if h < 1 or w < 1:
-                raise ValueError(f"{s.where()}: output size becomes {w}x{h} at input "
-                                 f"{self.net['width']}x{self.net['height']}")
+                raise ValueError(
+                    f"{s.where()}: output size becomes {w}x{h} at input {self.net['width']}x{self.net['height']}"
+                )
             layers.append(layer)
             kinds.append(s.name)
             shapes.append((c, h, w))
@@ -283,7 +301,9 @@ class DarknetModel(nn.Module):
         return _read_tree(found)
 
     @classmethod
-    def from_cfg_text(cls, text: str, tree=None, base_dir: str | Path | None = None, source: str = "<cfg>") -> "DarknetModel":
+    def from_cfg_text(
+        cls, text: str, tree=None, base_dir: str | Path | None = None, source: str = "<cfg>"
+    ) -> "DarknetModel":
         """Build from cfg text; `tree` (WordTree or .tree path) overrides the cfg's `tree=`; `base_dir` is
         where relative `tree=` / `map=` files are looked for."""
         return cls(parse_cfg(text, source=source), tree=tree, base_dir=base_dir, cfg_text=text)
@@ -292,14 +312,20 @@ class DarknetModel(nn.Module):
     def _run(self, x: torch.Tensor, collect: bool = False) -> tuple[torch.Tensor, list]:
         outputs: list = [None] * len(self.layers)
         start = 0
-        if (self.per_image_bytes and not collect and x.shape[0] > 1 and x.device.type == "cpu"
-                and not torch.is_grad_enabled()):
+        if (
+            self.per_image_bytes
+            and not collect
+            and x.shape[0] > 1
+            and x.device.type == "cpu"
+            and not torch.is_grad_enabled()
+        ):
             x, start = self._run_large_layers_per_image(x, outputs)
         x, _ = self._run_layers(x, outputs, start, len(self.layers), collect)
         return x, outputs
 
-    def _run_layers(self, x: torch.Tensor, outputs: list, start: int, stop: int, collect: bool = False,
-                    until_bytes: int = 0) -> tuple[torch.Tensor, int]:
+    def _run_layers(
+        self, x: torch.Tensor, outputs: list, start: int, stop: int, collect: bool = False, until_bytes: int = 0
+    ) -> tuple[torch.Tensor, int]:
         """Layers start..stop-1, or up to the first whose output is at most `until_bytes` (0: no limit);
         returns the output and the index of the next layer."""
         for i in range(start, stop):
@@ -372,7 +398,7 @@ class DarknetModel(nn.Module):
         return [m for m in self.layers if isinstance(m, ConvBlock)]
 
     def set_bn_mode(self, mode: str) -> "DarknetModel":
-        """"gpu" (default, sqrt(var+1e-5)) or "cpu" (Darknet's CPU build, sqrt(var)+1e-6) inference batch norm."""
+        """ "gpu" (default, sqrt(var+1e-5)) or "cpu" (Darknet's CPU build, sqrt(var)+1e-6) inference batch norm."""
         if mode not in ("gpu", "cpu"):
             raise ValueError(f"bn_mode must be 'gpu' or 'cpu', got {mode!r}")
         for m in self.conv_blocks():
@@ -389,8 +415,15 @@ class DarknetModel(nn.Module):
             std = bn.running_var.sqrt() + 1e-6 if m.bn_mode == "cpu" else (bn.running_var + bn.eps).sqrt()
             scale = bn.weight / std
             conv = m.conv
-            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                              groups=conv.groups, bias=True).to(conv.weight.device, conv.weight.dtype)
+            fused = nn.Conv2d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                groups=conv.groups,
+                bias=True,
+            ).to(conv.weight.device, conv.weight.dtype)
             fused.weight.copy_(conv.weight * scale[:, None, None, None])
             fused.bias.copy_(bn.bias - bn.running_mean * scale)
             m.conv = fused
@@ -411,8 +444,12 @@ class DarknetModel(nn.Module):
 
 
 def optimize_for_inference(
-    model: DarknetModel, dtype: torch.dtype | None = torch.bfloat16, channels_last: bool = True, fuse: bool = True,
-    compile: bool = False, winograd: bool | int | str = False,
+    model: DarknetModel,
+    dtype: torch.dtype | None = torch.bfloat16,
+    channels_last: bool = True,
+    fuse: bool = True,
+    compile: bool = False,
+    winograd: bool | int | str = False,
 ) -> DarknetModel:
     """A copy of `model` for fast inference: BN folded into convs, channels_last, optional low precision and
     `torch.compile` (inductor with weight freezing; call it under `torch.inference_mode()`/`no_grad`).
@@ -446,7 +483,9 @@ def optimize_for_inference(
     return fast
 
 
-def load_darknet(cfg_path: str | Path, weights_path: str | Path | None = None, tree=None, bn_mode: str = "gpu") -> DarknetModel:
+def load_darknet(
+    cfg_path: str | Path, weights_path: str | Path | None = None, tree=None, bn_mode: str = "gpu"
+) -> DarknetModel:
     """Build a model from a Darknet cfg file and optionally load its .weights (returned in eval mode).
 
     `tree`: a WordTree or a Darknet `.tree` path for cfgs whose region uses one; relative `tree=`/`map=`

@@ -3,6 +3,7 @@
 The rendered text becomes `model.cfg_text`, so a checkpoint rebuilds exactly the same module and
 `yolo9000 convert` can hand it to Darknet.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,8 +58,9 @@ def pick_anchors(anchors: Sequence | None, num_anchors: int | None, default: Seq
     if n < 1:
         raise ValueError(f"num_anchors must be >= 1, got {n}")
     if n > len(base):
-        raise ValueError(f"num_anchors={n} needs explicit anchors= (only {len(base)} defaults); "
-                         "compute them with `yolo9000 anchors`")
+        raise ValueError(
+            f"num_anchors={n} needs explicit anchors= (only {len(base)} defaults); compute them with `yolo9000 anchors`"
+        )
     idx = np.round(np.linspace(0, len(base) - 1, n)).astype(int)
     return [base[i] for i in idx]
 
@@ -83,8 +85,9 @@ def _check_size(size: int) -> int:
     return size
 
 
-def yolov2(tree=None, classes: int = 80, anchors=None, num_anchors: int | None = None, size: int = 416,
-           jitter: float = 0.3) -> DarknetModel:
+def yolov2(
+    tree=None, classes: int = 80, anchors=None, num_anchors: int | None = None, size: int = 416, jitter: float = 0.3
+) -> DarknetModel:
     """YOLOv2 with the passthrough layer; flat softmax over `classes`, or a tree head when `tree` is given."""
     tree = _load_tree(tree)
     vals = _region_values(tree, classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), None)
@@ -107,16 +110,27 @@ def darknet19(classes: int = 1000, tree=None, size: int = 224) -> DarknetModel:
     tree = _load_tree(tree)
     if tree is not None:
         classes = len(tree)
-    text = render_cfg("darknet19", size=_check_size(size), classes=classes,
-                      tree_line=f"tree={DEFAULT_TREE_FILE}" if tree is not None else "")
+    text = render_cfg(
+        "darknet19",
+        size=_check_size(size),
+        classes=classes,
+        tree_line=f"tree={DEFAULT_TREE_FILE}" if tree is not None else "",
+    )
     return DarknetModel.from_cfg_text(text, tree=tree, source="darknet19.cfg")
 
 
 TINY_WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
 
 
-def tiny_yolo(tree=None, classes: int = 20, anchors=None, num_anchors: int | None = None, size: int = 416,
-              width: float = 1.0, jitter: float = 0.2) -> DarknetModel:
+def tiny_yolo(
+    tree=None,
+    classes: int = 20,
+    anchors=None,
+    num_anchors: int | None = None,
+    size: int = 416,
+    width: float = 1.0,
+    jitter: float = 0.2,
+) -> DarknetModel:
     """A tiny YOLOv2-style detector (7 3x3 convs); `width` scales every channel count (min 8) for CPU runs."""
     tree = _load_tree(tree)
     if width <= 0:
@@ -136,5 +150,10 @@ def tiny_yolo9000(tree, anchors=None, num_anchors: int | None = 3, size: int = 4
     return tiny_yolo(tree=tree, anchors=anchors, size=size, width=width)
 
 
-MODELS = {"yolov2": yolov2, "yolo9000": yolo9000, "darknet19": darknet19, "tiny_yolo": tiny_yolo,
-          "tiny_yolo9000": tiny_yolo9000}
+MODELS = {
+    "yolov2": yolov2,
+    "yolo9000": yolo9000,
+    "darknet19": darknet19,
+    "tiny_yolo": tiny_yolo,
+    "tiny_yolo9000": tiny_yolo9000,
+}

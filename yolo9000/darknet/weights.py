@@ -3,6 +3,7 @@
 The layout (spec §4.5): int32 major, minor, revision; `seen` as int64 when major*10+minor >= 2 (int32
 before); then per [convolutional] in cfg order: bias (BN beta), [gamma, running mean, running var], weights.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,16 +92,22 @@ def load_weights(model: DarknetModel, path: str | Path, allow_partial: bool = Fa
     need = weight_count(model)
     expected = header + 4 * need
     if (size - header) % 4:
-        raise ValueError(f"{p}: weights file has {size} bytes, not a header plus whole float32 values "
-                         f"(the cfg needs {expected} bytes)")
+        raise ValueError(
+            f"{p}: weights file has {size} bytes, not a header plus whole float32 values "
+            f"(the cfg needs {expected} bytes)"
+        )
     if size != expected and not (allow_partial and size < expected):
-        raise ValueError(f"{p}: weights file has {size} bytes but the cfg {model.source} needs {expected} bytes "
-                         f"({header}-byte header + {need} float32 values)")
+        raise ValueError(
+            f"{p}: weights file has {size} bytes but the cfg {model.source} needs {expected} bytes "
+            f"({header}-byte header + {need} float32 values)"
+        )
     data = np.fromfile(p, dtype="<f4", offset=header)
     loaded, pos = fill_conv_layers(model.conv_blocks(), data)
     if loaded < len(model.conv_blocks()) and pos != data.size:
-        raise ValueError(f"{p}: weights end inside conv layer {loaded} ({data.size} floats in the file; "
-                         f"a partial file must end on a layer boundary)")
+        raise ValueError(
+            f"{p}: weights end inside conv layer {loaded} ({data.size} floats in the file; "
+            f"a partial file must end on a layer boundary)"
+        )
     if allow_partial and loaded < len(model.conv_blocks()):
         log.info("%s: loaded %d of %d conv layers", p, loaded, len(model.conv_blocks()))
     model.seen = seen
@@ -109,8 +116,9 @@ def load_weights(model: DarknetModel, path: str | Path, allow_partial: bool = Fa
 
 
 @torch.no_grad()
-def save_weights(model: DarknetModel, path: str | Path, seen: int | None = None,
-                 version: tuple[int, int, int] | None = None) -> None:
+def save_weights(
+    model: DarknetModel, path: str | Path, seen: int | None = None, version: tuple[int, int, int] | None = None
+) -> None:
     """Write `model` as a Darknet .weights file (atomically: temp file then rename).
 
     `version`/`seen` default to those of the last loaded file (so load -> save gives identical bytes), else
@@ -119,8 +127,10 @@ def save_weights(model: DarknetModel, path: str | Path, seen: int | None = None,
     p = Path(path)
     major, minor, revision = version if version is not None else model.weights_version
     seen = model.seen if seen is None else seen
-    parts = [struct.pack("<3i", major, minor, revision),
-             struct.pack("<Q" if _seen_is_long(major, minor) else "<i", int(seen))]
+    parts = [
+        struct.pack("<3i", major, minor, revision),
+        struct.pack("<Q" if _seen_is_long(major, minor) else "<i", int(seen)),
+    ]
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:

@@ -10,6 +10,7 @@ the untruncated floats, a sub-pixel mismatch), and resizing is torchvision's ant
 `scale` range (Darknet: fixed 1) enlarges or shrinks the placed image; enlarged images are cropped by the canvas
 and their boxes clipped or dropped.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,9 @@ class AugmentConfig:
     @staticmethod
     def none() -> "AugmentConfig":
         """No randomness: a centred, aspect-preserving letterbox (evaluation)."""
-        return AugmentConfig(jitter=0.0, hue=0.0, saturation=1.0, exposure=1.0, flip=False,
-                             max_boxes=None, shuffle_boxes=False)
+        return AugmentConfig(
+            jitter=0.0, hue=0.0, saturation=1.0, exposure=1.0, flip=False, max_boxes=None, shuffle_boxes=False
+        )
 
 
 def rand_scale(rng: np.random.Generator, s: float) -> float:
@@ -103,9 +105,16 @@ def _place(x, nw: int, nh: int, dx: int, dy: int, size: int, fill: float):
     return x
 
 
-def augment(image: torch.Tensor, boxes: torch.Tensor | None, size: int, rng: np.random.Generator,
-            cfg: AugmentConfig = AugmentConfig(), *, dtype: torch.dtype = torch.float32,
-            defer_hsv: bool = False) -> tuple:
+def augment(
+    image: torch.Tensor,
+    boxes: torch.Tensor | None,
+    size: int,
+    rng: np.random.Generator,
+    cfg: AugmentConfig = AugmentConfig(),
+    *,
+    dtype: torch.dtype = torch.float32,
+    defer_hsv: bool = False,
+) -> tuple:
     """Augment one image onto a `size` x `size` canvas.
 
     image: (3,H,W) uint8 (float in [0,1] is accepted too); boxes: (n,4) xyxy pixels or None.

@@ -1,4 +1,5 @@
 """COCO-format detection data (JSON + image folder) with categories mapped to WordTree nodes or flat classes."""
+
 from __future__ import annotations
 
 import json
@@ -44,17 +45,18 @@ def load_coco_json(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> dict:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object with {', '.join(map(repr, keys))} lists, "
-                         f"got {type(data).__name__}")
+        raise ValueError(
+            f"{path}: expected a JSON object with {', '.join(map(repr, keys))} lists, got {type(data).__name__}"
+        )
     for key in keys:
         if not isinstance(data.get(key), list):
-            raise ValueError(f"{path}: not a COCO detection file: missing or non-list '{key}' "
-                             f"(no '{key}' list)")
+            raise ValueError(f"{path}: not a COCO detection file: missing or non-list '{key}' (no '{key}' list)")
     return data
 
 
-def map_categories(categories: Sequence[dict], tree=None, *, label_map: str | None = None,
-                   source: str = "<json>") -> tuple[dict[int, int], list[str]]:
+def map_categories(
+    categories: Sequence[dict], tree=None, *, label_map: str | None = None, source: str = "<json>"
+) -> tuple[dict[int, int], list[str]]:
     """Map COCO category ids to class indices: tree nodes, or 0..C-1 in id order without a tree.
 
     With a tree, a category's own "wnid" wins, then a tree label map that names it (`label_map` picks one
@@ -73,8 +75,10 @@ def map_categories(categories: Sequence[dict], tree=None, *, label_map: str | No
         return {ids[i]: rank for rank, i in enumerate(order)}, [names[i] for i in order]
 
     if label_map is not None and label_map not in tree.label_maps:
-        raise ValueError(f"{source}: the tree has no label map {label_map!r} (it has: "
-                         f"{', '.join(sorted(tree.label_maps)) or 'none'})")
+        raise ValueError(
+            f"{source}: the tree has no label map {label_map!r} (it has: "
+            f"{', '.join(sorted(tree.label_maps)) or 'none'})"
+        )
     maps = [tree.label_maps[label_map]] if label_map else list(tree.label_maps.values())
     by_name: dict[str, set[str]] = {}
     for m in maps:
@@ -86,15 +90,18 @@ def map_categories(categories: Sequence[dict], tree=None, *, label_map: str | No
         if wnid is None:
             found = by_name.get(name, set())
             if len(found) > 1:
-                raise ValueError(f"{source}: category {name!r} (id {cid}) maps to several wnids in the tree's "
-                                 f"label maps ({', '.join(sorted(found))}); pass a label map name")
+                raise ValueError(
+                    f"{source}: category {name!r} (id {cid}) maps to several wnids in the tree's "
+                    f"label maps ({', '.join(sorted(found))}); pass a label map name"
+                )
             if not found:
-                raise ValueError(f"{source}: category {name!r} (id {cid}) has no 'wnid' field and no tree label "
-                                 f"map names it; add a wnid or build the tree with a map for this dataset")
+                raise ValueError(
+                    f"{source}: category {name!r} (id {cid}) has no 'wnid' field and no tree label "
+                    f"map names it; add a wnid or build the tree with a map for this dataset"
+                )
             wnid = next(iter(found))
         if wnid not in tree:
-            raise ValueError(f"{source}: category {name!r} (id {cid}) has wnid {wnid} which is not a node "
-                             f"of the tree")
+            raise ValueError(f"{source}: category {name!r} (id {cid}) has wnid {wnid} which is not a node of the tree")
         mapping[cid] = tree.index(wnid)
     return mapping, list(tree.names)
 
@@ -109,8 +116,15 @@ class CocoDetection(torch.utils.data.Dataset):
 
     kind = "detection"
 
-    def __init__(self, ann_file: str | Path, image_dir: str | Path | None = None, tree=None, *,
-                 label_map: str | None = None, skip_empty: bool = False) -> None:
+    def __init__(
+        self,
+        ann_file: str | Path,
+        image_dir: str | Path | None = None,
+        tree=None,
+        *,
+        label_map: str | None = None,
+        skip_empty: bool = False,
+    ) -> None:
         self.ann_file = Path(ann_file)
         data = load_coco_json(self.ann_file)
         src = str(self.ann_file)
@@ -125,8 +139,11 @@ class CocoDetection(torch.utils.data.Dataset):
         for k, im in enumerate(data["images"]):
             if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
                 raise ValueError(f"{src}: images[{k}] needs 'id' and 'file_name'")
-            images[int(im["id"])] = (str(im["file_name"]), float(im.get("width", 0) or 0),
-                                     float(im.get("height", 0) or 0))
+            images[int(im["id"])] = (
+                str(im["file_name"]),
+                float(im.get("width", 0) or 0),
+                float(im.get("height", 0) or 0),
+            )
         per_image: dict[int, list[tuple[list[float], int]]] = {i: [] for i in images}
         dropped = 0
         for k, ann in enumerate(data["annotations"]):
@@ -162,11 +179,18 @@ class CocoDetection(torch.utils.data.Dataset):
             ids = [i for i in ids if per_image[i]]
         missing = [i for i in ids if not (self.image_dir / images[i][0]).is_file()]
         if missing and len(missing) == len(ids):
-            raise FileNotFoundError(f"{self.image_dir}: none of the {len(ids)} images of {src} are there "
-                                    f"(first: {images[ids[0]][0]}); wrong image folder?")
+            raise FileNotFoundError(
+                f"{self.image_dir}: none of the {len(ids)} images of {src} are there "
+                f"(first: {images[ids[0]][0]}); wrong image folder?"
+            )
         if missing:
-            log.warning("%s: %d image file(s) missing under %s, skipped (first: %s)", src, len(missing),
-                        self.image_dir, images[missing[0]][0])
+            log.warning(
+                "%s: %d image file(s) missing under %s, skipped (first: %s)",
+                src,
+                len(missing),
+                self.image_dir,
+                images[missing[0]][0],
+            )
             gone = set(missing)
             ids = [i for i in ids if i not in gone]
         if not ids:

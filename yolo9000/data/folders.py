@@ -1,4 +1,5 @@
 """Classification data in class folders (ImageFolder layout), each folder named by WordNet id -> tree node."""
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,9 @@ class ClassFolders(torch.utils.data.Dataset):
 
     kind = "classification"
 
-    def __init__(self, root: str | Path, tree=None, *, skip_empty: bool = False,
-                 extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> None:
+    def __init__(
+        self, root: str | Path, tree=None, *, skip_empty: bool = False, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+    ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: class folder root not found")
@@ -46,8 +48,10 @@ class ClassFolders(torch.utils.data.Dataset):
         for folder in folders:
             if tree is not None:
                 if folder.name not in tree:
-                    raise ValueError(f"{folder}: folder name {folder.name!r} is not a wnid of the tree "
-                                     f"(class folders must be named by WordNet id, e.g. n02084071)")
+                    raise ValueError(
+                        f"{folder}: folder name {folder.name!r} is not a wnid of the tree "
+                        f"(class folders must be named by WordNet id, e.g. n02084071)"
+                    )
                 node = tree.index(folder.name)
             else:
                 node = len(self.classes)  # flat: dense indices over the folders kept

@@ -1,4 +1,5 @@
 """Image decoding for the training data (PIL: RGB planar uint8, grey replicated, alpha dropped, like stb_image)."""
+
 from __future__ import annotations
 
 from pathlib import Path

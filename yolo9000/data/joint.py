@@ -6,6 +6,7 @@ step, each rank gets a disjoint share of the global batch, and resuming at a mic
 exact stream. Each sample carries its own augmentation seed, so augmentation does not depend on which worker
 decodes it either.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,9 +45,17 @@ class JointDataset(torch.utils.data.Dataset):
     replacement is reproducible); after `max_retries` failures in a row it raises.
     """
 
-    def __init__(self, detection=None, classification=None, augment_cfg: AugmentConfig = AugmentConfig(),
-                 max_retries: int = 10, *, dtype: torch.dtype = torch.float32, defer_hsv: bool = False,
-                 cls_augment_cfg: AugmentConfig | None = None) -> None:
+    def __init__(
+        self,
+        detection=None,
+        classification=None,
+        augment_cfg: AugmentConfig = AugmentConfig(),
+        max_retries: int = 10,
+        *,
+        dtype: torch.dtype = torch.float32,
+        defer_hsv: bool = False,
+        cls_augment_cfg: AugmentConfig | None = None,
+    ) -> None:
         if detection is None and classification is None:
             raise ValueError("joint dataset needs detection data, classification data, or both")
         self.sources = {DET: detection, CLS: classification}
@@ -73,13 +82,19 @@ class JointDataset(torch.utils.data.Dataset):
                 break
             except (DecodeError, OSError) as exc:
                 if attempt == self.max_retries:
-                    raise RuntimeError(f"{self.max_retries + 1} images in a row failed to load; last: {exc}") \
-                        from exc
+                    raise RuntimeError(f"{self.max_retries + 1} images in a row failed to load; last: {exc}") from exc
                 log.warning("skipping unreadable image (%s); using another", exc)
                 index = int(rng.integers(len(ds)))
         aug = self.augment_cfg if key.kind == DET else self.cls_augment_cfg
-        out = augment(sample.image, sample.boxes if key.kind == DET else None, key.size, rng, aug,
-                      dtype=self.dtype, defer_hsv=self.defer_hsv)
+        out = augment(
+            sample.image,
+            sample.boxes if key.kind == DET else None,
+            key.size,
+            rng,
+            aug,
+            dtype=self.dtype,
+            defer_hsv=self.defer_hsv,
+        )
         item = {"image": out[0], "boxes": out[1], "is_cls": key.kind == CLS}
         if key.kind == DET:
             item.update(nodes=sample.nodes[out[2]], label=-1)
@@ -120,8 +135,11 @@ class _Stream:
                 rng = np.random.default_rng(_seed_of(self.seed, self.tag, epoch))
                 base = np.tile(np.arange(self.n), math.ceil(self.length / self.n))
                 # fractional repeats: a random subset fills the last partial copy
-                self._perm = rng.permutation(rng.permutation(base)[: self.length]) if len(base) > self.length \
+                self._perm = (
+                    rng.permutation(rng.permutation(base)[: self.length])
+                    if len(base) > self.length
                     else rng.permutation(base)
+                )
                 self._epoch = epoch
             out[k] = self._perm[off]
         return out
@@ -140,11 +158,27 @@ class JointBatchSampler(torch.utils.data.Sampler):
     start:           micro-batch index to start from (resume).
     """
 
-    def __init__(self, n_det: int, n_cls: int, batch_size: int, *, cls_fraction: float | None = None,
-                 repeat_det: float = 1.0, repeat_cls: float = 1.0, sizes: Sequence[int] = (416,),
-                 every: int = 10, accumulate: int = 1, total_steps: int | None = None,
-                 final_size: int | None = None, final_steps: int = 200, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, start: int = 0, length: int | None = None) -> None:
+    def __init__(
+        self,
+        n_det: int,
+        n_cls: int,
+        batch_size: int,
+        *,
+        cls_fraction: float | None = None,
+        repeat_det: float = 1.0,
+        repeat_cls: float = 1.0,
+        sizes: Sequence[int] = (416,),
+        every: int = 10,
+        accumulate: int = 1,
+        total_steps: int | None = None,
+        final_size: int | None = None,
+        final_steps: int = 200,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        start: int = 0,
+        length: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         if n_det + n_cls == 0:

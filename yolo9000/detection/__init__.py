@@ -1,1 +1,4 @@
-"""The paper's math, no file I/O: region head, targets, target assignment, loss, decoding, NMS, box ops, anchors, letterbox."""
+"""The paper's math, no file I/O.
+
+Region head, targets, target assignment, loss, decoding, NMS, box ops, anchors, letterbox.
+"""

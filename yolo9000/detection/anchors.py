@@ -4,6 +4,7 @@ Boxes are compared by shape only (all centred at one point), so large boxes do n
 with Euclidean k-means. Anchors come out in grid units (cells of 32 input pixels), the unit of Darknet's
 `anchors=` line, for a given network input size.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from yolo9000.detection.box_ops import iou_wh
 from yolo9000.data.coco import load_coco_json
+from yolo9000.detection.box_ops import iou_wh
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,17 @@ def _shape_iou(x: torch.Tensor, area: torch.Tensor, c: torch.Tensor) -> torch.Te
     return inter / (area[:, None] + c[:, 0] * c[:, 1] - inter)
 
 
-def kmeans_anchors(wh: np.ndarray | torch.Tensor, k: int, *, iters: int = 300, restarts: int = 3,
-                   seed: int = 0, tol: float = 1e-4, max_boxes: int | None = None,
-                   device: str | torch.device = "cpu") -> KMeansResult:
+def kmeans_anchors(
+    wh: np.ndarray | torch.Tensor,
+    k: int,
+    *,
+    iters: int = 300,
+    restarts: int = 3,
+    seed: int = 0,
+    tol: float = 1e-4,
+    max_boxes: int | None = None,
+    device: str | torch.device = "cpu",
+) -> KMeansResult:
     """k-means with d = 1 - IoU on (N, 2) box sizes; centroids are cluster means (as in the paper).
 
     Deterministic for a seed; the best of `restarts` k-means++ seedings (highest mean IoU) is returned.
@@ -128,8 +137,7 @@ def anchor_table(wh: np.ndarray | torch.Tensor, ks: Iterable[int] = range(1, 10)
     rows = []
     for k in ks:
         r = kmeans_anchors(wh, k, **kw)
-        rows.append({"k": k, "mean_iou": r.mean_iou,
-                     "anchors": " ".join(f"{w:.3f},{h:.3f}" for w, h in r.anchors)})
+        rows.append({"k": k, "mean_iou": r.mean_iou, "anchors": " ".join(f"{w:.3f},{h:.3f}" for w, h in r.anchors)})
     return pd.DataFrame(rows).set_index("k")
 
 
@@ -139,8 +147,9 @@ def _image_size(path: Path, img: dict, images_dir: Path | None) -> tuple[float, 
     if isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0:
         return float(w), float(h)
     if images_dir is None:
-        raise ValueError(f"{path}: image id {img.get('id')} has no width/height; pass --images to read them "
-                         f"from the files")
+        raise ValueError(
+            f"{path}: image id {img.get('id')} has no width/height; pass --images to read them from the files"
+        )
     name = img.get("file_name")
     if not name:
         raise ValueError(f"{path}: image id {img.get('id')} has neither width/height nor file_name")

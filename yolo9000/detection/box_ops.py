@@ -3,6 +3,7 @@
 torchvision's `box_iou` takes two flat sets of xyxy boxes; the loss needs element-wise/broadcast IoU
 between centre-size boxes with Darknet's edge arithmetic (edges at c +- w/2), so these live here.
 """
+
 from __future__ import annotations
 
 import torch

@@ -19,6 +19,7 @@ root-to-leaf path compete). In `mode="darknet"` it also reproduces `do_nms_sort`
 ties (its zero-objectness partition followed by one stable sort per class), which can change which of two
 tied boxes survives.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -90,8 +91,9 @@ class Detections:
             return None
         return torch.cumprod(self.path_probs, dim=1) * (self.path >= 0)
 
-    def label_text(self, i: int, *, show_path: bool = False, max_path: int = 3,
-                   names: Sequence[str] | None = None) -> str:
+    def label_text(
+        self, i: int, *, show_path: bool = False, max_path: int = 3, names: Sequence[str] | None = None
+    ) -> str:
         """Display label of detection i: `terrier (0.62)` or `animal > dog > terrier (0.62)`."""
         names = names if names is not None else self.names
         node_names = self.node_names if self.node_names is not None else names
@@ -109,8 +111,9 @@ class Detections:
         names = names if names is not None else self.names
         node_names = self.node_names if self.node_names is not None else names
         boxes = self.boxes.detach().double().cpu().tolist()
-        cols = {k: getattr(self, k).detach().cpu().tolist()
-                for k in ("scores", "objectness", "labels", "probs", "index")}
+        cols = {
+            k: getattr(self, k).detach().cpu().tolist() for k in ("scores", "objectness", "labels", "probs", "index")
+        }
         nodes = self.nodes.cpu().tolist() if self.nodes is not None else None
         paths = self.path.cpu().tolist() if self.path is not None else None
         pprobs = self.path_probs.double().cpu().tolist() if self.path_probs is not None else None
@@ -133,9 +136,9 @@ class Detections:
                 rec["node"] = int(nodes[i])
             if paths is not None:
                 rec["path"] = [
-                    {"node": n, "name": node_names[n] if node_names is not None else str(n),
-                     "prob": r(p), "abs": r(a)}
-                    for n, p, a in zip(paths[i], pprobs[i], pabs[i]) if n >= 0
+                    {"node": n, "name": node_names[n] if node_names is not None else str(n), "prob": r(p), "abs": r(a)}
+                    for n, p, a in zip(paths[i], pprobs[i], pabs[i])
+                    if n >= 0
                 ]
             out.append(rec)
         return out
@@ -146,7 +149,8 @@ def letterbox_params(image_sizes: torch.Tensor, net_w: int, net_h: int) -> tuple
     w, h = image_sizes[:, 0], image_sizes[:, 1]
     # Darknet compares the ratios in float32
     by_width = (torch.tensor(float(net_w), dtype=torch.float32) / w.float()) < (
-        torch.tensor(float(net_h), dtype=torch.float32) / h.float())
+        torch.tensor(float(net_h), dtype=torch.float32) / h.float()
+    )
     new_w = torch.where(by_width, torch.full_like(w, net_w), torch.div(w * net_h, h, rounding_mode="floor"))
     new_h = torch.where(by_width, torch.div(h * net_w, w, rounding_mode="floor"), torch.full_like(h, net_h))
     return new_w, new_h
@@ -162,8 +166,9 @@ def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, t
     if a != anchors.shape[0]:
         raise ValueError(f"decode: region output has {a} anchors but the region config has {anchors.shape[0]}")
     if e != 5 + int(region.classes):
-        raise ValueError(f"decode: region output has {e} entries per anchor, expected 5 + classes = "
-                         f"{5 + int(region.classes)}")
+        raise ValueError(
+            f"decode: region output has {e} entries per anchor, expected 5 + classes = {5 + int(region.classes)}"
+        )
     if not (0.0 <= thresh < 1.0) or not (0.0 < nms <= 1.0):
         raise ValueError(f"decode: need 0 <= thresh < 1 and 0 < nms <= 1, got thresh={thresh}, nms={nms}")
 
@@ -337,21 +342,28 @@ def decode(
 
     counts = torch.bincount(gb[keep_idx], minlength=bsz).tolist()
     parts = {
-        "boxes": pix.float(), "scores": score[keep_idx].float(), "objectness": obj[fr],
-        "labels": lab[keep_idx], "probs": prob[keep_idx].float(), "index": p_idx[fr],
+        "boxes": pix.float(),
+        "scores": score[keep_idx].float(),
+        "objectness": obj[fr],
+        "labels": lab[keep_idx],
+        "probs": prob[keep_idx].float(),
+        "index": p_idx[fr],
     }
     if tree is not None:
         parts.update(nodes=nodes[keep_idx], path=path, path_probs=path_probs)
     split = {k: torch.split(v, counts) for k, v in parts.items()}
     node_names = None
     if tree is not None:  # label names given for the nodes (e.g. 9k.names) name the path too
-        node_names = list(names) if names is not None and class_map is None and len(names) == len(tree) else \
-            list(tree.names)
+        node_names = (
+            list(names) if names is not None and class_map is None and len(names) == len(tree) else list(tree.names)
+        )
     return [
-        Detections(**{k: v[i] for k, v in split.items()},
-                   image_size=(int(image_sizes[i][0]), int(image_sizes[i][1])) if image_sizes is not None else None,
-                   names=names if names is not None else (node_names if class_map is None else None),
-                   node_names=node_names)
+        Detections(
+            **{k: v[i] for k, v in split.items()},
+            image_size=(int(image_sizes[i][0]), int(image_sizes[i][1])) if image_sizes is not None else None,
+            names=names if names is not None else (node_names if class_map is None else None),
+            node_names=node_names,
+        )
         for i in range(bsz)
     ]
 
@@ -364,6 +376,8 @@ def _absolute_at_rows(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor)
 
 
 _TS_CACHE: dict[tuple[int, str], Any] = {}
+
+
 def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
     """A TreeSoftmax for `tree` on `device`, built once per (tree, device)."""
     key = (id(tree), str(device))
@@ -375,5 +389,12 @@ def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
     return ts[1]
 
 
-__all__ = ["Detections", "decode", "letterbox_params", "darknet_partition_position", "grouped_nms", "tree_path_nms",
-           "MODES"]
+__all__ = [
+    "Detections",
+    "decode",
+    "letterbox_params",
+    "darknet_partition_position",
+    "grouped_nms",
+    "tree_path_nms",
+    "MODES",
+]

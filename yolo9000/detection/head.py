@@ -4,6 +4,7 @@ Raw layout is `[anchor][entry][row][col]`: channel a*(5+C)+e. Activated: x, y, o
 w, h left raw (boxes use anchor*exp(t) at decode time), classes through a flat softmax or the per-group
 tree softmax (Darknet's GPU semantics).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -71,7 +72,9 @@ class RegionConfig:
         return self.num * self.entries
 
     @classmethod
-    def from_section(cls, section: Any, net: dict, tree: "WordTree | None" = None, map: list[int] | None = None) -> "RegionConfig":
+    def from_section(
+        cls, section: Any, net: dict, tree: "WordTree | None" = None, map: list[int] | None = None
+    ) -> "RegionConfig":
         """Build from a parsed `[region]` section (`yolo9000.darknet.cfg.Section`) and the typed `[net]` options."""
         s = section
         num = s.get_int("num", 1)

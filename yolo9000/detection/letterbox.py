@@ -5,6 +5,7 @@ the near-black last row that float rounding causes for some size pairs, the 0.5 
 offset). `letterbox_batch` is the fast path for training/inference: torch's align-corners interpolate on the
 device, batched per size, within float rounding of the exact path except on the quirky last row.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -29,6 +29,7 @@ are the boxes of classification images (Darknet ignores every other row after th
 Classification-only images without a tree (flat softmax) are handled the same way with P(label) from the
 softmax; Darknet has no such case (its marker branch needs a tree).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from yolo9000.detection.box_ops import iou_cxcywh, iou_wh
 from yolo9000.detection.targets import Targets
@@ -48,12 +49,32 @@ PRIOR_UNTIL = 12800  # Darknet: prior term while fewer images than this have bee
 PRIOR_SCALE = 0.01
 PAPER_CLS_IOU = 0.3  # the paper: a classification image's chosen box is assumed to have IoU >= .3
 
-PART_NAMES = ("coord", "obj", "noobj", "class", "prior", "cls_only",
-              "avg_iou", "recall", "avg_obj", "avg_noobj", "avg_cat", "cost", "count", "cls_count")
+PART_NAMES = (
+    "coord",
+    "obj",
+    "noobj",
+    "class",
+    "prior",
+    "cls_only",
+    "avg_iou",
+    "recall",
+    "avg_obj",
+    "avg_noobj",
+    "avg_cat",
+    "cost",
+    "count",
+    "cls_count",
+)
 
 
-def _tree_tables(parent: np.ndarray, group: np.ndarray, group_offset: np.ndarray, group_size: np.ndarray,
-                 ancestors: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tree_tables(
+    parent: np.ndarray,
+    group: np.ndarray,
+    group_offset: np.ndarray,
+    group_size: np.ndarray,
+    ancestors: np.ndarray,
+    depth: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """(path_by_depth (N, D+1): node at depth d on each node's path or -1, members (G, S): group members or -1)."""
     d1 = ancestors.shape[1]
     idx = depth[:, None] - np.arange(d1)[None, :]
@@ -82,9 +103,18 @@ class RegionLoss(nn.Module):
     the detector looks).
     """
 
-    def __init__(self, region, tree_softmax=None, cls_objectness: str = "paper", *, cls_anchor: str = "label",
-                 apply_map: bool = True,
-                 reduction: str = "sum", prior_until: int = PRIOR_UNTIL, prior_scale: float = PRIOR_SCALE) -> None:
+    def __init__(
+        self,
+        region,
+        tree_softmax=None,
+        cls_objectness: str = "paper",
+        *,
+        cls_anchor: str = "label",
+        apply_map: bool = True,
+        reduction: str = "sum",
+        prior_until: int = PRIOR_UNTIL,
+        prior_scale: float = PRIOR_SCALE,
+    ) -> None:
         super().__init__()
         if cls_objectness not in CLS_OBJECTNESS:
             raise ValueError(f"cls_objectness must be one of {CLS_OBJECTNESS}, got {cls_objectness!r}")
@@ -118,9 +148,14 @@ class RegionLoss(nn.Module):
         if tree is not None:
             if len(tree) != c:
                 raise ValueError(f"region: classes={c} but the tree has {len(tree)} nodes")
-            path, members = _tree_tables(np.asarray(tree.parent), np.asarray(tree.group),
-                                         np.asarray(tree.group_offset), np.asarray(tree.group_size),
-                                         np.asarray(tree.ancestors), np.asarray(tree.depth))
+            path, members = _tree_tables(
+                np.asarray(tree.parent),
+                np.asarray(tree.group),
+                np.asarray(tree.group_offset),
+                np.asarray(tree.group_size),
+                np.asarray(tree.ancestors),
+                np.asarray(tree.depth),
+            )
             group = np.asarray(tree.group, dtype=np.int64)
             self.class_mode = "tree"
         elif bool(_field(region, "softmax", True)):
@@ -142,8 +177,9 @@ class RegionLoss(nn.Module):
         if cmap is not None:
             cmap = torch.as_tensor(list(cmap), dtype=torch.long)
             if cmap.numel() and (cmap.min() < 0 or cmap.max() >= c):
-                raise ValueError(f"region map: entries must lie in [0, {c}), got [{int(cmap.min())}, "
-                                 f"{int(cmap.max())}]")
+                raise ValueError(
+                    f"region map: entries must lie in [0, {c}), got [{int(cmap.min())}, {int(cmap.max())}]"
+                )
             self.register_buffer("cmap", cmap, persistent=False)
         else:
             self.cmap = None
@@ -207,8 +243,14 @@ class RegionLoss(nn.Module):
             # delta = -grad * norm; rows of one slot carry disjoint groups, so squares add up per entry
             cost = (gact.square().sum() + grows.square().sum()) * norm
             if need_grad:
-                dsig = torch.cat([act[:, :, 0:2] * (1 - act[:, :, 0:2]), torch.ones_like(act[:, :, 2:4]),
-                                  act[:, :, 4:5] * (1 - act[:, :, 4:5])], dim=2).detach()
+                dsig = torch.cat(
+                    [
+                        act[:, :, 0:2] * (1 - act[:, :, 0:2]),
+                        torch.ones_like(act[:, :, 2:4]),
+                        act[:, :, 4:5] * (1 - act[:, :, 4:5]),
+                    ],
+                    dim=2,
+                ).detach()
                 total = _InjectGrad.apply(total.detach(), raw, gact * dsig, grows, rb, ra, rc)
             else:
                 total = total.detach()
@@ -218,8 +260,11 @@ class RegionLoss(nn.Module):
             cnt = n_truth.clamp(min=1).to(dt)
             zero = torch.zeros((), dtype=dt, device=raw.device)
             parts = {
-                "coord": coord.detach() / norm, "obj": obj.detach() / norm, "noobj": noobj.detach() / norm,
-                "class": cls_det.detach() / norm, "prior": prior.detach() / norm,
+                "coord": coord.detach() / norm,
+                "obj": obj.detach() / norm,
+                "noobj": noobj.detach() / norm,
+                "class": cls_det.detach() / norm,
+                "prior": prior.detach() / norm,
                 "cls_only": cls_only.detach() / norm,
                 "avg_iou": torch.where(tvalid, iou_t, zero).sum() / cnt,
                 "recall": (tvalid & (iou_t > 0.5)).sum().to(dt) / cnt,
@@ -232,8 +277,9 @@ class RegionLoss(nn.Module):
             }
         return total, parts
 
-    def _assign(self, box: torch.Tensor, act: torch.Tensor, cls_raw: torch.Tensor, tg: Targets, h: int,
-                w: int) -> "_Assignment":
+    def _assign(
+        self, box: torch.Tensor, act: torch.Tensor, cls_raw: torch.Tensor, tg: Targets, h: int, w: int
+    ) -> "_Assignment":
         """Target building (no grad): best IoU of every prediction, each truth's cell, anchor and winning
         terms ("last write wins"), and the chosen prediction of each classification image."""
         dev, dt = box.device, box.dtype
@@ -247,8 +293,7 @@ class RegionLoss(nn.Module):
         t = boxes.shape[1]
         is_cls = tg.is_cls.bool()
         labels = tg.label.long()
-        tvalid = valid & ~is_cls[:, None] & torch.isfinite(boxes).all(-1) & (boxes[..., 2] > 0) \
-            & (boxes[..., 3] > 0)
+        tvalid = valid & ~is_cls[:, None] & torch.isfinite(boxes).all(-1) & (boxes[..., 2] > 0) & (boxes[..., 3] > 0)
         # the loss's single host sync: input checks, the number of classification images and the widths
         # of the (padded) path and group tables that this batch's labels need
         n_cls, dl, sw = self._sync_stats(nodes, tvalid, labels, is_cls, group, gsize)
@@ -262,12 +307,15 @@ class RegionLoss(nn.Module):
 
         # every prediction's decoded box and its best IoU with the image's truths (ignore threshold)
         cell = torch.arange(hw, device=dev)
-        pred = torch.stack([
-            ((cell % w).to(dt) + act[:, :, 0]) / w,
-            (torch.div(cell, w, rounding_mode="floor").to(dt) + act[:, :, 1]) / h,
-            torch.exp(act[:, :, 2]) * aw[:, None] / w,
-            torch.exp(act[:, :, 3]) * ah[:, None] / h,
-        ], dim=-1)  # (B, A, HW, 4)
+        pred = torch.stack(
+            [
+                ((cell % w).to(dt) + act[:, :, 0]) / w,
+                (torch.div(cell, w, rounding_mode="floor").to(dt) + act[:, :, 1]) / h,
+                torch.exp(act[:, :, 2]) * aw[:, None] / w,
+                torch.exp(act[:, :, 3]) * ah[:, None] / h,
+            ],
+            dim=-1,
+        )  # (B, A, HW, 4)
         iou_all = iou_cxcywh(pred.reshape(b, a * hw, 1, 4), boxes[:, None, :, :])  # (B, AHW, T)
         best_iou = torch.where(tvalid[:, None, :], iou_all, torch.zeros_like(iou_all)).amax(dim=-1)
 
@@ -297,12 +345,35 @@ class RegionLoss(nn.Module):
 
         # classification images (indices without another sync; stable keeps batch order)
         cls_img = torch.argsort((~is_cls).to(torch.uint8), stable=True)[:n_cls]
-        chosen = (self._choose(box, cls_raw, cls_img, labels[cls_img], path_by_depth, members, group)
-                  if n_cls else cls_img.new_zeros(0))
+        chosen = (
+            self._choose(box, cls_raw, cls_img, labels[cls_img], path_by_depth, members, group)
+            if n_cls
+            else cls_img.new_zeros(0)
+        )
         chosen_mask = torch.zeros(b, a * hw, dtype=torch.bool, device=dev)
         chosen_mask[cls_img, chosen] = True
-        return _Assignment(boxes, tvalid, nodes, labels, is_cls, gi, gj, gcell, best_n, winner, cls_w,
-                           best_iou, assigned, n_cls, cls_img, chosen, chosen_mask, path_by_depth, members, group)
+        return _Assignment(
+            boxes,
+            tvalid,
+            nodes,
+            labels,
+            is_cls,
+            gi,
+            gj,
+            gcell,
+            best_n,
+            winner,
+            cls_w,
+            best_iou,
+            assigned,
+            n_cls,
+            cls_img,
+            chosen,
+            chosen_mask,
+            path_by_depth,
+            members,
+            group,
+        )
 
     def _truth_terms(self, act: torch.Tensor, s: "_Assignment", h: int, w: int):
         """Coordinate and objectness terms at each winning truth's prediction; (coord, obj, IoU, obj prob)."""
@@ -321,8 +392,15 @@ class RegionLoss(nn.Module):
         zero = act.new_zeros(())
         coord = torch.where(s.winner, coord_t, zero).sum()
         with torch.no_grad():
-            pbox = torch.stack([(gi + sx) / w, (gj + sy) / h,
-                                torch.exp(rw) * anchors[..., 0] / w, torch.exp(rh) * anchors[..., 1] / h], dim=-1)
+            pbox = torch.stack(
+                [
+                    (gi + sx) / w,
+                    (gj + sy) / h,
+                    torch.exp(rw) * anchors[..., 0] / w,
+                    torch.exp(rh) * anchors[..., 1] / h,
+                ],
+                dim=-1,
+            )
             iou_t = iou_cxcywh(pbox, s.boxes)
         target = iou_t if self.rescore else torch.ones_like(iou_t)
         obj = torch.where(s.winner, 0.5 * self.object_scale * (target - so) ** 2, zero).sum()
@@ -337,7 +415,7 @@ class RegionLoss(nn.Module):
         mask = det[:, None] & (s.best_iou <= self.thresh) & ~s.assigned
         if self.cls_objectness != "none":
             mask = mask | (s.is_cls[:, None] & ~s.chosen_mask)
-        noobj = torch.where(mask, 0.5 * self.noobject_scale * objp ** 2, zero).sum()
+        noobj = torch.where(mask, 0.5 * self.noobject_scale * objp**2, zero).sum()
         if seen < self.prior_until:  # pull every unassigned box toward its anchor at the cell centre
             pri = 0.5 * self.prior_scale * (((0.5 - act[:, :, 0:2]) ** 2).sum(2) + (act[:, :, 2:4] ** 2).sum(2))
             prior = torch.where(det[:, None] & ~s.assigned, pri.reshape(b, -1), zero).sum()
@@ -367,15 +445,22 @@ class RegionLoss(nn.Module):
                 pcat = torch.sigmoid(rows.gather(1, rnode[:, None]))[:, 0]
         else:
             rpath = s.path_by_depth[rnode]  # (R, D')
-            weight = torch.cat([s.cls_w.reshape(b * t, -1), rpath[b * t:] >= 0])
+            weight = torch.cat([s.cls_w.reshape(b * t, -1), rpath[b * t :] >= 0])
             logc = _path_log_cond(rows, rpath, s.members, s.group)  # (R, D')
             per_row = -self.class_scale * torch.where(weight, logc, zero).sum(-1)
             with torch.no_grad():
                 pcat = torch.exp(torch.where(rpath >= 0, logc, zero).sum(-1))
         return rows, rb, ra, rc, per_row, pcat
 
-    def _sync_stats(self, nodes: torch.Tensor, tvalid: torch.Tensor, labels: torch.Tensor, is_cls: torch.Tensor,
-                    group: torch.Tensor, gsize: torch.Tensor) -> tuple[int, int, int]:
+    def _sync_stats(
+        self,
+        nodes: torch.Tensor,
+        tvalid: torch.Tensor,
+        labels: torch.Tensor,
+        is_cls: torch.Tensor,
+        group: torch.Tensor,
+        gsize: torch.Tensor,
+    ) -> tuple[int, int, int]:
         """(classification images, longest path, widest group on the paths of this batch's classes), with
         clear errors for out-of-range class indices instead of a device-side assert; one host sync."""
         dev = nodes.device
@@ -385,14 +470,22 @@ class RegionLoss(nn.Module):
         node = nodes.clamp(0, hi - 1)
         if self.cmap is not None:
             node = self.cmap.to(dev)[node]
-        used = torch.cat([torch.where(tvalid, node, -1).reshape(-1),
-                          torch.where(is_cls, labels.clamp(0, self.classes - 1), -1)])
+        used = torch.cat(
+            [torch.where(tvalid, node, -1).reshape(-1), torch.where(is_cls, labels.clamp(0, self.classes - 1), -1)]
+        )
         path = self.path_by_depth.to(dev)[used.clamp(min=0)]  # (U, D+1)
         on = (path >= 0) & (used >= 0)[:, None]
         widths = torch.where(on, gsize[group[path.clamp(min=0)]], 0)
         depth = torch.where(used >= 0, on.sum(1), 0)
-        stats = torch.stack([bad_box.any().long(), bad_cls.any().long(), is_cls.sum(),
-                             depth.max().clamp(min=1), widths.max().clamp(min=1)]).tolist()
+        stats = torch.stack(
+            [
+                bad_box.any().long(),
+                bad_cls.any().long(),
+                is_cls.sum(),
+                depth.max().clamp(min=1),
+                widths.max().clamp(min=1),
+            ]
+        ).tolist()
         if stats[0]:
             v = nodes[bad_box][0].item()
             what = f"the region map's {hi} entries" if self.cmap is not None else f"{self.classes} classes"
@@ -402,8 +495,16 @@ class RegionLoss(nn.Module):
             raise ValueError(f"RegionLoss: classification label {v} is out of range for {self.classes} classes")
         return int(stats[2]), int(stats[3]), int(stats[4])
 
-    def _choose(self, box: torch.Tensor, cls_raw: torch.Tensor, cls_img: torch.Tensor, label: torch.Tensor,
-                path_by_depth: torch.Tensor, members: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    def _choose(
+        self,
+        box: torch.Tensor,
+        cls_raw: torch.Tensor,
+        cls_img: torch.Tensor,
+        label: torch.Tensor,
+        path_by_depth: torch.Tensor,
+        members: torch.Tensor,
+        group: torch.Tensor,
+    ) -> torch.Tensor:
         """Anchor-major location (a*HW + cell) maximising obj * P(label) in each classification image.
 
         Log space (log sigmoid + sum of log conditionals) keeps the order of Darknet's float product
@@ -462,8 +563,9 @@ class _InjectGrad(torch.autograd.Function):
         ctx.save_for_backward(gbox, grows, rb, ra, rc)
         ctx.raw_shape, ctx.raw_dtype = raw.shape, raw.dtype
         ctx.raw_device = raw.device
-        ctx.channels_last = raw.dim() == 4 and raw.is_contiguous(memory_format=torch.channels_last) \
-            and not raw.is_contiguous()
+        ctx.channels_last = (
+            raw.dim() == 4 and raw.is_contiguous(memory_format=torch.channels_last) and not raw.is_contiguous()
+        )
         return total.clone()
 
     @staticmethod
@@ -480,8 +582,7 @@ class _InjectGrad(torch.autograd.Function):
         return None, grad, None, None, None, None, None
 
 
-def _path_log_cond(rows: torch.Tensor, path: torch.Tensor, members: torch.Tensor,
-                   group: torch.Tensor) -> torch.Tensor:
+def _path_log_cond(rows: torch.Tensor, path: torch.Tensor, members: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
     """log P(path node | parent) of each row (R, C) at each depth (R, D+1) via its sibling group only."""
     r, d1 = path.shape
     pg = torch.where(path >= 0, group[path.clamp(min=0)], torch.zeros_like(path))

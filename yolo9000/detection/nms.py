@@ -7,6 +7,7 @@
 
 `tree_index` caches a WordTree's index arrays as device tensors (shared with `yolo9000.detection.decode`).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,14 @@ from torchvision.ops import nms as _nms
 if TYPE_CHECKING:
     from wordtree.tree import WordTree
 
-__all__ = ["grouped_nms", "tree_path_nms", "darknet_partition_position", "exact_darknet_rank", "thresholded_rows",
-           "tree_index"]
+__all__ = [
+    "grouped_nms",
+    "tree_path_nms",
+    "darknet_partition_position",
+    "exact_darknet_rank",
+    "thresholded_rows",
+    "tree_index",
+]
 
 
 def darknet_partition_position(active: torch.Tensor) -> torch.Tensor:
@@ -46,8 +53,9 @@ def darknet_partition_position(active: torch.Tensor) -> torch.Tensor:
     return pos
 
 
-def exact_darknet_rank(groups: torch.Tensor, scores: torch.Tensor, pos: torch.Tensor,
-                        dense_rows=None, labels: torch.Tensor | None = None) -> torch.Tensor:
+def exact_darknet_rank(
+    groups: torch.Tensor, scores: torch.Tensor, pos: torch.Tensor, dense_rows=None, labels: torch.Tensor | None = None
+) -> torch.Tensor:
     """Rank of each candidate in `do_nms_sort`'s per-class order (0 = first), unique over all candidates.
 
     Darknet sorts the active range once per class with a stable sort, each starting from the previous
@@ -84,9 +92,11 @@ def exact_darknet_rank(groups: torch.Tensor, scores: torch.Tensor, pos: torch.Te
 
 def thresholded_rows(scores_all: torch.Tensor, r_idx: torch.Tensor, thresh: float):
     """dense_rows(idx) -> every class score of candidates idx as Darknet stores them (0 if <= thresh)."""
+
     def rows(idx: torch.Tensor) -> torch.Tensor:
         sel = scores_all[r_idx[idx]]
         return sel * (sel > thresh)
+
     return rows
 
 
@@ -112,14 +122,15 @@ def grouped_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
     keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
     keep[order[starts[counts == 1]]] = True
     for start, count in zip(starts[counts > 1].tolist(), counts[counts > 1].tolist()):
-        idx = order[start:start + count]
+        idx = order[start : start + count]
         keep[idx[_nms(boxes[idx], scores[idx], iou)]] = True
     kept = keep.nonzero(as_tuple=True)[0]
     return kept[torch.argsort(scores[kept], descending=True, stable=True)]
 
 
-def tree_path_nms(boxes: torch.Tensor, scores: torch.Tensor, images: torch.Tensor, nodes: torch.Tensor,
-                  tree: "WordTree", iou: float) -> torch.Tensor:
+def tree_path_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, images: torch.Tensor, nodes: torch.Tensor, tree: "WordTree", iou: float
+) -> torch.Tensor:
     """Greedy NMS per image where a box suppresses lower-scored overlapping boxes whose node is its
     ancestor or descendant (one root-to-leaf path), never boxes on other branches.
 
@@ -181,6 +192,5 @@ def tree_index(tree: "WordTree", name: str, device: torch.device) -> torch.Tenso
     key = (id(tree), name, str(device))
     hit = _INDEX_CACHE.get(key)
     if hit is None or hit[0] is not tree:
-        _INDEX_CACHE[key] = hit = (tree, torch.tensor(np.asarray(getattr(tree, name)), dtype=torch.long,
-                                                      device=device))
+        _INDEX_CACHE[key] = hit = (tree, torch.tensor(np.asarray(getattr(tree, name)), dtype=torch.long, device=device))
     return hit[1]

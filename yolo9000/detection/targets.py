@@ -1,4 +1,5 @@
 """Padded per-batch training targets shared by the data pipeline (producer) and the loss (consumer)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,12 @@ class Targets:
 
     def to(self, device, non_blocking: bool = False) -> "Targets":
         """The same targets on `device`."""
-        return Targets(*(getattr(self, f).to(device, non_blocking=non_blocking) for f in
-                         ("boxes", "nodes", "valid", "is_cls", "label")))
+        return Targets(
+            *(
+                getattr(self, f).to(device, non_blocking=non_blocking)
+                for f in ("boxes", "nodes", "valid", "is_cls", "label")
+            )
+        )
 
     @staticmethod
     def collate(per_image: list[dict]) -> "Targets":

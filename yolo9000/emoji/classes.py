@@ -8,6 +8,7 @@ The ids were checked against WordNet 3.0 (`tests/test_emoji_world.py` re-checks 
 lying below its coarse parent). Note WordNet's own taxonomy: a sailboat is a sailing vessel, not a boat,
 so the coarse label is "vessel"; tigers are big cats, not `cat`, so the coarse label is "feline".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,58 +62,58 @@ def _c(emoji: str, name: str, wnid: str, coarse: str, core: bool = True) -> Emoj
 
 #: every fine class, grouped by coarse label (order = fine category order in the COCO files)
 CLASSES: tuple[EmojiClass, ...] = (
-    _c("\U0001F427", "penguin", "n02055803", "bird"),
-    _c("\U0001F989", "owl", "n01621127", "bird"),
-    _c("\U0001F986", "duck", "n01846331", "bird"),
-    _c("\U0001F99C", "parrot", "n01816887", "bird"),
-    _c("\U0001F985", "eagle", "n01613294", "bird", False),
-    _c("\U0001F9A9", "flamingo", "n02007558", "bird", False),
-    _c("\U0001F9A2", "swan", "n01858441", "bird", False),
-    _c("\U0001F429", "poodle", "n02113335", "canine"),
-    _c("\U0001F9AE", "guide dog", "n02109150", "canine"),
-    _c("\U0001F98A", "fox", "n02118333", "canine"),
-    _c("\U0001F43A", "wolf", "n02114100", "canine", False),
-    _c("\U0001F408", "domestic cat", "n02121808", "feline"),
-    _c("\U0001F405", "tiger", "n02129604", "feline"),
-    _c("\U0001F981", "lion", "n02129165", "feline"),
-    _c("\U0001F406", "leopard", "n02128385", "feline", False),
-    _c("\U0001F40E", "horse", "n02374451", "equine", False),
-    _c("\U0001F993", "zebra", "n02391049", "equine", False),
-    _c("\U0001FACF", "donkey", "n02389559", "equine", False),
-    _c("\U0001F695", "taxi", "n02930766", "car"),
-    _c("\U0001F693", "police car", "n03141065", "car"),
-    _c("\U0001F691", "ambulance", "n02701002", "car"),
-    _c("\U0001F3CE", "racing car", "n04037443", "car", False),
-    _c("\U0001F699", "sport utility", "n04285965", "car", False),
-    _c("\U0001F68E", "trolleybus", "n04487081", "bus", False),
-    _c("\U0001F690", "minibus", "n03769881", "bus", False),
-    _c("\u26F5", "sailboat", "n04128499", "vessel"),
-    _c("\U0001F6F6", "canoe", "n02951358", "vessel"),
-    _c("\U0001F6A4", "speedboat", "n04273569", "vessel"),
-    _c("\U0001F6A2", "ship", "n04194289", "vessel", False),
+    _c("\U0001f427", "penguin", "n02055803", "bird"),
+    _c("\U0001f989", "owl", "n01621127", "bird"),
+    _c("\U0001f986", "duck", "n01846331", "bird"),
+    _c("\U0001f99c", "parrot", "n01816887", "bird"),
+    _c("\U0001f985", "eagle", "n01613294", "bird", False),
+    _c("\U0001f9a9", "flamingo", "n02007558", "bird", False),
+    _c("\U0001f9a2", "swan", "n01858441", "bird", False),
+    _c("\U0001f429", "poodle", "n02113335", "canine"),
+    _c("\U0001f9ae", "guide dog", "n02109150", "canine"),
+    _c("\U0001f98a", "fox", "n02118333", "canine"),
+    _c("\U0001f43a", "wolf", "n02114100", "canine", False),
+    _c("\U0001f408", "domestic cat", "n02121808", "feline"),
+    _c("\U0001f405", "tiger", "n02129604", "feline"),
+    _c("\U0001f981", "lion", "n02129165", "feline"),
+    _c("\U0001f406", "leopard", "n02128385", "feline", False),
+    _c("\U0001f40e", "horse", "n02374451", "equine", False),
+    _c("\U0001f993", "zebra", "n02391049", "equine", False),
+    _c("\U0001facf", "donkey", "n02389559", "equine", False),
+    _c("\U0001f695", "taxi", "n02930766", "car"),
+    _c("\U0001f693", "police car", "n03141065", "car"),
+    _c("\U0001f691", "ambulance", "n02701002", "car"),
+    _c("\U0001f3ce", "racing car", "n04037443", "car", False),
+    _c("\U0001f699", "sport utility", "n04285965", "car", False),
+    _c("\U0001f68e", "trolleybus", "n04487081", "bus", False),
+    _c("\U0001f690", "minibus", "n03769881", "bus", False),
+    _c("\u26f5", "sailboat", "n04128499", "vessel"),
+    _c("\U0001f6f6", "canoe", "n02951358", "vessel"),
+    _c("\U0001f6a4", "speedboat", "n04273569", "vessel"),
+    _c("\U0001f6a2", "ship", "n04194289", "vessel", False),
     _c("\u2708", "airplane", "n02691156", "aircraft", False),
-    _c("\U0001F681", "helicopter", "n03512147", "aircraft", False),
-    _c("\U0001F34B", "lemon", "n07749582", "fruit"),
-    _c("\U0001F350", "pear", "n07767847", "fruit"),
-    _c("\U0001F352", "cherry", "n07757132", "fruit"),
-    _c("\U0001F34C", "banana", "n07753592", "fruit"),
-    _c("\U0001F353", "strawberry", "n07745940", "fruit", False),
-    _c("\U0001F347", "grape", "n07758680", "fruit", False),
-    _c("\U0001F349", "watermelon", "n07756951", "fruit", False),
-    _c("\U0001F34D", "pineapple", "n07753275", "fruit", False),
-    _c("\U0001F41D", "bee", "n02206856", "insect"),
-    _c("\U0001F98B", "butterfly", "n02274259", "insect"),
-    _c("\U0001F41C", "ant", "n02219486", "insect"),
-    _c("\U0001F41E", "ladybug", "n02165456", "insect"),
-    _c("\U0001F997", "cricket", "n02229544", "insect", False),
+    _c("\U0001f681", "helicopter", "n03512147", "aircraft", False),
+    _c("\U0001f34b", "lemon", "n07749582", "fruit"),
+    _c("\U0001f350", "pear", "n07767847", "fruit"),
+    _c("\U0001f352", "cherry", "n07757132", "fruit"),
+    _c("\U0001f34c", "banana", "n07753592", "fruit"),
+    _c("\U0001f353", "strawberry", "n07745940", "fruit", False),
+    _c("\U0001f347", "grape", "n07758680", "fruit", False),
+    _c("\U0001f349", "watermelon", "n07756951", "fruit", False),
+    _c("\U0001f34d", "pineapple", "n07753275", "fruit", False),
+    _c("\U0001f41d", "bee", "n02206856", "insect"),
+    _c("\U0001f98b", "butterfly", "n02274259", "insect"),
+    _c("\U0001f41c", "ant", "n02219486", "insect"),
+    _c("\U0001f41e", "ladybug", "n02165456", "insect"),
+    _c("\U0001f997", "cricket", "n02229544", "insect", False),
 )
 
 #: emoji used only as background clutter (fragments, no labels): none of them is, or lies below, any class
 #: of the table (no fruit, animals or vehicles), nor looks like one in pieces (no crescent moon: a banana)
 CLUTTER: tuple[str, ...] = tuple(
-    "\U0001F338\U0001F33B\U0001F333\U0001F335\u26BD\U0001F3C0\U0001F388\U0001F3E0\u2B50\U0001F525"
-    "\U0001F4A7\u2601\U0001F381\U0001F4E6\U0001F3B8\u23F0\U0001F4A1\U0001F9F1"
-    "\U0001F308\u2693\U0001F9F2\U0001F4D8\u2602\U0001F3B2"
+    "\U0001f338\U0001f33b\U0001f333\U0001f335\u26bd\U0001f3c0\U0001f388\U0001f3e0\u2b50\U0001f525"
+    "\U0001f4a7\u2601\U0001f381\U0001f4e6\U0001f3b8\u23f0\U0001f4a1\U0001f9f1"
+    "\U0001f308\u2693\U0001f9f2\U0001f4d8\u2602\U0001f3b2"
 )
 
 CLASS_SETS = ("core", "all")

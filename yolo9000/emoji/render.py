@@ -5,6 +5,7 @@ Noto Color Emoji is a CBDT bitmap font: FreeType loads it only at its strike siz
 instance is a resize/rotate/flip/colour-jitter of that sprite. All randomness comes from the numpy Generator
 passed in, so one (seed, split, index) always gives the same picture.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ too much, occluders, and the tight boxes of what stays visible.
 `WorldConfig` holds every setting that changes a world's bytes; each picture is drawn from its own numpy
 Generator seeded by (seed, split, index), so pictures can be drawn in any order or process.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,15 +42,22 @@ class WorldConfig:
 
     def validate(self) -> "WorldConfig":
         """Raise ValueError naming the first bad setting."""
-        ints = {"n_detection": 1, "n_classification_per_class": 1, "n_test": 1, "image_size": 32,
-                "cls_image_size": 32, "max_objects": 1}
+        ints = {
+            "n_detection": 1,
+            "n_classification_per_class": 1,
+            "n_test": 1,
+            "image_size": 32,
+            "cls_image_size": 32,
+            "max_objects": 1,
+        }
         for name, low in ints.items():
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < low:
                 raise ValueError(f"emoji world: {name} must be an integer >= {low}, got {v!r}")
         if not 0 < self.min_object <= self.max_object <= 1:
-            raise ValueError(f"emoji world: need 0 < min_object <= max_object <= 1, got "
-                             f"{self.min_object}, {self.max_object}")
+            raise ValueError(
+                f"emoji world: need 0 < min_object <= max_object <= 1, got {self.min_object}, {self.max_object}"
+            )
         for name in ("occlusion", "min_visible"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"emoji world: {name} must lie in [0, 1], got {getattr(self, name)}")
@@ -101,8 +109,14 @@ def _fits(scene: Scene, p, min_visible: float) -> bool:
 
 
 def _place_objects(
-    scene: Scene, bank: SpriteBank, classes: tuple[EmojiClass, ...], picks: list[int],
-    sizes: list[float], rng: np.random.Generator, cfg: WorldConfig, truncate: float = 0.2,
+    scene: Scene,
+    bank: SpriteBank,
+    classes: tuple[EmojiClass, ...],
+    picks: list[int],
+    sizes: list[float],
+    rng: np.random.Generator,
+    cfg: WorldConfig,
+    truncate: float = 0.2,
 ) -> list[int]:
     """Draw one instance per pick at a spot that hides no earlier object too much; returns the drawn picks."""
     side = scene.size[0]
@@ -148,7 +162,11 @@ def _finish(scene: Scene, rng: np.random.Generator) -> Image.Image:
 
 
 def draw_scene(
-    bank: SpriteBank, classes: tuple[EmojiClass, ...], cfg: WorldConfig, split: str, index: int,
+    bank: SpriteBank,
+    classes: tuple[EmojiClass, ...],
+    cfg: WorldConfig,
+    split: str,
+    index: int,
 ) -> tuple[Image.Image, list[int], np.ndarray]:
     """One detection/test picture: (image, class index per box, (n, 4) xyxy pixel boxes)."""
     rng = _rng(cfg, split, index)
@@ -166,7 +184,11 @@ def draw_scene(
 
 
 def draw_classification(
-    bank: SpriteBank, cls: EmojiClass, cfg: WorldConfig, index: int, class_index: int,
+    bank: SpriteBank,
+    cls: EmojiClass,
+    cfg: WorldConfig,
+    index: int,
+    class_index: int,
 ) -> Image.Image:
     """One classification picture: a single large instance of `cls`, no box recorded."""
     rng = _rng(cfg, "classification", class_index * 1_000_000 + index)

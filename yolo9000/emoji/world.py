@@ -13,6 +13,7 @@ Layout of a world directory (`generate_world(out)` writes it; `ensure_world(root
 Every picture is drawn from its own seed (seed, split, index), so a world is the same bytes whatever the
 number of worker processes.
 """
+
 from __future__ import annotations
 
 import json
@@ -103,10 +104,14 @@ def _run(jobs: list, fn: Callable, workers: int, desc: str, progress: bool) -> l
 
 def _categories(classes: tuple[EmojiClass, ...], coarse: bool) -> list[dict]:
     if coarse:
-        return [{"id": i + 1, "name": name, "supercategory": "no-box" if name in NO_BOX else "boxed",
-                 "wnid": COARSE[name]} for i, name in enumerate(coarse_labels(classes))]
-    return [{"id": i + 1, "name": c.name, "supercategory": c.coarse, "wnid": c.wnid, "emoji": c.emoji}
-            for i, c in enumerate(classes)]
+        return [
+            {"id": i + 1, "name": name, "supercategory": "no-box" if name in NO_BOX else "boxed", "wnid": COARSE[name]}
+            for i, name in enumerate(coarse_labels(classes))
+        ]
+    return [
+        {"id": i + 1, "name": c.name, "supercategory": c.coarse, "wnid": c.wnid, "emoji": c.emoji}
+        for i, c in enumerate(classes)
+    ]
 
 
 def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict], label_of) -> dict:
@@ -116,10 +121,22 @@ def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict
         images.append({"id": index + 1, "file_name": f"{index:06d}.png", "width": size, "height": size})
         for ci, (x0, y0, x1, y1) in zip(picks, boxes):
             w, h = x1 - x0, y1 - y0
-            anns.append({"id": len(anns) + 1, "image_id": index + 1, "category_id": label_of(ci),
-                         "bbox": [x0, y0, w, h], "area": w * h, "iscrowd": 0})
-    info = {"description": f"yolo9000 emoji world: {desc}", "version": str(GENERATOR_VERSION),
-            "seed": cfg.seed, "contributor": "yolo9000.emoji.world"}
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": index + 1,
+                    "category_id": label_of(ci),
+                    "bbox": [x0, y0, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+    info = {
+        "description": f"yolo9000 emoji world: {desc}",
+        "version": str(GENERATOR_VERSION),
+        "seed": cfg.seed,
+        "contributor": "yolo9000.emoji.world",
+    }
     return {"info": info, "licenses": [], "images": images, "annotations": anns, "categories": categories}
 
 
@@ -153,7 +170,8 @@ def _build_tree(classes: tuple[EmojiClass, ...], out: Path) -> dict:
 def _readme(cfg: WorldConfig, counts: dict, classes: tuple[EmojiClass, ...], summary: dict) -> str:
     rows = "\n".join(
         f"| {c.emoji} | {c.name} | `{c.wnid}` | {c.coarse} | `{c.coarse_wnid}` | "
-        f"{'yes' if c.boxed else '**no** (classification only)'} |" for c in classes
+        f"{'yes' if c.boxed else '**no** (classification only)'} |"
+        for c in classes
     )
     settings = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(cfg).items())
     nobox = sorted({c.coarse for c in classes if not c.boxed})
@@ -162,7 +180,7 @@ def _readme(cfg: WorldConfig, counts: dict, classes: tuple[EmojiClass, ...], sum
 A synthetic world for YOLO9000-style joint training, written by `yolo9000 emoji-world`
 (generator version {GENERATOR_VERSION}). Emoji from the Noto Color Emoji font stand for real WordNet noun
 synsets. Detection boxes carry only coarse, COCO-like labels; class folders carry the fine labels; the
-test set is boxed at the fine labels. The branch(es) {', '.join(nobox) or '(none)'} never get a detection
+test set is boxed at the fine labels. The branch(es) {", ".join(nobox) or "(none)"} never get a detection
 box: a detector must learn to find and name them from the class folders alone.
 
 Same settings and seed give the same bytes (every picture is drawn from its own seed).
@@ -171,14 +189,14 @@ Same settings and seed give the same bytes (every picture is drawn from its own 
 
 | split | files | pictures | boxes | labels |
 |---|---|---|---|---|
-| detection | `detection/images/`, `detection/annotations.json` (COCO) | {counts['detection_images']} | {counts['detection_boxes']} | coarse ({counts['detection_categories']} categories) |
-| detection, fine labels | `detection_fine/annotations.json` (same pictures) | {counts['detection_images']} | {counts['detection_boxes']} | fine (upper-bound baseline) |
-| classification | `classification/<wnid>/*.png` (class folders) | {counts['classification_images']} | none | fine ({counts['classification_classes']} classes) |
-| test | `test/images/`, `test/annotations.json` (COCO) | {counts['test_images']} | {counts['test_boxes']} | fine, incl. the no-box branch |
-| test, coarse labels | `test/annotations_coarse.json` (same pictures) | {counts['test_images']} | {counts['test_boxes']} | coarse |
+| detection | `detection/images/`, `detection/annotations.json` (COCO) | {counts["detection_images"]} | {counts["detection_boxes"]} | coarse ({counts["detection_categories"]} categories) |
+| detection, fine labels | `detection_fine/annotations.json` (same pictures) | {counts["detection_images"]} | {counts["detection_boxes"]} | fine (upper-bound baseline) |
+| classification | `classification/<wnid>/*.png` (class folders) | {counts["classification_images"]} | none | fine ({counts["classification_classes"]} classes) |
+| test | `test/images/`, `test/annotations.json` (COCO) | {counts["test_images"]} | {counts["test_boxes"]} | fine, incl. the no-box branch |
+| test, coarse labels | `test/annotations_coarse.json` (same pictures) | {counts["test_images"]} | {counts["test_boxes"]} | coarse |
 
 `wordtree.json` is the WordTree built with `wordtree.build_wordtree` over every fine and coarse wnid
-({summary.get('nodes', '?')} nodes, depth {summary.get('max_depth', '?')}), with label maps `detection`,
+({summary.get("nodes", "?")} nodes, depth {summary.get("max_depth", "?")}), with label maps `detection`,
 `detection_fine`, `classification`, `test` and `test_coarse`. COCO categories carry their `wnid`.
 
 ## Classes
@@ -251,8 +269,16 @@ def generate_world(
     non-empty directory is refused. Files are written into a temporary sibling and renamed at the end, so an
     interrupted run never leaves a half world behind. Extra `settings` are `WorldConfig` fields.
     """
-    cfg = _config(seed, dict(n_detection=n_detection, n_classification_per_class=n_classification_per_class,
-                             n_test=n_test, image_size=image_size, **settings))
+    cfg = _config(
+        seed,
+        dict(
+            n_detection=n_detection,
+            n_classification_per_class=n_classification_per_class,
+            n_test=n_test,
+            image_size=image_size,
+            **settings,
+        ),
+    )
     out = Path(out)
     font = Path(font) if font is not None else None
     if _check_out(out, cfg, font, force):
@@ -295,29 +321,68 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
     det_dir, test_dir = tmp / "detection" / "images", tmp / "test" / "images"
     for d in (det_dir, test_dir, tmp / "detection_fine"):
         d.mkdir(parents=True)
-    det = _run([("detection", i, str(det_dir), cfg, cfg.class_set, font) for i in range(cfg.n_detection)],
-               _scene_job, workers, "detection", progress)
-    _write_json(_coco("detection split, coarse labels", cfg, cfg.image_size, det,
-                      _categories(boxed, coarse=True), lambda ci: coarse_det.index(boxed[ci].coarse) + 1),
-                tmp / "detection" / "annotations.json")
-    _write_json(_coco("detection split, fine labels (upper bound)", cfg, cfg.image_size, det,
-                      _categories(classes, coarse=False), lambda ci: fine_id[boxed[ci].wnid]),
-                tmp / "detection_fine" / "annotations.json")
+    det = _run(
+        [("detection", i, str(det_dir), cfg, cfg.class_set, font) for i in range(cfg.n_detection)],
+        _scene_job,
+        workers,
+        "detection",
+        progress,
+    )
+    _write_json(
+        _coco(
+            "detection split, coarse labels",
+            cfg,
+            cfg.image_size,
+            det,
+            _categories(boxed, coarse=True),
+            lambda ci: coarse_det.index(boxed[ci].coarse) + 1,
+        ),
+        tmp / "detection" / "annotations.json",
+    )
+    _write_json(
+        _coco(
+            "detection split, fine labels (upper bound)",
+            cfg,
+            cfg.image_size,
+            det,
+            _categories(classes, coarse=False),
+            lambda ci: fine_id[boxed[ci].wnid],
+        ),
+        tmp / "detection_fine" / "annotations.json",
+    )
 
-    test = _run([("test", i, str(test_dir), cfg, cfg.class_set, font) for i in range(cfg.n_test)],
-                _scene_job, workers, "test", progress)
-    _write_json(_coco("test split, fine labels", cfg, cfg.image_size, test,
-                      _categories(classes, coarse=False), lambda ci: ci + 1),
-                tmp / "test" / "annotations.json")
-    _write_json(_coco("test split, coarse labels", cfg, cfg.image_size, test,
-                      _categories(classes, coarse=True), lambda ci: coarse_all.index(classes[ci].coarse) + 1),
-                tmp / "test" / "annotations_coarse.json")
+    test = _run(
+        [("test", i, str(test_dir), cfg, cfg.class_set, font) for i in range(cfg.n_test)],
+        _scene_job,
+        workers,
+        "test",
+        progress,
+    )
+    _write_json(
+        _coco(
+            "test split, fine labels", cfg, cfg.image_size, test, _categories(classes, coarse=False), lambda ci: ci + 1
+        ),
+        tmp / "test" / "annotations.json",
+    )
+    _write_json(
+        _coco(
+            "test split, coarse labels",
+            cfg,
+            cfg.image_size,
+            test,
+            _categories(classes, coarse=True),
+            lambda ci: coarse_all.index(classes[ci].coarse) + 1,
+        ),
+        tmp / "test" / "annotations_coarse.json",
+    )
 
     jobs = []
     for ci, c in enumerate(classes):
         (tmp / "classification" / c.wnid).mkdir(parents=True)
-        jobs += [(ci, i, str(tmp / "classification" / c.wnid), cfg, cfg.class_set, font)
-                 for i in range(cfg.n_classification_per_class)]
+        jobs += [
+            (ci, i, str(tmp / "classification" / c.wnid), cfg, cfg.class_set, font)
+            for i in range(cfg.n_classification_per_class)
+        ]
     _run(jobs, _cls_job, workers, "classification", progress)
 
     summary = _build_tree(classes, tmp)
@@ -331,10 +396,19 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
         "test_boxes": sum(len(p) for _, p, _ in test),
     }
     (tmp / "README.md").write_text(_readme(cfg, counts, classes, summary), encoding="utf-8")
-    _write_json({"generator": "yolo9000.emoji.world", "version": GENERATOR_VERSION, "key": cfg.key(
-        None if font is None else Path(font)), "config": asdict(cfg), "font": font_id(
-        None if font is None else Path(font)), "counts": counts, "tree": summary, "complete": True},
-        tmp / MANIFEST)
+    _write_json(
+        {
+            "generator": "yolo9000.emoji.world",
+            "version": GENERATOR_VERSION,
+            "key": cfg.key(None if font is None else Path(font)),
+            "config": asdict(cfg),
+            "font": font_id(None if font is None else Path(font)),
+            "counts": counts,
+            "tree": summary,
+            "complete": True,
+        },
+        tmp / MANIFEST,
+    )
 
 
 def default_world_root() -> Path:
@@ -416,10 +490,18 @@ def emoji_model_cfg(
         raise ValueError("emoji-tiny: anchors must be positive (w, h) pairs")
     classes = len(tree)
     values = {
-        "size": size, "classes": classes, "num": len(anchors), "filters": len(anchors) * (5 + classes),
-        "anchors": ", ".join(f"{w:.3g},{h:.3g}" for w, h in anchors), "tree_line": "tree=wordtree.tree",
-        "jitter": jitter, "batch": batch, "max_batches": max_batches, "learning_rate": learning_rate,
-        "burn_in": burn_in, "steps": f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}",
+        "size": size,
+        "classes": classes,
+        "num": len(anchors),
+        "filters": len(anchors) * (5 + classes),
+        "anchors": ", ".join(f"{w:.3g},{h:.3g}" for w, h in anchors),
+        "tree_line": "tree=wordtree.tree",
+        "jitter": jitter,
+        "batch": batch,
+        "max_batches": max_batches,
+        "learning_rate": learning_rate,
+        "burn_in": burn_in,
+        "steps": f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}",
         **{f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(EMOJI_WIDTHS)},
     }
     return Template(EMOJI_CFG.read_text(encoding="utf-8")).substitute({k: str(v) for k, v in values.items()})

@@ -5,6 +5,7 @@ category when that category's node is the predicted node or one of its ancestors
 "dog" box and an "animal" box, but a "dog" box is not a "terrier" box (it was not specific enough).
 Each prediction is therefore copied once per credited category before pycocotools scores it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -90,8 +91,9 @@ def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
         wnid = cat.get("wnid")
         if wnid is not None:
             if wnid not in tree:
-                raise ValueError(f"{where}: category {cat.get('name')!r} (id {cid}) has wnid {wnid} "
-                                 f"which is not a node of the tree")
+                raise ValueError(
+                    f"{where}: category {cat.get('name')!r} (id {cid}) has wnid {wnid} which is not a node of the tree"
+                )
             nodes.append(tree.index(wnid))
             continue
         name = str(cat.get("name", ""))
@@ -105,8 +107,9 @@ def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
         if len(found) == 1:
             nodes.append(found[0])
             continue
-        why = ("matches no tree node" if not found else f"matches {len(found)} tree nodes") + \
-            " (give it a 'wnid', or pass a category map)"
+        why = (
+            "matches no tree node" if not found else f"matches {len(found)} tree nodes"
+        ) + " (give it a 'wnid', or pass a category map)"
         raise ValueError(f"{where}: category {name!r} (id {cid}) {why}")
     return np.asarray(nodes, dtype=np.int64)
 
@@ -133,8 +136,9 @@ def credit_matrix(nodes: np.ndarray, cat_nodes: np.ndarray, ancestors: np.ndarra
     return out
 
 
-def credit_predictions(preds: pd.DataFrame, cat_ids: Sequence[int], cat_nodes: np.ndarray,
-                       ancestors: np.ndarray) -> pd.DataFrame:
+def credit_predictions(
+    preds: pd.DataFrame, cat_ids: Sequence[int], cat_nodes: np.ndarray, ancestors: np.ndarray
+) -> pd.DataFrame:
     """Copy each tree prediction once per credited category; adds `category_id` (and keeps `label`)."""
     if len(preds) == 0:
         return preds.assign(category_id=pd.Series(dtype=np.int64))
@@ -195,8 +199,11 @@ def coco_map(coco_gt, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoResult:
     if len(dets):
         known = dets["image_id"].isin(img_ids)
         if not known.all():
-            log.warning("%d detections on %d images that are not in the ground truth were dropped",
-                        int((~known).sum()), dets.loc[~known, "image_id"].nunique())
+            log.warning(
+                "%d detections on %d images that are not in the ground truth were dropped",
+                int((~known).sum()),
+                dets.loc[~known, "image_id"].nunique(),
+            )
             dets = dets[known]
     n_gt = pd.Series(
         [a["category_id"] for a in coco_gt.dataset["annotations"] if not a.get("iscrowd", 0)], dtype=np.int64
@@ -214,15 +221,17 @@ def coco_map(coco_gt, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoResult:
         per = _per_class_frame(cat_ids, names, n_gt, n_det, ap, ap, ap)
         return CocoResult(stats, per, r, pr, np.zeros_like(r))
 
-    arr = np.column_stack([
-        dets["image_id"].to_numpy(np.float64),
-        dets["x1"].to_numpy(np.float64),
-        dets["y1"].to_numpy(np.float64),
-        (dets["x2"] - dets["x1"]).to_numpy(np.float64),
-        (dets["y2"] - dets["y1"]).to_numpy(np.float64),
-        dets["score"].to_numpy(np.float64),
-        dets["category_id"].to_numpy(np.float64),
-    ])
+    arr = np.column_stack(
+        [
+            dets["image_id"].to_numpy(np.float64),
+            dets["x1"].to_numpy(np.float64),
+            dets["y1"].to_numpy(np.float64),
+            (dets["x2"] - dets["x1"]).to_numpy(np.float64),
+            (dets["y2"] - dets["y1"]).to_numpy(np.float64),
+            dets["score"].to_numpy(np.float64),
+            dets["category_id"].to_numpy(np.float64),
+        ]
+    )
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes(arr)
         ev = COCOeval(coco_gt, coco_dt, "bbox")
@@ -249,19 +258,22 @@ def coco_map(coco_gt, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoResult:
 
 
 def _per_class_frame(cat_ids, names, n_gt, n_det, ap, ap50, ap75) -> pd.DataFrame:
-    return pd.DataFrame({
-        "category_id": np.asarray(cat_ids, dtype=np.int64),
-        "name": names,
-        "n_gt": [int(n_gt.get(c, 0)) for c in cat_ids],
-        "n_det": [int(n_det.get(c, 0)) for c in cat_ids],
-        "AP": np.asarray(ap, dtype=np.float64),
-        "AP50": np.asarray(ap50, dtype=np.float64),
-        "AP75": np.asarray(ap75, dtype=np.float64),
-    })
+    return pd.DataFrame(
+        {
+            "category_id": np.asarray(cat_ids, dtype=np.int64),
+            "name": names,
+            "n_gt": [int(n_gt.get(c, 0)) for c in cat_ids],
+            "n_det": [int(n_det.get(c, 0)) for c in cat_ids],
+            "AP": np.asarray(ap, dtype=np.float64),
+            "AP50": np.asarray(ap50, dtype=np.float64),
+            "AP75": np.asarray(ap75, dtype=np.float64),
+        }
+    )
 
 
-def evaluate_detections(coco_gt, preds: pd.DataFrame, *, tree=None, cat_nodes: np.ndarray | None = None,
-                        max_dets: int = 100) -> tuple[CocoResult, pd.DataFrame]:
+def evaluate_detections(
+    coco_gt, preds: pd.DataFrame, *, tree=None, cat_nodes: np.ndarray | None = None, max_dets: int = 100
+) -> tuple[CocoResult, pd.DataFrame]:
     """mAP of `preds` (columns `PRED_COLUMNS`) against `coco_gt`.
 
     With a tree, `label` is a node index and each prediction is credited to every category at or above
@@ -279,8 +291,10 @@ def evaluate_detections(coco_gt, preds: pd.DataFrame, *, tree=None, cat_nodes: n
         scored = preds.assign(category_id=preds["label"].astype(np.int64))
         unknown = ~scored["category_id"].isin(category_ids(coco_gt))
         if unknown.any():
-            raise ValueError(f"prediction label {int(scored.loc[unknown, 'category_id'].iloc[0])} is not a "
-                             f"category id of {getattr(coco_gt, 'source', 'the COCO file')}")
+            raise ValueError(
+                f"prediction label {int(scored.loc[unknown, 'category_id'].iloc[0])} is not a "
+                f"category id of {getattr(coco_gt, 'source', 'the COCO file')}"
+            )
     result = coco_map(coco_gt, scored, max_dets=max_dets)
     if tree is not None:
         result.per_class["node"] = cat_nodes

@@ -11,6 +11,7 @@ Conventions:
 - Tree distance is the number of edges between p and t (through the implicit root across top-level
   nodes).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -59,10 +60,17 @@ def pair_relations(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFr
     relation[common == dt + 1] = "finer"  # t is on p's path
     relation[(common == dp + 1) & (dp < dt)] = "coarser"
     relation[pred == truth] = "exact"
-    return pd.DataFrame({
-        "pred": pred, "truth": truth, "pred_depth": dp, "truth_depth": dt,
-        "common": common, "distance": dist, "relation": relation,
-    })
+    return pd.DataFrame(
+        {
+            "pred": pred,
+            "truth": truth,
+            "pred_depth": dp,
+            "truth_depth": dt,
+            "common": common,
+            "distance": dist,
+            "relation": relation,
+        }
+    )
 
 
 def hierarchical_scores(tree, pred: Sequence[int], truth: Sequence[int]) -> dict[str, float]:
@@ -121,17 +129,18 @@ def depth_accuracy(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFr
     n = has.sum(axis=0)
     keep = n > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        frame = pd.DataFrame({
-            "depth": np.arange(paths.shape[1]),
-            "samples": n,
-            "accuracy": hit.sum(axis=0) / n,
-            "stopped_above": stopped.sum(axis=0) / n,
-        })
+        frame = pd.DataFrame(
+            {
+                "depth": np.arange(paths.shape[1]),
+                "samples": n,
+                "accuracy": hit.sum(axis=0) / n,
+                "stopped_above": stopped.sum(axis=0) / n,
+            }
+        )
     return frame[keep].reset_index(drop=True)
 
 
-def topk_hits(tree, probs, truth: Sequence[int], ks: Sequence[int] = (1, 5), *,
-              chunk: int = 2048) -> dict[str, float]:
+def topk_hits(tree, probs, truth: Sequence[int], ks: Sequence[int] = (1, 5), *, chunk: int = 2048) -> dict[str, float]:
     """Top-k accuracies from absolute probabilities `probs` (S, N) over the tree's N nodes.
 
     - ``top{k}_leaf``: one of the k most probable leaves is the truth or lies below it (for leaf labels
@@ -143,8 +152,7 @@ def topk_hits(tree, probs, truth: Sequence[int], ks: Sequence[int] = (1, 5), *,
     truth = _check_nodes(tree, truth, "true")
     probs = _as_numpy(probs)
     if probs.ndim != 2 or probs.shape[1] != len(tree):
-        raise ValueError(f"class probabilities of shape {tuple(probs.shape)} do not match a tree of "
-                         f"{len(tree)} nodes")
+        raise ValueError(f"class probabilities of shape {tuple(probs.shape)} do not match a tree of {len(tree)} nodes")
     if len(truth) != len(probs):
         raise ValueError(f"{len(probs)} probability rows but {len(truth)} true labels")
     out: dict[str, float] = {}
@@ -156,19 +164,19 @@ def topk_hits(tree, probs, truth: Sequence[int], ks: Sequence[int] = (1, 5), *,
     node_rank = np.empty(len(truth), dtype=np.int64)
     n_nodes = len(tree)
     for s in range(0, len(truth), chunk):  # chunks bound memory only (S x N masks)
-        p = probs[s:s + chunk]
-        t = truth[s:s + chunk]
+        p = probs[s : s + chunk]
+        t = truth[s : s + chunk]
         rows = np.arange(len(t))
         # leaves: rank of the best leaf under the truth = 1 + leaves more probable than it (no sort needed)
         lp = p[:, leaves]
         under = paths[leaves[None, :], tree.depth[t][:, None]] == t[:, None]  # (s, L): truth on the leaf's path
         best_under = np.where(under, lp, -np.inf).max(axis=1)
-        leaf_rank[s:s + chunk] = 1 + (lp > best_under[:, None]).sum(axis=1)
+        leaf_rank[s : s + chunk] = 1 + (lp > best_under[:, None]).sum(axis=1)
         # all nodes: competitors are nodes that are not ancestors-or-self of the truth
         anc = np.zeros((len(t), n_nodes + 1), dtype=bool)
         anc[rows[:, None], tree.ancestors[t]] = True  # -1 padding lands in the spare column
         pt = p[rows, t][:, None]
-        node_rank[s:s + chunk] = 1 + ((p > pt) & ~anc[:, :n_nodes]).sum(axis=1)
+        node_rank[s : s + chunk] = 1 + ((p > pt) & ~anc[:, :n_nodes]).sum(axis=1)
     for k in ks:
         out[f"top{k}_leaf"] = float((leaf_rank <= k).mean())
         out[f"top{k}_node"] = float((node_rank <= k).mean())
@@ -186,16 +194,18 @@ def flat_topk(probs, truth: Sequence[int], ks: Sequence[int] = (1, 5)) -> dict[s
     return {f"top{k}": float((rank <= k).mean()) for k in ks}
 
 
-def classification_report(tree, probs, pred: Sequence[int], truth: Sequence[int],
-                          ks: Sequence[int] = (1, 5)) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+def classification_report(
+    tree, probs, pred: Sequence[int], truth: Sequence[int], ks: Sequence[int] = (1, 5)
+) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Headline classification numbers plus the per-depth accuracy and distance-histogram tables."""
     scores = topk_hits(tree, probs, truth, ks)
     scores.update(hierarchical_scores(tree, pred, truth))
     return scores, depth_accuracy(tree, pred, truth), distance_histogram(tree, pred, truth)
 
 
-def match_to_ground_truth(gt_boxes, gt_image, pred_boxes, pred_image, pred_score,
-                          iou_threshold: float = 0.5) -> np.ndarray:
+def match_to_ground_truth(
+    gt_boxes, gt_image, pred_boxes, pred_image, pred_score, iou_threshold: float = 0.5
+) -> np.ndarray:
     """For each ground-truth box, the index of the highest-scoring prediction on the same image that
     overlaps it with IoU >= `iou_threshold`, else -1 (class-agnostic; a prediction may serve several
     boxes; on equal scores the lowest prediction index). Boxes are xyxy; only same-image pairs are formed."""

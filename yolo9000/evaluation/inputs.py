@@ -6,6 +6,7 @@
   `.map`, a training COCO JSON, a tree with a detection label map, a wnid list), and `box_groups` sorts the
   evaluated categories by them: the "never had a box" classes are the paper's 156 ImageNet classes.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,7 @@ def boxed_from_tree(tree, map_names: Sequence[str] | None = None) -> np.ndarray 
     if map_names:
         missing = [m for m in map_names if m not in maps]
         if missing:
-            raise ValueError(f"the tree has no label map {missing[0]!r} (it has: "
-                             f"{', '.join(sorted(maps)) or 'none'})")
+            raise ValueError(f"the tree has no label map {missing[0]!r} (it has: {', '.join(sorted(maps)) or 'none'})")
         chosen = list(map_names)
     else:
         chosen = [m for m in maps if m.lower() in BOX_MAP_NAMES]
@@ -113,8 +113,9 @@ def boxed_from_file(path: str | Path, tree) -> np.ndarray:
         idx = np.array([int(ln) for ln in lines])
         bad = np.flatnonzero((idx < 0) | (idx >= len(tree)))
         if len(bad):
-            raise ValueError(f"{path}: line {bad[0] + 1}: node {idx[bad[0]]} out of range for a tree of "
-                             f"{len(tree)} nodes")
+            raise ValueError(
+                f"{path}: line {bad[0] + 1}: node {idx[bad[0]]} out of range for a tree of {len(tree)} nodes"
+            )
         mask[idx] = True
         return mask
     return _mask_of_wnids(tree, [ln.split()[0] for ln in lines], path)
@@ -210,8 +211,12 @@ def read_predictions(path: str | Path, coco_gt, *, tree=None, names: Sequence[st
         x1, y1, x2, y2 = (a, b, c, d) if key == "box" else (a, b, a + c, b + d)
         rows.append((image_id, x1, y1, x2, y2, score, _label_of(det, tree, names, cat_by_name, where)))
     if unmatched:
-        log.warning("%s: %d images are not in the ground truth and were skipped (e.g. %s)",
-                    path, len(unmatched), sorted(unmatched)[0])
+        log.warning(
+            "%s: %d images are not in the ground truth and were skipped (e.g. %s)",
+            path,
+            len(unmatched),
+            sorted(unmatched)[0],
+        )
     frame = pd.DataFrame(rows, columns=list(PRED_COLUMNS))
     return frame.astype({"image_id": np.int64, "label": np.int64})
 
@@ -268,5 +273,6 @@ def _label_of(det: dict, tree, names, cat_by_name: dict[str, int], where: str) -
         name = names[int(det["label"])]
     if name is not None and str(name) in cat_by_name:
         return cat_by_name[str(name)]
-    raise ValueError(f"{where}: cannot map the detection to a category (no 'category_id' and name {name!r} "
-                     f"is not a category)")
+    raise ValueError(
+        f"{where}: cannot map the detection to a category (no 'category_id' and name {name!r} is not a category)"
+    )

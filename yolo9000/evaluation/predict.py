@@ -4,6 +4,7 @@ Images are read one by one (unreadable ones are logged and skipped), letterboxed
 device, and decoded with `yolo9000.detection.decode.decode`; the result is the plain table / arrays that the metric
 modules take, so the same metrics score saved predictions.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from yolo9000.inference.inputs import batches as batches_of
 from yolo9000.evaluation.coco import PRED_COLUMNS
+from yolo9000.inference.inputs import batches as batches_of
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,22 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 
 @torch.no_grad()
-def predict_detections(model, coco_gt, image_dir: str | Path, *, size: int | None = None, batch_size: int = 8,
-                       device: str | torch.device = "cpu", thresh: float = 0.005, hier_thresh: float = 0.5,
-                       nms: float = 0.45, mode: str = "paper", class_map: Sequence[int] | None = None,
-                       workers: int = 2, progress: bool = False) -> pd.DataFrame:
+def predict_detections(
+    model,
+    coco_gt,
+    image_dir: str | Path,
+    *,
+    size: int | None = None,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    thresh: float = 0.005,
+    hier_thresh: float = 0.5,
+    nms: float = 0.45,
+    mode: str = "paper",
+    class_map: Sequence[int] | None = None,
+    workers: int = 2,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Run a detector over every image of `coco_gt` (file names relative to `image_dir`).
 
     Returns a table with `PRED_COLUMNS`: label = tree node (tree heads), class index (flat heads), or
@@ -100,8 +113,9 @@ def predict_detections(model, coco_gt, image_dir: str | Path, *, size: int | Non
     paths = [image_dir / str(r["file_name"]) for r in imgs]
     missing = [p for p in paths if not p.is_file()]
     if missing and len(missing) == len(paths):
-        raise FileNotFoundError(f"{missing[0]}: no image of the COCO file exists under {image_dir} "
-                                f"(wrong --images folder?)")
+        raise FileNotFoundError(
+            f"{missing[0]}: no image of the COCO file exists under {image_dir} (wrong --images folder?)"
+        )
     net_w, net_h = _net_size(model, size)
     model = model.to(device).eval()
     tree_softmax = getattr(model.head, "tree_softmax", None)
@@ -116,27 +130,47 @@ def predict_detections(model, coco_gt, image_dir: str | Path, *, size: int | Non
         sizes = [(int(im.shape[2]), int(im.shape[1])) for im in images]
         x = letterbox_batch(images, (net_w, net_h), device=device)
         out = model.region_output(x)
-        dets = decode(out, model.region, thresh=thresh, hier_thresh=hier_thresh, nms=nms, mode=mode,
-                      net_size=(net_w, net_h), image_sizes=sizes, tree_softmax=tree_softmax,
-                      class_map=class_map)
+        dets = decode(
+            out,
+            model.region,
+            thresh=thresh,
+            hier_thresh=hier_thresh,
+            nms=nms,
+            mode=mode,
+            net_size=(net_w, net_h),
+            image_sizes=sizes,
+            tree_softmax=tree_softmax,
+            class_map=class_map,
+        )
         found = [(k, d) for k, d in zip(ok, dets) if len(d)]
         if found:  # one table (and one device-to-host copy) per batch
             use_nodes = found[0][1].nodes is not None and class_map is None
             b = torch.cat([d.boxes for _, d in found]).detach().double().cpu().numpy()
-            rows.append(pd.DataFrame({
-                "image_id": np.repeat([imgs[chunk[k]]["id"] for k, _ in found], [len(d) for _, d in found]),
-                "x1": b[:, 0], "y1": b[:, 1], "x2": b[:, 2], "y2": b[:, 3],
-                "score": torch.cat([d.scores for _, d in found]).detach().double().cpu().numpy(),
-                "label": torch.cat([d.nodes if use_nodes else d.labels for _, d in found]).detach().cpu().numpy()
-                .astype(np.int64),
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "image_id": np.repeat([imgs[chunk[k]]["id"] for k, _ in found], [len(d) for _, d in found]),
+                        "x1": b[:, 0],
+                        "y1": b[:, 1],
+                        "x2": b[:, 2],
+                        "y2": b[:, 3],
+                        "score": torch.cat([d.scores for _, d in found]).detach().double().cpu().numpy(),
+                        "label": torch.cat([d.nodes if use_nodes else d.labels for _, d in found])
+                        .detach()
+                        .cpu()
+                        .numpy()
+                        .astype(np.int64),
+                    }
+                )
+            )
     if imgs and n_read == 0:
         raise ValueError(f"{image_dir}: none of the {len(imgs)} images of the COCO file could be read")
     if len(imgs) - n_read:
         log.warning("%d of %d images could not be read; their boxes count as misses", len(imgs) - n_read, len(imgs))
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in PRED_COLUMNS}).astype(
-            {"image_id": np.int64, "label": np.int64})
+            {"image_id": np.int64, "label": np.int64}
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -183,10 +217,18 @@ def _folder_truth(root: Path, tree, names: Sequence[str] | None):
 
 
 @torch.no_grad()
-def predict_classification(model, folders: str | Path, *, size: int | None = None, batch_size: int = 16,
-                           device: str | torch.device = "cpu", hier_thresh: float = 0.5,
-                           names: Sequence[str] | None = None, workers: int = 2,
-                           progress: bool = False) -> ClassPredictions:
+def predict_classification(
+    model,
+    folders: str | Path,
+    *,
+    size: int | None = None,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    hier_thresh: float = 0.5,
+    names: Sequence[str] | None = None,
+    workers: int = 2,
+    progress: bool = False,
+) -> ClassPredictions:
     """Run a model over class folders (named by wnid with a tree) and collect class probabilities."""
     from yolo9000.detection.letterbox import letterbox_batch
 

@@ -3,6 +3,7 @@
 Nothing here computes a metric; it only lays out what `yolo9000.evaluation.summary` measured. Existing files are
 never overwritten unless the caller says so.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,8 @@ def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.4f}", index: bool
             return "" if math.isnan(v) else floatfmt.format(v)
         return str(v).replace("|", "\\|").replace("\n", " ")
 
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-               for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |",
-             "| " + " | ".join("---:" if n else ":---" for n in numeric) + " |"]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---:" if n else ":---" for n in numeric) + " |"]
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
@@ -106,8 +105,15 @@ def _pyplot():
     return plt
 
 
-def pr_curve_figure(recall: np.ndarray, pr: np.ndarray, names: Sequence[str], *, mean: np.ndarray | None = None,
-                    max_curves: int = 20, title: str = "Precision-recall at IoU 0.5"):
+def pr_curve_figure(
+    recall: np.ndarray,
+    pr: np.ndarray,
+    names: Sequence[str],
+    *,
+    mean: np.ndarray | None = None,
+    max_curves: int = 20,
+    title: str = "Precision-recall at IoU 0.5",
+):
     """PR curves of up to `max_curves` classes (those with the most ground truth come first) + the mean."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -127,8 +133,14 @@ def pr_curve_figure(recall: np.ndarray, pr: np.ndarray, names: Sequence[str], *,
     return fig
 
 
-def ap_bar_figure(per_class: pd.DataFrame, *, column: str = "AP50", group: str | None = "group",
-                  max_bars: int = 60, title: str | None = None):
+def ap_bar_figure(
+    per_class: pd.DataFrame,
+    *,
+    column: str = "AP50",
+    group: str | None = "group",
+    max_bars: int = 60,
+    title: str | None = None,
+):
     """Horizontal bars of per-class AP, sorted, coloured by `group` (e.g. boxed in training or not)."""
     plt = _pyplot()
     df = per_class[per_class["n_gt"] > 0].sort_values(column, ascending=True).tail(max_bars)

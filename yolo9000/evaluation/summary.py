@@ -5,6 +5,7 @@ measures), `eval_inputs` (saved predictions; which classes had training boxes), 
 a model over a dataset) and `eval_report` (tables and plots). This module ties them into the reports
 `yolo9000 eval` writes, and re-exports the public names so `yolo9000.evaluation.summary` is the one import.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,10 +29,26 @@ from yolo9000.evaluation.inputs import (
 from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections
 
 __all__ = [
-    "BOX_GROUPS", "BOX_MAP_NAMES", "UNSEEN_GROUPS", "ClassPredictions", "ClassificationReport", "DetectionReport",
-    "box_groups", "box_hierarchy", "boxed_from_file", "boxed_from_tree", "category_ids", "category_nodes",
-    "classification_summary", "detection_report", "headline_table", "load_coco", "predict_classification",
-    "predict_detections", "read_predictions", "write_report",
+    "BOX_GROUPS",
+    "BOX_MAP_NAMES",
+    "UNSEEN_GROUPS",
+    "ClassPredictions",
+    "ClassificationReport",
+    "DetectionReport",
+    "box_groups",
+    "box_hierarchy",
+    "boxed_from_file",
+    "boxed_from_tree",
+    "category_ids",
+    "category_nodes",
+    "classification_summary",
+    "detection_report",
+    "headline_table",
+    "load_coco",
+    "predict_classification",
+    "predict_detections",
+    "read_predictions",
+    "write_report",
 ]
 
 
@@ -43,8 +60,9 @@ class DetectionReport:
     box_depth: pd.DataFrame | None = None  # accuracy per depth of the boxes matched to ground truth
 
 
-def box_hierarchy(coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray,
-                  iou_threshold: float = 0.5) -> tuple[dict, pd.DataFrame]:
+def box_hierarchy(
+    coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray, iou_threshold: float = 0.5
+) -> tuple[dict, pd.DataFrame]:
     """Hierarchical measures per ground-truth box: the highest-scoring prediction overlapping it (IoU >=
     `iou_threshold`, any label) is compared with the box's node, as a classifier's answer would be.
 
@@ -61,8 +79,14 @@ def box_hierarchy(coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray,
     gt[:, 2:] += gt[:, :2]
     gt_img = np.array([a["image_id"] for a in anns])
     gt_node = np.array([node_of[a["category_id"]] for a in anns], dtype=np.int64)
-    match = match_to_ground_truth(gt, gt_img, preds[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
-                                  preds["image_id"].to_numpy(), preds["score"].to_numpy(), iou_threshold)
+    match = match_to_ground_truth(
+        gt,
+        gt_img,
+        preds[["x1", "y1", "x2", "y2"]].to_numpy(np.float64),
+        preds["image_id"].to_numpy(),
+        preds["score"].to_numpy(),
+        iou_threshold,
+    )
     found = match >= 0
     head: dict = {"boxes": int(len(anns)), "found": float(found.mean())}
     if not found.any():
@@ -73,9 +97,16 @@ def box_hierarchy(coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray,
     return head, depth_accuracy(tree, pred_node, gt_node[found])
 
 
-def detection_report(coco_gt, preds: pd.DataFrame, *, tree=None, boxed: np.ndarray | None = None,
-                     cat_nodes: np.ndarray | None = None, credit: bool = True,
-                     max_dets: int = 100) -> DetectionReport:
+def detection_report(
+    coco_gt,
+    preds: pd.DataFrame,
+    *,
+    tree=None,
+    boxed: np.ndarray | None = None,
+    cat_nodes: np.ndarray | None = None,
+    credit: bool = True,
+    max_dets: int = 100,
+) -> DetectionReport:
     """mAP, the per-class table, and with a tree the per-box hierarchical measures and the mAP of each
     training-box group (`boxed`: bool over tree nodes, the training box labels), "unseen" being the
     classes that never had a box.
@@ -125,9 +156,16 @@ def classification_summary(cp: ClassPredictions, tree=None, ks: Sequence[int] = 
     return ClassificationReport(head, depth, dist)
 
 
-def write_report(out_dir: str | Path, *, detection: DetectionReport | None = None,
-                 classification: ClassificationReport | None = None, meta: dict | None = None,
-                 overwrite: bool = False, max_curves: int = 20, plots: bool = True) -> list[Path]:
+def write_report(
+    out_dir: str | Path,
+    *,
+    detection: DetectionReport | None = None,
+    classification: ClassificationReport | None = None,
+    meta: dict | None = None,
+    overwrite: bool = False,
+    max_curves: int = 20,
+    plots: bool = True,
+) -> list[Path]:
     """Write `summary.json`, `per_class.csv/.md`, `pr_curves.png`, `ap_per_class.png`, and for
     classification `classification.csv/.md`, `depth_accuracy.csv/.md/.png`, `distances.csv/.md`
     (`plots=False` skips the PNGs)."""
@@ -146,15 +184,21 @@ def write_report(out_dir: str | Path, *, detection: DetectionReport | None = Non
         per = detection.per_class
         w.table("per_class", per, title="Per-class AP (COCO, IoU .50:.95; AP50; AP75)")
         if detection.box_depth is not None and len(detection.box_depth):
-            w.table("box_depth_accuracy", detection.box_depth,
-                    title="Boxes found at IoU .5: accuracy of their label per depth")
+            w.table(
+                "box_depth_accuracy",
+                detection.box_depth,
+                title="Boxes found at IoU .5: accuracy of their label per depth",
+            )
     if detection is not None and plots:
         per, res = detection.per_class, detection.result
         order = np.argsort(-per["n_gt"].to_numpy(), kind="stable")
-        w.figure("pr_curves.png", rep.pr_curve_figure(res.recall, res.pr50[order], per["name"].to_numpy()[order],
-                                                      mean=res.pr_all50, max_curves=max_curves))
-        w.figure("ap_per_class.png", rep.ap_bar_figure(per, column="AP50",
-                                                       group="group" if "group" in per else None))
+        w.figure(
+            "pr_curves.png",
+            rep.pr_curve_figure(
+                res.recall, res.pr50[order], per["name"].to_numpy()[order], mean=res.pr_all50, max_curves=max_curves
+            ),
+        )
+        w.figure("ap_per_class.png", rep.ap_bar_figure(per, column="AP50", group="group" if "group" in per else None))
     if classification is not None:
         summary["classification"] = classification.headline
         head = pd.DataFrame([{"measure": k, "value": v} for k, v in classification.headline.items()])

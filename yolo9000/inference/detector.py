@@ -5,6 +5,7 @@ forward pass and `decode`. `detect_files` runs it over many inputs in batches (i
 thread pool while the model runs, `yolo9000.inference.inputs`), skipping and reporting files that are missing or
 unreadable.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,10 @@ from yolo9000.inference.inputs import (  # Inputs, expand_inputs, IMAGE_EXTS, VI
     VIDEO_EXTS,
     Inputs,
     batches,
+    expand_inputs,
     frames_av,
     frames_pil,
     prefetch,
-    expand_inputs,
 )
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,7 @@ def load_detector_model(
     if names is not None:
         label_names = read_names(names)
         if len(label_names) != region.classes:
-            raise ValueError(f"{names}: {len(label_names)} names but the model's [region] has classes="
-                             f"{region.classes}")
+            raise ValueError(f"{names}: {len(label_names)} names but the model's [region] has classes={region.classes}")
     if label_names is None and region.tree is not None:
         label_names = list(region.tree.names)
     if label_names is not None and len(label_names) != region.classes:
@@ -198,10 +198,21 @@ class Detector:
         x = self.preprocess(images)
         out = self.model.region_output(x)
         sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
-        return decode(out, self.region, thresh=self.thresh, hier_thresh=self.hier_thresh, nms=self.nms,
-                      mode=self.mode, net_size=self.net_size, image_sizes=sizes, tree_softmax=self.tree_softmax,
-                      class_agnostic=self.class_agnostic, tree_nms=self.tree_nms, clip=self.clip,
-                      names=self.names)
+        return decode(
+            out,
+            self.region,
+            thresh=self.thresh,
+            hier_thresh=self.hier_thresh,
+            nms=self.nms,
+            mode=self.mode,
+            net_size=self.net_size,
+            image_sizes=sizes,
+            tree_softmax=self.tree_softmax,
+            class_agnostic=self.class_agnostic,
+            tree_nms=self.tree_nms,
+            clip=self.clip,
+            names=self.names,
+        )
 
 
 # ---------------------------------------------------------------- running
@@ -306,8 +317,7 @@ def detect_files(
                     det = det.to("cpu")
                     entry = {"image": str(p), "annotated": None, "labels": writer.labels(det)}
                     if save_images:
-                        drawn = draw_detections(im, det, names=detector.names, show_path=show_path,
-                                                max_path=max_path)
+                        drawn = draw_detections(im, det, names=detector.names, show_path=show_path, max_path=max_path)
                         target = writer.unique(p.stem, ".jpg")
                         to_pil(drawn).save(target, quality=90)
                         entry["annotated"] = target.name
@@ -323,8 +333,9 @@ def detect_files(
         bar.close()
         for video in found.videos:
             try:
-                _detect_video(detector, video, writer, report, batch_size=batch_size, save=save_images,
-                              progress=progress)
+                _detect_video(
+                    detector, video, writer, report, batch_size=batch_size, save=save_images, progress=progress
+                )
             except (OSError, ValueError) as exc:
                 report.skipped.append((str(video), str(exc)))
                 log.warning("%s: %s, skipped", video, exc)
@@ -343,8 +354,9 @@ def detect_files(
     return report
 
 
-def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Report, *, batch_size: int,
-                  save: bool, progress: bool) -> None:
+def _detect_video(
+    detector: Detector, path: Path, writer: _Writer, report: Report, *, batch_size: int, save: bool, progress: bool
+) -> None:
     from PIL import Image
     from tqdm import tqdm
 
@@ -368,11 +380,17 @@ def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Repor
         report.model_seconds += time.perf_counter() - t
         for (frame, dur), det in zip(batch, dets):
             det = det.to("cpu")
-            writer.record({"video": str(path), "frame": index, "width": int(frame.shape[-1]),
-                           "height": int(frame.shape[-2])}, det)
+            writer.record(
+                {"video": str(path), "frame": index, "width": int(frame.shape[-1]), "height": int(frame.shape[-2])}, det
+            )
             if save:
-                drawn_frames.append(to_pil(draw_detections(frame, det, names=detector.names,
-                                                           show_path=writer.show_path, max_path=writer.max_path)))
+                drawn_frames.append(
+                    to_pil(
+                        draw_detections(
+                            frame, det, names=detector.names, show_path=writer.show_path, max_path=writer.max_path
+                        )
+                    )
+                )
                 durations.append(dur)
             report.frames += 1
             report.detections += len(det)
@@ -397,12 +415,23 @@ def _detect_video(detector: Detector, path: Path, writer: _Writer, report: Repor
     entry = {"image": str(path), "annotated": None, "labels": [f"{index} frames, {index / elapsed:.1f} frames/s"]}
     if save and drawn_frames:
         target = writer.unique(f"{path.stem}_det", ".gif")
-        drawn_frames[0].save(target, save_all=True, append_images=drawn_frames[1:],
-                             duration=[int(d) for d in durations], loop=0)
+        drawn_frames[0].save(
+            target, save_all=True, append_images=drawn_frames[1:], duration=[int(d) for d in durations], loop=0
+        )
         entry["annotated"] = target.name
         report.outputs.append(target)
     writer.entries.append(entry)
 
 
-__all__ = ["Detector", "Report", "detect_files", "expand_inputs", "load_detector_model", "read_names",
-           "resolve_device", "Inputs", "IMAGE_EXTS", "VIDEO_EXTS"]
+__all__ = [
+    "Detector",
+    "Report",
+    "detect_files",
+    "expand_inputs",
+    "load_detector_model",
+    "read_names",
+    "resolve_device",
+    "Inputs",
+    "IMAGE_EXTS",
+    "VIDEO_EXTS",
+]

@@ -1,4 +1,5 @@
 """Annotated images: boxes with labels such as `animal > dog > terrier (0.62)` (torchvision's drawing)."""
+
 from __future__ import annotations
 
 import functools
@@ -15,10 +16,26 @@ from yolo9000.detection.decode import Detections
 
 # 20 well-separated colours (Tableau 20); a label keeps its colour across images
 PALETTE = [
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-    (219, 219, 141), (158, 218, 229),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (174, 199, 232),
+    (255, 187, 120),
+    (152, 223, 138),
+    (255, 152, 150),
+    (197, 176, 213),
+    (196, 156, 148),
+    (247, 182, 210),
+    (199, 199, 199),
+    (219, 219, 141),
+    (158, 218, 229),
 ]
 
 
@@ -85,10 +102,16 @@ def draw_detections(
     if font:  # torchvision writes the label from the box's left edge and cuts it at the image's right edge
         labels = [fit_label(t, font, size, w - float(x0)) for t, x0 in zip(labels, boxes[:, 0].tolist())]
     return draw_bounding_boxes(
-        img, boxes, labels=labels, colors=colors,
+        img,
+        boxes,
+        labels=labels,
+        colors=colors,
         width=width or max(1, side // 200),
-        font=font, font_size=size,
-        label_colors="white", label_background_colors=colors, fill_labels=True,
+        font=font,
+        font_size=size,
+        label_colors="white",
+        label_background_colors=colors,
+        fill_labels=True,
     )
 
 
@@ -140,8 +163,11 @@ def html_summary(entries: Sequence[dict], skipped: Sequence[tuple[str, str]], ti
     esc = html.escape
     cards = []
     for e in entries:
-        pic = (f'<a href="{esc(e["annotated"])}"><img src="{esc(e["annotated"])}" loading="lazy"></a>'
-               if e.get("annotated") else "")
+        pic = (
+            f'<a href="{esc(e["annotated"])}"><img src="{esc(e["annotated"])}" loading="lazy"></a>'
+            if e.get("annotated")
+            else ""
+        )
         items = "".join(f"<li>{esc(t)}</li>" for t in e["labels"]) or "<li><i>no detections</i></li>"
         cards.append(f'<div class="card">{pic}<div class="name">{esc(str(e["image"]))}</div><ul>{items}</ul></div>')
     skip = ""
@@ -160,6 +186,6 @@ body {{ font-family: sans-serif; margin: 1em; background: #fafafa; }}
 ul {{ font-size: 13px; padding-left: 1.2em; margin: 4px 0; }}
 </style></head><body>
 <h1>{esc(title)}</h1><p>{len(entries)} images, {n_det} detections.</p>
-<div class="grid">{''.join(cards)}</div>{skip}
+<div class="grid">{"".join(cards)}</div>{skip}
 </body></html>
 """

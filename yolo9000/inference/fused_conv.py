@@ -9,6 +9,7 @@ go through `winograd_conv3x3` instead (fp32 throughout, output within ~5e-5 of t
 small maps their transform-domain products run through oneDNN as well, with the filters laid out once per
 tile count.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,15 +18,19 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from yolo9000.inference import winograd
 from yolo9000.darknet.layers import activation as apply_activation
+from yolo9000.inference import winograd
 
 log = logging.getLogger(__name__)
 _MAX_SHAPES = 4
 
 # Darknet activation -> oneDNN post-op (name, scalars); others run after the convolution
-_ONEDNN_POSTOPS = {"leaky": ("leaky_relu", [0.1]), "linear": ("none", []), "relu": ("relu", []),
-                   "logistic": ("sigmoid", [])}
+_ONEDNN_POSTOPS = {
+    "leaky": ("leaky_relu", [0.1]),
+    "linear": ("none", []),
+    "relu": ("relu", []),
+    "logistic": ("sigmoid", []),
+}
 
 
 def onednn_available() -> bool:
@@ -78,7 +83,8 @@ class FusedConv2d(nn.Module):
         def make() -> torch.Tensor:
             w = conv.weight.detach().contiguous(memory_format=torch.channels_last)
             return torch._C._nn.mkldnn_reorder_conv2d_weight(
-                w.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(shape))
+                w.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(shape)
+            )
 
         try:
             return self._laid_out(shape, make)
@@ -106,8 +112,12 @@ class FusedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
-        fast = x.device.type == "cpu" and x.dtype == torch.float32 == conv.weight.dtype \
-            and conv.weight.device.type == "cpu" and not torch.is_grad_enabled()
+        fast = (
+            x.device.type == "cpu"
+            and x.dtype == torch.float32 == conv.weight.dtype
+            and conv.weight.device.type == "cpu"
+            and not torch.is_grad_enabled()
+        )
         if fast:
             tile = self._tile_for(x)
             if tile is not None:
@@ -120,8 +130,17 @@ class FusedConv2d(nn.Module):
             if packed is not None:
                 attr, scalars = _ONEDNN_POSTOPS[self.activation]
                 return torch.ops.mkldnn._convolution_pointwise(
-                    x, packed, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
-                    conv.groups, attr, scalars, "")
+                    x,
+                    packed,
+                    conv.bias,
+                    list(conv.padding),
+                    list(conv.stride),
+                    list(conv.dilation),
+                    conv.groups,
+                    attr,
+                    scalars,
+                    "",
+                )
         return apply_activation(self.activation, conv(x), inplace=not torch.is_grad_enabled())
 
     def extra_repr(self) -> str:

@@ -1,5 +1,6 @@
 """What `yolo9000 detect` reads: command-line paths expanded into images and videos, images decoded ahead on
 a thread pool, and the frames of animated images or (with PyAV) video files."""
+
 from __future__ import annotations
 
 import itertools
@@ -46,8 +47,11 @@ def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inp
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files = sorted(f for f in (p.rglob("*") if recursive else p.iterdir())
-                           if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
+            files = sorted(
+                f
+                for f in (p.rglob("*") if recursive else p.iterdir())
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTS
+            )
             if not files:
                 found.skipped.append((str(p), "folder has no image files"))
                 log.warning("%s: folder has no image files", p)
@@ -91,7 +95,7 @@ def prefetch(pool: ThreadPoolExecutor, paths: Sequence[Path], depth: int) -> Ite
 def batches(items: Sequence, n: int) -> Iterator[Sequence]:
     """`items` in consecutive slices of at most `n`."""
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 # ---------------------------------------------------------------- video frames
@@ -107,8 +111,7 @@ def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
         with im:
             for frame in ImageSequence.Iterator(im):
                 arr = np.asarray(frame.convert("RGB"))
-                yield torch.from_numpy(arr.transpose(2, 0, 1).copy()), float(
-                    frame.info.get("duration", 100) or 100)
+                yield torch.from_numpy(arr.transpose(2, 0, 1).copy()), float(frame.info.get("duration", 100) or 100)
 
     return gen(), n
 
@@ -118,8 +121,9 @@ def frames_av(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
     try:
         import av  # type: ignore[import-not-found]
     except ImportError:
-        raise ValueError(f"reading {path.suffix} video needs PyAV (pip install av); animated GIF/WebP files "
-                         "work without it") from None
+        raise ValueError(
+            f"reading {path.suffix} video needs PyAV (pip install av); animated GIF/WebP files work without it"
+        ) from None
     container = av.open(str(path))
     stream = container.streams.video[0]
     rate = float(stream.average_rate) if stream.average_rate else 25.0

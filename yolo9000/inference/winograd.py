@@ -9,10 +9,12 @@ output transforms are two small dense matmuls. Everything stays fp32, so unlike 
 Which layers gain depends on the shape (measured on a 2-core AMX Xeon against oneDNN's direct convolution with
 weights reordered once, benchmarks/bench_winograd.py): the 32-channel layer at 208x208 spends more time in
 the transforms than it saves, the 64-channel one at 104x104 breaks even; from 128 channels on, maps of 26x26
-and larger gain 1.2-1.8x with m=4; 13x13 maps gain 1.1-1.3x with m=2 at batch 1 (a GEMM over 49 tiles runs well below peak, and m=4 gives only 16) and
+and larger gain 1.2-1.8x with m=4; 13x13 maps gain 1.1-1.3x with m=2 at batch 1 (a GEMM over 49 tiles runs well
+below peak, and m=4 gives only 16) and
 take m=4 once a batch gives it about 64 tiles. `choose_tile` encodes that rule per call, so a model keeps
 working (and stays fast) at every input size. `yolo9000.inference.fused_conv` puts it into a model.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,22 +27,44 @@ from yolo9000.darknet.layers import activation as apply_activation
 
 # (B^T, G, A^T) for F(2x2, 3x3) and F(4x4, 3x3) with interpolation points 0, +-1 (, +-2) and infinity.
 _MATRICES = {
-    2: ([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
-        [[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]],
-        [[1, 1, 1, 0], [0, 1, -1, -1]]),
-    4: ([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
-         [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
-        [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
-         [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
-        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]),
+    2: (
+        [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+        [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+        [[1, 1, 1, 0], [0, 1, -1, -1]],
+    ),
+    4: (
+        [
+            [4, 0, -5, 0, 1, 0],
+            [0, -4, -4, 1, 1, 0],
+            [0, 4, -4, -1, 1, 0],
+            [0, -2, -1, 2, 1, 0],
+            [0, 2, -1, -2, 1, 0],
+            [0, 4, 0, -5, 0, 1],
+        ],
+        [
+            [1 / 4, 0, 0],
+            [-1 / 6, -1 / 6, -1 / 6],
+            [-1 / 6, 1 / 6, -1 / 6],
+            [1 / 24, 1 / 12, 1 / 6],
+            [1 / 24, -1 / 12, 1 / 6],
+            [0, 0, 1],
+        ],
+        [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+    ),
 }
 TILES = tuple(_MATRICES)
 
 
 def supports(conv: nn.Conv2d) -> bool:
     """True for the convolutions this module can replace: 3x3, stride 1, 'same' padding 1, no groups."""
-    return (tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1) and tuple(conv.padding) == (1, 1)
-            and tuple(conv.dilation) == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
+    return (
+        tuple(conv.kernel_size) == (3, 3)
+        and tuple(conv.stride) == (1, 1)
+        and tuple(conv.padding) == (1, 1)
+        and tuple(conv.dilation) == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
 
 
 def choose_tile(channels_in: int, height: int, width: int, batch: int = 1) -> int | None:
@@ -95,8 +119,14 @@ def onednn_weights(u: torch.Tensor, tiles: int) -> torch.Tensor:
     return torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(), [0, 0], [1, 1], [1, 1], a2, [1, a2 * c, tiles, 1])
 
 
-def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Tensor | None = None,
-                     activation: str = "linear", onednn: torch.Tensor | None = None) -> torch.Tensor:
+def winograd_conv3x3(
+    x: torch.Tensor,
+    u: torch.Tensor,
+    tile: int,
+    bias: torch.Tensor | None = None,
+    activation: str = "linear",
+    onednn: torch.Tensor | None = None,
+) -> torch.Tensor:
     """3x3 stride-1 pad-1 convolution of fp32 `x` (B, C, H, W) with filters `u` from `winograd_weights`.
 
     `onednn`: the same filters from `onednn_weights` for this input's tile count; the products then go
@@ -122,8 +152,8 @@ def winograd_conv3x3(x: torch.Tensor, u: torch.Tensor, tile: int, bias: torch.Te
         tiles = xp.as_strided((b, th, tw, a, a, c), (s[0], s[1] * m, s[2] * m, s[1], s[2], s[3]))
         v = torch.matmul(kb, tiles.reshape(p, a * a, c))
         prod = torch.ops.mkldnn._convolution_pointwise(
-            v.view(1, p, 1, a * a * c).permute(0, 3, 1, 2), onednn, None, [0, 0], [1, 1], [1, 1], a * a,
-            "none", [], "")
+            v.view(1, p, 1, a * a * c).permute(0, 3, 1, 2), onednn, None, [0, 0], [1, 1], [1, 1], a * a, "none", [], ""
+        )
         y = torch.matmul(ka, prod.permute(0, 2, 3, 1).reshape(p, a * a, k)).view(b, th, tw, m, m, k)
         layout = (0, 1, 3, 2, 4, 5)
     if bias is not None:

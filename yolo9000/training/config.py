@@ -3,6 +3,7 @@
 Options left at None are filled from the model cfg's [net]/[region] sections (Darknet's batch, subdivisions,
 learning_rate, burn_in, steps, scales, max_batches, size, random, jitter, hue, saturation, exposure).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,5 +1,6 @@
 """Where training runs: the device, the torchrun process group (NCCL on CUDA, gloo on CPU), AMP dtype, and a
 digest to check that DDP replicas agree."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
             dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
     return dev
-
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:

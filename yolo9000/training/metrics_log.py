@@ -1,4 +1,5 @@
 """The training log: CSV rows and TensorBoard scalars (when installed), written by the main rank."""
+
 from __future__ import annotations
 
 import csv

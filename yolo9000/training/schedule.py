@@ -1,4 +1,5 @@
 """Learning-rate schedules: Darknet's burn-in + steps (default) and a cosine option, as LambdaLR factors."""
+
 from __future__ import annotations
 
 import math

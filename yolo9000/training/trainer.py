@@ -10,6 +10,7 @@ images in one optimizer step, so the step sees the mean over the batch (spec §6
 DDP the gradients are averaged over ranks: the lr applies to the mean over the global batch (Darknet's lr x
 ngpus rule is not applied). The data already carries tree nodes, so a cfg's `map=` is not re-applied.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,12 +27,20 @@ import torch
 from torch import nn
 
 from yolo9000.darknet.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from yolo9000.data import (
+    AugmentConfig,
+    ClassFolders,
+    CocoDetection,
+    JointBatchSampler,
+    JointDataset,
+    collate,
+    distort_hsv_batch,
+    multiscale_sizes,
+)
 from yolo9000.training.config import DEFAULT_RUN_DIR, TrainConfig
-from yolo9000.data import (AugmentConfig, ClassFolders, CocoDetection, JointBatchSampler, JointDataset, collate,
-                           distort_hsv_batch, multiscale_sizes)
 from yolo9000.training.distributed import amp_dtype, replica_digest, resolve_device, setup_distributed
-from yolo9000.training.schedule import DarknetSchedule, make_scheduler
 from yolo9000.training.metrics_log import MetricsLog
+from yolo9000.training.schedule import DarknetSchedule, make_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +96,7 @@ def build_model(spec: str, tree, classes: int | None, anchors: list[float] | Non
     if p.is_file():
         if pairs is not None:
             raise ValueError(f"--anchors applies to model names; edit the anchors= line of {p} instead")
-        return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent,
-                                          source=str(p))
+        return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent, source=str(p))
     if spec in ("emoji-tiny", "emoji_tiny"):
         from yolo9000.emoji import world as emoji_world
 
@@ -100,8 +108,10 @@ def build_model(spec: str, tree, classes: int | None, anchors: list[float] | Non
 
     ctor = models.MODELS.get(spec.replace("-", "_"))
     if ctor is None or spec.replace("-", "_") == "darknet19":
-        raise FileNotFoundError(f"--cfg {spec}: no such cfg file, and not a detector name "
-                                f"({', '.join(sorted(set(models.MODELS) - {'darknet19'}))}, emoji-tiny)")
+        raise FileNotFoundError(
+            f"--cfg {spec}: no such cfg file, and not a detector name "
+            f"({', '.join(sorted(set(models.MODELS) - {'darknet19'}))}, emoji-tiny)"
+        )
     kw = {} if pairs is None else {"anchors": pairs, "num_anchors": len(pairs)}
     if tree is not None:
         return ctor(tree=tree, **kw)
@@ -162,8 +172,9 @@ class Trainer:
         if resume is not None:
             self.ckpt = load_checkpoint(resume)
         elif (self.run_dir / "last.pt").exists():
-            raise ValueError(f"{self.run_dir / 'last.pt'} exists; pass --resume to continue that run or "
-                             f"choose another --out")
+            raise ValueError(
+                f"{self.run_dir / 'last.pt'} exists; pass --resume to continue that run or choose another --out"
+            )
 
         self._build_data()
         self._build_model()
@@ -195,9 +206,11 @@ class Trainer:
         self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map) if coco else None
         self.cls = ClassFolders(folders, tree) if folders else None
         if self.cls is not None and tree is None and self.det is not None:
-            raise ValueError("classification folders together with flat COCO classes need a --tree to put both "
-                             "label sets in one space")
-        names = (self.det.names if self.det is not None else self.cls.names)
+            raise ValueError(
+                "classification folders together with flat COCO classes need a --tree to put both "
+                "label sets in one space"
+            )
+        names = self.det.names if self.det is not None else self.cls.names
         self.names = list(tree.names) if tree is not None else list(names)
         if self.model_spec is None:
             raise ValueError("--cfg is required with your own data (a cfg file or a model name)")
@@ -205,15 +218,16 @@ class Trainer:
     # ------------------------------------------------------------------ model
     def _build_model(self) -> None:
         cfg = self.cfg
-        model = build_model(self.model_spec, self.tree, None if self.tree is not None else len(self.names),
-                            cfg.anchors)
+        model = build_model(self.model_spec, self.tree, None if self.tree is not None else len(self.names), cfg.anchors)
         if model.region is None or model.head is None:
             raise ValueError(f"{self.model_spec}: the cfg has no [region] layer; it is not a detector")
         if self.tree is None and model.tree is not None:
             raise ValueError(f"{self.model_spec}: the cfg uses a tree; pass the same tree with --tree")
         if model.region.classes != len(self.names):
-            raise ValueError(f"{self.model_spec}: the region has classes={model.region.classes} but the data has "
-                             f"{len(self.names)} classes/nodes")
+            raise ValueError(
+                f"{self.model_spec}: the region has classes={model.region.classes} but the data has "
+                f"{len(self.names)} classes/nodes"
+            )
         self.start_seen = 0
         if self.ckpt is None and cfg.weights:
             loaded = load_backbone(model, cfg.weights, cfg.weights_layers)
@@ -241,12 +255,18 @@ class Trainer:
             hue=region.hue if cfg.hue is None else cfg.hue,
             saturation=region.saturation if cfg.saturation is None else cfg.saturation,
             exposure=region.exposure if cfg.exposure is None else cfg.exposure,
-            flip=cfg.flip, max_boxes=cfg.max_boxes, scale=_scale_range(cfg.scale, "--scale"))
+            flip=cfg.flip,
+            max_boxes=cfg.max_boxes,
+            scale=_scale_range(cfg.scale, "--scale"),
+        )
         # classification pictures (one big object, ImageNet-like) may be shrunk onto the canvas so their
         # objects come at detection scale; None keeps the detection setting
         cls_scale = self.cls_rules["cls_scale"]
-        self.cls_augment_cfg = (self.augment_cfg if cls_scale is None else
-                                replace(self.augment_cfg, scale=_scale_range(cls_scale, "--cls-scale")))
+        self.cls_augment_cfg = (
+            self.augment_cfg
+            if cls_scale is None
+            else replace(self.augment_cfg, scale=_scale_range(cls_scale, "--cls-scale"))
+        )
 
         self.model = model.to(self.device)
         self.model.train()
@@ -259,14 +279,18 @@ class Trainer:
         from yolo9000.detection.loss import RegionLoss
 
         # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
-        self.loss_fn = RegionLoss(region, tree_softmax=getattr(model.head, "tree_softmax", None),
-                                  cls_objectness=self.cls_rules["cls_objectness"],
-                                  cls_anchor=self.cls_rules["cls_anchor"],
-                                  apply_map=False).to(self.device)
+        self.loss_fn = RegionLoss(
+            region,
+            tree_softmax=getattr(model.head, "tree_softmax", None),
+            cls_objectness=self.cls_rules["cls_objectness"],
+            cls_anchor=self.cls_rules["cls_anchor"],
+            apply_map=False,
+        ).to(self.device)
         self.forward_model: nn.Module = self.model
         if self.dist.enabled:
             self.forward_model = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         if cfg.compile:
             self.forward_model = torch.compile(self.forward_model, dynamic=len(self.sizes) > 1)
 
@@ -284,8 +308,11 @@ class Trainer:
         self.schedule = DarknetSchedule(
             policy=policy if policy in ("steps", "cosine", "constant") else "constant",
             burn_in=int(cfg.burn_in if cfg.burn_in is not None else net.get("burn_in", 0) or 0),
-            power=float(net.get("power", 4) or 4), steps=[int(s) for s in steps],
-            scales=[float(s) for s in scales], max_batches=self.steps)
+            power=float(net.get("power", 4) or 4),
+            steps=[int(s) for s in steps],
+            scales=[float(s) for s in scales],
+            max_batches=self.steps,
+        )
         self.scheduler = make_scheduler(self.optimizer, self.schedule)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.step, self.seen = 0, self.start_seen
@@ -304,20 +331,44 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def _loader(self):
         cfg = self.cfg
-        dataset = JointDataset(self.det, self.cls, self.augment_cfg, dtype=torch.uint8, defer_hsv=True,
-                               cls_augment_cfg=self.cls_augment_cfg)
+        dataset = JointDataset(
+            self.det,
+            self.cls,
+            self.augment_cfg,
+            dtype=torch.uint8,
+            defer_hsv=True,
+            cls_augment_cfg=self.cls_augment_cfg,
+        )
         final_steps = min(200, max(1, self.steps // 20)) if self.final_size else 0
         self.sampler = JointBatchSampler(
-            dataset.size_of(0), dataset.size_of(1), self.micro, cls_fraction=cfg.cls_fraction,
-            repeat_det=cfg.repeat_det, repeat_cls=cfg.repeat_cls, sizes=self.sizes, every=cfg.scale_every,
-            accumulate=self.subdivisions, total_steps=self.steps, final_size=self.final_size,
-            final_steps=final_steps, seed=cfg.seed, rank=self.dist.rank, world_size=self.dist.world_size,
-            start=self.step * self.subdivisions, length=self.steps * self.subdivisions)
+            dataset.size_of(0),
+            dataset.size_of(1),
+            self.micro,
+            cls_fraction=cfg.cls_fraction,
+            repeat_det=cfg.repeat_det,
+            repeat_cls=cfg.repeat_cls,
+            sizes=self.sizes,
+            every=cfg.scale_every,
+            accumulate=self.subdivisions,
+            total_steps=self.steps,
+            final_size=self.final_size,
+            final_steps=final_steps,
+            seed=cfg.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            start=self.step * self.subdivisions,
+            length=self.steps * self.subdivisions,
+        )
         workers = cfg.workers if cfg.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
         return torch.utils.data.DataLoader(
-            dataset, batch_sampler=self.sampler, collate_fn=collate, num_workers=workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-            prefetch_factor=4 if workers > 0 else None)
+            dataset,
+            batch_sampler=self.sampler,
+            collate_fn=collate,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+        )
 
     def save(self, name: str = "last.pt") -> Path | None:
         """Write a checkpoint on the main rank (buffers taken from rank 0, as DDP does at the next forward)."""
@@ -328,9 +379,17 @@ class Trainer:
             return None
         unwrap(self.model).seen = self.seen  # `yolo9000 convert` writes it into a .weights header
         return save_checkpoint(
-            self.run_dir / name, self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-            scaler=self.scaler, step=self.step, seen=self.seen, names=self.names, config=self.cfg.to_dict(),
-            sampler={"position": self.step * self.subdivisions, "seed": self.cfg.seed})
+            self.run_dir / name,
+            self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            scaler=self.scaler,
+            step=self.step,
+            seen=self.seen,
+            names=self.names,
+            config=self.cfg.to_dict(),
+            sampler={"position": self.step * self.subdivisions, "seed": self.cfg.seed},
+        )
 
     def run(self) -> dict:
         """Train until `steps`; returns a summary (final loss, step, images/s, checkpoint path)."""
@@ -338,8 +397,11 @@ class Trainer:
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / "config.yaml")
-        metrics = MetricsLog(self.run_dir, self.step if self.ckpt is not None else None,
-                             cfg.tensorboard) if self.dist.main else None
+        metrics = (
+            MetricsLog(self.run_dir, self.step if self.ckpt is not None else None, cfg.tensorboard)
+            if self.dist.main
+            else None
+        )
         loader = self._loader()
         it = iter(loader)
         bar = None
@@ -371,8 +433,9 @@ class Trainer:
                     sync = k == self.subdivisions - 1 or not self.dist.enabled
                     ctx = contextlib.nullcontext() if sync else self.forward_model.no_sync()
                     with ctx:
-                        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                            enabled=self.amp_dtype is not None):
+                        with torch.autocast(
+                            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+                        ):
                             raw = self.forward_model(images)
                         loss, parts = self.loss_fn(raw.float(), targets, self.seen)
                         self.scaler.scale(loss / images_per_step).backward()
@@ -387,7 +450,8 @@ class Trainer:
                     raise TrainingDiverged(
                         f"loss became {loss_value} at step {self.step + 1}; stopped before updating the weights"
                         + (f"; the last good checkpoint is {kept}" if kept.exists() else "")
-                        + " (try a lower --lr or a longer --burn-in)")
+                        + " (try a lower --lr or a longer --burn-in)"
+                    )
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -407,8 +471,13 @@ class Trainer:
                             row[k] = v
                         else:  # per-micro-batch averages (avg_iou, recall, ...)
                             row[k] = v / self.subdivisions
-                    row.update({"images_per_s": images_per_step * self.dist.world_size / max(dt, 1e-9),
-                                "data_wait_s": wait, "step_time_s": dt})
+                    row.update(
+                        {
+                            "images_per_s": images_per_step * self.dist.world_size / max(dt, 1e-9),
+                            "data_wait_s": wait,
+                            "step_time_s": dt,
+                        }
+                    )
                     metrics.write(row)
                 if bar is not None:
                     bar.update(1)
@@ -424,9 +493,13 @@ class Trainer:
                 bar.close()
             if metrics is not None:
                 metrics.close()
-        summary = {"step": self.step, "seen": self.seen, "loss": last_loss,
-                   "images_per_s": imgs_run / max(time.perf_counter() - t_run, 1e-9),
-                   "checkpoint": str(self.run_dir / "last.pt")}
+        summary = {
+            "step": self.step,
+            "seen": self.seen,
+            "loss": last_loss,
+            "images_per_s": imgs_run / max(time.perf_counter() - t_run, 1e-9),
+            "checkpoint": str(self.run_dir / "last.pt"),
+        }
         if self.dist.enabled:
             digests = [None] * self.dist.world_size
             torch.distributed.all_gather_object(digests, replica_digest(self.model))
