@@ -33,7 +33,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from yolo9000.darknet.model import load_darknet, optimize_for_inference, save_weights  # noqa: E402
+from yolo9000.darknet.model import load_darknet  # noqa: E402
+from yolo9000.darknet.weights import save_weights  # noqa: E402
+from yolo9000.inference.optimize import optimize_for_inference  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 REF_CFG = SHARED / "reference" / "darknet" / "yolov2.cfg"

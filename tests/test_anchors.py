@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from yolo9000.cli import main
-from yolo9000.detection.anchors import anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors, mean_iou
+from yolo9000.data.box_sizes import coco_box_sizes
+from yolo9000.detection.anchors import anchor_table, grid_sizes, kmeans_anchors, mean_iou
 
 
 def clustered(rng, centres, n_each=150, noise=0.04):

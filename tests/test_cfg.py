@@ -9,7 +9,8 @@ import torch
 
 from yolo9000.darknet.cfg import net_options, parse_cfg, read_cfg
 from yolo9000.darknet.layers import MaxPool, Reorg, Route
-from yolo9000.darknet.model import DarknetModel, load_darknet, weight_count
+from yolo9000.darknet.model import DarknetModel, load_darknet
+from yolo9000.darknet.weights import weight_count
 
 TINY = textwrap.dedent(
     """\

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from yolo9000.darknet import models
-from yolo9000.darknet.model import optimize_for_inference
 from yolo9000.detection.letterbox import letterbox, letterbox_batch
+from yolo9000.inference.optimize import optimize_for_inference
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

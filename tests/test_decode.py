@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from wordtree import WordTree
-from yolo9000.detection.decode import Detections, darknet_partition_position, decode, letterbox_params
+from yolo9000.detection.decode import Detections, darknet_partition_position, decode
+from yolo9000.detection.letterbox import letterbox_sizes
 
 
 def region(anchors, classes, tree=None):
@@ -149,7 +150,7 @@ def test_single_box_by_hand():
 
 def test_letterbox_undo_with_odd_padding():
     # 100 x 61 into a 32 x 32 net: new size 32 x 19, padding 13 rows (odd): Darknet uses the un-floored 6.5
-    new_w, new_h = letterbox_params(torch.tensor([[100, 61]]), 32, 32)
+    new_w, new_h = letterbox_sizes(torch.tensor([[100, 61]]), 32, 32)
     assert (int(new_w), int(new_h)) == (32, 19)
     out = blank(a=1, c=1, h=1, w=1)
     out[0, 0, :, 0, 0] = torch.tensor([0.5, 0.5, 0.0, 0.0, 0.9, 1.0])
@@ -164,7 +165,7 @@ def test_letterbox_undo_with_odd_padding():
 
 def test_square_and_portrait_letterbox():
     # a square image takes Darknet's "else" branch; a portrait one is padded left/right
-    nw, nh = letterbox_params(torch.tensor([[50, 50], [300, 600], [640, 480]]), 416, 416)
+    nw, nh = letterbox_sizes(torch.tensor([[50, 50], [300, 600], [640, 480]]), 416, 416)
     assert nw.tolist() == [416, 208, 416] and nh.tolist() == [416, 416, 312]
 
 

@@ -67,7 +67,7 @@ def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_di
     """PNG -> our exact letterbox -> our model (Darknet's CPU batch norm) -> decode: Darknet's detections."""
     darknet = pytest.importorskip("yolo9000.darknet.model")
     outputs = darknet_outputs
-    from yolo9000.detection.letterbox import load_image
+    from yolo9000.data.image_io import read_image as load_image
     from yolo9000.inference.detector import Detector
 
     src = reference_dir / "darknet" / "yolov2.cfg"

@@ -44,7 +44,8 @@ def toy_tree() -> WordTree:
 
 @pytest.fixture(scope="module")
 def flat_model(tmp_path_factory):
-    from yolo9000.darknet.model import DarknetModel, save_weights
+    from yolo9000.darknet.model import DarknetModel
+    from yolo9000.darknet.weights import save_weights
 
     d = tmp_path_factory.mktemp("flat")
     torch.manual_seed(0)
@@ -132,7 +133,7 @@ def test_flat_model_on_images_folders_and_bad_files(flat_model, tmp_path, capsys
     assert f"{total} detections" in captured.out
 
     # the CLI's records equal a direct Detector call on the same picture
-    from yolo9000.detection.letterbox import load_image
+    from yolo9000.data.image_io import read_image as load_image
     from yolo9000.inference.detector import Detector, load_detector_model
 
     model, names = load_detector_model(

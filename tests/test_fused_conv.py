@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from yolo9000.darknet import models
-from yolo9000.darknet.model import optimize_for_inference
 from yolo9000.inference import winograd
 from yolo9000.inference.fused_conv import FusedConv2d, fuse_cpu_convs_
+from yolo9000.inference.optimize import optimize_for_inference
 
 
 def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, seed: int = 0) -> nn.Conv2d:

@@ -154,7 +154,8 @@ def test_conv_bn_modes_and_fuse():
 
 
 def test_model_fuse_keeps_outputs():
-    from yolo9000.darknet.model import DarknetModel, optimize_for_inference
+    from yolo9000.darknet.model import DarknetModel
+    from yolo9000.inference.optimize import optimize_for_inference
 
     text = (
         "[net]\nwidth=64\nheight=64\nchannels=3\n"

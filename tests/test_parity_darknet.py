@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from yolo9000.darknet.layers import reorg
-from yolo9000.darknet.model import load_darknet, optimize_for_inference
+from yolo9000.darknet.model import load_darknet
 from yolo9000.detection.letterbox import letterbox
+from yolo9000.inference.optimize import optimize_for_inference
 
 
 @pytest.fixture(scope="session")

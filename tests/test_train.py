@@ -189,7 +189,8 @@ def test_darknet_schedule():
 
 
 def test_backbone_from_darknet_weights(data, tmp_path):
-    from yolo9000.darknet.model import DarknetModel, save_weights
+    from yolo9000.darknet.model import DarknetModel
+    from yolo9000.darknet.weights import save_weights
     from yolo9000.training.trainer import load_backbone, param_groups
 
     tree = td.make_tree()

@@ -11,7 +11,8 @@ import pytest
 import torch
 from darknet_files import cfg_text, conv, maxpool
 
-from yolo9000.darknet.model import load_darknet, load_weights, read_weights_header, save_weights, weight_count
+from yolo9000.darknet.model import load_darknet
+from yolo9000.darknet.weights import load_weights, read_weights_header, save_weights, weight_count
 
 CFG = cfg_text(
     conv(4),

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build, darknet_preset
+from wordtree.formats import load_tree, read_names
 
 PROG = "build-wordtree"
 DEFAULT_OUT = "wordtree_out"
@@ -163,16 +164,6 @@ def _check(files: list[str]) -> int:
     return 1 if bad else 0
 
 
-def _load_any(path: str):
-    from wordtree.tree import WordTree
-
-    p = Path(path)
-    if p.suffix == ".json":
-        return WordTree.load(p)
-    names = p.with_suffix(".names")
-    return WordTree.from_darknet(p, names if names.is_file() else None)
-
-
 def _print_summary(tree, out=None) -> None:
     out = out or sys.stdout
     s = tree.summary()
@@ -234,7 +225,7 @@ def _gather_sources(args, graph, progress) -> list:
         results.append(S.wnid_file(f, graph=graph, on_invalid=on_invalid))
     for k, spec in enumerate(args.names):
         p = Path(spec)
-        texts = S.read_names(p) if p.is_file() else [t for t in spec.split(",") if t.strip()]
+        texts = read_names(p, comments=True) if p.is_file() else [t for t in spec.split(",") if t.strip()]
         if not texts:
             raise ValueError(f"--names {spec!r}: no names given")
         src = p.stem if p.is_file() else ("names" if k == 0 else f"names{k + 1}")
@@ -371,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return _check(args.check)
         if args.info:
-            tree = _load_any(args.info)
+            tree = load_tree(args.info)
             print(f"{args.info}: {tree!r}")
             _print_summary(tree)
             return 0

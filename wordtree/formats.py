@@ -8,42 +8,20 @@ k), the index of its tree node. Every writer is deterministic (same tree, same b
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from wordtree.files import write_text_atomic
 from wordtree.tree import LabelMap, TreeError, WordTree, find_problems
+
+log = logging.getLogger(__name__)
 
 FORMAT_NAME = "wordtree"
 FORMAT_VERSION = 1
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _file_mode(path: Path) -> int:
-    if path.exists():
-        return path.stat().st_mode & 0o777
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _read_lines(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -178,6 +156,49 @@ def read_darknet(tree_file: str | Path, names_file: str | Path | None = None) ->
     if problems:
         raise TreeError(problems, str(tree_file))
     return WordTree(wnids, parent, names, source=str(tree_file))
+
+
+def read_names(path: str | Path, *, comments: bool = False) -> list[str]:
+    """Names from a text file, one per line, as Darknet's `.names` (line k names class / node k; trailing
+    blank lines dropped). `comments=True` reads a plain list instead: `#` comments and blank lines skipped."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: names file not found")
+    lines = _read_lines(p)
+    if comments:
+        return [s for s in (ln.split("#", 1)[0].strip() for ln in lines) if s]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{p}: names file is empty")
+    return lines
+
+
+def load_tree(tree: WordTree | str | Path, names: str | Path | None = None) -> WordTree:
+    """A WordTree from our JSON or a Darknet `.tree` file (a WordTree is returned as it is).
+
+    The node names of a `.tree` come from `names` when given (one per node, else an error), otherwise from
+    the `.names` file beside it when that has one line per node (Darknet keeps 9k.tree and 9k.names together).
+    """
+    if isinstance(tree, WordTree):
+        return tree
+    p = Path(tree)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: tree file not found")
+    if p.suffix.lower() == ".json":
+        if names is not None:
+            raise ValueError(f"{names}: a JSON tree carries its own names; a names file applies to a .tree")
+        return load_json(p)
+    if names is not None:
+        return read_darknet(p, names)
+    beside = p.with_suffix(".names")
+    if beside.is_file() and beside != p:
+        n_nodes = sum(1 for line in _read_lines(p) if line.strip())
+        n_names = len([ln for ln in _read_lines(beside) if ln.strip()])
+        if n_names == n_nodes:
+            return read_darknet(p, beside)
+        log.warning("%s: not used as node names of %s (line count differs)", beside, p)
+    return read_darknet(p)
 
 
 def read_map(

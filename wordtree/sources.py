@@ -148,16 +148,6 @@ def wnid_file(
     return _finish(source or p.stem, labels, wnids, problems, on_invalid)
 
 
-def read_names(path: str | Path) -> list[str]:
-    """Names from a text file, one per line (``#`` comments and blank lines skipped)."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: no such file") from None
-    return [s for s in (ln.split("#", 1)[0].strip() for ln in lines) if s]
-
-
 def names(
     texts: Iterable[str],
     *,

@@ -7,7 +7,7 @@ Where WordNet is looked for, in order:
 2. NLTK's normal data path (``$NLTK_DATA``, ``~/nltk_data``, ``<prefix>/nltk_data``, ``/usr/share/nltk_data``...),
    i.e. where ``nltk.download('wordnet')`` puts it;
 3. the system WordNet 3.0 at ``/usr/share/wordnet`` (Debian's ``wordnet-base`` + ``wordnet-sense-index``), copied
-   once into an NLTK-shaped folder in the user cache (``$WORDTREE_CACHE``, else ``$XDG_CACHE_HOME/yolo9000``,
+   once into an NLTK-shaped folder in the user cache (``$YOLO9000_CACHE``, else ``$XDG_CACHE_HOME/yolo9000``,
    else ``~/.cache/yolo9000``), because NLTK refuses symlinks that leave its roots and needs a ``lexnames``
    file the Debian package lacks.
 
@@ -31,10 +31,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wordtree.files import ENV_CACHE, atomic_open, cache_dir  # noqa: F401  (ENV_CACHE: documented here)
+
 log = logging.getLogger(__name__)
 
 ENV_WORDNET = "WORDTREE_WORDNET"
-ENV_CACHE = "WORDTREE_CACHE"
 SYSTEM_WORDNET_DIRS = (Path("/usr/share/wordnet"),)
 
 #: files NLTK's reader opens; the first group is required, the rest are optional (lazy in NLTK)
@@ -121,14 +122,6 @@ class WordNetNotFound(FileNotFoundError):
 def lexnames_text() -> str:
     """Content of NLTK's ``lexnames`` file: ``NN<TAB>name<TAB>pos-number`` per lexicographer file."""
     return "".join(f"{i:02d}\t{n}\t{_LEX_POS[n.split('.')[0]]}\n" for i, n in enumerate(LEXNAMES))
-
-
-def cache_dir() -> Path:
-    """The user cache folder of this toolkit (created on demand by the callers that write to it)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "yolo9000"
 
 
 def nltk_data_paths() -> list[Path]:
@@ -575,10 +568,8 @@ def noun_graph() -> NounGraph:
         log.warning("%s is WordNet %s, not 3.0: ImageNet/Darknet wnids refer to WordNet 3.0 offsets", src, g.version)
     try:
         cf.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=cf.name, dir=cf.parent)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(cf, "wb") as fh:
             pickle.dump((stamp, g), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cf)
     except OSError as exc:
         log.warning("could not write the WordNet cache %s (%s); parsing again next time", cf, exc)
     return g

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from wordtree.files import write_text_atomic
+
 log = logging.getLogger(__name__)
 
 EPILOG = """\
@@ -81,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     """Load boxes, cluster, print the cfg line and the table."""
     import numpy as np
 
-    from yolo9000.detection.anchors import anchor_table, coco_box_sizes, grid_sizes, kmeans_anchors
+    from yolo9000.data.box_sizes import coco_box_sizes
+    from yolo9000.detection.anchors import anchor_table, grid_sizes, kmeans_anchors
 
     if args.num < 1:
         raise ValueError(f"-k must be >= 1, got {args.num}")
@@ -130,9 +133,6 @@ def run(args: argparse.Namespace) -> int:
             doc["table"] = [
                 {"k": int(k), "mean_iou": float(r.mean_iou), "anchors": r.anchors} for k, r in table.iterrows()
             ]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(args.out)
+        write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
         log.info("wrote %s", args.out)
     return 0

@@ -6,6 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
+from wordtree.formats import read_names
+
 EPILOG = """\
 examples:
   # Darknet files -> checkpoint (tree and names found through the cfg or given explicitly)
@@ -47,14 +49,9 @@ def _check_free(paths: list[Path], force: bool) -> None:
 
 
 def _read_names(path: str, count: int | None) -> list[str]:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: names file not found")
-    names = [line.rstrip("\r") for line in p.read_text(encoding="utf-8").splitlines()]
-    while names and not names[-1].strip():
-        names.pop()
+    names = read_names(path)
     if count is not None and len(names) != count:
-        raise ValueError(f"{p}: {len(names)} names but the model has {count} classes")
+        raise ValueError(f"{path}: {len(names)} names but the model has {count} classes")
     return names
 
 
@@ -93,7 +90,7 @@ def _write_tree(tree, directory: Path, stem: str) -> Path:
 def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
     """Checkpoint -> `<output>.cfg`, `<output>.weights` (+ `.tree`, `.names`); returns the files written."""
     from yolo9000.darknet.checkpoint import load_checkpoint, load_model
-    from yolo9000.darknet.model import save_weights
+    from yolo9000.darknet.weights import save_weights
 
     stem = output.name[: -len(output.suffix)] if output.suffix in (".cfg", ".weights") else output.name
     directory = output.parent

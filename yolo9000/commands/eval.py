@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wordtree.formats import load_tree
+
 log = logging.getLogger(__name__)
 
 EPILOG = """\
@@ -121,16 +123,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load_tree(path: Path, names: Path | None = None):
-    from wordtree import WordTree
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: tree file not found")
-    if path.suffix.lower() == ".json":
-        return WordTree.load(path)
-    return WordTree.from_darknet(path, names)
-
-
 def _default_checkpoint() -> Path:
     try:
         from yolo9000.training.trainer import DEFAULT_RUN_DIR
@@ -145,7 +137,7 @@ def _load_model(args):
     if args.cfg:
         from yolo9000.darknet.model import load_darknet
 
-        tree = _load_tree(args.tree, args.names) if args.tree else None
+        tree = load_tree(args.tree, args.names) if args.tree else None
         model = load_darknet(args.cfg, args.weights, tree=tree)
         names = None
         if args.names:
@@ -341,7 +333,7 @@ def run(args) -> int:
         model, names, meta["model"] = _load_model(args)
         tree = _model_tree(model)
     else:
-        tree = _load_tree(args.tree, args.names) if args.tree else None
+        tree = load_tree(args.tree, args.names) if args.tree else None
         if tree is None and (args.checkpoint or args.cfg):  # the model only lends its tree and names
             m, names, _ = _load_model(args)
             tree = _model_tree(m)

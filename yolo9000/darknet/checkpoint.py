@@ -7,15 +7,16 @@ A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from wordtree.files import atomic_open
+from wordtree.formats import tree_from_dict, tree_to_dict
 
 CHECKPOINT_VERSION = 1
 
@@ -29,43 +30,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             model = model.module
         else:
             return model
-
-
-_FALLBACK = "yolo9000-checkpoint-tree"
-
-
-def tree_to_dict(tree) -> dict | None:
-    """The tree as a JSON-able dict (wordtree.formats when present)."""
-    if tree is None:
-        return None
-    try:
-        from wordtree.formats import tree_to_dict as impl
-    except ImportError:  # formats module not there: the same fields, enough to rebuild it
-        return {
-            "format": _FALLBACK,
-            "wnids": list(tree.wnids),
-            "parent": [int(p) for p in tree.parent],
-            "names": list(tree.names),
-            "targets": list(tree.targets),
-            "label_maps": [
-                {"source": m.source, "labels": list(m.labels), "wnids": list(m.wnids)} for m in tree.label_maps.values()
-            ],
-        }
-    return impl(tree)
-
-
-def tree_from_dict(d: dict | None):
-    """Inverse of `tree_to_dict`."""
-    if d is None:
-        return None
-    if d.get("format") == _FALLBACK:
-        from wordtree.tree import LabelMap, WordTree
-
-        maps = [LabelMap(m["source"], tuple(m["labels"]), tuple(m["wnids"])) for m in d["label_maps"]]
-        return WordTree(d["wnids"], d["parent"], d["names"], label_maps=maps, targets=d["targets"])
-    from wordtree.formats import tree_from_dict as impl
-
-    return impl(d)
 
 
 def rng_state() -> dict:
@@ -91,21 +55,8 @@ def set_rng_state(state: dict) -> None:
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """torch.save to a temp file in the target folder, fsync, then rename over `path` (never half-written)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the checkpoint normal file permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
     return path
 
 
@@ -131,7 +82,7 @@ def save_checkpoint(
         "version": CHECKPOINT_VERSION,
         "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
         "cfg_text": getattr(m, "cfg_text", None),
-        "tree": tree_to_dict(tree),
+        "tree": tree_to_dict(tree) if tree is not None else None,
         "names": list(names) if names is not None else (list(tree.names) if tree is not None else None),
         "step": int(step),
         "seen": int(seen),
@@ -173,7 +124,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     if not ckpt.get("cfg_text"):
         raise ValueError(f"{path}: checkpoint has no 'cfg_text' to rebuild the model from")
     model = DarknetModel.from_cfg_text(
-        ckpt["cfg_text"], tree=tree_from_dict(ckpt.get("tree")), source=f"{path}:cfg_text"
+        ckpt["cfg_text"], tree=tree_from_dict(ckpt["tree"]) if ckpt.get("tree") else None, source=f"{path}:cfg_text"
     )
     try:
         model.load_state_dict(ckpt["model"])

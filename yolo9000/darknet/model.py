@@ -1,6 +1,6 @@
 """`DarknetModel`: a generic nn.Module built from a Darknet cfg; `load_darknet` (cfg + `.weights`).
 
-The exact `.weights` read/write lives in `yolo9000.darknet.weights` and is re-exported here.
+The exact `.weights` read/write lives in `yolo9000.darknet.weights`.
 
 `model(x)` returns the raw output of the last computing layer, i.e. for a detector the conv feeding
 `[region]`: (B, A*(5+C), H, W). `model.region_output(x)` applies Darknet's region activation.
@@ -8,13 +8,13 @@ The exact `.weights` read/write lives in `yolo9000.darknet.weights` and is re-ex
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from wordtree.formats import load_tree
 from yolo9000.darknet.cfg import Section, net_options, parse_cfg
 from yolo9000.darknet.layers import (
     ConvBlock,
@@ -27,60 +27,12 @@ from yolo9000.darknet.layers import (
     Shortcut,
     Upsample,
 )
-from yolo9000.darknet.weights import (  # re-exported: yolo9000.darknet.model.load_weights etc.
-    load_weights,
-    read_weights_header,
-    save_weights,
-    weight_count,
-)
+from yolo9000.darknet.weights import load_weights
 from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
-from yolo9000.detection.letterbox import letterbox, letterbox_batch  # re-exported: yolo9000.darknet.model.letterbox
 
-__all__ = [
-    "DarknetModel",
-    "load_darknet",
-    "load_weights",
-    "save_weights",
-    "read_weights_header",
-    "weight_count",
-    "optimize_for_inference",
-    "letterbox",
-    "letterbox_batch",
-]
+__all__ = ["DarknetModel", "load_darknet"]
 
 log = logging.getLogger(__name__)
-
-
-def _read_tree(path: Path):
-    """A WordTree from a Darknet `.tree` file or our JSON."""
-    from wordtree.tree import WordTree
-
-    if path.suffix.lower() == ".json":
-        return WordTree.load(path)
-    try:
-        import wordtree.formats  # noqa: F401
-    except ImportError:  # formats module not built yet: the .tree format is two columns, wnid and parent
-        wnids, parents = [], []
-        for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                parents.append(int(parts[1]) if len(parts) > 1 else -1)
-            except ValueError:
-                raise ValueError(f"{path}:{lineno}: parent index {parts[1]!r} is not an integer") from None
-            wnids.append(parts[0])
-        names_file = path.with_suffix(".names")
-        names = names_file.read_text().splitlines()[: len(wnids)] if names_file.is_file() else None
-        return WordTree(wnids, parents, names if names and len(names) == len(wnids) else None, source=str(path))
-    # Darknet keeps the human names beside the tree (9k.tree / 9k.names); use them when they line up
-    names_file = path.with_suffix(".names")
-    if names_file.is_file():
-        n_tree = sum(1 for line in path.read_text().splitlines() if line.strip())
-        n_names = len(names_file.read_text(encoding="utf-8", errors="replace").splitlines())
-        if n_names == n_tree:
-            return WordTree.from_darknet(path, names_file)
-    return WordTree.from_darknet(path)
 
 
 def _resolve(option: str, base_dir: Path | None) -> list[Path]:
@@ -284,12 +236,7 @@ class DarknetModel(nn.Module):
     def _load_tree(sections: list[Section], tree, base: Path | None):
         tree_sections = [s for s in sections if s.name in ("region", "softmax") and s.get_str("tree")]
         if tree is not None:
-            if isinstance(tree, (str, Path)):
-                p = Path(tree)
-                if not p.is_file():
-                    raise FileNotFoundError(f"{p}: tree file not found")
-                tree = _read_tree(p)
-            return tree
+            return load_tree(tree)
         if not tree_sections:
             return None
         s = tree_sections[0]
@@ -298,7 +245,7 @@ class DarknetModel(nn.Module):
         if found is None:
             tried = ", ".join(str(c) for c in _resolve(opt, base))
             raise FileNotFoundError(f"{s.where()}: tree file {opt!r} not found (tried {tried}); pass tree=")
-        return _read_tree(found)
+        return load_tree(found)
 
     @classmethod
     def from_cfg_text(
@@ -441,46 +388,6 @@ class DarknetModel(nn.Module):
         if channels_last:
             self.to(memory_format=torch.channels_last)
         return self
-
-
-def optimize_for_inference(
-    model: DarknetModel,
-    dtype: torch.dtype | None = torch.bfloat16,
-    channels_last: bool = True,
-    fuse: bool = True,
-    compile: bool = False,
-    winograd: bool | int | str = False,
-) -> DarknetModel:
-    """A copy of `model` for fast inference: BN folded into convs, channels_last, optional low precision and
-    `torch.compile` (inductor with weight freezing; call it under `torch.inference_mode()`/`no_grad`).
-
-    In fp32 (`dtype=None`) on CPU the folded convs also get oneDNN weights reordered once with the activation
-    fused (bit-identical to the unfused convs), and with `winograd` (True/"auto", 2 or 4) Winograd
-    F(m x m, 3 x 3) for the layers where it measures faster (`yolo9000.inference.winograd.choose_tile`).
-
-    On CPU a batch runs its full-resolution layers image by image (`per_image_bytes`), which keeps their maps
-    in cache. Measured on yolov2 at 416 on a 2-core AMX CPU (benchmarks/bench_forward.py), time relative to
-    lightnet at batch 1 / 8 and max drift of the region output from Darknet's: fp32 folded 0.51x / 0.56x,
-    4e-5; + Winograd 0.45x / 0.39x, 3e-5, both with Darknet's detections; bf16 0.32x / 0.22x, 7e-2, which
-    flips decisions whose scores sit within ~1e-2 of the threshold or of an overlapping box's score (14 of 15
-    detections kept on the parity image).
-    `compile=True` compiles on the first call per input shape (seconds to minutes).
-    """
-    fast = copy.deepcopy(model).eval()
-    if fuse:
-        fast.fuse()
-    fast.set_inference_format(dtype, channels_last)
-    if winograd and (compile or not fuse or dtype not in (None, torch.float32)):
-        raise ValueError("winograd needs the fp32 folded model (dtype=None, fuse=True) and no compile")
-    if fuse and dtype in (None, torch.float32) and not compile:  # inductor's freezing does its own fusion
-        from yolo9000.inference.fused_conv import fuse_cpu_convs_
-
-        fuse_cpu_convs_(fast, winograd)
-    if compile:
-        fast.per_image_bytes = 0  # inductor plans the whole batch itself
-        # compile forward only, so region_output()/classify() and attribute access keep working
-        fast.forward = torch.compile(fast.forward, dynamic=False, options={"freezing": True})
-    return fast
 
 
 def load_darknet(

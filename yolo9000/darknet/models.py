@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from wordtree.formats import load_tree
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
 
@@ -29,19 +30,6 @@ def render_cfg(name: str, **values) -> str:
         return Template(path.read_text()).substitute({k: str(v) for k, v in values.items()})
     except KeyError as exc:
         raise ValueError(f"{path}: template field {exc.args[0]!r} has no value") from None
-
-
-def _load_tree(tree):
-    if tree is None:
-        return None
-    if isinstance(tree, (str, Path)):
-        from yolo9000.darknet.model import _read_tree
-
-        p = Path(tree)
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: tree file not found")
-        return _read_tree(p)
-    return tree
 
 
 def pick_anchors(anchors: Sequence | None, num_anchors: int | None, default: Sequence) -> list[tuple[float, float]]:
@@ -89,7 +77,7 @@ def yolov2(
     tree=None, classes: int = 80, anchors=None, num_anchors: int | None = None, size: int = 416, jitter: float = 0.3
 ) -> DarknetModel:
     """YOLOv2 with the passthrough layer; flat softmax over `classes`, or a tree head when `tree` is given."""
-    tree = _load_tree(tree)
+    tree = load_tree(tree) if tree is not None else None
     vals = _region_values(tree, classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), None)
     text = render_cfg("yolov2", size=_check_size(size), jitter=jitter, **vals)
     return DarknetModel.from_cfg_text(text, tree=tree, source="yolov2.cfg")
@@ -97,7 +85,7 @@ def yolov2(
 
 def yolo9000(tree, anchors=None, num_anchors: int | None = None, size: int = 544, jitter: float = 0.2) -> DarknetModel:
     """YOLO9000-style detector: Darknet-19 trunk and a 1x1 tree head (3 anchors by default) for any WordTree."""
-    tree = _load_tree(tree)
+    tree = load_tree(tree) if tree is not None else None
     if tree is None:
         raise ValueError("yolo9000() needs a WordTree (or a .tree path)")
     vals = _region_values(tree, len(tree), pick_anchors(anchors, num_anchors, YOLO9000_ANCHORS), None)
@@ -107,7 +95,7 @@ def yolo9000(tree, anchors=None, num_anchors: int | None = None, size: int = 544
 
 def darknet19(classes: int = 1000, tree=None, size: int = 224) -> DarknetModel:
     """Darknet-19 classifier; `model.classify(x)` gives (B, classes) probabilities (tree: conditional)."""
-    tree = _load_tree(tree)
+    tree = load_tree(tree) if tree is not None else None
     if tree is not None:
         classes = len(tree)
     text = render_cfg(
@@ -132,7 +120,7 @@ def tiny_yolo(
     jitter: float = 0.2,
 ) -> DarknetModel:
     """A tiny YOLOv2-style detector (7 3x3 convs); `width` scales every channel count (min 8) for CPU runs."""
-    tree = _load_tree(tree)
+    tree = load_tree(tree) if tree is not None else None
     if width <= 0:
         raise ValueError(f"width must be positive, got {width}")
     chans = {f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(TINY_WIDTHS)}
@@ -143,7 +131,7 @@ def tiny_yolo(
 
 def tiny_yolo9000(tree, anchors=None, num_anchors: int | None = 3, size: int = 416, width: float = 1.0) -> DarknetModel:
     """`tiny_yolo` with a tree head (3 YOLO9000 anchors by default)."""
-    tree = _load_tree(tree)
+    tree = load_tree(tree) if tree is not None else None
     if tree is None:
         raise ValueError("tiny_yolo9000() needs a WordTree (or a .tree path)")
     anchors = pick_anchors(anchors, num_anchors, YOLO9000_ANCHORS)

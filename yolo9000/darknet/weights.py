@@ -7,15 +7,14 @@ before); then per [convolutional] in cfg order: bias (BN beta), [gamma, running 
 from __future__ import annotations
 
 import logging
-import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from wordtree.files import atomic_open
 from yolo9000.darknet.layers import ConvBlock
 
 if TYPE_CHECKING:
@@ -131,20 +130,9 @@ def save_weights(
         struct.pack("<3i", major, minor, revision),
         struct.pack("<Q" if _seen_is_long(major, minor) else "<i", int(seen)),
     ]
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-            for block in model.conv_blocks():
-                for t in _conv_tensors(block):
-                    f.write(t.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(p, "wb") as f:
+        for part in parts:
+            f.write(part)
+        for block in model.conv_blocks():
+            for t in _conv_tensors(block):
+                f.write(t.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes())

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from yolo9000.detection.letterbox import letterbox_sizes, unletterbox
 from yolo9000.detection.nms import (  # grouped_nms, tree_path_nms, darknet_partition_position: re-exported here
     darknet_partition_position,
     exact_darknet_rank,
@@ -144,18 +145,6 @@ class Detections:
         return out
 
 
-def letterbox_params(image_sizes: torch.Tensor, net_w: int, net_h: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(new_w, new_h) of the image inside Darknet's letterbox, per image (integer arithmetic, spec §3.4)."""
-    w, h = image_sizes[:, 0], image_sizes[:, 1]
-    # Darknet compares the ratios in float32
-    by_width = (torch.tensor(float(net_w), dtype=torch.float32) / w.float()) < (
-        torch.tensor(float(net_h), dtype=torch.float32) / h.float()
-    )
-    new_w = torch.where(by_width, torch.full_like(w, net_w), torch.div(w * net_h, h, rounding_mode="floor"))
-    new_h = torch.where(by_width, torch.div(h * net_w, w, rounding_mode="floor"), torch.full_like(h, net_h))
-    return new_w, new_h
-
-
 def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, thresh: float, nms: float) -> None:
     if mode not in MODES:
         raise ValueError(f"decode: mode must be one of {MODES}, got {mode!r}")
@@ -259,12 +248,8 @@ def decode(
         if (sizes <= 0).any():
             raise ValueError(f"decode: image sizes must be positive, got {sizes.tolist()}")
         if letterbox:
-            new_w, new_h = letterbox_params(sizes, net_w, net_h)
-            nw, nh = new_w[b_idx].double(), new_h[b_idx].double()
-            bx = (bx - (net_w - nw) / 2.0 / net_w) / (nw / net_w)
-            by = (by - (net_h - nh) / 2.0 / net_h) / (nh / net_h)
-            bw = bw * net_w / nw
-            bh = bh * net_h / nh
+            new_w, new_h = letterbox_sizes(sizes, net_w, net_h)
+            bx, by, bw, bh = unletterbox(bx, by, bw, bh, new_w[b_idx], new_h[b_idx], net_w, net_h)
         scale_w, scale_h = sizes[b_idx, 0].double(), sizes[b_idx, 1].double()
     else:
         scale_w = torch.full_like(bx, float(net_w))
@@ -392,7 +377,6 @@ def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
 __all__ = [
     "Detections",
     "decode",
-    "letterbox_params",
     "darknet_partition_position",
     "grouped_nms",
     "tree_path_nms",

@@ -8,7 +8,6 @@ device, batched per size, within float rounding of the exact path except on the 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -49,14 +48,6 @@ def to_chw_float(image) -> torch.Tensor:
     raise ValueError(f"image array must be uint8 or float, got {arr.dtype}")
 
 
-def load_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as a (3,H,W) uint8 RGB tensor: `yolo9000.data.image_io.read_image` (one loader for
-    training, evaluation and inference; unreadable files raise a one-line error)."""
-    from yolo9000.data.image_io import read_image  # here, not at import: keeps `yolo9000.data` out of the model
-
-    return read_image(path)
-
-
 def letterbox_size(w: int, h: int, net_w: int, net_h: int) -> tuple[int, int]:
     """The size Darknet resizes a w x h image to inside a net_w x net_h canvas (float32 test, int math)."""
     if np.float32(net_w) / np.float32(w) < np.float32(net_h) / np.float32(h):
@@ -68,6 +59,39 @@ def letterbox_params(w: int, h: int, net_w: int, net_h: int) -> tuple[int, int, 
     """(new_w, new_h, dx, dy): resized size and the floored top-left offset on the canvas."""
     new_w, new_h = letterbox_size(w, h, net_w, net_h)
     return new_w, new_h, (net_w - new_w) // 2, (net_h - new_h) // 2
+
+
+def letterbox_sizes(image_sizes: torch.Tensor, net_w: int, net_h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(new_w, new_h) of the image inside Darknet's letterbox, per image (integer arithmetic, spec §3.4)."""
+    w, h = image_sizes[:, 0], image_sizes[:, 1]
+    # Darknet compares the ratios in float32
+    by_width = (torch.tensor(float(net_w), dtype=torch.float32) / w.float()) < (
+        torch.tensor(float(net_h), dtype=torch.float32) / h.float()
+    )
+    new_w = torch.where(by_width, torch.full_like(w, net_w), torch.div(w * net_h, h, rounding_mode="floor"))
+    new_h = torch.where(by_width, torch.div(h * net_w, w, rounding_mode="floor"), torch.full_like(h, net_h))
+    return new_w, new_h
+
+
+def unletterbox(
+    bx: torch.Tensor,
+    by: torch.Tensor,
+    bw: torch.Tensor,
+    bh: torch.Tensor,
+    new_w: torch.Tensor,
+    new_h: torch.Tensor,
+    net_w: int,
+    net_h: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The inverse of the letterbox for boxes: centre/size relative to the canvas -> relative to the image.
+
+    `new_w`, `new_h` are the letterboxed image sizes per box (`letterbox_sizes`); Darknet's
+    `correct_region_boxes` in float64.
+    """
+    nw, nh = new_w.double(), new_h.double()
+    bx = (bx - (net_w - nw) / 2.0 / net_w) / (nw / net_w)
+    by = (by - (net_h - nh) / 2.0 / net_h) / (nh / net_h)
+    return bx, by, bw * net_w / nw, bh * net_h / nh
 
 
 def resize_darknet(im: torch.Tensor, ow: int, oh: int) -> torch.Tensor:

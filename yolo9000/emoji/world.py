@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from wordtree.files import cache_dir
 from yolo9000.emoji.classes import CLUTTER, COARSE, NO_BOX, EmojiClass, coarse_labels, select_classes
 from yolo9000.emoji.render import SpriteBank
 from yolo9000.emoji.scenes import (  # noqa: F401  (re-exported: the public drawing API)
@@ -412,12 +413,9 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
 
 
 def default_world_root() -> Path:
-    """Where `ensure_world` caches worlds by default: `$YOLO9000_CACHE/emoji-world` or ~/.cache/yolo9000/..."""
-    base = os.environ.get("YOLO9000_CACHE")
-    if base:
-        return Path(base) / "emoji-world"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "yolo9000" / "emoji-world"
+    """Where `ensure_world` caches worlds by default: `emoji-world` in the toolkit's user cache folder
+    (`wordtree.files.cache_dir`: `$YOLO9000_CACHE`, else `$XDG_CACHE_HOME/yolo9000` or ~/.cache/yolo9000)."""
+    return cache_dir() / "emoji-world"
 
 
 def ensure_world(

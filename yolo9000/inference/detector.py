@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from wordtree.formats import load_tree, read_names
 from yolo9000.detection.decode import MODES, Detections, decode
 from yolo9000.inference.inputs import (  # Inputs, expand_inputs, IMAGE_EXTS, VIDEO_EXTS: re-exported here
     IMAGE_EXTS,
@@ -38,19 +39,6 @@ PRECISIONS = {"fp32": None, "fast": None, "bf16": torch.bfloat16, "fp16": torch.
 
 
 # ---------------------------------------------------------------- model loading
-def read_names(path: str | Path) -> list[str]:
-    """One name per line (trailing blank lines dropped)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: names file not found")
-    names = [line.rstrip("\r") for line in p.read_text(encoding="utf-8", errors="replace").splitlines()]
-    while names and not names[-1].strip():
-        names.pop()
-    if not names:
-        raise ValueError(f"{p}: names file is empty")
-    return names
-
-
 def resolve_device(name: str) -> torch.device:
     """'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'; a CUDA request without CUDA is an error."""
     if name == "auto":
@@ -92,7 +80,7 @@ def load_detector_model(
 
         tree_arg: Any = None
         if tree is not None:
-            tree_arg = _read_tree(tree, names)
+            tree_arg = load_tree(tree, names)
         model = load_darknet(cfg, weights, tree=tree_arg)
         if weights is None:
             log.warning("%s: no --weights given, the model has random weights", cfg)
@@ -112,21 +100,6 @@ def load_detector_model(
     if label_names is not None and len(label_names) != region.classes:
         raise ValueError(f"{source}: {len(label_names)} names stored but the model has {region.classes} classes")
     return model.eval(), (list(label_names) if label_names is not None else None)
-
-
-def _read_tree(path: str | Path, names: str | Path | None = None):
-    """A WordTree from a Darknet `.tree` file (with its `.names` when given and as long) or our tree JSON."""
-    from wordtree import WordTree
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: tree file not found")
-    if p.suffix.lower() == ".json":
-        return WordTree.load(p)
-    tree = WordTree.from_darknet(p)
-    if names is not None and Path(names).is_file() and len(read_names(names)) == len(tree):
-        tree = WordTree.from_darknet(p, names)
-    return tree
 
 
 # ---------------------------------------------------------------- the detector
@@ -165,7 +138,7 @@ class Detector:
             raise ValueError(f"size must be a positive multiple of 32, got {size}")
         self.device = torch.device(device)
         if precision != "fp32":
-            from yolo9000.darknet.model import optimize_for_inference
+            from yolo9000.inference.optimize import optimize_for_inference
 
             model = optimize_for_inference(model, dtype=PRECISIONS[precision], winograd=precision == "fast")
         self.model = model.to(self.device).eval()
@@ -429,7 +402,6 @@ __all__ = [
     "detect_files",
     "expand_inputs",
     "load_detector_model",
-    "read_names",
     "resolve_device",
     "Inputs",
     "IMAGE_EXTS",

@@ -70,10 +70,10 @@ def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inp
 
 def _load(path: Path) -> torch.Tensor | str:
     """(3,H,W) uint8 image, or the reason it cannot be read."""
-    from yolo9000.detection.letterbox import load_image
+    from yolo9000.data.image_io import read_image
 
     try:
-        return load_image(path)
+        return read_image(path)
     except (OSError, ValueError) as exc:
         return str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
 

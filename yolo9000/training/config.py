@@ -118,13 +118,6 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> Path:
         """Write the config as YAML (atomically)."""
-        import os
-        import tempfile
+        from wordtree.files import write_text_atomic
 
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
-        os.replace(tmp, p)
-        return p
+        return write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from wordtree.formats import load_tree
 from yolo9000.darknet.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
 from yolo9000.data import (
     AugmentConfig,
@@ -52,15 +53,6 @@ LOSS_PARTS = ("coord", "obj", "noobj", "class", "prior", "cls_only")
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped before the bad update."""
-
-
-def _read_tree(path: str | Path):
-    from yolo9000.darknet.model import _read_tree as read
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: tree file not found")
-    return read(p)
 
 
 # Rules for classification-only pictures when the options leave them unset: YOLO9000's on user data, and on the
@@ -183,7 +175,7 @@ class Trainer:
     # ------------------------------------------------------------------ data
     def _build_data(self) -> None:
         cfg = self.cfg
-        tree = _read_tree(cfg.tree) if cfg.tree else None
+        tree = load_tree(cfg.tree) if cfg.tree else None
         coco, images, folders = cfg.coco, cfg.images, cfg.folders
         self.model_spec = cfg.cfg
         is_emoji = coco is None and folders is None
@@ -200,7 +192,7 @@ class Trainer:
             coco, images = str(world / "detection" / "annotations.json"), str(world / "detection" / "images")
             folders = str(world / "classification")
             if tree is None:
-                tree = _read_tree(world / "wordtree.json")
+                tree = load_tree(world / "wordtree.json")
             self.model_spec = self.model_spec or "emoji-tiny"
         self.tree = tree
         self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map) if coco else None
