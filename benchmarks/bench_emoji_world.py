@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     _WORLD = args.world
     if args.cfg is None:  # lr steps (x.1 at 80%, 90%) follow --steps through the cfg's max_batches
         from wordtree import WordTree
-        from yolo9000.emoji.world import emoji_model_cfg
+        from yolo9000.emoji.recipe import emoji_model_cfg
 
         text = emoji_model_cfg(
             WordTree.load(args.world / "wordtree.json"),

@@ -299,7 +299,7 @@ def test_emoji_model_cfg_builds_a_tree_detector(world):
     torch = pytest.importorskip("torch")
     darknet = pytest.importorskip("yolo9000.darknet.model")
     from wordtree import WordTree
-    from yolo9000.emoji.world import emoji_model_cfg
+    from yolo9000.emoji.recipe import emoji_model_cfg
 
     tree = WordTree.load(world / "wordtree.json")
     text = emoji_model_cfg(tree, size=64)
@@ -390,13 +390,15 @@ def test_train_and_eval_on_a_tiny_world(world, tmp_path):
 def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, monkeypatch):
     """With no data given, training uses the emoji world and its recipe for class-only pictures; given data,
     YOLO9000's rules (both overridable)."""
-    from yolo9000.emoji import world as ew
+    from yolo9000.emoji import recipe
     from yolo9000.training.config import TrainConfig
     from yolo9000.training.trainer import Trainer
 
-    monkeypatch.setattr(ew, "ensure_world", lambda root=None, **kw: world)
+    monkeypatch.setattr(recipe, "ensure_world", lambda root=None, **kw: world)
     common = dict(size=64, multiscale=False, workers=0, tensorboard=False, progress=False, device="cpu")
-    t = Trainer(TrainConfig(out=str(tmp_path / "a"), **common))
+    no_data = TrainConfig(out=str(tmp_path / "a"), **common)
+    assert recipe.uses_world(no_data)  # what `yolo9000 train` checks before applying the recipe
+    t = Trainer(recipe.training_config(no_data), model_builder=recipe.build_model)
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("none", "objectness")
     assert t.cls_augment_cfg.scale == (0.4, 1.0) and t.augment_cfg.scale == (1.0, 1.0)
     data = dict(
@@ -405,8 +407,14 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
         tree=str(world / "wordtree.json"),
         cfg="emoji-tiny",
     )
-    t = Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common))
+    with pytest.raises(FileNotFoundError, match="emoji-tiny"):  # the trainer itself knows no example world
+        Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common))
+    assert not recipe.uses_world(TrainConfig(**data))
+    t = Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common), model_builder=recipe.build_model)
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("paper", "label")
     assert t.cls_augment_cfg.scale == (1.0, 1.0)
-    t = Trainer(TrainConfig(out=str(tmp_path / "c"), cls_anchor="objectness", **data, **common))
+    t = Trainer(
+        TrainConfig(out=str(tmp_path / "c"), cls_anchor="objectness", **data, **common),
+        model_builder=recipe.build_model,
+    )
     assert t.loss_fn.cls_anchor == "objectness"

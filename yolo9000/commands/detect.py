@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from yolo9000.commands.defaults import default_checkpoint
+
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("runs/detect")
@@ -120,9 +122,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _default_checkpoint() -> Path:
-    from yolo9000.training.config import DEFAULT_RUN_DIR
-
-    path = DEFAULT_RUN_DIR / "last.pt"
+    path = default_checkpoint()
     if not path.is_file():
         raise FileNotFoundError(
             f"no model given and no default checkpoint at {path}: run `yolo9000 train` "

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wordtree.formats import load_tree
+from yolo9000.commands.defaults import default_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +124,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _default_checkpoint() -> Path:
-    try:
-        from yolo9000.training.trainer import DEFAULT_RUN_DIR
-    except ImportError:
-        DEFAULT_RUN_DIR = Path("runs/emoji")
-    return Path(DEFAULT_RUN_DIR) / "last.pt"
-
-
 def _load_model(args):
     if args.checkpoint and args.cfg:
         raise ValueError("give either --checkpoint or --cfg/--weights, not both")
@@ -147,7 +140,7 @@ def _load_model(args):
         return model, names, str(args.cfg)
     from yolo9000.darknet.checkpoint import load_model
 
-    ckpt = args.checkpoint or _default_checkpoint()
+    ckpt = args.checkpoint or default_checkpoint()
     if not ckpt.is_file():
         if args.checkpoint:
             raise FileNotFoundError(f"{ckpt}: checkpoint not found")
@@ -233,13 +226,13 @@ def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | N
     if args.predictions is not None and folders is not None:
         raise ValueError("--folders needs a model to classify the images; it cannot be used with --predictions")
     if coco_path is None and folders is None:
-        if args.checkpoint or args.cfg or not _default_checkpoint().is_file():
+        if args.checkpoint or args.cfg or not default_checkpoint().is_file():
             raise ValueError("nothing to evaluate: give --coco (with --images), --folders, or --emoji-world")
         # plain `yolo9000 eval`: the default emoji-world model on the test split of its world
         from yolo9000.emoji.world import ensure_world
 
         w = Path(ensure_world(None))  # the cached world `yolo9000 train` uses by default
-        log.info("evaluating %s on the emoji world's test split in %s", _default_checkpoint(), w)
+        log.info("evaluating %s on the emoji world's test split in %s", default_checkpoint(), w)
         coco_path, images, world_tree = w / "test" / "annotations.json", w / "test" / "images", w / "wordtree.json"
     for what, path, is_dir in (
         ("COCO annotation file", coco_path, False),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from yolo9000.training.config import DEFAULT_RUN_DIR, TrainConfig
+from yolo9000.commands.defaults import DEFAULT_RUN_DIR
+from yolo9000.training.config import TrainConfig
 
 EPILOG = f"""\
 examples:
@@ -49,7 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--tree", default=A, help="WordTree JSON (build-wordtree) or Darknet .tree")
     d.add_argument("--label-map", default=A, help="tree label map naming COCO categories without a 'wnid'")
     d.add_argument(
-        "--world", default=A, help="emoji world cache folder when no data is given (default: the user cache)"
+        "--world", default=None, help="emoji world cache folder when no data is given (default: the user cache)"
     )
     d.add_argument(
         "--cls-fraction",
@@ -153,7 +154,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="CKPT",
         help="continue from OUT/last.pt (or the given checkpoint) exactly",
     )
-    r.add_argument("--debug-kill-at", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
     return p
 
@@ -161,7 +161,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
     """The merged config (checkpoint/YAML < command line) and the checkpoint to resume from."""
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.names()}
-    base = TrainConfig.from_yaml(args.config) if getattr(args, "config", None) else TrainConfig()
+    base = TrainConfig(out=str(DEFAULT_RUN_DIR))
+    if getattr(args, "config", None):
+        base = TrainConfig.from_yaml(args.config, base)
     resume = None
     if args.resume is not None:
         out = Path(given.get("out", base.out))
@@ -170,16 +172,20 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None
 
         saved = load_checkpoint(resume).get("config")
         if saved:
+            saved = {k: v for k, v in saved.items() if k != "world"}  # runs before 0.2 stored the emoji folder
             base = TrainConfig().updated(saved, source=str(resume))
     return base.updated(given, source="command line"), resume
 
 
 def run(args: argparse.Namespace) -> int:
     """Train; prints the final summary line."""
+    from yolo9000.emoji import recipe
     from yolo9000.training.trainer import train
 
     cfg, resume = config_from_args(args)
-    summary = train(cfg, resume=resume, debug_kill_at=args.debug_kill_at)
+    if recipe.uses_world(cfg):  # no data given: the synthetic emoji world and its recipe
+        cfg = recipe.training_config(cfg, args.world)
+    summary = train(cfg, resume=resume, model_builder=recipe.build_model)
     if summary.get("checkpoint") and int(__import__("os").environ.get("RANK", "0")) == 0:
         print(
             f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "

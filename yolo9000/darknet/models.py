@@ -21,13 +21,13 @@ TEMPLATES = ("yolov2", "yolo9000", "darknet19", "tiny-yolo")
 DEFAULT_TREE_FILE = "wordtree.tree"
 
 
-def render_cfg(name: str, **values) -> str:
-    """The text of template `name` (one of TEMPLATES) with its `${...}` fields filled in."""
-    path = CFG_DIR / f"{name}.cfg"
+def render_cfg(template: str | Path, **values) -> str:
+    """The text of a cfg template (a name in TEMPLATES, or a template file) with its `${...}` fields filled in."""
+    path = Path(template) if isinstance(template, Path) else CFG_DIR / f"{template}.cfg"
     if not path.is_file():
-        raise ValueError(f"unknown model template {name!r} (choose from {', '.join(TEMPLATES)})")
+        raise ValueError(f"unknown model template {template!r} (choose from {', '.join(TEMPLATES)})")
     try:
-        return Template(path.read_text()).substitute({k: str(v) for k, v in values.items()})
+        return Template(path.read_text(encoding="utf-8")).substitute({k: str(v) for k, v in values.items()})
     except KeyError as exc:
         raise ValueError(f"{path}: template field {exc.args[0]!r} has no value") from None
 

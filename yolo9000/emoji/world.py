@@ -16,15 +16,15 @@ number of worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from wordtree.files import cache_dir
@@ -442,64 +442,27 @@ def ensure_world(
     manifest = read_manifest(world)
     if manifest is not None and manifest.get("complete"):
         return world
-    log.info("generating the emoji world (seed %d) in %s", seed, world)
-    kwargs = {k: v for k, v in asdict(cfg).items() if k != "seed"}
-    return generate_world(world, seed=seed, font=font, workers=workers, progress=progress, force=True, **kwargs)
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root / f".{world.name}.lock"):  # one process generates; the others (DDP ranks) wait
+        manifest = read_manifest(world)
+        if manifest is not None and manifest.get("complete"):
+            return world
+        log.info("generating the emoji world (seed %d) in %s", seed, world)
+        kwargs = {k: v for k, v in asdict(cfg).items() if k != "seed"}
+        return generate_world(world, seed=seed, font=font, workers=workers, progress=progress, force=True, **kwargs)
 
 
-# ---- the model we ship for this world -----------------------------------------------------------------
-#: (w, h) anchors in grid cells (32 px) for 224-px pictures, k-means (1 - IoU) over a default world's boxes
-EMOJI_ANCHORS: tuple[tuple[float, float], ...] = ((1.06, 1.12), (1.59, 1.19), (1.38, 1.63), (2.0, 1.97), (2.63, 2.75))
-EMOJI_CFG = Path(__file__).resolve().parent / "emoji-tiny.cfg"
-
-
-EMOJI_WIDTHS = (16, 32, 64, 128, 256, 512, 256)
-
-
-def emoji_model_cfg(
-    tree,
-    *,
-    size: int = 160,
-    width: float = 0.5,
-    anchors=None,
-    batch: int = 16,
-    max_batches: int = 2000,
-    learning_rate: float = 0.008,
-    burn_in: int = 50,
-    jitter: float = 0.2,
-) -> str:
-    """The text of our `emoji-tiny.cfg` for `tree` (a WordTree): a small tree-softmax detector.
-
-    `width` scales every channel count (min 8; 1.0 = 16..512 channels). Anchors default to `EMOJI_ANCHORS`
-    scaled to `size` (they were fitted at 224 px; the 224-px pictures are letterboxed to `size`). The [net]
-    values are the CPU training recipe that `yolo9000 train` uses when given no options (learning-rate steps
-    x.1 at 80% and 90% of max_batches): 2000 x 16 pictures at 160 px, about 1.1 CPU-s per 32 pictures.
-    """
-    from string import Template
-
-    if size < 32 or size % 32:
-        raise ValueError(f"emoji-tiny: input size must be a positive multiple of 32, got {size}")
-    if width <= 0:
-        raise ValueError(f"emoji-tiny: width must be positive, got {width}")
-    if anchors is None:
-        anchors = [(w * size / 224, h * size / 224) for w, h in EMOJI_ANCHORS]
-    anchors = np.asarray(anchors, dtype=float).reshape(-1, 2)
-    if len(anchors) == 0 or (anchors <= 0).any():
-        raise ValueError("emoji-tiny: anchors must be positive (w, h) pairs")
-    classes = len(tree)
-    values = {
-        "size": size,
-        "classes": classes,
-        "num": len(anchors),
-        "filters": len(anchors) * (5 + classes),
-        "anchors": ", ".join(f"{w:.3g},{h:.3g}" for w, h in anchors),
-        "tree_line": "tree=wordtree.tree",
-        "jitter": jitter,
-        "batch": batch,
-        "max_batches": max_batches,
-        "learning_rate": learning_rate,
-        "burn_in": burn_in,
-        "steps": f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}",
-        **{f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(EMOJI_WIDTHS)},
-    }
-    return Template(EMOJI_CFG.read_text(encoding="utf-8")).substitute({k: str(v) for k, v in values.items()})
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` (POSIX `flock`; without fcntl, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: concurrent generation stays possible, as before
+        yield
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-DEFAULT_RUN_DIR = Path("runs/emoji")
+DEFAULT_OUT = "runs/train"
 
 
 @dataclass
@@ -26,7 +26,6 @@ class TrainConfig:
     folders: str | None = None
     tree: str | None = None
     label_map: str | None = None
-    world: str | None = None
     cls_fraction: float | None = None
     repeat_det: float = 1.0
     repeat_cls: float = 1.0
@@ -36,7 +35,7 @@ class TrainConfig:
     weights_layers: int | None = None
     anchors: list[float] | None = None  # w,h pairs in grid cells (e.g. from `yolo9000 anchors`)
     # schedule / optimisation (None: from the cfg's [net])
-    out: str = str(DEFAULT_RUN_DIR)
+    out: str = DEFAULT_OUT
     steps: int | None = None
     batch: int | None = None
     subdivisions: int | None = None
@@ -60,10 +59,9 @@ class TrainConfig:
     flip: bool = True
     max_boxes: int = 30
     scale: list[float] | None = None  # [min, max] size of the placed picture vs the canvas (Darknet: 1)
-    cls_scale: list[float] | None = None  # the same for classification pictures (None: train.*_CLS_RULES)
+    cls_scale: list[float] | None = None  # the same for classification pictures (None: trainer.PAPER_CLS_RULES)
     # loss
-    # classification images; None: the paper's rules on user data, the emoji recipe on the emoji world
-    # (train.PAPER_CLS_RULES / EMOJI_CLS_RULES)
+    # classification images; None: the paper's rules (trainer.PAPER_CLS_RULES)
     cls_objectness: str | None = None
     cls_anchor: str | None = None
     # runtime
@@ -85,8 +83,9 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        """Read a YAML mapping of field names (dashes or underscores); unknown keys are an error."""
+    def from_yaml(cls, path: str | Path, base: "TrainConfig | None" = None) -> "TrainConfig":
+        """Read a YAML mapping of field names (dashes or underscores) over `base` (default: the defaults);
+        unknown keys are an error."""
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"{p}: config file not found")
@@ -98,7 +97,7 @@ class TrainConfig:
             raise ValueError(f"{p}: not valid YAML{where}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{p}: expected a mapping of option: value")
-        return cls().updated(data, source=str(p))
+        return (base or cls()).updated(data, source=str(p))
 
     def updated(self, values: dict[str, Any], source: str = "overrides") -> "TrainConfig":
         """A copy with `values` applied (None values are ignored)."""

@@ -15,19 +15,24 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from wordtree.files import write_text_atomic
 from wordtree.formats import load_tree
 from yolo9000.darknet.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from yolo9000.darknet.model import DarknetModel
 from yolo9000.data import (
     AugmentConfig,
     ClassFolders,
@@ -38,28 +43,41 @@ from yolo9000.data import (
     distort_hsv_batch,
     multiscale_sizes,
 )
-from yolo9000.training.config import DEFAULT_RUN_DIR, TrainConfig
+from yolo9000.training.config import TrainConfig
 from yolo9000.training.distributed import amp_dtype, replica_digest, resolve_device, setup_distributed
 from yolo9000.training.metrics_log import MetricsLog
 from yolo9000.training.schedule import DarknetSchedule, make_scheduler
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_RUN_DIR", "Trainer", "TrainingDiverged", "train", "build_model", "load_backbone", "param_groups"]
+__all__ = ["Trainer", "TrainingDiverged", "train", "build_model", "load_backbone", "param_groups"]
 
 
 LOSS_PARTS = ("coord", "obj", "noobj", "class", "prior", "cls_only")
+
+
+ModelBuilder = Callable[[str, Any, "int | None", "list[float] | None"], DarknetModel]
+
+
+class StepResult(NamedTuple):
+    """What one optimizer step reports: mean loss per image, summed loss parts, input size, learning rate,
+    seconds waiting for data and seconds in all."""
+
+    loss: float
+    sums: dict
+    size: int
+    lr: float
+    wait: float
+    seconds: float
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the run stopped before the bad update."""
 
 
-# Rules for classification-only pictures when the options leave them unset: YOLO9000's on user data, and on the
-# emoji world the recipe measured best there (benchmarks/bench_emoji_world.py): names trained where the
-# detector sees an object, the pictures' one emoji shrunk to detection scale
+# Rules for classification-only pictures when the options leave them unset: YOLO9000's (a recipe such as the
+# emoji world's, `yolo9000.emoji.recipe`, sets its own in the config)
 PAPER_CLS_RULES = {"cls_objectness": "paper", "cls_anchor": "label", "cls_scale": None}
-EMOJI_CLS_RULES = {"cls_objectness": "none", "cls_anchor": "objectness", "cls_scale": (0.4, 1.0)}
 
 
 def _scale_range(value, flag: str) -> tuple[float, float]:
@@ -73,7 +91,7 @@ def _scale_range(value, flag: str) -> tuple[float, float]:
 
 
 def build_model(spec: str, tree, classes: int | None, anchors: list[float] | None = None):
-    """A DarknetModel from a cfg file path, a `yolo9000.darknet.models` constructor name, or 'emoji-tiny'.
+    """A DarknetModel from a cfg file path or a `yolo9000.darknet.models` constructor name.
 
     `anchors` (flat w,h list in grid cells) replace the defaults of a named model; a cfg file keeps its own.
     """
@@ -89,20 +107,13 @@ def build_model(spec: str, tree, classes: int | None, anchors: list[float] | Non
         if pairs is not None:
             raise ValueError(f"--anchors applies to model names; edit the anchors= line of {p} instead")
         return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent, source=str(p))
-    if spec in ("emoji-tiny", "emoji_tiny"):
-        from yolo9000.emoji import world as emoji_world
-
-        if tree is None:
-            raise ValueError("the emoji-tiny model needs a tree (--tree)")
-        text = emoji_world.emoji_model_cfg(tree, anchors=pairs)
-        return DarknetModel.from_cfg_text(text, tree=tree, source="emoji-tiny.cfg")
     from yolo9000.darknet import models
 
     ctor = models.MODELS.get(spec.replace("-", "_"))
     if ctor is None or spec.replace("-", "_") == "darknet19":
         raise FileNotFoundError(
             f"--cfg {spec}: no such cfg file, and not a detector name "
-            f"({', '.join(sorted(set(models.MODELS) - {'darknet19'}))}, emoji-tiny)"
+            f"({', '.join(sorted(set(models.MODELS) - {'darknet19'}))})"
         )
     kw = {} if pairs is None else {"anchors": pairs, "num_anchors": len(pairs)}
     if tree is not None:
@@ -149,12 +160,17 @@ def param_groups(model: nn.Module, decay: float) -> list[dict]:
 
 # ----------------------------------------------------------------------------------------------- trainer
 class Trainer:
-    """Builds data, model, optimizer and loop from a TrainConfig; `run()` trains and returns a summary dict."""
+    """Builds data, model, optimizer and loop from a TrainConfig; `run()` trains and returns a summary dict.
 
-    def __init__(self, cfg: TrainConfig, *, resume: str | Path | None = None, debug_kill_at: int | None = None) -> None:
+    `model_builder(spec, tree, classes, anchors)` makes the model named by `cfg.cfg` (default `build_model`:
+    a cfg file or a `yolo9000.darknet.models` name; a recipe may pass one that knows more names)."""
+
+    def __init__(
+        self, cfg: TrainConfig, *, resume: str | Path | None = None, model_builder: ModelBuilder | None = None
+    ) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
-        self.debug_kill_at = debug_kill_at
+        self.model_builder = model_builder or build_model
         self.device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = setup_distributed(self.device)
         torch.manual_seed(cfg.seed)
@@ -178,22 +194,9 @@ class Trainer:
         tree = load_tree(cfg.tree) if cfg.tree else None
         coco, images, folders = cfg.coco, cfg.images, cfg.folders
         self.model_spec = cfg.cfg
-        is_emoji = coco is None and folders is None
-        defaults = EMOJI_CLS_RULES if is_emoji else PAPER_CLS_RULES
-        self.cls_rules = {k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in defaults.items()}
-        if is_emoji:  # default: the synthetic emoji world
-            from yolo9000.emoji.world import ensure_world
-
-            root = Path(cfg.world) if cfg.world else None  # None: the generator's user cache folder
-            workers = max(1, (os.cpu_count() or 1) - 1)
-            world = Path(ensure_world(root, workers=workers, progress=cfg.progress)) if self.dist.main else None
-            self.dist.barrier()  # rank 0 generates the world once; the others then reuse it
-            world = world or Path(ensure_world(root))
-            coco, images = str(world / "detection" / "annotations.json"), str(world / "detection" / "images")
-            folders = str(world / "classification")
-            if tree is None:
-                tree = load_tree(world / "wordtree.json")
-            self.model_spec = self.model_spec or "emoji-tiny"
+        self.cls_rules = {k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in PAPER_CLS_RULES.items()}
+        if coco is None and folders is None:
+            raise ValueError("no training data: give --coco (boxes) and/or --folders (class pictures)")
         self.tree = tree
         self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map) if coco else None
         self.cls = ClassFolders(folders, tree) if folders else None
@@ -210,7 +213,9 @@ class Trainer:
     # ------------------------------------------------------------------ model
     def _build_model(self) -> None:
         cfg = self.cfg
-        model = build_model(self.model_spec, self.tree, None if self.tree is not None else len(self.names), cfg.anchors)
+        model = self.model_builder(
+            self.model_spec, self.tree, None if self.tree is not None else len(self.names), cfg.anchors
+        )
         if model.region is None or model.head is None:
             raise ValueError(f"{self.model_spec}: the cfg has no [region] layer; it is not a detector")
         if self.tree is None and model.tree is not None:
@@ -385,111 +390,132 @@ class Trainer:
 
     def run(self) -> dict:
         """Train until `steps`; returns a summary (final loss, step, images/s, checkpoint path)."""
-        cfg = self.cfg
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            cfg.save(self.run_dir / "config.yaml")
-        metrics = (
-            MetricsLog(self.run_dir, self.step if self.ckpt is not None else None, cfg.tensorboard)
-            if self.dist.main
-            else None
-        )
-        loader = self._loader()
-        it = iter(loader)
-        bar = None
-        if self.dist.main and cfg.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=self.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        images_per_step = self.micro * self.subdivisions
+            self.cfg.save(self.run_dir / "config.yaml")
+        metrics = self._metrics_log()
+        bar = self._progress_bar()
+        batches = iter(self._loader())
         last_loss = float("nan")
         t_run, imgs_run = time.perf_counter(), 0
         try:
             while self.step < self.steps:
-                t0 = time.perf_counter()
-                wait = 0.0
-                sums: dict = {}
-                loss_total = torch.zeros((), device=self.device)
-                size = 0
-                for k in range(self.subdivisions):
-                    tw = time.perf_counter()
-                    images, targets, hsv = next(it)
-                    wait += time.perf_counter() - tw
-                    size = images.shape[-1]
-                    # uint8 over the bus, then float, HSV distortion and channels_last on the device
-                    images = images.to(self.device, non_blocking=True).float().div_(255)
-                    images = distort_hsv_batch(images, hsv.to(self.device, non_blocking=True))
-                    images = images.contiguous(memory_format=self.memory_format)
-                    targets = targets.to(self.device, non_blocking=True)
-                    self.seen += images.shape[0] * self.dist.world_size
-                    sync = k == self.subdivisions - 1 or not self.dist.enabled
-                    ctx = contextlib.nullcontext() if sync else self.forward_model.no_sync()
-                    with ctx:
-                        with torch.autocast(
-                            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
-                        ):
-                            raw = self.forward_model(images)
-                        loss, parts = self.loss_fn(raw.float(), targets, self.seen)
-                        self.scaler.scale(loss / images_per_step).backward()
-                    loss_total += loss.detach()
-                    for name, v in parts.items():  # kept on the device: no sync per micro-batch
-                        sums[name] = sums.get(name, 0.0) + (v.detach() if torch.is_tensor(v) else v)
-                if self.dist.enabled:
-                    torch.distributed.all_reduce(loss_total)
-                loss_value = float(loss_total) / (images_per_step * self.dist.world_size)
-                if not math.isfinite(loss_value):
-                    kept = self.run_dir / "last.pt"
-                    raise TrainingDiverged(
-                        f"loss became {loss_value} at step {self.step + 1}; stopped before updating the weights"
-                        + (f"; the last good checkpoint is {kept}" if kept.exists() else "")
-                        + " (try a lower --lr or a longer --burn-in)"
-                    )
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                lr = self.optimizer.param_groups[0]["lr"]
-                self.scheduler.step()
-                self.step += 1
-                last_loss = loss_value
-                dt = time.perf_counter() - t0
-                imgs_run += images_per_step * self.dist.world_size
-                if metrics is not None and (self.step % cfg.log_every == 0 or self.step == self.steps):
-                    row = {"step": self.step, "seen": self.seen, "lr": lr, "size": size, "loss": loss_value}
-                    for k, v in sorted(sums.items()):
-                        v = float(v)
-                        if k in LOSS_PARTS:  # summed over images: report the per-image mean, like "loss"
-                            row[f"loss_{k}"] = v / images_per_step
-                        elif k.endswith("count"):
-                            row[k] = v
-                        else:  # per-micro-batch averages (avg_iou, recall, ...)
-                            row[k] = v / self.subdivisions
-                    row.update(
-                        {
-                            "images_per_s": images_per_step * self.dist.world_size / max(dt, 1e-9),
-                            "data_wait_s": wait,
-                            "step_time_s": dt,
-                        }
-                    )
-                    metrics.write(row)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.3f}", size=size, lr=f"{lr:.2e}")
-                if self.step % cfg.save_every == 0 or self.step == self.steps:
-                    self.save()
-                if self.debug_kill_at is not None and self.step == self.debug_kill_at:
-                    import signal
-
-                    os.kill(os.getpid(), signal.SIGKILL)  # test hook: a hard crash right after this step
+                result = self._train_step(batches)
+                last_loss = result.loss
+                imgs_run += self.micro * self.subdivisions * self.dist.world_size
+                self._report(result, metrics, bar)
+                self._after_step()
         finally:
             if bar is not None:
                 bar.close()
             if metrics is not None:
                 metrics.close()
+        return self._finish(last_loss, imgs_run / max(time.perf_counter() - t_run, 1e-9))
+
+    def _metrics_log(self) -> MetricsLog | None:
+        if not self.dist.main:
+            return None
+        return MetricsLog(self.run_dir, self.step if self.ckpt is not None else None, self.cfg.tensorboard)
+
+    def _progress_bar(self):
+        if not (self.dist.main and self.cfg.progress):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+
+    def _device_batch(self, batches) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """The next micro-batch on the device (images float, HSV-distorted, in the training memory format),
+        its targets, and the seconds spent waiting for the loader."""
+        tw = time.perf_counter()
+        images, targets, hsv = next(batches)
+        wait = time.perf_counter() - tw
+        # uint8 over the bus, then float, HSV distortion and channels_last on the device
+        images = images.to(self.device, non_blocking=True).float().div_(255)
+        images = distort_hsv_batch(images, hsv.to(self.device, non_blocking=True))
+        images = images.contiguous(memory_format=self.memory_format)
+        return images, targets.to(self.device, non_blocking=True), wait
+
+    def _train_step(self, batches) -> StepResult:
+        """One optimizer step over `subdivisions` micro-batches; stops before the update on a non-finite loss."""
+        t0 = time.perf_counter()
+        images_per_step = self.micro * self.subdivisions
+        wait = 0.0
+        sums: dict = {}
+        loss_total = torch.zeros((), device=self.device)
+        size = 0
+        for k in range(self.subdivisions):
+            images, targets, waited = self._device_batch(batches)
+            wait += waited
+            size = images.shape[-1]
+            self.seen += images.shape[0] * self.dist.world_size
+            sync = k == self.subdivisions - 1 or not self.dist.enabled
+            ctx = contextlib.nullcontext() if sync else self.forward_model.no_sync()
+            with ctx:
+                with torch.autocast(
+                    self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+                ):
+                    raw = self.forward_model(images)
+                loss, parts = self.loss_fn(raw.float(), targets, self.seen)
+                self.scaler.scale(loss / images_per_step).backward()
+            loss_total += loss.detach()
+            for name, v in parts.items():  # kept on the device: no sync per micro-batch
+                sums[name] = sums.get(name, 0.0) + (v.detach() if torch.is_tensor(v) else v)
+        if self.dist.enabled:
+            torch.distributed.all_reduce(loss_total)
+        loss_value = float(loss_total) / (images_per_step * self.dist.world_size)
+        if not math.isfinite(loss_value):
+            kept = self.run_dir / "last.pt"
+            raise TrainingDiverged(
+                f"loss became {loss_value} at step {self.step + 1}; stopped before updating the weights"
+                + (f"; the last good checkpoint is {kept}" if kept.exists() else "")
+                + " (try a lower --lr or a longer --burn-in)"
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self.step += 1
+        return StepResult(loss_value, sums, size, lr, wait, time.perf_counter() - t0)
+
+    def _report(self, result: StepResult, metrics: MetricsLog | None, bar) -> None:
+        """The step's row in the metrics log (every `log_every` steps and the last) and the progress bar."""
+        images_per_step = self.micro * self.subdivisions
+        if metrics is not None and (self.step % self.cfg.log_every == 0 or self.step == self.steps):
+            row = {"step": self.step, "seen": self.seen, "lr": result.lr, "size": result.size, "loss": result.loss}
+            for k, v in sorted(result.sums.items()):
+                v = float(v)
+                if k in LOSS_PARTS:  # summed over images: report the per-image mean, like "loss"
+                    row[f"loss_{k}"] = v / images_per_step
+                elif k.endswith("count"):
+                    row[k] = v
+                else:  # per-micro-batch averages (avg_iou, recall, ...)
+                    row[k] = v / self.subdivisions
+            row.update(
+                {
+                    "images_per_s": images_per_step * self.dist.world_size / max(result.seconds, 1e-9),
+                    "data_wait_s": result.wait,
+                    "step_time_s": result.seconds,
+                }
+            )
+            metrics.write(row)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{result.loss:.3f}", size=result.size, lr=f"{result.lr:.2e}")
+
+    def _after_step(self) -> None:
+        """Checkpoint every `save_every` steps and at the end."""
+        if self.step % self.cfg.save_every == 0 or self.step == self.steps:
+            self.save()
+
+    def _finish(self, last_loss: float, images_per_s: float) -> dict:
+        """The run's summary (and `summary.json` on the main rank)."""
         summary = {
             "step": self.step,
             "seen": self.seen,
             "loss": last_loss,
-            "images_per_s": imgs_run / max(time.perf_counter() - t_run, 1e-9),
+            "images_per_s": images_per_s,
             "checkpoint": str(self.run_dir / "last.pt"),
         }
         if self.dist.enabled:
@@ -497,9 +523,7 @@ class Trainer:
             torch.distributed.all_gather_object(digests, replica_digest(self.model))
             summary["replica_digests"] = digests
         if self.dist.main:
-            import json
-
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         return summary
 
     def close(self) -> None:
@@ -508,9 +532,9 @@ class Trainer:
             torch.distributed.destroy_process_group()
 
 
-def train(cfg: TrainConfig, *, resume: str | Path | None = None, debug_kill_at: int | None = None) -> dict:
+def train(cfg: TrainConfig, *, resume: str | Path | None = None, model_builder: ModelBuilder | None = None) -> dict:
     """Build a Trainer from `cfg`, run it, and return its summary."""
-    trainer = Trainer(cfg, resume=resume, debug_kill_at=debug_kill_at)
+    trainer = Trainer(cfg, resume=resume, model_builder=model_builder)
     try:
         return trainer.run()
     finally:
