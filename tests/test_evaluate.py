@@ -230,7 +230,7 @@ def test_terrier_box_counts_for_dog_but_not_the_reverse(tree, tmp_path):
 
 
 def test_subset_map_of_never_boxed_classes(tree, tmp_path):
-    from yolo9000.evaluation.summary import box_groups
+    from yolo9000.evaluation import box_groups
 
     cats = [
         {"id": 1, "name": "dog", "wnid": WNID["dog"]},
@@ -636,7 +636,7 @@ def test_eval_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, messa
 
 
 def test_box_groups_all_four(tree):
-    from yolo9000.evaluation.summary import box_groups
+    from yolo9000.evaluation import box_groups
 
     boxed = np.zeros(len(tree), dtype=bool)
     boxed[node(tree, "dog")] = True
@@ -654,7 +654,7 @@ def test_box_groups_all_four(tree):
 
 
 def test_boxed_from_files(tree, tmp_path):
-    from yolo9000.evaluation.summary import boxed_from_file
+    from yolo9000.evaluation import boxed_from_file
 
     want = {node(tree, "dog"), node(tree, "car")}
     (tmp_path / "train.map").write_text(f"{node(tree, 'dog')}\n{node(tree, 'car')}\n")
@@ -681,7 +681,7 @@ def test_boxed_from_files(tree, tmp_path):
 
 
 def test_per_box_hierarchy(tree, tmp_path):
-    from yolo9000.evaluation.summary import detection_report
+    from yolo9000.evaluation import detection_report
 
     cats = [{"id": 1, "name": "terrier", "wnid": WNID["terrier"]}, {"id": 2, "name": "cat", "wnid": WNID["cat"]}]
     anns = [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20)), (1, 1, (0, 50, 20, 20)), (1, 2, (50, 0, 20, 20))]
@@ -819,7 +819,7 @@ def test_eval_cli_flat_model(tmp_path):
 
 
 def test_unreadable_images_are_skipped_and_logged(tree, tmp_path, caplog):
-    from yolo9000.evaluation.summary import predict_detections
+    from yolo9000.evaluation import predict_detections
 
     ckpt, gt, images, _ = _toy_world(tmp_path, tree)
     (images / "1.png").write_bytes(b"not a png")  # image id 2

@@ -166,7 +166,9 @@ def _out_dir(args) -> Path:
 
 def run(args) -> int:
     """Run `yolo9000 detect`."""
-    from yolo9000.inference.detector import Detector, detect_files, load_detector_model, resolve_device
+    from yolo9000.device import resolve_device
+    from yolo9000.inference.detector import Detector, load_detector_model
+    from yolo9000.inference.runner import detect_files
 
     if not 0 <= args.thresh < 1:
         raise ValueError(f"--thresh must be in [0, 1), got {args.thresh}")

@@ -11,6 +11,7 @@ import numpy as np
 
 from wordtree.formats import load_tree
 from yolo9000.commands.defaults import default_checkpoint
+from yolo9000.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def _subset_coco(coco, n: int):
 def _boxed_mask(args, tree, world_tree: Path | None):
     """Bool mask of the tree nodes that were box labels in training, and where it came from."""
     from wordtree import WordTree
-    from yolo9000.evaluation.summary import boxed_from_file, boxed_from_tree
+    from yolo9000.evaluation import boxed_from_file, boxed_from_tree
 
     if args.train_maps:
         mask = None
@@ -309,9 +310,8 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
 
 def run(args) -> int:
     """Evaluate and write the report; prints the headline numbers."""
-    import torch
 
-    from yolo9000.evaluation import summary as ev
+    from yolo9000 import evaluation as ev
     from yolo9000.evaluation.report import ReportWriter, markdown_table
 
     coco_path, images, folders, world_tree = _resolve_data(args)
@@ -319,7 +319,7 @@ def run(args) -> int:
     # refuse to clobber an earlier report before spending time on the model
     ReportWriter(args.out, overwrite=args.overwrite).check_free(["summary.json"])
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(args.device))
     model = names = None
     meta: dict = {"predictions": str(args.predictions) if args.predictions else None}
     if args.predictions is None:

@@ -15,52 +15,15 @@ import torch
 from torch import nn
 
 from wordtree.formats import load_tree
+from yolo9000.darknet.builders import BuildState, build_layer, candidate_paths, find_file
 from yolo9000.darknet.cfg import Section, net_options, parse_cfg
-from yolo9000.darknet.layers import (
-    ConvBlock,
-    Dropout,
-    GlobalAvgPool,
-    MaxPool,
-    Passthrough,
-    Reorg,
-    Route,
-    Shortcut,
-    Upsample,
-)
+from yolo9000.darknet.layers import ConvBlock, Route, Shortcut
 from yolo9000.darknet.weights import load_weights
-from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
+from yolo9000.detection.head import RegionConfig, RegionHead
 
 __all__ = ["DarknetModel", "load_darknet"]
 
 log = logging.getLogger(__name__)
-
-
-def _resolve(option: str, base_dir: Path | None) -> list[Path]:
-    """Where a relative file named in a cfg may live: as given, next to the cfg, or its basename next to it."""
-    p = Path(option)
-    cands = [p]
-    if base_dir is not None and not p.is_absolute():
-        cands += [base_dir / p, base_dir / p.name]
-    return cands
-
-
-def _find_file(option: str, base_dir: Path | None) -> Path | None:
-    for c in _resolve(option, base_dir):
-        if c.is_file():
-            return c
-    return None
-
-
-def _read_map(path: Path) -> list[int]:
-    vals = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            vals.append(int(line.split()[0]))
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: map line {line!r} is not an integer") from None
-    return vals
 
 
 # Per-image activation size under which a CPU batch goes back to running batched (half a core's L2)
@@ -93,132 +56,23 @@ class DarknetModel(nn.Module):
         self.weights_version = (0, 2, 0)
         self.names: list[str] | None = list(self.tree.names) if self.tree is not None else None
 
+        state = BuildState(self.net, self.tree, base)
         layers: list[nn.Module] = []
         kinds: list[str] = []
-        shapes: list[tuple[int, int, int]] = []  # (c, h, w) at the cfg's nominal size, to check routes
-        c, h, w = self.net["channels"], self.net["height"], self.net["width"]
-        body = sections[1:]
-        for idx, s in enumerate(body):
-            if s.name == "convolutional":
-                size = s.get_int("size", 1)
-                stride = s.get_int("stride", 1)
-                padding = size // 2 if s.get_int("pad", 0) else s.get_int("padding", 0)
-                filters = s.get_int("filters", 1)
-                groups = s.get_int("groups", 1)
-                if filters < 1 or size < 1 or stride < 1:
-                    raise ValueError(f"{s.where()}: filters, size and stride must be >= 1")
-                if c % groups or filters % groups:
-                    raise ValueError(f"{s.where()}: groups={groups} does not divide channels {c} / filters {filters}")
-                try:
-                    layer = ConvBlock(
-                        c,
-                        filters,
-                        size,
-                        stride,
-                        padding,
-                        bool(s.get_int("batch_normalize", 0)),
-                        s.get_str("activation", "logistic"),
-                        groups,
-                    )
-                except ValueError as exc:
-                    raise ValueError(f"{s.where()}: {exc}") from None
-                c, h, w = filters, (h + 2 * padding - size) // stride + 1, (w + 2 * padding - size) // stride + 1
-            elif s.name == "maxpool":
-                stride = s.get_int("stride", 1)
-                size = s.get_int("size", stride)
-                layer = MaxPool(size, stride, s.get_int("padding", size - 1))
-                h, w = layer.out_size(h), layer.out_size(w)
-            elif s.name == "avgpool":
-                layer = GlobalAvgPool()
-                h, w = 1, 1
-            elif s.name == "reorg":
-                stride = s.get_int("stride", 1)
-                if s.get_int("reverse", 0) or s.get_int("flatten", 0) or s.get_int("extra", 0):
-                    raise ValueError(f"{s.where()}: only reorg with reverse=0, flatten=0, extra=0 is supported")
-                if c % (stride * stride) or h % stride or w % stride:
-                    raise ValueError(
-                        f"{s.where()}: reorg stride {stride} needs channels divisible by "
-                        f"{stride * stride} and sizes divisible by {stride}; input is {c}x{h}x{w}"
-                    )
-                layer = Reorg(stride)
-                c, h, w = c * stride * stride, h // stride, w // stride
-            elif s.name == "route":
-                raw = s.get_ints("layers")
-                if not raw:
-                    raise ValueError(f"{s.where()}: route needs layers=")
-                srcs = [idx + r if r < 0 else r for r in raw]
-                for r, src in zip(raw, srcs):
-                    if not 0 <= src < idx:
-                        raise ValueError(f"{s.where()}: route layer {r} points to layer {src}, outside 0..{idx - 1}")
-                hw = {shapes[src][1:] for src in srcs}
-                if len(hw) > 1:
-                    raise ValueError(
-                        f"{s.where()}: route concatenates layers of different sizes "
-                        + ", ".join(f"{src}:{shapes[src][2]}x{shapes[src][1]}" for src in srcs)
-                    )
-                layer = Route(srcs)
-                c = sum(shapes[src][0] for src in srcs)
-                h, w = shapes[srcs[0]][1:]
-            elif s.name == "shortcut":
-                r = s.get_int("from", -1)
-                src = idx + r if r < 0 else r
-                if not 0 <= src < idx or shapes[src] != (c, h, w):
-                    raise ValueError(f"{s.where()}: shortcut from={r} must name an earlier layer of shape {c}x{h}x{w}")
-                layer = Shortcut(src, s.get_str("activation", "linear"))
-            elif s.name == "upsample":
-                stride = s.get_int("stride", 2)
-                layer = Upsample(stride)
-                h, w = h * stride, w * stride
-            elif s.name == "dropout":
-                layer = Dropout(s.get_float("probability", 0.5))
-            elif s.name == "softmax":
-                layer = Passthrough("softmax")
-                if self.tree is not None:
-                    if len(self.tree) != c * h * w and len(self.tree) != c:
-                        raise ValueError(
-                            f"{s.where()}: the tree has {len(self.tree)} nodes but the input has {c} channels"
-                        )
-                    self.classifier_softmax = make_tree_softmax(self.tree)
-            elif s.name == "cost":
-                layer = Passthrough("cost")
-            elif s.name == "region":
-                if self.region is not None:
-                    raise ValueError(f"{s.where()}: only one [region] layer is supported")
-                mapping = None
-                map_opt = s.get_str("map")
-                if map_opt:
-                    found = _find_file(map_opt, base)
-                    if found is None:
-                        # only Darknet-style training of COCO ids uses it; a checkpoint has no folder to look in
-                        level = logging.WARNING if base is not None else logging.DEBUG
-                        log.log(level, "%s: map file %r not found; box labels will not be remapped", s.where(), map_opt)
-                    else:
-                        mapping = _read_map(found)
-                region = RegionConfig.from_section(s, self.net, tree=self.tree, map=mapping)
-                if c != region.filters:
-                    raise ValueError(
-                        f"{s.where()}: the layer before [region] has {c} filters but num={region.num} x "
-                        f"(coords {region.coords} + 1 + classes {region.classes}) = {region.filters}"
-                    )
-                self.region = region
-                self.head = RegionHead(region)
-                layer = Passthrough("region")
-            else:  # pragma: no cover - parse_cfg only lets known sections through
-                raise ValueError(f"{s.where()}: layer type [{s.name}] is not supported")
-            if h < 1 or w < 1:
-                raise ValueError(
-                    f"{s.where()}: output size becomes {w}x{h} at input {self.net['width']}x{self.net['height']}"
-                )
+        shape = (self.net["channels"], self.net["height"], self.net["width"])
+        for idx, s in enumerate(sections[1:]):
+            layer, shape = build_layer(s, idx, shape, state)
             layers.append(layer)
             kinds.append(s.name)
-            shapes.append((c, h, w))
+        self.region, self.classifier_softmax = state.region, state.classifier_softmax
+        self.head = RegionHead(self.region) if self.region is not None else None
         if self.region is not None:
             after = [k for k in kinds[kinds.index("region") + 1 :] if k != "cost"]
             if after:
                 raise ValueError(f"{self.source}: layers after [region] are not supported ({', '.join(after)})")
         self.layers = nn.ModuleList(layers)
         self.kinds = kinds
-        self.shapes = shapes
+        self.shapes = state.shapes  # (c, h, w) per layer at the cfg's nominal size
         keep = set()
         for m in layers:
             if isinstance(m, Route):
@@ -241,9 +95,9 @@ class DarknetModel(nn.Module):
             return None
         s = tree_sections[0]
         opt = s.get_str("tree")
-        found = _find_file(opt, base)
+        found = find_file(opt, base)
         if found is None:
-            tried = ", ".join(str(c) for c in _resolve(opt, base))
+            tried = ", ".join(str(c) for c in candidate_paths(opt, base))
             raise FileNotFoundError(f"{s.where()}: tree file {opt!r} not found (tried {tried}); pass tree=")
         return load_tree(found)
 

@@ -1,1 +1,52 @@
-"""Evaluation: COCO mAP with ancestor crediting, hierarchical measures, prediction runs and reports."""
+"""Evaluation of a detector (or classifier) on COCO JSON and class folders, with the WordTree measures.
+
+The parts: `coco` (COCO mAP with ancestor crediting), `hierarchy` (top-k and hierarchical measures), `inputs`
+(saved predictions; which classes had training boxes), `predict` (running a model over a dataset), `report`
+(tables and plots) and `summary` (the reports `yolo9000 eval` writes). The public names are exported here.
+"""
+
+from yolo9000.evaluation.coco import CocoResult, category_ids, category_nodes, evaluate_detections, load_coco
+from yolo9000.evaluation.inputs import (
+    BOX_GROUPS,
+    BOX_MAP_NAMES,
+    UNSEEN_GROUPS,
+    box_groups,
+    boxed_from_file,
+    boxed_from_tree,
+    read_predictions,
+)
+from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections
+from yolo9000.evaluation.summary import (
+    ClassificationReport,
+    DetectionReport,
+    box_hierarchy,
+    classification_summary,
+    detection_report,
+    headline_table,
+    write_report,
+)
+
+__all__ = [
+    "BOX_GROUPS",
+    "CocoResult",
+    "evaluate_detections",
+    "BOX_MAP_NAMES",
+    "UNSEEN_GROUPS",
+    "ClassPredictions",
+    "ClassificationReport",
+    "DetectionReport",
+    "box_groups",
+    "box_hierarchy",
+    "boxed_from_file",
+    "boxed_from_tree",
+    "category_ids",
+    "category_nodes",
+    "classification_summary",
+    "detection_report",
+    "headline_table",
+    "load_coco",
+    "predict_classification",
+    "predict_detections",
+    "read_predictions",
+    "write_report",
+]

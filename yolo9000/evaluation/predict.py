@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from yolo9000.data.prefetch import batched as batches_of
+from yolo9000.data.prefetch import prefetched
 from yolo9000.evaluation.coco import PRED_COLUMNS
-from yolo9000.inference.inputs import batches as batches_of
 
 log = logging.getLogger(__name__)
 
@@ -43,31 +44,10 @@ def _load_images(paths: Sequence[Path]) -> tuple[list[torch.Tensor], list[int]]:
 
 
 def _prefetched(chunks: Iterable[Sequence[int]], path_of, workers: int):
-    """Yield (chunk, (images, ok)) with the next batches already being decoded on `workers` threads
-    (image decoding releases the GIL), so reading overlaps the model."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    def load(chunk):
-        return _load_images([path_of(i) for i in chunk])
-
-    if workers <= 0:
-        for chunk in chunks:
-            yield chunk, load(chunk)
-        return
-    it = iter(chunks)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = deque()
-        for chunk in it:
-            pending.append((chunk, pool.submit(load, chunk)))
-            if len(pending) > workers:
-                break
-        while pending:
-            chunk, fut = pending.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append((nxt, pool.submit(load, nxt)))
-            yield chunk, fut.result()
+    """(chunk, (images, ok)) with the next batches already being decoded on `workers` threads."""
+    return prefetched(
+        chunks, lambda chunk: _load_images([path_of(i) for i in chunk]), workers=workers, depth=workers + 1
+    )
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):

@@ -1,10 +1,5 @@
-"""Evaluation of a detector (or classifier) on COCO JSON and class folders, with the WordTree measures.
-
-The parts: `eval_coco` (COCO mAP with ancestor crediting), `eval_hier` (top-k and hierarchical
-measures), `eval_inputs` (saved predictions; which classes had training boxes), `eval_predict` (running
-a model over a dataset) and `eval_report` (tables and plots). This module ties them into the reports
-`yolo9000 eval` writes, and re-exports the public names so `yolo9000.evaluation.summary` is the one import.
-"""
+"""The reports `yolo9000 eval` writes: detection (COCO mAP per box group, hierarchy of matched boxes) and
+classification summaries, tied together from the other modules of `yolo9000.evaluation`."""
 
 from __future__ import annotations
 
@@ -15,41 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from yolo9000.evaluation.coco import CocoResult, category_ids, category_nodes, evaluate_detections, load_coco
+from yolo9000.evaluation.coco import CocoResult, category_ids, category_nodes, evaluate_detections
 from yolo9000.evaluation.hierarchy import classification_report, flat_topk
 from yolo9000.evaluation.inputs import (
     BOX_GROUPS,
-    BOX_MAP_NAMES,
     UNSEEN_GROUPS,
     box_groups,
-    boxed_from_file,
-    boxed_from_tree,
-    read_predictions,
 )
-from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections
-
-__all__ = [
-    "BOX_GROUPS",
-    "BOX_MAP_NAMES",
-    "UNSEEN_GROUPS",
-    "ClassPredictions",
-    "ClassificationReport",
-    "DetectionReport",
-    "box_groups",
-    "box_hierarchy",
-    "boxed_from_file",
-    "boxed_from_tree",
-    "category_ids",
-    "category_nodes",
-    "classification_summary",
-    "detection_report",
-    "headline_table",
-    "load_coco",
-    "predict_classification",
-    "predict_detections",
-    "read_predictions",
-    "write_report",
-]
+from yolo9000.evaluation.predict import ClassPredictions
 
 
 @dataclass

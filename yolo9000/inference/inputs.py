@@ -3,14 +3,10 @@ a thread pool, and the frames of animated images or (with PyAV) video files."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -68,7 +64,7 @@ def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inp
     return found
 
 
-def _load(path: Path) -> torch.Tensor | str:
+def read_or_reason(path: Path) -> torch.Tensor | str:
     """(3,H,W) uint8 image, or the reason it cannot be read."""
     from yolo9000.data.image_io import read_image
 
@@ -78,27 +74,6 @@ def _load(path: Path) -> torch.Tensor | str:
         return str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
 
 
-def prefetch(pool: ThreadPoolExecutor, paths: Sequence[Path], depth: int) -> Iterator[tuple[Path, Any]]:
-    """(path, image or reason) in order, with at most `depth` reads in flight (bounded memory)."""
-    pending: deque = deque()
-    it = iter(paths)
-    for p in itertools.islice(it, depth):
-        pending.append((p, pool.submit(_load, p)))
-    while pending:
-        p, fut = pending.popleft()
-        nxt = next(it, None)
-        if nxt is not None:
-            pending.append((nxt, pool.submit(_load, nxt)))
-        yield p, fut.result()
-
-
-def batches(items: Sequence, n: int) -> Iterator[Sequence]:
-    """`items` in consecutive slices of at most `n`."""
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-# ---------------------------------------------------------------- video frames
 def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
     """Frames of an animated GIF/WebP/PNG/TIFF as ((3,H,W) uint8, duration ms), and their count."""
     import numpy as np

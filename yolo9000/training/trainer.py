@@ -43,8 +43,9 @@ from yolo9000.data import (
     distort_hsv_batch,
     multiscale_sizes,
 )
+from yolo9000.device import resolve_device
 from yolo9000.training.config import TrainConfig
-from yolo9000.training.distributed import amp_dtype, replica_digest, resolve_device, setup_distributed
+from yolo9000.training.distributed import amp_dtype, replica_digest, setup_distributed
 from yolo9000.training.metrics_log import MetricsLog
 from yolo9000.training.schedule import DarknetSchedule, make_scheduler
 

@@ -1,0 +1,269 @@
+"""Run a `Detector` over images, folders or videos: JSON lines, annotated pictures and a summary page out.
+
+Images are read by a small thread pool while the model runs (`yolo9000.data.prefetch`); files that are missing
+or unreadable are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from yolo9000.data.prefetch import batched, prefetched
+from yolo9000.detection.decode import Detections
+from yolo9000.inference.detector import Detector
+from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, frames_av, frames_pil, read_or_reason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Report:
+    """What a run did: counts, skipped inputs, speed, and the files written."""
+
+    images: int = 0
+    frames: int = 0
+    detections: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    jsonl: Path | None = None
+    summary: Path | None = None
+    outputs: list[Path] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.images + self.frames
+
+
+class _Writer:
+    """Output folder: JSON lines, annotated pictures with unique names, summary entries."""
+
+    def __init__(self, out: Path, detector: Detector, *, save_images: bool, show_path: bool, max_path: int):
+        self.out = out
+        self.det = detector
+        self.save_images, self.show_path, self.max_path = save_images, show_path, max_path
+        out.mkdir(parents=True, exist_ok=True)
+        self.jsonl_path = out / "detections.jsonl"
+        self.jsonl = self.jsonl_path.open("w", encoding="utf-8")
+        self.used: set[str] = set()
+        self.entries: list[dict] = []
+
+    def unique(self, stem: str, ext: str) -> Path:
+        name, k = f"{stem}{ext}", 1
+        while name in self.used:
+            k += 1
+            name = f"{stem}_{k}{ext}"
+        self.used.add(name)
+        return self.out / name
+
+    def labels(self, det: Detections) -> list[str]:
+        return [det.label_text(i, show_path=self.show_path, max_path=self.max_path) for i in range(len(det))]
+
+    def record(self, row: dict, det: Detections) -> None:
+        row["detections"] = det.to_records()
+        self.jsonl.write(json.dumps(row) + "\n")
+
+    def close(self) -> None:
+        self.jsonl.close()
+
+
+def detect_files(
+    detector: Detector,
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    batch_size: int = 8,
+    save_images: bool = True,
+    show_path: bool = False,
+    max_path: int = 3,
+    summary: bool = True,
+    workers: int = 2,
+    progress: bool = True,
+) -> Report:
+    """Run the detector over images, folders and videos; write `out/detections.jsonl`, annotated files and
+    `out/index.html` (+ `out/summary.jpg`, a grid of the first annotated images). Unreadable inputs are
+    skipped and listed in the report; an error only when nothing at all could be read."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    found = expand_inputs(inputs)
+    report = Report(skipped=list(found.skipped))
+    if not found.images and not found.videos:
+        reasons = "; ".join(f"{p}: {why}" for p, why in found.skipped) or "no inputs given"
+        raise FileNotFoundError(f"nothing to detect on ({reasons})")
+    out = Path(out)
+    writer = _Writer(out, detector, save_images=save_images, show_path=show_path, max_path=max_path)
+    report.jsonl = writer.jsonl_path
+    grid: list[torch.Tensor] = []
+    t_start = time.perf_counter()
+    try:
+        _detect_images(
+            detector, found.images, writer, report, grid, batch_size=batch_size, workers=workers, progress=progress
+        )
+        for video in found.videos:
+            try:
+                _detect_video(
+                    detector, video, writer, report, batch_size=batch_size, save=save_images, progress=progress
+                )
+            except (OSError, ValueError) as exc:
+                report.skipped.append((str(video), str(exc)))
+                log.warning("%s: %s, skipped", video, exc)
+    finally:
+        writer.close()
+    report.seconds = time.perf_counter() - t_start
+    if report.processed == 0:
+        reasons = "; ".join(f"{p}: {why}" for p, why in report.skipped)
+        raise ValueError(f"no input could be read ({reasons})")
+    if summary:
+        report.summary = _write_summary(out, writer.entries, report.skipped, grid)
+    return report
+
+
+def _detect_images(
+    detector: Detector,
+    images: Sequence[Path],
+    writer: _Writer,
+    report: Report,
+    grid: list[torch.Tensor],
+    *,
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> None:
+    """Detect on still images in batches, reading ahead while the model runs; unreadable files are skipped."""
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    bar = tqdm(total=len(images), unit="img", desc="detect", disable=not progress or not images)
+    loaded = prefetched(images, read_or_reason, workers=max(1, workers), depth=2 * batch_size)
+    for chunk in batched(images, batch_size):
+        pairs = [next(loaded) for _ in chunk]
+        good = [(p, im) for p, im in pairs if isinstance(im, torch.Tensor)]
+        for p, why in pairs:
+            if isinstance(why, str):
+                report.skipped.append((str(p), why))
+                log.warning("%s: %s, skipped", p, why)
+        t0 = time.perf_counter()
+        dets = detector([im for _, im in good])
+        report.model_seconds += time.perf_counter() - t0
+        for (p, im), det in zip(good, dets):
+            _record_image(detector, writer, report, grid, p, im, det.to("cpu"))
+        bar.update(len(chunk))
+        bar.set_postfix(img_s=f"{report.images / max(time.perf_counter() - t_start, 1e-9):.1f}")
+    bar.close()
+
+
+def _record_image(
+    detector: Detector,
+    writer: _Writer,
+    report: Report,
+    grid: list[torch.Tensor],
+    path: Path,
+    image: torch.Tensor,
+    det: Detections,
+) -> None:
+    """One image's JSON line, annotated picture (when saving) and summary entry."""
+    from yolo9000.inference.draw import draw_detections, to_pil
+
+    entry = {"image": str(path), "annotated": None, "labels": writer.labels(det)}
+    if writer.save_images:
+        drawn = draw_detections(image, det, names=detector.names, show_path=writer.show_path, max_path=writer.max_path)
+        target = writer.unique(path.stem, ".jpg")
+        to_pil(drawn).save(target, quality=90)
+        entry["annotated"] = target.name
+        report.outputs.append(target)
+        if len(grid) < 16:
+            grid.append(drawn)
+    writer.record({"image": str(path), "width": int(image.shape[-1]), "height": int(image.shape[-2])}, det)
+    writer.entries.append(entry)
+    report.images += 1
+    report.detections += len(det)
+
+
+def _write_summary(out: Path, entries: list[dict], skipped: list[tuple[str, str]], grid: list[torch.Tensor]) -> Path:
+    """`out/index.html` (and `out/summary.jpg`, a grid of the first annotated pictures); returns the page."""
+    from yolo9000.inference.draw import html_summary, thumbnail_grid
+
+    page = out / "index.html"
+    page.write_text(html_summary(entries, skipped), encoding="utf-8")
+    if grid:
+        thumbnail_grid(grid).save(out / "summary.jpg", quality=90)
+    return page
+
+
+def _detect_video(
+    detector: Detector, path: Path, writer: _Writer, report: Report, *, batch_size: int, save: bool, progress: bool
+) -> None:
+    from PIL import Image
+    from tqdm import tqdm
+
+    from yolo9000.inference.draw import draw_detections, to_pil
+
+    try:
+        frames, total = frames_av(path) if path.suffix.lower() in VIDEO_EXTS else frames_pil(path)
+    except (OSError, Image.UnidentifiedImageError) as exc:
+        raise ValueError(f"cannot read video ({exc})") from None
+    drawn_frames: list[Image.Image] = []
+    durations: list[float] = []
+    index = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=total or None, unit="frame", desc=path.name, disable=not progress)
+    batch: list[tuple[torch.Tensor, float]] = []
+
+    def flush() -> None:
+        nonlocal index
+        t = time.perf_counter()
+        dets = detector([f for f, _ in batch])
+        report.model_seconds += time.perf_counter() - t
+        for (frame, dur), det in zip(batch, dets):
+            det = det.to("cpu")
+            writer.record(
+                {"video": str(path), "frame": index, "width": int(frame.shape[-1]), "height": int(frame.shape[-2])}, det
+            )
+            if save:
+                drawn_frames.append(
+                    to_pil(
+                        draw_detections(
+                            frame, det, names=detector.names, show_path=writer.show_path, max_path=writer.max_path
+                        )
+                    )
+                )
+                durations.append(dur)
+            report.frames += 1
+            report.detections += len(det)
+            index += 1
+        bar.update(len(batch))
+        bar.set_postfix(fps=f"{index / max(time.perf_counter() - t0, 1e-9):.1f}")
+        batch.clear()
+
+    try:
+        for item in frames:
+            batch.append(item)
+            if len(batch) == batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - t0
+    log.info("%s: %d frames in %.1fs (%.1f frames/s)", path, index, elapsed, index / max(elapsed, 1e-9))
+    if index == 0:
+        raise ValueError("video has no frames")
+    entry = {"image": str(path), "annotated": None, "labels": [f"{index} frames, {index / elapsed:.1f} frames/s"]}
+    if save and drawn_frames:
+        target = writer.unique(f"{path.stem}_det", ".gif")
+        drawn_frames[0].save(
+            target, save_all=True, append_images=drawn_frames[1:], duration=[int(d) for d in durations], loop=0
+        )
+        entry["annotated"] = target.name
+        report.outputs.append(target)
+    writer.entries.append(entry)
+
+
+__all__ = ["Report", "detect_files"]
