@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 
 from wordtree.tree import LabelMap, WordTree
@@ -122,12 +123,20 @@ class BuildReport:
 
 # ---- presets -------------------------------------------------------------------------------------------
 def data_dir() -> Path:
-    """The folder of shipped lists (``data/`` of the checkout, or ``wordtree/data`` when installed as such)."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "data", here.parent / "data"):
-        if (cand / "darknet_compatible.json").is_file():
-            return cand
-    raise FileNotFoundError(f"shipped data folder not found (looked in {here / 'data'} and {here.parent / 'data'})")
+    """The folder of shipped lists: the package ``wordtree.data``, which is the checkout's top-level ``data/``
+    (mapped by ``[tool.setuptools.package-dir]`` in pyproject.toml; an editable install imports it from there)
+    and ``wordtree/data/`` inside an installed wheel. Every reader of those lists goes through here.
+
+    A checkout that is importable but not pip-installed (``PYTHONPATH=.``) has no ``wordtree.data``: then the
+    ``data/`` folder beside the ``wordtree`` source folder is used."""
+    try:
+        root = resources.files("wordtree.data")
+    except ModuleNotFoundError:
+        root = Path(__file__).resolve().parent.parent / "data"
+    # wheels install unpacked, so this is a real folder (a zipped install would need importlib.resources.as_file)
+    if not isinstance(root, Path) or not (root / "darknet_compatible.json").is_file():
+        raise FileNotFoundError(f"shipped data folder not found (package wordtree.data at {root})")
+    return root
 
 
 def darknet_preset(path: str | Path | None = None) -> BuildOptions:
