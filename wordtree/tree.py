@@ -95,6 +95,9 @@ class WordTree:
     Arrays (numpy, read-only, int64): `parent`, `group` (softmax group of each node), `group_offset`,
     `group_size`, `group_parent`, `child_group` (group of a node's children, -1 for leaves), `depth`
     (roots 0), `ancestors` (N x (max_depth+1): the node, its parent, ... padded with -1).
+
+    `derived` (dict): values derived from this tree by other packages (device tensors, softmax modules), e.g.
+    keyed by (name, device str); dropped with the tree, and never compared, pickled or saved.
     """
 
     def __init__(
@@ -136,6 +139,16 @@ class WordTree:
         if unknown:
             raise TreeError([f"target {w} is not a node of the tree" for w in unknown], source)
         self._is_target = _frozen(np.array([w in tset for w in wnids], dtype=bool))
+        self.derived: dict = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("derived", None)  # device tensors and modules: rebuilt on demand, never carried along
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.derived = {}
 
     # ---- construction -------------------------------------------------------------------------
     def _build_arrays(self, parent: np.ndarray) -> None:

@@ -75,14 +75,7 @@ def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names:
 
 
 def _write_tree(tree, directory: Path, stem: str) -> Path:
-    """`<stem>.tree` and `<stem>.names` (wordtree.formats when present)."""
-    try:
-        from wordtree.formats import write_darknet  # noqa: F401
-    except ImportError:
-        lines = [f"{w} {int(p)}" for w, p in zip(tree.wnids, tree.parent)]
-        (directory / f"{stem}.tree").write_text("\n".join(lines) + "\n")
-        (directory / f"{stem}.names").write_text("\n".join(tree.names) + "\n")
-        return directory / f"{stem}.tree"
+    """`<stem>.tree` and `<stem>.names` (and the label maps) beside the cfg."""
     tree.to_darknet(directory, stem)
     return directory / f"{stem}.tree"
 

@@ -22,9 +22,9 @@ tied boxes survives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
@@ -34,6 +34,7 @@ from yolo9000.detection.nms import (  # grouped_nms, tree_path_nms, darknet_part
     exact_darknet_rank,
     grouped_nms,
     thresholded_rows,
+    tree_cached,
     tree_index,
     tree_path_nms,
 )
@@ -145,23 +146,6 @@ class Detections:
         return out
 
 
-def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, thresh: float, nms: float) -> None:
-    if mode not in MODES:
-        raise ValueError(f"decode: mode must be one of {MODES}, got {mode!r}")
-    if region_out.dim() != 5:
-        raise ValueError(f"decode: region output must be (B, A, 5+C, H, W), got shape {tuple(region_out.shape)}")
-    a, e = region_out.shape[1], region_out.shape[2]
-    anchors = torch.as_tensor(region.anchors).reshape(-1, 2)
-    if a != anchors.shape[0]:
-        raise ValueError(f"decode: region output has {a} anchors but the region config has {anchors.shape[0]}")
-    if e != 5 + int(region.classes):
-        raise ValueError(
-            f"decode: region output has {e} entries per anchor, expected 5 + classes = {5 + int(region.classes)}"
-        )
-    if not (0.0 <= thresh < 1.0) or not (0.0 < nms <= 1.0):
-        raise ValueError(f"decode: need 0 <= thresh < 1 and 0 < nms <= 1, got thresh={thresh}, nms={nms}")
-
-
 def _absolute_at(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
     """P(node) = product of P(n | parent) over the node's ancestors; cond (n, N), nodes (K,) -> (n, K)."""
     anc = tree_index(tree, "ancestors", cond.device)[nodes]  # (K, D+1), -1 padded
@@ -180,6 +164,276 @@ def _tree_paths(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> tu
     path = torch.where(idx >= 0, anc.gather(1, idx.clamp(min=0)), torch.full_like(anc, -1))
     probs = torch.where(path >= 0, cond.gather(1, path.clamp(min=0)), torch.zeros((), dtype=cond.dtype, device=dev))
     return path, probs
+
+
+def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, thresh: float, nms: float) -> None:
+    if mode not in MODES:
+        raise ValueError(f"decode: mode must be one of {MODES}, got {mode!r}")
+    if region_out.dim() != 5:
+        raise ValueError(f"decode: region output must be (B, A, 5+C, H, W), got shape {tuple(region_out.shape)}")
+    a, e = region_out.shape[1], region_out.shape[2]
+    anchors = torch.as_tensor(region.anchors).reshape(-1, 2)
+    if a != anchors.shape[0]:
+        raise ValueError(f"decode: region output has {a} anchors but the region config has {anchors.shape[0]}")
+    if e != 5 + int(region.classes):
+        raise ValueError(
+            f"decode: region output has {e} entries per anchor, expected 5 + classes = {5 + int(region.classes)}"
+        )
+    if not (0.0 <= thresh < 1.0) or not (0.0 < nms <= 1.0):
+        raise ValueError(f"decode: need 0 <= thresh < 1 and 0 < nms <= 1, got thresh={thresh}, nms={nms}")
+
+
+def _check_options(
+    batch: int,
+    tree: "WordTree | None",
+    tree_nms: bool,
+    class_agnostic: bool,
+    class_map: Sequence[int] | None,
+    image_sizes: Sequence[tuple[int, int]] | None,
+) -> None:
+    if tree_nms and (tree is None or class_agnostic):
+        raise ValueError("decode: tree_nms needs a tree region and excludes class_agnostic")
+    if class_map is not None and tree is None:
+        raise ValueError("decode: class_map needs a tree region (Darknet applies .map only to tree heads)")
+    if image_sizes is not None and len(image_sizes) != batch:
+        raise ValueError(f"decode: {len(image_sizes)} image sizes for a batch of {batch}")
+
+
+def _size_tensor(image_sizes: Sequence[tuple[int, int]] | None, device: torch.device) -> torch.Tensor | None:
+    """(B, 2) long (width, height) of the original images, checked positive; None when not given."""
+    if image_sizes is None:
+        return None
+    sizes = torch.as_tensor([[int(w), int(h)] for w, h in image_sizes], dtype=torch.long, device=device)
+    if (sizes <= 0).any():
+        raise ValueError(f"decode: image sizes must be positive, got {sizes.tolist()}")
+    return sizes
+
+
+class _Selected(NamedTuple):
+    """The predictions whose objectness passes `thresh` (a score is never above the objectness)."""
+
+    active: torch.Tensor  # (B, A*HW) bool, Darknet's detection order
+    b_idx: torch.Tensor  # (n,) image
+    p_idx: torch.Tensor  # (n,) prediction index a*HW + cell
+    a_idx: torch.Tensor  # (n,) anchor
+    s_idx: torch.Tensor  # (n,) cell (row * W + col)
+    rows: torch.Tensor  # (n, 5+C) float32 entries of each selected prediction
+
+    @property
+    def obj(self) -> torch.Tensor:
+        return self.rows[:, 4]
+
+    @property
+    def cls(self) -> torch.Tensor:
+        return self.rows[:, 5:]
+
+
+def _select(region_out: torch.Tensor, thresh: float) -> _Selected:
+    """Gather only the predictions above the objectness threshold, for the whole batch at once."""
+    bsz, num_a, ent, gh, gw = region_out.shape
+    hw = gh * gw
+    active = region_out[:, :, 4].reshape(bsz, num_a * hw).float() > thresh  # Darknet: obj if obj > thresh else 0
+    b_idx, p_idx = active.nonzero(as_tuple=True)
+    a_idx, s_idx = torch.div(p_idx, hw, rounding_mode="floor"), p_idx % hw
+    rows = region_out.reshape(bsz, num_a, ent, hw)[b_idx, a_idx, :, s_idx].float()
+    return _Selected(active, b_idx, p_idx, a_idx, s_idx, rows)
+
+
+def _grid_boxes(sel: _Selected, anchors: torch.Tensor, gw: int, gh: int) -> tuple[torch.Tensor, ...]:
+    """(bx, by, bw, bh) relative to the network input (spec §2.4), in float64 like Darknet's exp."""
+    anchors = torch.as_tensor(anchors, dtype=torch.float64).reshape(-1, 2).to(sel.rows.device)
+    col, row = (sel.s_idx % gw).double(), torch.div(sel.s_idx, gw, rounding_mode="floor").double()
+    r64 = sel.rows[:, :4].double()
+    bx = (col + r64[:, 0]) / gw
+    by = (row + r64[:, 1]) / gh
+    bw = torch.exp(r64[:, 2]) * anchors[sel.a_idx, 0] / gw
+    bh = torch.exp(r64[:, 3]) * anchors[sel.a_idx, 1] / gh
+    return bx, by, bw, bh
+
+
+def _image_boxes(
+    sel: _Selected,
+    anchors: torch.Tensor,
+    grid: tuple[int, int],
+    net: tuple[int, int],
+    sizes: torch.Tensor | None,
+    letterbox: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(relative xyxy (n, 4), pixels per unit (n, 4)) of every selected prediction.
+
+    Relative to the original image when its size is known (letterbox undone, Darknet's `correct_region_boxes`),
+    else to the network input.
+    """
+    (gw, gh), (net_w, net_h) = grid, net
+    bx, by, bw, bh = _grid_boxes(sel, anchors, gw, gh)
+    if sizes is not None:
+        if letterbox:
+            new_w, new_h = letterbox_sizes(sizes, net_w, net_h)
+            bx, by, bw, bh = unletterbox(bx, by, bw, bh, new_w[sel.b_idx], new_h[sel.b_idx], net_w, net_h)
+        scale_w, scale_h = sizes[sel.b_idx, 0].double(), sizes[sel.b_idx, 1].double()
+    else:
+        scale_w = torch.full_like(bx, float(net_w))
+        scale_h = torch.full_like(by, float(net_h))
+    rel = torch.stack([bx - bw / 2, by - bh / 2, bx + bw / 2, by + bh / 2], 1)
+    return rel, torch.stack([scale_w, scale_h, scale_w, scale_h], 1)
+
+
+class _Candidates(NamedTuple):
+    """Scored candidates: one per (selected prediction, label) that passes `thresh`."""
+
+    r_idx: torch.Tensor  # (k,) row into the selected predictions
+    labels: torch.Tensor  # (k,) class, tree node or map position
+    scores: torch.Tensor  # (k,)
+    probs: torch.Tensor  # (k,) probability of the label
+    nodes: torch.Tensor | None  # (k,) tree node (trees only)
+    num_labels: int  # label count (NMS groups are image x label)
+    dense: Callable[[torch.Tensor], torch.Tensor] | None  # Darknet's stored class scores (tie order)
+
+
+def _per_label(obj: torch.Tensor, probs: torch.Tensor, thresh: float, mode: str) -> tuple[Any, ...]:
+    """(row, label, score, prob, dense) of every (box, label) with obj * P(label) > thresh (Darknet keeps each)."""
+    scores_all = obj[:, None] * probs
+    r_idx, lab = (scores_all > thresh).nonzero(as_tuple=True)
+    # Darknet stores 0 for classes at or below the threshold, which decides the order of exact ties
+    dense = thresholded_rows(scores_all, r_idx, thresh) if mode == "darknet" else None
+    return r_idx, lab, scores_all[r_idx, lab], probs[r_idx, lab], dense
+
+
+def _flat_candidates(sel: _Selected, thresh: float, mode: str) -> _Candidates:
+    """Flat softmax/logistic head: every class above the threshold."""
+    r_idx, lab, score, prob, dense = _per_label(sel.obj, sel.cls, thresh, mode)
+    return _Candidates(r_idx, lab, score, prob, None, sel.cls.shape[1], dense)
+
+
+def _mapped_candidates(
+    sel: _Selected, tree: "WordTree", class_map: Sequence[int], thresh: float, mode: str
+) -> _Candidates:
+    """Tree with a `.map` (Darknet's `detector valid`): every mapped class whose absolute P passes."""
+    cmap = torch.as_tensor(list(class_map), dtype=torch.long, device=sel.rows.device)
+    if cmap.numel() and (cmap.min() < 0 or cmap.max() >= len(tree)):
+        raise ValueError(f"decode: class_map entries must be tree nodes in [0, {len(tree) - 1}]")
+    r_idx, lab, score, prob, dense = _per_label(sel.obj, _absolute_at(tree, sel.cls, cmap), thresh, mode)
+    return _Candidates(r_idx, lab, score, prob, cmap[lab], int(cmap.numel()), dense)
+
+
+def _tree_candidates(
+    sel: _Selected, tree: "WordTree", ts: "TreeSoftmax", thresh: float, hier_thresh: float, mode: str
+) -> _Candidates:
+    """Tree without a map: one node per box from the top-down walk (paper: obj * P(node); darknet: obj)."""
+    obj, cls = sel.obj, sel.cls
+    # the region output already holds conditional probabilities: the walk reads them directly
+    pred = ts.predict(cls, threshold=hier_thresh, mode=mode, probs=True)
+    lab = pred.node.long()
+    prob = pred.prob.float() if mode == "paper" else _absolute_at_rows(tree, cls, lab)
+    score = obj * prob if mode == "paper" else obj
+    r_idx = (score > thresh).nonzero(as_tuple=True)[0]
+    lab = lab[r_idx]
+    return _Candidates(r_idx, lab, score[r_idx], prob[r_idx], lab, len(tree), None)
+
+
+def _nms_scores(
+    cand: _Candidates, sel: _Selected, images: torch.Tensor, groups: torch.Tensor, mode: str
+) -> torch.Tensor:
+    """Scores NMS ranks by: the scores, or in darknet mode the reverse of `do_nms_sort`'s exact order."""
+    if mode != "darknet":
+        return cand.scores.double()
+    pos = darknet_partition_position(sel.active)[images, sel.p_idx[cand.r_idx]]
+    rank = exact_darknet_rank(groups, cand.scores, pos, cand.dense, cand.labels)
+    return (rank.numel() - rank).double()
+
+
+def _suppress(
+    cand: _Candidates,
+    sel: _Selected,
+    rel: torch.Tensor,
+    tree: "WordTree | None",
+    *,
+    mode: str,
+    nms: float,
+    class_agnostic: bool,
+    tree_nms: bool,
+) -> torch.Tensor:
+    """Indices of the candidates that survive NMS, ordered by image, then by score (descending)."""
+    images = sel.b_idx[cand.r_idx]
+    groups = images if (class_agnostic or tree_nms) else images * cand.num_labels + cand.labels
+    scores = _nms_scores(cand, sel, images, groups, mode)
+    boxes = rel[cand.r_idx]
+    if nms < 1.0 and cand.r_idx.numel() and tree_nms:
+        keep = tree_path_nms(boxes, scores, images, cand.nodes, tree, nms)
+    elif nms < 1.0 and cand.r_idx.numel():
+        # IoU is invariant to the per-axis scaling to pixels, so NMS on relative boxes matches Darknet
+        keep = grouped_nms(boxes, scores, groups, nms)
+    else:
+        keep = torch.argsort(scores, descending=True, stable=True)
+    keep = keep[torch.argsort(scores[keep], descending=True, stable=True)]
+    return keep[torch.argsort(images[keep], stable=True)]
+
+
+def _kept_columns(
+    cand: _Candidates,
+    sel: _Selected,
+    keep: torch.Tensor,
+    rel: torch.Tensor,
+    scale: torch.Tensor,
+    sizes: torch.Tensor | None,
+    tree: "WordTree | None",
+    clip: bool,
+) -> dict[str, torch.Tensor]:
+    """The `Detections` tensors of the kept candidates, for the whole batch (boxes in pixels)."""
+    fr = cand.r_idx[keep]
+    pix = rel[fr] * scale[fr]
+    if clip and sizes is not None:
+        wh = sizes[sel.b_idx[fr]].double()
+        pix = torch.minimum(pix.clamp(min=0), torch.cat([wh, wh], 1))
+    cols = {
+        "boxes": pix.float(),
+        "scores": cand.scores[keep].float(),
+        "objectness": sel.obj[fr],
+        "labels": cand.labels[keep],
+        "probs": cand.probs[keep].float(),
+        "index": sel.p_idx[fr],
+    }
+    if tree is not None:
+        cols["nodes"] = cand.nodes[keep]
+        cols["path"], cols["path_probs"] = _kept_paths(tree, sel.cls[fr], cols["nodes"])
+    return cols
+
+
+def _kept_paths(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Root-first paths and their conditional probabilities; empty (0, max_depth + 1) without detections."""
+    if nodes.numel():
+        return _tree_paths(tree, cond, nodes)
+    dev = cond.device
+    empty = torch.zeros(0, tree.max_depth + 1, dtype=torch.long, device=dev)
+    return empty, torch.zeros(0, tree.max_depth + 1, device=dev)
+
+
+def _per_image(
+    cols: dict[str, torch.Tensor],
+    images: torch.Tensor,
+    batch: int,
+    tree: "WordTree | None",
+    image_sizes: Sequence[tuple[int, int]] | None,
+    names: Sequence[str] | None,
+    class_map: Sequence[int] | None,
+) -> list[Detections]:
+    """Split the batch's kept columns (ordered by image) into one `Detections` per image."""
+    counts = torch.bincount(images, minlength=batch).tolist()
+    split = {k: torch.split(v, counts) for k, v in cols.items()}
+    node_names = None
+    if tree is not None:  # label names given for the nodes (e.g. 9k.names) name the path too
+        node_names = (
+            list(names) if names is not None and class_map is None and len(names) == len(tree) else list(tree.names)
+        )
+    return [
+        Detections(
+            **{k: v[i] for k, v in split.items()},
+            image_size=(int(image_sizes[i][0]), int(image_sizes[i][1])) if image_sizes is not None else None,
+            names=names if names is not None else (node_names if class_map is None else None),
+            node_names=node_names,
+        )
+        for i in range(batch)
+    ]
 
 
 @torch.no_grad()
@@ -210,147 +464,26 @@ def decode(
     Without `image_sizes` boxes stay in network pixels. `nms` is the IoU above which a lower-scored box of
     the same class/node (or any box with `class_agnostic`; with `tree_nms`, any box whose node lies on the
     same root-to-leaf path, so "terrier" suppresses a weaker "dog" but not a "cat") is dropped; `nms=1` keeps
-    everything. `clip`
-    clips the returned boxes to the image (Darknet itself does not clip).
+    everything. `clip` clips the returned boxes to the image (Darknet itself does not clip).
     """
     _check_inputs(region_out, region, mode, thresh, nms)
-    bsz, num_a, ent, gh, gw = region_out.shape
-    dev = region_out.device
+    bsz, _, _, gh, gw = region_out.shape
     tree = getattr(region, "tree", None)
-    if tree_nms and (tree is None or class_agnostic):
-        raise ValueError("decode: tree_nms needs a tree region and excludes class_agnostic")
-    if class_map is not None and tree is None:
-        raise ValueError("decode: class_map needs a tree region (Darknet applies .map only to tree heads)")
-    if image_sizes is not None and len(image_sizes) != bsz:
-        raise ValueError(f"decode: {len(image_sizes)} image sizes for a batch of {bsz}")
-    net_w, net_h = (int(net_size[0]), int(net_size[1])) if net_size is not None else (gw * 32, gh * 32)
-    hw = gh * gw
-    num_p = num_a * hw
-
-    obj_all = region_out[:, :, 4].reshape(bsz, num_p).float()
-    active = obj_all > thresh  # Darknet: objectness = obj if obj > thresh else 0
-    b_idx, p_idx = active.nonzero(as_tuple=True)
-    a_idx, s_idx = torch.div(p_idx, hw, rounding_mode="floor"), p_idx % hw
-    rows = region_out.reshape(bsz, num_a, ent, hw)[b_idx, a_idx, :, s_idx].float()  # (n_sel, 5+C)
-    obj = rows[:, 4]
-    cls = rows[:, 5:]
-
-    # --- boxes (spec §2.4), in float64 like Darknet's exp, relative to the network input
-    anchors = torch.as_tensor(region.anchors, dtype=torch.float64).reshape(-1, 2).to(dev)
-    col, row = (s_idx % gw).double(), torch.div(s_idx, gw, rounding_mode="floor").double()
-    r64 = rows[:, :4].double()
-    bx = (col + r64[:, 0]) / gw
-    by = (row + r64[:, 1]) / gh
-    bw = torch.exp(r64[:, 2]) * anchors[a_idx, 0] / gw
-    bh = torch.exp(r64[:, 3]) * anchors[a_idx, 1] / gh
-    if image_sizes is not None:
-        sizes = torch.as_tensor([[int(w), int(h)] for w, h in image_sizes], dtype=torch.long, device=dev)
-        if (sizes <= 0).any():
-            raise ValueError(f"decode: image sizes must be positive, got {sizes.tolist()}")
-        if letterbox:
-            new_w, new_h = letterbox_sizes(sizes, net_w, net_h)
-            bx, by, bw, bh = unletterbox(bx, by, bw, bh, new_w[b_idx], new_h[b_idx], net_w, net_h)
-        scale_w, scale_h = sizes[b_idx, 0].double(), sizes[b_idx, 1].double()
-    else:
-        scale_w = torch.full_like(bx, float(net_w))
-        scale_h = torch.full_like(by, float(net_h))
-    rel = torch.stack([bx - bw / 2, by - bh / 2, bx + bw / 2, by + bh / 2], 1)  # relative xyxy
-
-    # --- candidates: (row into the selected predictions, label, score, prob)
-    dense = None
-    nodes = None
+    _check_options(bsz, tree, tree_nms, class_agnostic, class_map, image_sizes)
+    net = (int(net_size[0]), int(net_size[1])) if net_size is not None else (gw * 32, gh * 32)
+    sel = _select(region_out, thresh)
+    sizes = _size_tensor(image_sizes, region_out.device)
+    rel, scale = _image_boxes(sel, region.anchors, (gw, gh), net, sizes, letterbox)
     if tree is None:
-        scores_all = obj[:, None] * cls
-        r_idx, lab = (scores_all > thresh).nonzero(as_tuple=True)
-        score = scores_all[r_idx, lab]
-        prob = cls[r_idx, lab]
-        num_labels = cls.shape[1]
-        if mode == "darknet":  # Darknet stores 0 for classes at or below the threshold
-            dense = thresholded_rows(scores_all, r_idx, thresh)
+        cand = _flat_candidates(sel, thresh, mode)
     elif class_map is not None:
-        cmap = torch.as_tensor(list(class_map), dtype=torch.long, device=dev)
-        if cmap.numel() and (cmap.min() < 0 or cmap.max() >= len(tree)):
-            raise ValueError(f"decode: class_map entries must be tree nodes in [0, {len(tree) - 1}]")
-        absm = _absolute_at(tree, cls, cmap)  # (n_sel, M)
-        scores_all = obj[:, None] * absm
-        r_idx, lab = (scores_all > thresh).nonzero(as_tuple=True)
-        score, prob = scores_all[r_idx, lab], absm[r_idx, lab]
-        nodes = cmap[lab]
-        num_labels = int(cmap.numel())
-        if mode == "darknet":  # Darknet stores 0 for classes at or below the threshold
-            dense = thresholded_rows(scores_all, r_idx, thresh)
+        cand = _mapped_candidates(sel, tree, class_map, thresh, mode)
     else:
-        ts = tree_softmax if tree_softmax is not None else _tree_softmax_for(tree, dev)
-        # the region output already holds conditional probabilities: the walk reads them directly
-        pred = ts.predict(cls, threshold=hier_thresh, mode=mode, probs=True)
-        lab = pred.node.long()
-        prob = pred.prob.float() if mode == "paper" else _absolute_at_rows(tree, cls, lab)
-        score = obj * prob if mode == "paper" else obj
-        keep = score > thresh
-        r_idx = keep.nonzero(as_tuple=True)[0]
-        lab, score, prob = lab[r_idx], score[r_idx], prob[r_idx]
-        nodes = lab
-        num_labels = len(tree)
-
-    gb = b_idx[r_idx]
-    groups = gb if (class_agnostic or tree_nms) else gb * num_labels + lab
-    boxes_rel = rel[r_idx]
-    if mode == "darknet":
-        pos = darknet_partition_position(active)[gb, p_idx[r_idx]]
-        rank = exact_darknet_rank(groups, score, pos, dense, lab)
-        nms_scores = (rank.numel() - rank).double()
-    else:
-        nms_scores = score.double()
-    if nms < 1.0 and r_idx.numel() and tree_nms:
-        keep_idx = tree_path_nms(boxes_rel, nms_scores, gb, nodes, tree, nms)
-    elif nms < 1.0 and r_idx.numel():
-        # IoU is invariant to the per-axis scaling to pixels, so NMS on relative boxes matches Darknet
-        keep_idx = grouped_nms(boxes_rel, nms_scores, groups, nms)
-    else:
-        keep_idx = torch.argsort(nms_scores, descending=True, stable=True)
-    # final order: by image, then by score
-    by_score = torch.argsort(nms_scores[keep_idx], descending=True, stable=True)
-    keep_idx = keep_idx[by_score]
-    keep_idx = keep_idx[torch.argsort(gb[keep_idx], stable=True)]
-
-    fr = r_idx[keep_idx]
-    pix = boxes_rel[keep_idx] * torch.stack([scale_w, scale_h, scale_w, scale_h], 1)[fr]
-    if clip and image_sizes is not None:
-        wh = sizes[b_idx[fr]].double()
-        pix = torch.minimum(pix.clamp(min=0), torch.cat([wh, wh], 1))
-    path = path_probs = None
-    if tree is not None and fr.numel():
-        path, path_probs = _tree_paths(tree, cls[fr], nodes[keep_idx])
-    elif tree is not None:
-        path = torch.zeros(0, tree.max_depth + 1, dtype=torch.long, device=dev)
-        path_probs = torch.zeros(0, tree.max_depth + 1, device=dev)
-
-    counts = torch.bincount(gb[keep_idx], minlength=bsz).tolist()
-    parts = {
-        "boxes": pix.float(),
-        "scores": score[keep_idx].float(),
-        "objectness": obj[fr],
-        "labels": lab[keep_idx],
-        "probs": prob[keep_idx].float(),
-        "index": p_idx[fr],
-    }
-    if tree is not None:
-        parts.update(nodes=nodes[keep_idx], path=path, path_probs=path_probs)
-    split = {k: torch.split(v, counts) for k, v in parts.items()}
-    node_names = None
-    if tree is not None:  # label names given for the nodes (e.g. 9k.names) name the path too
-        node_names = (
-            list(names) if names is not None and class_map is None and len(names) == len(tree) else list(tree.names)
-        )
-    return [
-        Detections(
-            **{k: v[i] for k, v in split.items()},
-            image_size=(int(image_sizes[i][0]), int(image_sizes[i][1])) if image_sizes is not None else None,
-            names=names if names is not None else (node_names if class_map is None else None),
-            node_names=node_names,
-        )
-        for i in range(bsz)
-    ]
+        ts = tree_softmax if tree_softmax is not None else _tree_softmax_for(tree, region_out.device)
+        cand = _tree_candidates(sel, tree, ts, thresh, hier_thresh, mode)
+    keep = _suppress(cand, sel, rel, tree, mode=mode, nms=nms, class_agnostic=class_agnostic, tree_nms=tree_nms)
+    cols = _kept_columns(cand, sel, keep, rel, scale, sizes, tree, clip)
+    return _per_image(cols, sel.b_idx[cand.r_idx[keep]], bsz, tree, image_sizes, names, class_map)
 
 
 def _absolute_at_rows(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
@@ -360,18 +493,15 @@ def _absolute_at_rows(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor)
     return torch.where(anc >= 0, vals, torch.ones_like(vals)).prod(-1)
 
 
-_TS_CACHE: dict[tuple[int, str], Any] = {}
-
-
 def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
-    """A TreeSoftmax for `tree` on `device`, built once per (tree, device)."""
-    key = (id(tree), str(device))
-    ts = _TS_CACHE.get(key)
-    if ts is None or ts[0] is not tree:
+    """A TreeSoftmax for `tree` on `device`, built once and kept in the tree's own `derived` cache."""
+
+    def build() -> "TreeSoftmax":
         from wordtree.softmax import TreeSoftmax
 
-        _TS_CACHE[key] = ts = (tree, TreeSoftmax(tree).to(device))
-    return ts[1]
+        return TreeSoftmax(tree).to(device)
+
+    return tree_cached(tree, ("detection.tree_softmax", str(device)), build)
 
 
 __all__ = [

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:  # imported lazily at run time: wordtree.softmax pulls in torch-heavy code
+    from wordtree.softmax import TreeSoftmax
     from wordtree.tree import WordTree
 
 # yolov2.cfg's COCO anchors (grid units) and yolo9000.cfg's
@@ -115,12 +116,10 @@ class RegionConfig:
             raise ValueError(f"{s.where()}: {exc}") from None
 
 
-def make_tree_softmax(tree: "WordTree") -> nn.Module:
-    """`wordtree.softmax.TreeSoftmax(tree)`, imported on first use."""
-    try:
-        from wordtree.softmax import TreeSoftmax
-    except ImportError as exc:  # pragma: no cover - only while the package is incomplete
-        raise RuntimeError(f"a tree region head needs wordtree.softmax.TreeSoftmax ({exc})") from None
+def make_tree_softmax(tree: "WordTree") -> "TreeSoftmax":
+    """`wordtree.softmax.TreeSoftmax(tree)`, imported on first use (flat heads never load it)."""
+    from wordtree.softmax import TreeSoftmax
+
     return TreeSoftmax(tree)
 
 

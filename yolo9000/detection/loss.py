@@ -33,15 +33,22 @@ softmax; Darknet has no such case (its marker branch needs a tree).
 from __future__ import annotations
 
 import contextlib
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from yolo9000.detection.box_ops import iou_cxcywh, iou_wh
+from yolo9000.detection.box_ops import iou_cxcywh
+from yolo9000.detection.head import RegionConfig
+from yolo9000.detection.matcher import Assignment, ClassTables, Truths, match
 from yolo9000.detection.targets import Targets
+
+if TYPE_CHECKING:
+    from wordtree.softmax import TreeSoftmax
+    from wordtree.tree import WordTree
 
 CLS_OBJECTNESS = ("paper", "darknet", "none")
 CLS_ANCHOR = ("label", "objectness")
@@ -67,15 +74,10 @@ PART_NAMES = (
 )
 
 
-def _tree_tables(
-    parent: np.ndarray,
-    group: np.ndarray,
-    group_offset: np.ndarray,
-    group_size: np.ndarray,
-    ancestors: np.ndarray,
-    depth: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+def _tree_tables(tree: "WordTree") -> tuple[np.ndarray, np.ndarray]:
     """(path_by_depth (N, D+1): node at depth d on each node's path or -1, members (G, S): group members or -1)."""
+    ancestors, depth = np.asarray(tree.ancestors), np.asarray(tree.depth)
+    group_offset, group_size = np.asarray(tree.group_offset), np.asarray(tree.group_size)
     d1 = ancestors.shape[1]
     idx = depth[:, None] - np.arange(d1)[None, :]
     path = np.where(idx >= 0, np.take_along_axis(ancestors, np.clip(idx, 0, None), axis=1), -1)
@@ -85,28 +87,60 @@ def _tree_tables(
     return path.astype(np.int64), members.astype(np.int64)
 
 
-def _field(region, name: str, default):
-    return getattr(region, name, default) if region is not None else default
+def _class_layout(
+    tree: "WordTree | None", classes: int, softmax: bool
+) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """(class mode, path_by_depth, members, group): the tree's sibling groups, else one group of every class.
+
+    Darknet's logistic classes (no tree, no softmax) are independent sigmoids; the one-group tables then only
+    serve the shapes."""
+    if tree is not None:
+        if len(tree) != classes:
+            raise ValueError(f"region: classes={classes} but the tree has {len(tree)} nodes")
+        path, members = _tree_tables(tree)
+        return "tree", path, members, np.asarray(tree.group, dtype=np.int64)
+    path = np.arange(classes, dtype=np.int64)[:, None]
+    members = np.arange(classes, dtype=np.int64)[None, :]
+    return ("softmax" if softmax else "logistic"), path, members, np.zeros(classes, dtype=np.int64)
+
+
+def _region_map(cmap: Sequence[int] | None, classes: int) -> torch.Tensor | None:
+    """The region's `map` (dataset id -> tree node) as a long tensor, checked against the class count."""
+    if cmap is None:
+        return None
+    cmap = torch.as_tensor(list(cmap), dtype=torch.long)
+    if cmap.numel() and (cmap.min() < 0 or cmap.max() >= classes):
+        raise ValueError(f"region map: entries must lie in [0, {classes}), got [{int(cmap.min())}, {int(cmap.max())}]")
+    return cmap
+
+
+def _check_options(cls_objectness: str, cls_anchor: str, reduction: str) -> None:
+    if cls_objectness not in CLS_OBJECTNESS:
+        raise ValueError(f"cls_objectness must be one of {CLS_OBJECTNESS}, got {cls_objectness!r}")
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    if cls_anchor not in CLS_ANCHOR:
+        raise ValueError(f"cls_anchor must be one of {CLS_ANCHOR}, got {cls_anchor!r}")
 
 
 class RegionLoss(nn.Module):
     """YOLOv2/YOLO9000 region loss for a raw head output `(B, A*(5+C), H, W)` and padded `Targets`.
 
-    region: a `yolo9000.detection.head.RegionConfig` (anchors in grid units, scales, thresh, rescore, bias_match,
-    softmax, tree, map). tree_softmax: optional `wordtree.softmax.TreeSoftmax`; its tree is used when given
-    (else `region.tree`). cls_objectness: objectness on classification-only images: "paper" (noobject
+    region: the `RegionConfig` (anchors in grid units, scales, thresh, rescore, bias_match, softmax, tree,
+    map). tree_softmax: optional `wordtree.softmax.TreeSoftmax`; its tree is used when given (else
+    `region.tree`). cls_objectness: objectness on classification-only images: "paper" (noobject
     everywhere, the chosen box pushed up to .3 when below it, the 2017 YOLO9000 code), "darknet" (HEAD:
     noobject everywhere, nothing at the chosen box) or "none" (no objectness term on those images).
     cls_anchor: where a classification image's class loss goes: "label" (the paper: the box predicting the
     highest probability for the image's label) or "objectness" (the box most confident that an object is
     there, whatever its class: the label cannot pick its own box, so the classifier must be right where
-    the detector looks).
+    the detector looks). Which prediction answers for which truth is `yolo9000.detection.matcher.match`.
     """
 
     def __init__(
         self,
-        region,
-        tree_softmax=None,
+        region: RegionConfig,
+        tree_softmax: "TreeSoftmax | None" = None,
         cls_objectness: str = "paper",
         *,
         cls_anchor: str = "label",
@@ -116,70 +150,32 @@ class RegionLoss(nn.Module):
         prior_scale: float = PRIOR_SCALE,
     ) -> None:
         super().__init__()
-        if cls_objectness not in CLS_OBJECTNESS:
-            raise ValueError(f"cls_objectness must be one of {CLS_OBJECTNESS}, got {cls_objectness!r}")
-        if reduction not in ("sum", "mean"):
-            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-        if cls_anchor not in CLS_ANCHOR:
-            raise ValueError(f"cls_anchor must be one of {CLS_ANCHOR}, got {cls_anchor!r}")
+        _check_options(cls_objectness, cls_anchor, reduction)
         self.cls_objectness, self.cls_anchor = cls_objectness, cls_anchor
         self.reduction = reduction
         self.prior_until = int(prior_until)
         self.prior_scale = float(prior_scale)
-        anchors = torch.as_tensor(_field(region, "anchors", None), dtype=torch.float32).reshape(-1, 2)
-        self.num = int(_field(region, "num", anchors.shape[0]))
+        anchors = torch.as_tensor(region.anchors, dtype=torch.float32).reshape(-1, 2)
+        self.num = int(region.num)
         if anchors.shape[0] != self.num:
             raise ValueError(f"region: {anchors.shape[0]} anchors given but num={self.num}")
-        self.classes = int(_field(region, "classes", 0))
-        coords = int(_field(region, "coords", 4))
-        if coords != 4:
-            raise ValueError(f"region: coords={coords} is not supported (only 4)")
-        self.thresh = float(_field(region, "thresh", 0.6))
-        self.object_scale = float(_field(region, "object_scale", 5.0))
-        self.noobject_scale = float(_field(region, "noobject_scale", 1.0))
-        self.class_scale = float(_field(region, "class_scale", 1.0))
-        self.coord_scale = float(_field(region, "coord_scale", 1.0))
-        self.rescore = bool(_field(region, "rescore", True))
-        self.bias_match = bool(_field(region, "bias_match", True))
-        tree = getattr(tree_softmax, "tree", None) if tree_softmax is not None else None
-        tree = tree if tree is not None else _field(region, "tree", None)
-        self.tree = tree
-        c = self.classes
-        if tree is not None:
-            if len(tree) != c:
-                raise ValueError(f"region: classes={c} but the tree has {len(tree)} nodes")
-            path, members = _tree_tables(
-                np.asarray(tree.parent),
-                np.asarray(tree.group),
-                np.asarray(tree.group_offset),
-                np.asarray(tree.group_size),
-                np.asarray(tree.ancestors),
-                np.asarray(tree.depth),
-            )
-            group = np.asarray(tree.group, dtype=np.int64)
-            self.class_mode = "tree"
-        elif bool(_field(region, "softmax", True)):
-            path = np.arange(c, dtype=np.int64)[:, None]
-            members = np.arange(c, dtype=np.int64)[None, :]
-            group = np.zeros(c, dtype=np.int64)
-            self.class_mode = "softmax"
-        else:  # Darknet's logistic classes: independent sigmoids (binary cross-entropy)
-            path = np.arange(c, dtype=np.int64)[:, None]
-            members = np.arange(c, dtype=np.int64)[None, :]
-            group = np.zeros(c, dtype=np.int64)
-            self.class_mode = "logistic"
+        self.classes = int(region.classes)
+        self.thresh = float(region.thresh)
+        self.object_scale = float(region.object_scale)
+        self.noobject_scale = float(region.noobject_scale)
+        self.class_scale = float(region.class_scale)
+        self.coord_scale = float(region.coord_scale)
+        self.rescore = bool(region.rescore)
+        self.bias_match = bool(region.bias_match)
+        self.tree = tree_softmax.tree if tree_softmax is not None else region.tree
+        self.class_mode, path, members, group = _class_layout(self.tree, self.classes, bool(region.softmax))
         self.register_buffer("anchors", anchors.clone(), persistent=False)
         self.register_buffer("path_by_depth", torch.tensor(path), persistent=False)
         self.register_buffer("members", torch.tensor(members), persistent=False)
         self.register_buffer("group", torch.tensor(group), persistent=False)
         self.register_buffer("group_size", torch.tensor((members >= 0).sum(1)), persistent=False)
-        cmap = _field(region, "map", None) if apply_map else None
+        cmap = _region_map(region.map if apply_map else None, self.classes)
         if cmap is not None:
-            cmap = torch.as_tensor(list(cmap), dtype=torch.long)
-            if cmap.numel() and (cmap.min() < 0 or cmap.max() >= c):
-                raise ValueError(
-                    f"region map: entries must lie in [0, {c}), got [{int(cmap.min())}, {int(cmap.max())}]"
-                )
             self.register_buffer("cmap", cmap, persistent=False)
         else:
             self.cmap = None
@@ -279,103 +275,48 @@ class RegionLoss(nn.Module):
 
     def _assign(
         self, box: torch.Tensor, act: torch.Tensor, cls_raw: torch.Tensor, tg: Targets, h: int, w: int
-    ) -> "_Assignment":
-        """Target building (no grad): best IoU of every prediction, each truth's cell, anchor and winning
-        terms ("last write wins"), and the chosen prediction of each classification image."""
-        dev, dt = box.device, box.dtype
-        b, a, _, hw = box.shape
-        anchors = self.anchors.to(device=dev, dtype=dt)
+    ) -> Assignment:
+        """Target building (no grad): this batch's truths and class tables, then the matcher's decisions."""
+        truths, tables = self._truths(tg, box.dtype, box.device)
+        anchors = self.anchors.to(device=box.device, dtype=box.dtype)
+        return match(
+            box,
+            act,
+            cls_raw,
+            truths,
+            tables,
+            anchors,
+            h=h,
+            w=w,
+            bias_match=self.bias_match,
+            cls_anchor=self.cls_anchor,
+            class_mode=self.class_mode,
+        )
+
+    def _truths(self, tg: Targets, dt: torch.dtype, dev: torch.device) -> tuple[Truths, ClassTables]:
+        """The real detection truths (classes through the region map) and the class tables trimmed to the
+        widths this batch's labels need."""
         group, gsize = self.group.to(dev), self.group_size.to(dev)
         boxes = tg.boxes.to(dt)
         nodes, valid = tg.nodes.long(), tg.valid.bool()
         if boxes.shape[1] == 0:  # no box slots at all: one empty slot keeps the shapes simple
+            b = boxes.shape[0]
             boxes, nodes, valid = boxes.new_zeros(b, 1, 4), nodes.new_zeros(b, 1), valid.new_zeros(b, 1)
-        t = boxes.shape[1]
         is_cls = tg.is_cls.bool()
         labels = tg.label.long()
         tvalid = valid & ~is_cls[:, None] & torch.isfinite(boxes).all(-1) & (boxes[..., 2] > 0) & (boxes[..., 3] > 0)
         # the loss's single host sync: input checks, the number of classification images and the widths
         # of the (padded) path and group tables that this batch's labels need
         n_cls, dl, sw = self._sync_stats(nodes, tvalid, labels, is_cls, group, gsize)
-        path_by_depth, members = self.path_by_depth.to(dev)[:, :dl], self.members.to(dev)[:, :sw]
+        tables = ClassTables(self.path_by_depth.to(dev)[:, :dl], self.members.to(dev)[:, :sw], group)
         if self.cmap is not None:
             nodes = self.cmap.to(dev)[nodes.clamp(0, self.cmap.numel() - 1)]
         nodes = torch.where(tvalid, nodes, torch.zeros_like(nodes))
         # a harmless box in empty slots keeps log() and IoU finite; their terms are masked anyway
         boxes = torch.where(tvalid[..., None], boxes, boxes.new_tensor([0.5, 0.5, 0.25, 0.25]))
-        aw, ah = anchors[:, 0], anchors[:, 1]
+        return Truths(boxes, tvalid, nodes, labels, is_cls, n_cls), tables
 
-        # every prediction's decoded box and its best IoU with the image's truths (ignore threshold)
-        cell = torch.arange(hw, device=dev)
-        pred = torch.stack(
-            [
-                ((cell % w).to(dt) + act[:, :, 0]) / w,
-                (torch.div(cell, w, rounding_mode="floor").to(dt) + act[:, :, 1]) / h,
-                torch.exp(act[:, :, 2]) * aw[:, None] / w,
-                torch.exp(act[:, :, 3]) * ah[:, None] / h,
-            ],
-            dim=-1,
-        )  # (B, A, HW, 4)
-        iou_all = iou_cxcywh(pred.reshape(b, a * hw, 1, 4), boxes[:, None, :, :])  # (B, AHW, T)
-        best_iou = torch.where(tvalid[:, None, :], iou_all, torch.zeros_like(iou_all)).amax(dim=-1)
-
-        # each truth: its cell and its best anchor by shape
-        gi = (boxes[..., 0] * w).long().clamp(0, w - 1)  # C truncation; clamp guards x == 1.0
-        gj = (boxes[..., 1] * h).long().clamp(0, h - 1)
-        gcell = gj * w + gi
-        if self.bias_match:
-            shape = torch.stack([aw / w, ah / h], dim=-1)[None, None]  # (1, 1, A, 2)
-        else:  # the current predicted sizes at the truth's cell
-            shape = pred[..., 2:4].gather(2, gcell[:, None, :, None].expand(b, a, t, 2)).permute(0, 2, 1, 3)
-        best_n = iou_wh(boxes[:, :, None, 2:4], shape).argmax(dim=-1)  # first maximum, like Darknet's '>' scan
-
-        # last write wins: a truth loses the slot to any later truth of its image at the same (anchor, cell);
-        # tree class targets are overwritten group by group (only the groups both paths share)
-        slot = best_n * hw + gcell
-        later = torch.triu(torch.ones(t, t, dtype=torch.bool, device=dev), diagonal=1)
-        same = (slot[:, :, None] == slot[:, None, :]) & tvalid[:, None, :] & later  # (B, T, T')
-        winner = tvalid & ~same.any(-1)
-        path = path_by_depth[nodes]  # (B, T, D')
-        pgroup = torch.where(path >= 0, group[path.clamp(min=0)], torch.full_like(path, -1))
-        shared = same[..., None] & (pgroup[:, :, None, :] == pgroup[:, None, :, :]) & (pgroup[:, None] >= 0)
-        cls_w = tvalid[..., None] & (path >= 0) & ~shared.any(2)  # (B, T, D')
-        assigned = torch.zeros(b * a * hw, dtype=dt, device=dev)
-        flat = (torch.arange(b, device=dev)[:, None] * (a * hw) + slot).reshape(-1)
-        assigned = assigned.index_add_(0, flat, winner.reshape(-1).to(dt)).view(b, a * hw) > 0
-
-        # classification images (indices without another sync; stable keeps batch order)
-        cls_img = torch.argsort((~is_cls).to(torch.uint8), stable=True)[:n_cls]
-        chosen = (
-            self._choose(box, cls_raw, cls_img, labels[cls_img], path_by_depth, members, group)
-            if n_cls
-            else cls_img.new_zeros(0)
-        )
-        chosen_mask = torch.zeros(b, a * hw, dtype=torch.bool, device=dev)
-        chosen_mask[cls_img, chosen] = True
-        return _Assignment(
-            boxes,
-            tvalid,
-            nodes,
-            labels,
-            is_cls,
-            gi,
-            gj,
-            gcell,
-            best_n,
-            winner,
-            cls_w,
-            best_iou,
-            assigned,
-            n_cls,
-            cls_img,
-            chosen,
-            chosen_mask,
-            path_by_depth,
-            members,
-            group,
-        )
-
-    def _truth_terms(self, act: torch.Tensor, s: "_Assignment", h: int, w: int):
+    def _truth_terms(self, act: torch.Tensor, s: Assignment, h: int, w: int):
         """Coordinate and objectness terms at each winning truth's prediction; (coord, obj, IoU, obj prob)."""
         dt = act.dtype
         b, t = s.winner.shape
@@ -406,7 +347,7 @@ class RegionLoss(nn.Module):
         obj = torch.where(s.winner, 0.5 * self.object_scale * (target - so) ** 2, zero).sum()
         return coord, obj, iou_t, so
 
-    def _dense_terms(self, act: torch.Tensor, s: "_Assignment", seen: int):
+    def _dense_terms(self, act: torch.Tensor, s: Assignment, seen: int):
         """Noobject and prior terms over every prediction; (noobj, prior, objectness (B, A*HW))."""
         b = act.shape[0]
         zero = act.new_zeros(())
@@ -423,7 +364,7 @@ class RegionLoss(nn.Module):
             prior = zero
         return noobj, prior, objp
 
-    def _class_terms(self, cls_raw: torch.Tensor, s: "_Assignment", dt: torch.dtype, need_grad: bool):
+    def _class_terms(self, cls_raw: torch.Tensor, s: Assignment, dt: torch.dtype, need_grad: bool):
         """Class loss rows: one gather of the logits at every truth's slot and each chosen slot.
 
         Returns (rows (R, C) leaf, row image/anchor/cell indices, per-row loss (R,), P(class) per row)."""
@@ -494,65 +435,6 @@ class RegionLoss(nn.Module):
             v = labels[bad_cls][0].item()
             raise ValueError(f"RegionLoss: classification label {v} is out of range for {self.classes} classes")
         return int(stats[2]), int(stats[3]), int(stats[4])
-
-    def _choose(
-        self,
-        box: torch.Tensor,
-        cls_raw: torch.Tensor,
-        cls_img: torch.Tensor,
-        label: torch.Tensor,
-        path_by_depth: torch.Tensor,
-        members: torch.Tensor,
-        group: torch.Tensor,
-    ) -> torch.Tensor:
-        """Anchor-major location (a*HW + cell) maximising obj * P(label) in each classification image.
-
-        Log space (log sigmoid + sum of log conditionals) keeps the order of Darknet's float product
-        without its underflow to 0 on deep trees; ties go to the first location, as in Darknet.
-        """
-        bc = cls_img.numel()
-        _, a, _, hw = box.shape
-        dt = box.dtype
-        if self.cls_anchor == "objectness":
-            return box[cls_img, :, 4].reshape(bc, a * hw).argmax(dim=1)
-        if self.class_mode == "logistic":
-            logp = F.logsigmoid(cls_raw[cls_img, :, label, :].to(dt))  # (Bc, A, HW)
-        else:  # only the groups on each label's path, gathered at every anchor and cell
-            path = path_by_depth[label]  # (Bc, D')
-            dl, s = path.shape[1], members.shape[1]
-            mem = members[torch.where(path >= 0, group[path.clamp(min=0)], 0)]  # (Bc, D', S)
-            z = cls_raw[cls_img[:, None], :, mem.clamp(min=0).reshape(bc, dl * s), :].to(dt)  # (Bc, D'S, A, HW)
-            z = z.view(bc, dl, s, a, hw).masked_fill((mem < 0).view(bc, dl, s, 1, 1), float("-inf"))
-            zt = cls_raw[cls_img[:, None], :, path.clamp(min=0), :].to(dt)  # (Bc, D', A, HW)
-            logc = zt - torch.logsumexp(z, dim=2)
-            logp = torch.where((path >= 0).view(bc, dl, 1, 1), logc, 0).sum(1)  # (Bc, A, HW)
-        score = F.logsigmoid(box[cls_img, :, 4]) + logp
-        return score.reshape(bc, a * hw).argmax(dim=1)
-
-
-class _Assignment(NamedTuple):
-    """What target building decided for one batch (see RegionLoss._assign)."""
-
-    boxes: torch.Tensor  # (B, T, 4) truths, empty slots replaced by a harmless box
-    tvalid: torch.Tensor  # (B, T) real detection truths
-    nodes: torch.Tensor  # (B, T) class node of each truth (after the map)
-    labels: torch.Tensor  # (B,) classification labels
-    is_cls: torch.Tensor  # (B,)
-    gi: torch.Tensor  # (B, T) column, row and cell of each truth
-    gj: torch.Tensor
-    gcell: torch.Tensor
-    best_n: torch.Tensor  # (B, T) anchor of each truth
-    winner: torch.Tensor  # (B, T) truths whose box/objectness terms survive (last write wins)
-    cls_w: torch.Tensor  # (B, T, D') path groups whose class terms survive
-    best_iou: torch.Tensor  # (B, A*HW) best IoU of each prediction with its image's truths
-    assigned: torch.Tensor  # (B, A*HW) predictions that hold a truth
-    n_cls: int
-    cls_img: torch.Tensor  # (Bc,) classification images
-    chosen: torch.Tensor  # (Bc,) their chosen prediction (anchor-major location)
-    chosen_mask: torch.Tensor  # (B, A*HW)
-    path_by_depth: torch.Tensor  # (N, D') trimmed tables for this batch
-    members: torch.Tensor  # (G, S')
-    group: torch.Tensor  # (N,)
 
 
 class _InjectGrad(torch.autograd.Function):

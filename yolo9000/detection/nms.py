@@ -5,12 +5,14 @@
 - `darknet_partition_position` / `exact_darknet_rank`: where Darknet's zero-objectness partition and its
   per-class stable sorts put each candidate, so that exact score ties resolve as in Darknet.
 
-`tree_index` caches a WordTree's index arrays as device tensors (shared with `yolo9000.detection.decode`).
+`tree_index` keeps a WordTree's index arrays as device tensors in the tree's own `derived` cache (`tree_cached`,
+shared with `yolo9000.detection.decode`), so they are freed with the tree.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -20,12 +22,15 @@ from torchvision.ops import nms as _nms
 if TYPE_CHECKING:
     from wordtree.tree import WordTree
 
+T = TypeVar("T")
+
 __all__ = [
     "grouped_nms",
     "tree_path_nms",
     "darknet_partition_position",
     "exact_darknet_rank",
     "thresholded_rows",
+    "tree_cached",
     "tree_index",
 ]
 
@@ -184,13 +189,18 @@ def _pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
     return inter / (area[:, :, None] + area[:, None, :] - inter)
 
 
-_INDEX_CACHE: dict[tuple[int, str, str], Any] = {}
+def tree_cached(tree: "WordTree", key: tuple, build: Callable[[], T]) -> T:
+    """`tree.derived[key]`, made by `build()` on first use: cached on the tree itself, so it dies with it."""
+    hit = tree.derived.get(key)
+    if hit is None:
+        hit = tree.derived[key] = build()
+    return hit
 
 
 def tree_index(tree: "WordTree", name: str, device: torch.device) -> torch.Tensor:
-    """A tree's index array (`ancestors`, `depth`) as a long tensor on `device`, built once."""
-    key = (id(tree), name, str(device))
-    hit = _INDEX_CACHE.get(key)
-    if hit is None or hit[0] is not tree:
-        _INDEX_CACHE[key] = hit = (tree, torch.tensor(np.asarray(getattr(tree, name)), dtype=torch.long, device=device))
-    return hit[1]
+    """A tree's index array (`ancestors`, `depth`) as a long tensor on `device`, built once per tree."""
+    return tree_cached(
+        tree,
+        (f"detection.{name}", str(device)),
+        lambda: torch.tensor(np.asarray(getattr(tree, name)), dtype=torch.long, device=device),
+    )
