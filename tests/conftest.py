@@ -1,39 +1,115 @@
-"""Shared fixtures: the reference folder beside the checkout (skipped cleanly when absent) and files that
-several test modules generate (random pictures, the yolov2 seed-0 Darknet weights)."""
+"""Shared fixtures and session rules.
+
+Where the reference folder is: `../shared` beside the checkout, or the folder named by the environment variable
+`YOLO9000_SHARED` (e.g. `YOLO9000_SHARED=/nonexistent` to run as a bare clone does; resolved in darknet_files.py).
+Tests that need it (Darknet's 9k tree, cfgs and tools) skip without it, and the run ends with one summary line
+counting them.
+
+The Darknet parity tests (test_parity_darknet.py, test_decode_parity.py) do not need it: their inputs are generated
+by `parity_inputs.py` and Darknet's outputs are vendored in tests/data/parity/. Only their `shared_check` tests,
+which compare our generators and vendored files with ../shared, skip without it.
+
+`YOLO9000_REQUIRE_PARITY=1` (set by .ci/run): any other skip in those two files is turned into a failure by the
+`pytest_runtest_makereport` wrapper below (setup skips are reported as errors; a skipped module is a collection
+error), so CI cannot pass with the parity tests silently skipped.
+
+Every test runs with the global RNG states (python `random`, numpy's legacy global, torch CPU and CUDA when
+available) saved before and restored after it, so one test's seeding never leaks into the next.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
+import os
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from darknet_files import NEEDS_SHARED, REFERENCE, SHARED, skip_without_shared
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-REFERENCE = SHARED / "reference"
+PARITY_FILES = ("test_parity_darknet.py", "test_decode_parity.py")
+REQUIRE_PARITY = os.environ.get("YOLO9000_REQUIRE_PARITY", "") == "1"
 
-# yolov2.cfg's random weights from ../shared/tools/make_darknet_weights.py --seed 0: what the reference
-# outputs in ../shared/reference/darknet_outputs were computed with
-YOLOV2_SEED0_SHA256 = "042ea9bf8540db0953c3af6badd86de8934e14c17b5fc2c3a297eb1bb625dbff"
+
+# --- session rules ----------------------------------------------------------------------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "shared_check: compares tests/parity_inputs.py or tests/data/parity with ../shared; may skip even "
+        "under YOLO9000_REQUIRE_PARITY=1",
+    )
+
+
+def _parity_skip_forbidden(path, item=None) -> bool:
+    if not REQUIRE_PARITY or Path(str(path)).name not in PARITY_FILES:
+        return False
+    return item is None or item.get_closest_marker("shared_check") is None
+
+
+def _skip_reason(report) -> str:
+    lr = report.longrepr
+    return lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+
+
+@pytest.hookimpl(hookwrapper=True)  # old-style wrapper: works with every pytest >= 7
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and _parity_skip_forbidden(item.path, item):
+        report.outcome = "failed"
+        report.longrepr = f"YOLO9000_REQUIRE_PARITY=1 forbids skipping a parity test: {_skip_reason(report)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    report = (yield).get_result()
+    if report.skipped and isinstance(collector, pytest.Module) and _parity_skip_forbidden(collector.path):
+        report.outcome = "failed"
+        report.longrepr = f"YOLO9000_REQUIRE_PARITY=1 forbids skipping a parity module: {_skip_reason(report)}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    needs = {r.nodeid for r in terminalreporter.stats.get("skipped", []) if NEEDS_SHARED in _skip_reason(r)}
+    if needs:
+        n = f"{len(needs)} test{'s' if len(needs) > 1 else ''}"
+        terminalreporter.write_line(
+            f"{n} skipped: need ../shared/reference (Darknet's 9k.tree files, cfgs and tools; "
+            f"looked in {SHARED}, set YOLO9000_SHARED to point elsewhere)",
+            yellow=True,
+            bold=True,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_rng():
+    """Save the global RNG states before each test and put them back after it (fixtures of a wider scope that
+    the test starts are set up before this one, so their own draws are not undone). Where CUDA is available this
+    initialises it in the pytest process at the first test."""
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    yield
+    random.setstate(states[0])
+    np.random.set_state(states[1])
+    torch.set_rng_state(states[2])
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+# --- the reference folder ----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """`../shared/reference`, or skip when this checkout has none beside it."""
-    if not REFERENCE.is_dir():
-        pytest.skip(f"reference data not found at {REFERENCE} (only present in the development workspace)")
-    return REFERENCE
+    """`../shared/reference` (Darknet's cfgs, 9k tree files, measurements), or skip."""
+    return skip_without_shared(REFERENCE)
 
 
 @pytest.fixture(scope="session")
 def shared_tools_dir() -> Path:
-    """`../shared/tools` (weights and test-image generators), or skip."""
-    tools = SHARED / "tools"
-    if not tools.is_dir():
-        pytest.skip(f"reference tools not found at {tools}")
-    return tools
+    """`../shared/tools` (the original weights and test-image generators), or skip."""
+    return skip_without_shared(SHARED / "tools")
 
 
 @pytest.fixture(scope="session")
@@ -47,36 +123,47 @@ def graph():
         pytest.skip(f"WordNet not installed: {exc}")
 
 
-@pytest.fixture(scope="session")
-def darknet_outputs(reference_dir) -> Path:
-    """`darknet_outputs/` of the reference (Darknet's yolov2 run at 416), or skip."""
-    d = reference_dir / "darknet_outputs"
-    for name in ("yolov2_416_region_output.npy", "yolov2_416_detections.json"):
-        if not (d / name).is_file():
-            pytest.skip(f"Darknet reference output {name} not found in {d}")
-    return d
+# --- the Darknet parity inputs and measurements (no ../shared needed) ----------------------------------------
 
 
 @pytest.fixture(scope="session")
-def yolov2_seed0_weights(reference_dir, shared_tools_dir, tmp_path_factory):
-    """The 200 MB seed-0 random yolov2.weights the reference was made with: generated once per session
-    (~2 s), shared by every test module, and deleted when the session ends."""
+def darknet_reference():
+    """Darknet's vendored yolov2-at-416 measurements (`parity_inputs.DarknetReference`)."""
+    from parity_inputs import DarknetReference
+
+    return DarknetReference.load()
+
+
+@pytest.fixture(scope="session")
+def parity_image(tmp_path_factory) -> Path:
+    """The 640x480 test picture Darknet's reference run saw, as a PNG (generated; pixels pinned by digest)."""
+    import parity_inputs as P
+
+    if P.sha256_hex(P.draw_test_image()) != P.TEST_IMAGE_RGB_SHA256:
+        pytest.skip("the generated test picture is not the one Darknet saw (pixel digest differs)")
+    return P.write_test_image(tmp_path_factory.mktemp("parity") / "test_image_640x480.png")
+
+
+@pytest.fixture(scope="session")
+def yolov2_416_cfg(tmp_path_factory) -> Path:
+    """The project's yolov2 template rendered at 416 (80 classes, Darknet's 5 anchors), as a cfg file."""
+    from parity_inputs import yolov2_cfg_text
+
+    path = tmp_path_factory.mktemp("parity_cfg") / "yolov2-416.cfg"
+    path.write_text(yolov2_cfg_text(416))
+    return path
+
+
+@pytest.fixture(scope="session")
+def yolov2_seed0_weights(yolov2_416_cfg, tmp_path_factory):
+    """The 200 MB seed-0 random yolov2 weights Darknet's reference run loaded: generated once per session
+    (~3 s), shared by every test module, and deleted when the session ends."""
+    import parity_inputs as P
+
     out = tmp_path_factory.mktemp("darknet_weights") / "yolov2_seed0.weights"
-    subprocess.run(
-        [
-            sys.executable,
-            str(shared_tools_dir / "make_darknet_weights.py"),
-            str(reference_dir / "darknet" / "yolov2.cfg"),
-            str(out),
-            "--seed",
-            "0",
-            "--quiet",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    if digest != YOLOV2_SEED0_SHA256:
+    P.write_darknet_weights(yolov2_416_cfg.read_text(), out, seed=0)
+    digest = P.file_sha256(out)
+    if digest != P.YOLOV2_SEED0_SHA256:
         out.unlink()
         pytest.skip(f"generated weights differ from the reference's (sha256 {digest[:12]}; numpy version?)")
     yield out

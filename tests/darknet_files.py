@@ -2,15 +2,34 @@
 
 `cfg_text` renders a cfg from (section, options) pairs, so a test states only the layers it needs;
 `write_pictures` writes random RGB PNGs. Session-wide generated files (pictures, the yolov2 seed-0 weights)
-are fixtures in `conftest.py`.
+are fixtures in `conftest.py`; the Darknet parity inputs are made in `parity_inputs.py`.
+
+`SHARED` is where Darknet's own files are looked for: `../shared` beside the checkout, or `$YOLO9000_SHARED`;
+`skip_without_shared` skips a test that needs a file from there with the reason conftest.py counts.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ["YOLO9000_SHARED"]) if os.environ.get("YOLO9000_SHARED") else REPO.parent / "shared"
+REFERENCE = SHARED / "reference"
+# every skip for a missing ../shared starts with this, so the session summary can count them
+NEEDS_SHARED = "needs ../shared"
+
+
+def skip_without_shared(path: Path) -> Path:
+    """`path` if it exists, else skip the calling test with the reason the session summary counts."""
+    if not path.exists():
+        pytest.skip(f"{NEEDS_SHARED}: {path} not found (a bare clone has none; YOLO9000_SHARED sets the location)")
+    return path
+
 
 Section = tuple[str, dict]
 

@@ -1,9 +1,8 @@
-"""Detections equal Darknet's own (`get_network_boxes` + `do_nms_sort`) for yolov2 at 416 on the shipped
-reference image: once from Darknet's region output (decode alone), once through our whole model."""
+"""Detections equal Darknet's own (`get_network_boxes` + `do_nms_sort`) for yolov2 at 416 on the parity test
+picture: once from Darknet's region output (decode alone), once through our whole model. Darknet's outputs are
+vendored in tests/data/parity; the picture and weights are generated (conftest.py), so nothing here needs ../shared."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -43,10 +42,9 @@ def check_run(det, run, box_tol):
 
 
 @pytest.mark.parametrize("mode", ["darknet", "paper"])
-def test_decode_of_darknet_region_output_matches(darknet_outputs, mode):
-    outputs = darknet_outputs
-    ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
-    region_out = torch.from_numpy(np.load(outputs / "yolov2_416_region_output.npy"))[None]
+def test_decode_of_darknet_region_output_matches(darknet_reference, mode):
+    ref = darknet_reference.detections
+    region_out = torch.from_numpy(darknet_reference.region_output)[None]
     size = (ref["image_w"], ref["image_h"])
     for run in ref["runs"]:  # 0.25 and 0.005 (the latter has near-ties; decode still matches exactly)
         (det,) = decode(
@@ -63,24 +61,23 @@ def test_decode_of_darknet_region_output_matches(darknet_outputs, mode):
         check_run(det, run, box_tol=2e-5)
 
 
-def test_model_and_decode_match_darknet_detections(darknet_outputs, reference_dir, yolov2_seed0_weights, tmp_path):
+def test_model_and_decode_match_darknet_detections(
+    darknet_reference, parity_image, yolov2_416_cfg, yolov2_seed0_weights
+):
     """PNG -> our exact letterbox -> our model (Darknet's CPU batch norm) -> decode: Darknet's detections."""
     darknet = pytest.importorskip("yolo9000.darknet.model")
-    outputs = darknet_outputs
     from yolo9000.data.image_io import read_image as load_image
     from yolo9000.inference.detector import Detector
 
-    src = reference_dir / "darknet" / "yolov2.cfg"
-    text = src.read_text().replace("width=608", "width=416").replace("height=608", "height=416")
-    cfg = tmp_path / "yolov2-416.cfg"
-    cfg.write_text(text)
+    # the project's yolov2 template at 416 (the same layers as Darknet's yolov2.cfg with width=height=416);
     # the reference comes from Darknet's CPU build
-    model = darknet.load_darknet(cfg, yolov2_seed0_weights, bn_mode="cpu")
-    ref = json.loads((outputs / "yolov2_416_detections.json").read_text())
-    image = load_image(outputs / ref["image"])
+    model = darknet.load_darknet(yolov2_416_cfg, yolov2_seed0_weights, bn_mode="cpu")
+    ref = darknet_reference.detections
+    assert ref["image"] == parity_image.name
+    image = load_image(parity_image)
     detector = Detector(model, thresh=0.25, hier_thresh=0.5, nms=0.45, mode="darknet", exact_letterbox=True, clip=False)
     x = detector.preprocess([image])
-    np.testing.assert_allclose(x[0].numpy(), np.load(outputs / "input_letterbox_416.npy"), atol=1e-6)
+    np.testing.assert_allclose(x[0].numpy(), darknet_reference.input, atol=1e-6)
     (det,) = detector([image])
     run = next(r for r in ref["runs"] if r["thresh"] == 0.25)
     check_run(det, run, box_tol=1e-4)
