@@ -1,5 +1,5 @@
 """Decode + NMS on hand-made region outputs, checked by hand and against a loop port of Darknet's
-`get_region_detections` + `do_nms_sort` (darknet_spec.md §3, Appendix B)."""
+`get_region_detections` + `do_nms_sort`."""
 
 from __future__ import annotations
 
@@ -348,7 +348,7 @@ def tree_out(cond_rows, objs):
 
 def test_tree_paper_and_darknet_modes():
     pytest.importorskip("wordtree.softmax")
-    # conditional: animal .9, dog .8, terrier .7 -> absolute .9, .72, .504 (spec §1.3's example)
+    # conditional: animal .9, dog .8, terrier .7 -> absolute .9, .72, .504 (paper: terrier; Darknet: dog)
     cond = [0.9, 0.1, 0.8, 0.2, 1.0, 0.7, 0.3]
     out, tree = tree_out([cond], [0.8])
     reg = region([[1, 1]], len(tree), tree)

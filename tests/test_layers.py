@@ -12,7 +12,8 @@ from yolo9000.detection.letterbox import letterbox, letterbox_batch, letterbox_p
 
 
 def reorg_index_form(x: np.ndarray, s: int) -> np.ndarray:
-    """Spec §4.1's per-element index form, written independently of the reshape formula."""
+    """Darknet's per-element reorg index (the arithmetic of `reorg_cpu`), written independently of the reshape
+    formula."""
     c, h, w = x.shape
     flat = x.reshape(-1)
     out = np.empty_like(flat)
@@ -185,7 +186,7 @@ def test_model_fuse_keeps_outputs():
 
 
 def test_resize_darknet_last_row_quirk():
-    # spec §5.2: float rounding skips the last row's second term for some size pairs
+    # Darknet's resize_image: float rounding skips the last row's second term for some size pairs
     ones = torch.ones(1, 326, 7)
     out = resize_darknet(ones, 7, 320)
     assert torch.allclose(out[0, :-1], torch.ones(319, 7))
@@ -242,7 +243,7 @@ def test_letterbox_batch_close_to_exact():
 
 
 def resize_scalar_reference(im: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Darknet's resize_image as its C loops read, in float32 scalars (spec §5.2)."""
+    """Darknet's resize_image as its C loops read, in float32 scalars."""
     f = np.float32
     c, ih, iw = im.shape
     part = np.zeros((c, ih, w), np.float32)

@@ -1,6 +1,6 @@
 """RegionLoss gradients against a direct loop re-implementation of Darknet's `forward_region_layer` deltas.
 
-The reference below follows darknet_spec.md §2.5 / Appendix A literally (loops over images, anchors, cells
+The reference below follows Darknet's `forward_region_layer` literally (loops over images, anchors, cells
 and truths, "last write wins"); Darknet's gradient w.r.t. the raw conv output is -delta times the sigmoid
 derivative on x, y and objectness. Our loss (summed over the batch) must have exactly that gradient.
 """

@@ -55,7 +55,7 @@ def ref_log_absolute(tree: WordTree, x: np.ndarray) -> np.ndarray:
 
 
 def darknet_class_delta(tree: WordTree, probs_cond: np.ndarray, c: int) -> np.ndarray:
-    """Darknet's tree class delta (spec Appendix A): for the label and every ancestor, the group gets 0 - O,
+    """Darknet's tree class delta (`delta_region_class`): for the label and every ancestor, the group gets 0 - O,
     the node on the path gets 1 - O."""
     delta = np.zeros_like(probs_cond)
     while c >= 0:
@@ -85,7 +85,7 @@ def ref_predict_paper(tree: WordTree, cond: np.ndarray, thresh: float) -> tuple[
 
 
 def ref_predict_darknet(tree: WordTree, cond: np.ndarray, thresh: float) -> int:
-    """Literal transcription of hierarchy_predictions + hierarchy_top_prediction (spec §1.3), float32."""
+    """Literal transcription of Darknet's hierarchy_predictions + hierarchy_top_prediction (tree.c), float32."""
     x = cond.astype(np.float32).copy()
     for j in range(len(tree)):
         if tree.parent[j] >= 0:
@@ -298,7 +298,8 @@ def logits_for(cond: list[float]) -> torch.Tensor:
 
 def test_darknet_quirk_three_levels():
     ts = three_level()
-    # conditional: root .9, child .8, grandchild .7 -> absolute .9, .72, .504 (spec §1.3)
+    # conditional: root .9, child .8, grandchild .7 -> absolute .9, .72, .504 (the paper's walk reaches the
+    # grandchild; Darknet's running product of absolute values stops at the child)
     x = logits_for([0.9, 0.1, 0.8, 0.2, 0.7, 0.3])
     paper = ts.predict(x, 0.5)
     dk = ts.predict(x, 0.5, mode="darknet")

@@ -31,7 +31,8 @@ LAYOUT = [(4, True, 4 * 3 * 9), (8, True, 8 * 4 * 9), (4, True, 4 * 4 * 1), (14,
 
 
 def write_weights(path, values: np.ndarray, major=0, minor=2, revision=0, seen=0):
-    """A .weights file written straight from the spec (§4.5), independent of the code under test."""
+    """A .weights file written straight from Darknet's format (header, then each conv layer's floats),
+    independent of the code under test."""
     with open(path, "wb") as f:
         f.write(struct.pack("<3i", major, minor, revision))
         long_seen = (major * 10 + minor) >= 2 and major < 1000 and minor < 1000

@@ -15,6 +15,9 @@ from typing import IO, Any
 
 ENV_CACHE = "YOLO9000_CACHE"
 
+#: File endings counted as pictures, in class folders and image inputs alike (lower case)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff")
+
 
 def cache_dir() -> Path:
     """The user cache folder of this toolkit: `$YOLO9000_CACHE`, else `$XDG_CACHE_HOME/yolo9000`, else

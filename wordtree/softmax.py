@@ -58,6 +58,26 @@ def _long(a: np.ndarray) -> Tensor:
 class TreeSoftmax(nn.Module):
     """Softmax over each sibling group of `tree`; its index tensors are (non-persistent) buffers."""
 
+    # the buffers registered in __init__ and the _build_* methods (nn.Module's __getattr__ types them loosely)
+    parent: Tensor
+    group: Tensor
+    group_offset: Tensor
+    group_size: Tensor
+    group_parent: Tensor
+    child_group: Tensor
+    depth: Tensor
+    ancestors: Tensor
+    is_leaf: Tensor
+    perm: Tensor
+    fast_src: Tensor
+    fast_pad: Tensor
+    fast_pos: Tensor
+    lvl_parent_node: Tensor
+    lvl_parent_local: Tensor
+    node_level_pos: Tensor
+    lvl_parent_perm: Tensor
+    perm_level_pos: Tensor
+
     def __init__(self, tree: WordTree) -> None:
         super().__init__()
         if not isinstance(tree, WordTree):
@@ -273,7 +293,8 @@ class TreeSoftmax(nn.Module):
         lead = logits.shape[:-1]
         fast = not (torch.is_grad_enabled() and logits.requires_grad)
         if logits.dim() > 1 and logits.stride(-1) != 1:
-            order = sorted(range(logits.dim()), key=lambda i: -logits.stride(i))
+            strides = logits.stride()
+            order = sorted(range(logits.dim()), key=lambda i: -strides[i])
             out = torch.empty([logits.shape[i] for i in order], dtype=odt if fast else cdt, device=logits.device)
             out = out.permute([order.index(i) for i in range(logits.dim())])  # same memory order as input
             xn, on = logits.movedim(-1, 0), out.movedim(-1, 0)

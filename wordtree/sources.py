@@ -24,12 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wordtree.builder import TargetError, data_dir
+from wordtree.files import IMAGE_EXTENSIONS
 from wordtree.tree import LabelMap
 from wordtree.wordnet import SYNSET_NAME_RE, WNID_RE, NounGraph, noun_graph
-
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".jfif"}
-)
 
 
 @dataclass
@@ -91,7 +88,7 @@ def coco(
         raise ValueError(f"{p}: expected a CSV with 'name' and 'wnid' columns")
     for i, row in enumerate(rows, 2):
         w, prob = _resolve_id(row["wnid"].strip(), g)
-        if prob:
+        if w is None:
             problems.append(f"{p}:{i}: {row['name']}: {prob}")
             continue
         labels.append(row["name"].strip())
@@ -134,7 +131,7 @@ def wnid_file(
         token = token.split("\t")[0]
         label = (label or body[len(token) :]).strip() or token
         w, prob = _resolve_id(token, g)
-        if prob:
+        if w is None:
             problems.append(f"{p}:{i}: {prob}")
             continue
         if w in seen:

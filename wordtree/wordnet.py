@@ -179,7 +179,7 @@ class WordNetSource:
     def fingerprint(self) -> tuple:
         """Size and mtime of the files the graph is parsed from (the cache key)."""
         files = [self.path] if self.is_zip else [self.path / "data.noun", self.path / "index.noun"]
-        out = [str(self.path)]
+        out: list[str | int] = [str(self.path)]
         for f in files:
             st = f.stat()
             out += [f.name, st.st_size, st.st_mtime_ns]
@@ -390,7 +390,7 @@ class NounGraph:
             raise ValueError(f"hypernyms name unknown nodes: {', '.join(missing[:5])}")
         names = dict(names or {})
         nm = {w: names.get(w, w) for w in hyp}
-        lem = {w: (nm[w].split(".")[0],) for w in hyp}
+        lem: dict[str, tuple[str, ...]] = {w: (nm[w].split(".")[0],) for w in hyp}
         return cls(hyp, nm, lem, {w: "" for w in hyp}, {w: "" for w in hyp}, {}, {}, "", "hand-made graph")
 
     def __contains__(self, wnid: object) -> bool:
@@ -481,7 +481,7 @@ def _parse(src: WordNetSource) -> NounGraph:
             # lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt synset_offset...
             cnt = int(parts[2])
             senses[parts[0]] = tuple("n" + o for o in parts[-cnt:])
-    hyp: dict[str, tuple[str, ...]] = {}
+    hyp: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # wnid -> (hypernyms, instance hypernyms)
     lemmas: dict[str, tuple[str, ...]] = {}
     glosses: dict[str, str] = {}
     lexnames: dict[str, str] = {}

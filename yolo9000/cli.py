@@ -23,13 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"yolo9000.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"yolo9000.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"yolo9000.commands.{name}").add_parser(sub)
     return parser
 
 

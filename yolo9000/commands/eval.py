@@ -6,12 +6,16 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from wordtree.formats import load_tree
 from yolo9000.commands.defaults import default_checkpoint
 from yolo9000.device import resolve_device
+
+if TYPE_CHECKING:
+    from pycocotools.coco import _Dataset
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +177,10 @@ def _subset_coco(coco, n: int):
     data["images"] = [im for im in coco.dataset["images"] if im["id"] in ks]
     data["annotations"] = [a for a in coco.dataset["annotations"] if a["image_id"] in ks]
     sub = COCO()
-    sub.dataset = data
+    sub.dataset = cast("_Dataset", data)
     with contextlib.redirect_stdout(io.StringIO()):
         sub.createIndex()
-    sub.source = getattr(coco, "source", "COCO file")
+    setattr(sub, "source", getattr(coco, "source", "COCO file"))  # not a COCO attribute (see load_coco)
     return sub
 
 
@@ -282,6 +286,7 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
         if args.scoring == "map":
             if tree is None:
                 raise ValueError("--scoring map needs a tree model")
+            assert cat_nodes is not None  # looked up above for a tree model
             class_map = cat_nodes.tolist()
             credit = False  # labels come back as category positions
         preds = ev.predict_detections(

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -29,6 +29,9 @@ from yolo9000.darknet.layers import (
 )
 from yolo9000.detection.head import RegionConfig, make_tree_softmax
 
+if TYPE_CHECKING:
+    from wordtree.softmax import TreeSoftmax
+
 log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int]  # (channels, height, width)
@@ -44,7 +47,7 @@ class BuildState:
     base: Path | None = None
     shapes: list[Shape] = field(default_factory=list)
     region: RegionConfig | None = None
-    classifier_softmax: nn.Module | None = None
+    classifier_softmax: TreeSoftmax | None = None
 
 
 Builder = Callable[[Section, int, Shape, BuildState], tuple[nn.Module, Shape]]

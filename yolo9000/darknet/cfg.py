@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, overload
 
 # section names as Darknet spells them, with its aliases folded onto one canonical name
 SECTION_ALIASES: dict[str, str] = {
@@ -48,6 +49,10 @@ class Section:
     def has(self, key: str) -> bool:
         return key in self.options
 
+    @overload
+    def get_str(self, key: str, default: str) -> str: ...
+    @overload
+    def get_str(self, key: str, default: None = None) -> str | None: ...
     def get_str(self, key: str, default: str | None = None) -> str | None:
         """The raw option value, or `default` when absent."""
         return self.options.get(key, default)
@@ -165,7 +170,7 @@ def net_options(section: Section) -> dict:
         width = width or 416
         height = height or 416
         channels = channels or 3
-    out = {
+    out: dict[str, Any] = {
         "width": width,
         "height": height,
         "channels": channels,

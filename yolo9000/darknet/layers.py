@@ -66,8 +66,10 @@ class ConvBlock(nn.Module):
         if self.bn is not None:
             if self.bn_mode == "cpu" and not self.training:
                 bn = self.bn
-                scale = bn.weight / (bn.running_var.sqrt() + 1e-6)
-                x = (x - bn.running_mean[:, None, None]) * scale[:, None, None] + bn.bias[:, None, None]
+                mean, var = bn.running_mean, bn.running_var
+                assert mean is not None and var is not None  # this block's BN always tracks running stats
+                scale = bn.weight / (var.sqrt() + 1e-6)
+                x = (x - mean[:, None, None]) * scale[:, None, None] + bn.bias[:, None, None]
             else:
                 x = self.bn(x)
         # x is this block's own fresh tensor, so the activation may overwrite it when no graph is recorded
@@ -109,7 +111,7 @@ class MaxPool(nn.Module):
 
 
 def reorg(x: torch.Tensor, stride: int = 2) -> torch.Tensor:
-    """Darknet's `[reorg]` (spec §4.1): read the NCHW buffer as (C/s², H·s, W·s), space-to-depth that.
+    """Darknet's `[reorg]` (its `reorg_cpu`): read the NCHW buffer as (C/s², H·s, W·s), space-to-depth that.
 
     Output channel (dy·s + dx)·(C/s²) + c. This is *not* `pixel_unshuffle`; yolov2 weights need exactly this.
     """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from yolo9000.darknet.cfg import Section, net_options, parse_cfg
 from yolo9000.darknet.layers import ConvBlock, Route, Shortcut
 from yolo9000.darknet.weights import load_weights
 from yolo9000.detection.head import RegionConfig, RegionHead
+
+if TYPE_CHECKING:
+    from wordtree.softmax import TreeSoftmax
 
 __all__ = ["DarknetModel", "load_darknet"]
 
@@ -51,7 +55,7 @@ class DarknetModel(nn.Module):
         self.tree = self._load_tree(sections, tree, base)
         self.region: RegionConfig | None = None
         self.head: RegionHead | None = None
-        self.classifier_softmax: nn.Module | None = None
+        self.classifier_softmax: TreeSoftmax | None = None
         self.seen = 0
         self.weights_version = (0, 2, 0)
         self.names: list[str] | None = list(self.tree.names) if self.tree is not None else None
@@ -94,7 +98,7 @@ class DarknetModel(nn.Module):
         if not tree_sections:
             return None
         s = tree_sections[0]
-        opt = s.get_str("tree")
+        opt = s.get_str("tree", "")  # set: tree_sections keeps only sections with a tree=
         found = find_file(opt, base)
         if found is None:
             tried = ", ".join(str(c) for c in candidate_paths(opt, base))
@@ -152,7 +156,7 @@ class DarknetModel(nn.Module):
         eager 4.45 -> 3.97 s, `optimize_for_inference(winograd=True)` 1.36 -> 0.95 s; tiny-yolo at 160, batch
         32: 424 -> 385 ms. Later layers run batched, where the larger GEMMs pay off."""
         n = len(self.layers)
-        image_outputs = [[None] * n for _ in range(x.shape[0])]
+        image_outputs: list[list] = [[None] * n for _ in range(x.shape[0])]
         first, stop = self._run_layers(x[:1], image_outputs[0], 0, n, until_bytes=self.per_image_bytes)
         ys = [first] + [self._run_layers(x[b : b + 1], image_outputs[b], 0, stop)[0] for b in range(1, x.shape[0])]
         for i in self._keep:
@@ -213,20 +217,24 @@ class DarknetModel(nn.Module):
             bn = m.bn
             if bn is None:
                 continue
-            std = bn.running_var.sqrt() + 1e-6 if m.bn_mode == "cpu" else (bn.running_var + bn.eps).sqrt()
+            mean, var = bn.running_mean, bn.running_var
+            assert mean is not None and var is not None  # ConvBlock's BN always tracks running stats
+            std = var.sqrt() + 1e-6 if m.bn_mode == "cpu" else (var + bn.eps).sqrt()
             scale = bn.weight / std
             conv = m.conv
             fused = nn.Conv2d(
                 conv.in_channels,
                 conv.out_channels,
-                conv.kernel_size,
-                conv.stride,
-                conv.padding,
+                # torch types _ConvNd's sizes as tuple[int, ...]; a Conv2d's are pairs
+                cast(tuple[int, int], conv.kernel_size),
+                cast(tuple[int, int], conv.stride),
+                cast("str | tuple[int, int]", conv.padding),
                 groups=conv.groups,
                 bias=True,
             ).to(conv.weight.device, conv.weight.dtype)
             fused.weight.copy_(conv.weight * scale[:, None, None, None])
-            fused.bias.copy_(bn.bias - bn.running_mean * scale)
+            assert fused.bias is not None  # made with bias=True
+            fused.bias.copy_(bn.bias - mean * scale)
             m.conv = fused
             m.bn = None
         return self

@@ -1,4 +1,4 @@
-"""Our architectures as Python constructors, each rendered from a cfg template shipped in `yolo9000/cfg/`.
+"""Our architectures as Python constructors, each rendered from a cfg template shipped in `yolo9000/darknet/cfgs/`.
 
 The rendered text becomes `model.cfg_text`, so a checkpoint rebuilds exactly the same module and
 `yolo9000 convert` can hand it to Darknet.
@@ -6,9 +6,9 @@ The rendered text becomes `model.cfg_text`, so a checkpoint rebuilds exactly the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from string import Template
-from typing import Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def pick_anchors(anchors: Sequence | None, num_anchors: int | None, default: Seq
             raise ValueError(f"{len(arr)} anchors given but num_anchors={num_anchors}")
         if (arr <= 0).any():
             raise ValueError("anchor sizes must be positive")
-        return [tuple(map(float, a)) for a in arr]
+        return [(float(w), float(h)) for w, h in arr]
     base = sorted(default, key=lambda a: a[0] * a[1])
     n = len(base) if num_anchors is None else int(num_anchors)
     if n < 1:
@@ -138,7 +138,7 @@ def tiny_yolo9000(tree, anchors=None, num_anchors: int | None = 3, size: int = 4
     return tiny_yolo(tree=tree, anchors=anchors, size=size, width=width)
 
 
-MODELS = {
+MODELS: dict[str, Callable[..., DarknetModel]] = {
     "yolov2": yolov2,
     "yolo9000": yolo9000,
     "darknet19": darknet19,

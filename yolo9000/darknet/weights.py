@@ -1,7 +1,8 @@
 """Darknet `.weights` files: header by version, exact float32 layout per conv layer, atomic writes.
 
-The layout (spec §4.5): int32 major, minor, revision; `seen` as int64 when major*10+minor >= 2 (int32
-before); then per [convolutional] in cfg order: bias (BN beta), [gamma, running mean, running var], weights.
+The layout (Darknet's `load_weights_upto` / `save_weights_upto`): int32 major, minor, revision; `seen` as uint64
+when major*10+minor >= 2 and major, minor < 1000 (int32 otherwise); then per [convolutional] in cfg order: bias
+(BN beta), [gamma, running mean, running var], weights.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def _conv_tensors(block: ConvBlock) -> list[torch.Tensor]:
     """The tensors of one conv layer in .weights order: bias/beta, [gamma, mean, var], weights."""
     if block.bn is not None:
         bn = block.bn
+        assert bn.running_mean is not None and bn.running_var is not None  # ConvBlock's BN tracks running stats
         return [bn.bias, bn.weight, bn.running_mean, bn.running_var, block.conv.weight]
+    assert block.conv.bias is not None  # a conv without BN has a bias
     return [block.conv.bias, block.conv.weight]
 
 

@@ -1,8 +1,9 @@
 """Darknet-style training augmentation with torchvision.transforms.v2 and tv_tensors.BoundingBoxes.
 
-Per image (darknet_spec §6.2): aspect-ratio jitter, the image resized to fill one side of the square canvas and
-placed at a random offset on 0.5 grey, HSV distortion of the whole canvas, horizontal flip with probability .5;
-boxes follow every step, are clipped to the canvas, and boxes narrower than 0.001 of it are dropped.
+Per image (Darknet's `load_data_detection`): aspect-ratio jitter, the image resized to fill one side of the
+square canvas and placed at a random offset on 0.5 grey, HSV distortion of the whole canvas, horizontal flip
+with probability .5; boxes follow every step, are clipped to the canvas, and boxes narrower than 0.001 of it
+are dropped.
 Detection and classification images go through the same pipeline (the latter with no boxes).
 
 Deliberate differences from Darknet: the labels use the same integer placement as the pixels (Darknet labels use

@@ -44,12 +44,10 @@ def coco_box_sizes(json_path: str | Path, images_dir: str | Path | None = None) 
     data = load_coco_json(path, keys=("images", "annotations"))
     imgs_dir = Path(images_dir) if images_dir is not None else None
     ids: dict[int, int] = {}
-    sizes = []
     for k, img in enumerate(data["images"]):
         if not isinstance(img, dict) or "id" not in img:
             raise ValueError(f"{path}: images[{k}] has no 'id'")
-        ids[img["id"]] = len(sizes)
-        sizes.append(None)
+        ids[img["id"]] = k
     needed = {}
     rows = []
     skipped = 0
@@ -75,7 +73,6 @@ def coco_box_sizes(json_path: str | Path, images_dir: str | Path | None = None) 
         log.info("%s: skipped %d crowd or empty boxes", path, skipped)
     if not rows:
         raise ValueError(f"{path}: no usable boxes (every annotation is missing, empty or crowd)")
-    for i in needed:
-        sizes[i] = _image_size(path, data["images"][i], imgs_dir)
+    sizes = {i: _image_size(path, data["images"][i], imgs_dir) for i in needed}  # only images with a usable box
     out = np.array([(w, h) + sizes[i] for w, h, i in rows], dtype=np.float64)
     return out

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from yolo9000.data.image_io import IMAGE_EXTENSIONS, read_image
+from wordtree.files import IMAGE_EXTENSIONS
+from yolo9000.data.image_io import read_image
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff")
-
 
 class DecodeError(RuntimeError, ValueError):
     """An image file exists but cannot be decoded (the loader logs it and replaces the sample).

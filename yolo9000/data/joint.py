@@ -124,7 +124,8 @@ class _Stream:
     def __init__(self, n: int, repeat: float, seed: int, tag: int) -> None:
         self.n, self.seed, self.tag = n, seed, tag
         self.length = max(1, int(round(n * repeat))) if n else 0
-        self._epoch, self._perm = -1, None
+        self._epoch = -1
+        self._perm = np.empty(0, dtype=np.int64)  # the order of pass `_epoch`, made on first use
 
     def take(self, start: int, count: int) -> np.ndarray:
         out = np.empty(count, dtype=np.int64)

@@ -62,7 +62,8 @@ def letterbox_params(w: int, h: int, net_w: int, net_h: int) -> tuple[int, int, 
 
 
 def letterbox_sizes(image_sizes: torch.Tensor, net_w: int, net_h: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(new_w, new_h) of the image inside Darknet's letterbox, per image (integer arithmetic, spec §3.4)."""
+    """(new_w, new_h) of the image inside Darknet's letterbox, per image (integer arithmetic, as in
+    `correct_region_boxes`)."""
     w, h = image_sizes[:, 0], image_sizes[:, 1]
     # Darknet compares the ratios in float32
     by_width = (torch.tensor(float(net_w), dtype=torch.float32) / w.float()) < (
@@ -95,7 +96,8 @@ def unletterbox(
 
 
 def resize_darknet(im: torch.Tensor, ow: int, oh: int) -> torch.Tensor:
-    """Darknet's `resize_image` on a (C,H,W) float32 tensor, exact in float32 (spec §5.2)."""
+    """Darknet's `resize_image` on a (C,H,W) float32 tensor, exact in float32, near-black last row included
+    (see ARCHITECTURE.md, Darknet quirks)."""
     c, ih, iw = im.shape
     if ow < 1 or oh < 1:
         raise ValueError(f"resize target must be positive, got {ow}x{oh}")

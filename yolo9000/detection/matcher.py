@@ -1,7 +1,7 @@
 """Target assignment for the region loss: which prediction answers for each ground-truth box (Darknet's rules).
 
 In the spirit of DETR's `HungarianMatcher` or torchvision's `Matcher`, but YOLOv2's rule is not a bipartite
-matching; it is Darknet's `forward_region_layer` (darknet_spec.md §2.5):
+matching; it is Darknet's `forward_region_layer`:
 
 * a detection truth belongs to the cell holding its centre (C truncation) and to the anchor whose shape has
   the highest IoU with its own (both centred at one point; without `bias_match`, the sizes the network

@@ -43,8 +43,8 @@ def load_font(path: str | os.PathLike | None = None) -> ImageFont.FreeTypeFont:
 
 def render_sprite(font: ImageFont.FreeTypeFont, emoji: str, *, source: str = "font") -> Image.Image:
     """Draw one glyph in colour and crop it to its visible pixels (RGBA)."""
-    left, top, right, bottom = font.getbbox(emoji)
-    canvas = Image.new("RGBA", (max(1, right) + 4, max(1, bottom) + 4), (0, 0, 0, 0))
+    left, top, right, bottom = font.getbbox(emoji)  # whole pixels for a FreeType font (typed as float)
+    canvas = Image.new("RGBA", (int(max(1, right)) + 4, int(max(1, bottom)) + 4), (0, 0, 0, 0))
     ImageDraw.Draw(canvas).text((0, 0), emoji, font=font, embedded_color=True)
     box = canvas.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
     if box is None:
@@ -118,7 +118,7 @@ def _checker(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 def _smooth_noise(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     g = int(rng.integers(2, 9))
     small = Image.fromarray(rng.integers(0, 256, size=(g, g, 3), dtype=np.uint8), "RGB")
-    return np.asarray(small.resize((w, h), Image.BICUBIC), dtype=np.float32)
+    return np.asarray(small.resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32)
 
 
 def _flat_noise(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -178,12 +178,12 @@ def make_instance(
     scale = size / max(sprite.size)
     w = max(2, round(sprite.width * scale * rng.uniform(0.9, 1.1)))  # slight aspect change
     h = max(2, round(sprite.height * scale))
-    img = sprite.resize((w, h), Image.BILINEAR)
+    img = sprite.resize((w, h), Image.Resampling.BILINEAR)
     if flip and rng.random() < 0.5:
-        img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     if max_rotation > 0 and rng.random() < 0.7:
         angle = float(rng.uniform(-max_rotation, max_rotation))
-        img = img.rotate(angle, resample=Image.BILINEAR, expand=True)
+        img = img.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True)
         box = img.getchannel("A").getbbox()
         if box is not None:
             img = img.crop(box)

@@ -24,6 +24,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -93,7 +94,7 @@ def _run(jobs: list, fn: Callable, workers: int, desc: str, progress: bool) -> l
     """Run `fn` over `jobs` (in order of results) in this process or a pool, with a progress bar."""
     from tqdm import tqdm
 
-    bar = dict(total=len(jobs), desc=desc, unit="img", disable=not progress, leave=False)
+    bar: dict[str, Any] = dict(total=len(jobs), desc=desc, unit="img", disable=not progress, leave=False)
     if workers <= 1 or len(jobs) < 64:
         return [fn(j) for j in tqdm(jobs, **bar)]
     import multiprocessing as mp
@@ -117,7 +118,8 @@ def _categories(classes: tuple[EmojiClass, ...], coarse: bool) -> list[dict]:
 
 def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict], label_of) -> dict:
     """A COCO dict: images in index order, annotation ids 1..n, category ids via `label_of(fine_index)`."""
-    images, anns = [], []
+    images: list[dict] = []
+    anns: list[dict] = []
     for index, picks, boxes in results:
         images.append({"id": index + 1, "file_name": f"{index:06d}.png", "width": size, "height": size})
         for ci, (x0, y0, x1, y1) in zip(picks, boxes):

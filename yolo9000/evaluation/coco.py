@@ -9,16 +9,22 @@ Each prediction is therefore copied once per credited category before pycocotool
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
 
+from wordtree.builder import data_dir
 from yolo9000.data.coco import load_coco_json
+
+if TYPE_CHECKING:
+    from pycocotools.coco import _Dataset
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +52,17 @@ def load_coco(path: str | Path):
         a.setdefault("area", float(a["bbox"][2]) * float(a["bbox"][3]))
         a.setdefault("iscrowd", 0)
     coco = COCO()
-    coco.dataset = data
+    coco.dataset = cast("_Dataset", data)  # checked above as far as scoring needs
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
         coco.createIndex()
-    coco.source = str(path)  # remembered for error messages
+    setattr(coco, "source", str(path))  # not a COCO attribute: remembered for error messages
     return coco
 
 
 def _coco_wnids() -> dict[str, str]:
-    """COCO's 80 category names -> wnid, from the table shipped in `data/coco_wordnet.csv` (empty if absent)."""
-    import csv
-
-    try:
-        from wordtree.builder import data_dir
-
-        with open(data_dir() / "coco_wordnet.csv", newline="", encoding="utf-8") as fh:
-            return {r["name"].strip(): r["wnid"].strip() for r in csv.DictReader(fh)}
-    except (ImportError, FileNotFoundError, KeyError):
-        return {}
+    """COCO's 80 category names -> wnid, from the table shipped in `data/coco_wordnet.csv` (package `wordtree.data`)."""
+    with open(data_dir() / "coco_wordnet.csv", newline="", encoding="utf-8") as fh:
+        return {r["name"].strip(): r["wnid"].strip() for r in csv.DictReader(fh)}
 
 
 def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
@@ -297,6 +296,7 @@ def evaluate_detections(
             )
     result = coco_map(coco_gt, scored, max_dets=max_dets)
     if tree is not None:
+        assert cat_nodes is not None  # looked up above when not given
         result.per_class["node"] = cat_nodes
         result.per_class["wnid"] = [tree.wnids[n] for n in cat_nodes]
         result.per_class["depth"] = tree.depth[cat_nodes]

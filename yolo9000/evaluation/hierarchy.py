@@ -19,6 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+# node indices, one per sample: a sequence of ints or an integer array
+Indices = Sequence[int] | np.ndarray
+
 
 def root_paths(tree) -> np.ndarray:
     """(N, D+1) int64: row n holds n's ancestor at depth 0, 1, ... depth(n), then -1."""
@@ -41,7 +44,7 @@ def _check_nodes(tree, nodes, what: str) -> np.ndarray:
     return nodes
 
 
-def pair_relations(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFrame:
+def pair_relations(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
     """Per sample: shared ancestors, tree distance in edges, and how the prediction relates to the truth.
 
     `relation` is "exact", "coarser" (p is a proper ancestor of t: right but not specific enough),
@@ -73,7 +76,7 @@ def pair_relations(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFr
     )
 
 
-def hierarchical_scores(tree, pred: Sequence[int], truth: Sequence[int]) -> dict[str, float]:
+def hierarchical_scores(tree, pred: Indices, truth: Indices) -> dict[str, float]:
     """Exact accuracy, hierarchical precision/recall/F1 and the tree distance of wrong predictions."""
     rel = pair_relations(tree, pred, truth)
     n = len(rel)
@@ -105,7 +108,7 @@ def hierarchical_scores(tree, pred: Sequence[int], truth: Sequence[int]) -> dict
     }
 
 
-def distance_histogram(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFrame:
+def distance_histogram(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
     """How many predictions land 0, 1, 2, ... edges from the truth, split by relation."""
     rel = pair_relations(tree, pred, truth)
     table = pd.crosstab(rel["distance"], rel["relation"]).rename_axis(index="distance", columns=None)
@@ -115,7 +118,7 @@ def distance_histogram(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.Da
     return table[["exact", "coarser", "finer", "wrong"]].astype(np.int64)
 
 
-def depth_accuracy(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFrame:
+def depth_accuracy(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
     """Accuracy at each depth d: among samples whose truth is at depth >= d, the share whose prediction
     has the truth's depth-d ancestor on its path (a walk that stopped above d counts as a miss, and is
     also reported as `stopped_above`)."""
@@ -140,7 +143,7 @@ def depth_accuracy(tree, pred: Sequence[int], truth: Sequence[int]) -> pd.DataFr
     return frame[keep].reset_index(drop=True)
 
 
-def topk_hits(tree, probs, truth: Sequence[int], ks: Sequence[int] = (1, 5), *, chunk: int = 2048) -> dict[str, float]:
+def topk_hits(tree, probs, truth: Indices, ks: Sequence[int] = (1, 5), *, chunk: int = 2048) -> dict[str, float]:
     """Top-k accuracies from absolute probabilities `probs` (S, N) over the tree's N nodes.
 
     - ``top{k}_leaf``: one of the k most probable leaves is the truth or lies below it (for leaf labels
@@ -183,7 +186,7 @@ def topk_hits(tree, probs, truth: Sequence[int], ks: Sequence[int] = (1, 5), *, 
     return out
 
 
-def flat_topk(probs, truth: Sequence[int], ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+def flat_topk(probs, truth: Indices, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """Plain top-k accuracy over flat classes (no tree)."""
     probs = _as_numpy(probs)
     truth = np.asarray(truth, dtype=np.int64).reshape(-1)
@@ -195,7 +198,7 @@ def flat_topk(probs, truth: Sequence[int], ks: Sequence[int] = (1, 5)) -> dict[s
 
 
 def classification_report(
-    tree, probs, pred: Sequence[int], truth: Sequence[int], ks: Sequence[int] = (1, 5)
+    tree, probs, pred: Indices, truth: Indices, ks: Sequence[int] = (1, 5)
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Headline classification numbers plus the per-depth accuracy and distance-histogram tables."""
     scores = topk_hits(tree, probs, truth, ks)

@@ -28,7 +28,7 @@ BOX_GROUPS = ("boxed", "boxed_below", "under_boxed", "never_boxed")
 UNSEEN_GROUPS = ("under_boxed", "never_boxed")
 
 
-def box_groups(tree, cat_nodes: Sequence[int], boxed: np.ndarray) -> np.ndarray:
+def box_groups(tree, cat_nodes: Sequence[int] | np.ndarray, boxed: np.ndarray) -> np.ndarray:
     """Classify each category node by the training boxes around it (`boxed`: bool over tree nodes, the
     nodes that were box labels):
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,7 @@ def predict_detections(
         )
         found = [(k, d) for k, d in zip(ok, dets) if len(d)]
         if found:  # one table (and one device-to-host copy) per batch
-            use_nodes = found[0][1].nodes is not None and class_map is None
+            use_nodes = found[0][1].nodes is not None and class_map is None  # decode sets nodes on all or none
             b = torch.cat([d.boxes for _, d in found]).detach().double().cpu().numpy()
             rows.append(
                 pd.DataFrame(
@@ -135,7 +136,7 @@ def predict_detections(
                         "x2": b[:, 2],
                         "y2": b[:, 3],
                         "score": torch.cat([d.scores for _, d in found]).detach().double().cpu().numpy(),
-                        "label": torch.cat([d.nodes if use_nodes else d.labels for _, d in found])
+                        "label": torch.cat([cast(torch.Tensor, d.nodes) if use_nodes else d.labels for _, d in found])
                         .detach()
                         .cpu()
                         .numpy()

@@ -108,7 +108,7 @@ def _pyplot():
 def pr_curve_figure(
     recall: np.ndarray,
     pr: np.ndarray,
-    names: Sequence[str],
+    names: Sequence[str] | np.ndarray,
     *,
     mean: np.ndarray | None = None,
     max_curves: int = 20,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,11 +89,12 @@ def detection_report(
     use_tree = tree if credit else None
     result, _ = evaluate_detections(coco_gt, preds, tree=use_tree, cat_nodes=cat_nodes, max_dets=max_dets)
     per = result.per_class.copy()
-    headline = {k: result.stats[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")}
+    headline: dict[str, Any] = {k: result.stats[k] for k in ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")}
     headline["images"] = len(coco_gt.getImgIds())
     headline["classes_with_gt"] = int((per["n_gt"] > 0).sum())
     box_depth = None
     if tree is not None:
+        assert cat_nodes is not None  # looked up above when not given
         per["node"] = cat_nodes
         per["wnid"] = [tree.wnids[n] for n in cat_nodes]
         per["depth"] = tree.depth[cat_nodes]

@@ -98,8 +98,9 @@ def draw_detections(
     key = det.nodes if det.nodes is not None else det.labels
     colors = [PALETTE[int(k) % len(PALETTE)] for k in key.tolist()]
     font = default_font()
-    size = font_size or max(10, side // 32) if font else None
+    size: int | None = None
     if font:  # torchvision writes the label from the box's left edge and cuts it at the image's right edge
+        size = font_size or max(10, side // 32)
         labels = [fit_label(t, font, size, w - float(x0)) for t, x0 in zip(labels, boxes[:, 0].tolist())]
     return draw_bounding_boxes(
         img,

@@ -53,7 +53,7 @@ class FusedConv2d(nn.Module):
         if conv.bias is None:
             raise ValueError("FusedConv2d needs the conv bias: fold batch norms first (DarknetModel.fuse())")
         self.conv, self.activation = conv, activation
-        self.tile = "auto" if winograd_tile is True else (winograd_tile or None)
+        self.tile: int | str | None = "auto" if winograd_tile is True else (winograd_tile or None)
         if self.tile not in (None, "auto", *winograd.TILES):
             raise ValueError(f"winograd must be False, True, 'auto' or one of {winograd.TILES}, got {winograd_tile!r}")
         if self.tile is not None and not winograd.supports(conv):
@@ -82,7 +82,7 @@ class FusedConv2d(nn.Module):
 
         def make() -> torch.Tensor:
             w = conv.weight.detach().contiguous(memory_format=torch.channels_last)
-            return torch._C._nn.mkldnn_reorder_conv2d_weight(
+            return torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[call-arg]  # stub lacks input_size
                 w.to_mkldnn(), list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups, list(shape)
             )
 
@@ -106,7 +106,7 @@ class FusedConv2d(nn.Module):
     def _tile_for(self, x: torch.Tensor) -> int | None:
         if self.tile is None:
             return None
-        if self.tile == "auto":
+        if isinstance(self.tile, str):  # "auto", the one string __init__ accepts
             return winograd.choose_tile(x.shape[1], x.shape[2], x.shape[3], x.shape[0])
         return self.tile
 
@@ -156,6 +156,7 @@ def fuse_cpu_convs_(model: nn.Module, winograd_tile: bool | int | str = "auto") 
         if isinstance(block, ConvBlock) and not isinstance(block.conv, FusedConv2d):
             if block.bn is not None:
                 raise ValueError("fold batch norms first (DarknetModel.fuse()) before fusing CPU convolutions")
-            block.conv = FusedConv2d(block.conv, block.activation, winograd_tile)
+            # add_module: ConvBlock.conv is typed as the nn.Conv2d this stands in for at inference
+            block.add_module("conv", FusedConv2d(block.conv, block.activation, winograd_tile))
             count += 1
     return count

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from yolo9000.data.image_io import IMAGE_EXTENSIONS
+from wordtree.files import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
 def frames_av(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
     """Frames of a video file through PyAV (optional dependency)."""
     try:
-        import av  # type: ignore[import-not-found]
+        import av
     except ImportError:
         raise ValueError(
             f"reading {path.suffix} video needs PyAV (pip install av); animated GIF/WebP files work without it"

@@ -45,5 +45,6 @@ def optimize_for_inference(
     if compile:
         fast.per_image_bytes = 0  # inductor plans the whole batch itself
         # compile forward only, so region_output()/classify() and attribute access keep working
-        fast.forward = torch.compile(fast.forward, dynamic=False, options={"freezing": True})
+        # an instance attribute shadowing the method (setattr: mypy forbids assigning to a method)
+        setattr(fast, "forward", torch.compile(fast.forward, dynamic=False, options={"freezing": True}))
     return fast

@@ -116,7 +116,10 @@ def onednn_weights(u: torch.Tensor, tiles: int) -> torch.Tensor:
     the batched GEMM on the few rows of small maps (13x13: 49 tiles per image)."""
     a2, c, k = u.shape
     w = u.permute(0, 2, 1).reshape(a2 * k, c, 1, 1).contiguous(memory_format=torch.channels_last)
-    return torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(), [0, 0], [1, 1], [1, 1], a2, [1, a2 * c, tiles, 1])
+    # torch's _nn.pyi omits the native function's last argument, input_size
+    return torch._C._nn.mkldnn_reorder_conv2d_weight(  # type: ignore[call-arg]
+        w.to_mkldnn(), [0, 0], [1, 1], [1, 1], a2, [1, a2 * c, tiles, 1]
+    )
 
 
 def winograd_conv3x3(

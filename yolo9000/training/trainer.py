@@ -6,7 +6,7 @@ torch.compile, DDP through torchrun (gloo on CPU), atomic checkpoints that resum
 TensorBoard scalars when installed, and a clear stop on a non-finite loss (the last good checkpoint is kept).
 
 The loss is summed over images (Darknet's per-batch delta); each micro-batch's sum is divided by the number of
-images in one optimizer step, so the step sees the mean over the batch (spec §6.6: Darknet's lr/batch). Under
+images in one optimizer step, so the step sees the mean over the batch (Darknet updates with lr / batch). Under
 DDP the gradients are averaged over ranks: the lr applies to the mean over the global batch (Darknet's lr x
 ngpus rule is not applied). The data already carries tree nodes, so a cfg's `map=` is not re-applied.
 """
@@ -20,10 +20,10 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -138,7 +138,7 @@ def load_backbone(model, path: str | Path, layers: int | None = None) -> int:
         raise FileNotFoundError(f"{p}: weights file not found")
     _, _, header = read_weights_header(p)
     data = np.fromfile(p, dtype="<f4", offset=header)
-    blocks = unwrap(model).conv_blocks()
+    blocks = cast(DarknetModel, unwrap(model)).conv_blocks()  # a DarknetModel, maybe inside a wrapper
     limit = len(blocks) if layers is None else layers
     if limit > len(blocks):
         raise ValueError(f"{p}: asked for {limit} conv layers but the model has {len(blocks)}")
@@ -194,8 +194,9 @@ class Trainer:
         cfg = self.cfg
         tree = load_tree(cfg.tree) if cfg.tree else None
         coco, images, folders = cfg.coco, cfg.images, cfg.folders
-        self.model_spec = cfg.cfg
-        self.cls_rules = {k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in PAPER_CLS_RULES.items()}
+        self.cls_rules: dict[str, Any] = {
+            k: v if getattr(cfg, k) is None else getattr(cfg, k) for k, v in PAPER_CLS_RULES.items()
+        }
         if coco is None and folders is None:
             raise ValueError("no training data: give --coco (boxes) and/or --folders (class pictures)")
         self.tree = tree
@@ -206,10 +207,15 @@ class Trainer:
                 "classification folders together with flat COCO classes need a --tree to put both "
                 "label sets in one space"
             )
-        names = self.det.names if self.det is not None else self.cls.names
+        if self.det is not None:
+            names = self.det.names
+        else:
+            assert self.cls is not None  # checked above: boxes and/or class folders
+            names = self.cls.names
         self.names = list(tree.names) if tree is not None else list(names)
-        if self.model_spec is None:
+        if cfg.cfg is None:
             raise ValueError("--cfg is required with your own data (a cfg file or a model name)")
+        self.model_spec = cfg.cfg
 
     # ------------------------------------------------------------------ model
     def _build_model(self) -> None:
@@ -243,7 +249,8 @@ class Trainer:
         size = int(cfg.size or net.get("width", 416))
         multiscale = bool(region.random) if cfg.multiscale is None else cfg.multiscale
         if multiscale:
-            lo, hi = (cfg.sizes or [None, None])[:2]
+            bounds: Sequence[int | None] = cfg.sizes or [None, None]
+            lo, hi = bounds[:2]
             self.sizes = multiscale_sizes(size, lo, hi)
         else:
             self.sizes = [size]
@@ -290,7 +297,8 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         if cfg.compile:
-            self.forward_model = torch.compile(self.forward_model, dynamic=len(self.sizes) > 1)
+            # an OptimizedModule (an nn.Module), typed by torch as a plain callable
+            self.forward_model = cast(nn.Module, torch.compile(self.forward_model, dynamic=len(self.sizes) > 1))
 
     def _build_optim(self) -> None:
         cfg, net = self.cfg, self.model.net
@@ -375,7 +383,7 @@ class Trainer:
                 torch.distributed.broadcast(b, 0)
         if not self.dist.main:
             return None
-        unwrap(self.model).seen = self.seen  # `yolo9000 convert` writes it into a .weights header
+        cast(DarknetModel, unwrap(self.model)).seen = self.seen  # `yolo9000 convert` writes it into a .weights header
         return save_checkpoint(
             self.run_dir / name,
             self.model,
@@ -451,7 +459,9 @@ class Trainer:
             size = images.shape[-1]
             self.seen += images.shape[0] * self.dist.world_size
             sync = k == self.subdivisions - 1 or not self.dist.enabled
-            ctx = contextlib.nullcontext() if sync else self.forward_model.no_sync()
+            # not sync: DDP, perhaps inside torch.compile's wrapper (which forwards attributes to it)
+            ddp = cast(nn.parallel.DistributedDataParallel, self.forward_model)
+            ctx = contextlib.nullcontext() if sync else ddp.no_sync()
             with ctx:
                 with torch.autocast(
                     self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
@@ -520,7 +530,7 @@ class Trainer:
             "checkpoint": str(self.run_dir / "last.pt"),
         }
         if self.dist.enabled:
-            digests = [None] * self.dist.world_size
+            digests: list[str | None] = [None] * self.dist.world_size
             torch.distributed.all_gather_object(digests, replica_digest(self.model))
             summary["replica_digests"] = digests
         if self.dist.main:
