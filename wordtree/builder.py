@@ -257,7 +257,7 @@ def _grow(targets: list[str], graph: NounGraph, opts: BuildOptions, report: Buil
         k = 1
         while rest:
             added = False
-            lowest = None
+            lowest: int | None = None
             for t in rest:
                 if t in g.parent:
                     continue
@@ -269,6 +269,7 @@ def _grow(targets: list[str], graph: NounGraph, opts: BuildOptions, report: Buil
                     lowest = c
             rest = [t for t in rest if t not in g.parent]
             if not added and rest:
+                assert lowest is not None  # a target left in `rest` was costed above without being added
                 k = lowest  # sweeps with k below the cheapest remaining cost would add nothing
     else:  # global: a heap of (cost, position) with lazy updates; costs only fall as the tree grows
         pos = {t: i for i, t in enumerate(rest)}
@@ -329,7 +330,9 @@ def _keep(parent: dict[str, str | None], keep: str | None, targets: set[str], re
         return
     inside: dict[str, bool] = {}
     for n in parent:  # walk up once per node, memoising whole chains
-        chain, node, ok = [], n, False
+        chain: list[str] = []
+        node: str | None = n
+        ok = False
         while node is not None and node not in inside:
             chain.append(node)
             if parent[node] == keep:

@@ -37,7 +37,7 @@ class LabelMap:
             raise ValueError(f"label map {self.source!r}: {len(self.labels)} labels but {len(self.wnids)} wnids")
 
 
-def find_problems(parent: Sequence[int]) -> list[str]:
+def find_problems(parent: np.ndarray | Sequence[int]) -> list[str]:
     """Every broken invariant of a Darknet-style parent array, one message per problem (line = node index)."""
     problems: list[str] = []
     n = len(parent)
@@ -103,7 +103,7 @@ class WordTree:
     def __init__(
         self,
         wnids: Sequence[str],
-        parent: Sequence[int],
+        parent: np.ndarray | Sequence[int],
         names: Sequence[str] | None = None,
         *,
         label_maps: Iterable[LabelMap] = (),

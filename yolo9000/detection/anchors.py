@@ -151,6 +151,6 @@ def grid_sizes(box_sizes: np.ndarray, size: int = 416, letterbox: bool = True) -
     return rel * (size / STRIDE)
 
 
-def format_anchors(anchors: Sequence[Sequence[float]], decimals: int = 5) -> str:
+def format_anchors(anchors: np.ndarray | Sequence[Sequence[float]], decimals: int = 5) -> str:
     """`w0,h0, w1,h1, ...` as a cfg `anchors=` value."""
     return ", ".join(f"{w:.{decimals}g},{h:.{decimals}g}" for w, h in anchors)

@@ -4,7 +4,7 @@ Everything is batched over images and predictions: only predictions whose object
 are gathered (a score is never above the objectness), scored, and put through one
 `torchvision.ops.batched_nms` call for the whole batch (groups = image x class/node).
 
-Scores (darknet_spec.md §3.1-§3.3):
+Scores (Darknet's `get_region_detections`):
 - flat softmax: one candidate per (box, class) with `obj * P(class) > thresh` (Darknet keeps every class
   above the threshold, so a box may carry several labels);
 - tree, `mode="darknet"`: the node from Darknet's `hierarchy_top_prediction` (its compounded-product quirk)
@@ -84,7 +84,9 @@ class Detections:
 
     def to(self, device: torch.device | str) -> "Detections":
         """The same detections with every tensor on `device`."""
-        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        moved: dict[str, Any] = {
+            k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()
+        }
         return replace(self, **moved)
 
     def path_absolute(self) -> torch.Tensor | None:
@@ -117,9 +119,14 @@ class Detections:
             k: getattr(self, k).detach().cpu().tolist() for k in ("scores", "objectness", "labels", "probs", "index")
         }
         nodes = self.nodes.cpu().tolist() if self.nodes is not None else None
-        paths = self.path.cpu().tolist() if self.path is not None else None
-        pprobs = self.path_probs.double().cpu().tolist() if self.path_probs is not None else None
-        pabs = self.path_absolute().double().cpu().tolist() if paths is not None else None
+        path_rows = None  # per detection: (path, P(node | parent), absolute P) for trees
+        if self.path is not None:
+            pabs = self.path_absolute()
+            if self.path_probs is None or pabs is None:
+                raise ValueError("Detections.to_records: `path` is set but `path_probs` is None")
+            paths = self.path.cpu().tolist()
+            pprobs = self.path_probs.double().cpu().tolist()
+            path_rows = list(zip(paths, pprobs, pabs.double().cpu().tolist()))
         r = lambda v: round(float(v), digits)  # noqa: E731
         out = []
         for i, (x1, y1, x2, y2) in enumerate(boxes):
@@ -136,10 +143,10 @@ class Detections:
             }
             if nodes is not None:
                 rec["node"] = int(nodes[i])
-            if paths is not None:
+            if path_rows is not None:
                 rec["path"] = [
                     {"node": n, "name": node_names[n] if node_names is not None else str(n), "prob": r(p), "abs": r(a)}
-                    for n, p, a in zip(paths[i], pprobs[i], pabs[i])
+                    for n, p, a in zip(*path_rows[i])
                     if n >= 0
                 ]
             out.append(rec)
@@ -240,7 +247,7 @@ def _select(region_out: torch.Tensor, thresh: float) -> _Selected:
 
 
 def _grid_boxes(sel: _Selected, anchors: torch.Tensor, gw: int, gh: int) -> tuple[torch.Tensor, ...]:
-    """(bx, by, bw, bh) relative to the network input (spec §2.4), in float64 like Darknet's exp."""
+    """(bx, by, bw, bh) relative to the network input (Darknet's `get_region_box`), in float64 like its exp."""
     anchors = torch.as_tensor(anchors, dtype=torch.float64).reshape(-1, 2).to(sel.rows.device)
     col, row = (sel.s_idx % gw).double(), torch.div(sel.s_idx, gw, rounding_mode="floor").double()
     r64 = sel.rows[:, :4].double()
@@ -359,6 +366,8 @@ def _suppress(
     scores = _nms_scores(cand, sel, images, groups, mode)
     boxes = rel[cand.r_idx]
     if nms < 1.0 and cand.r_idx.numel() and tree_nms:
+        # _check_options rejects tree_nms without a tree, and tree candidates always carry their nodes
+        assert tree is not None and cand.nodes is not None
         keep = tree_path_nms(boxes, scores, images, cand.nodes, tree, nms)
     elif nms < 1.0 and cand.r_idx.numel():
         # IoU is invariant to the per-axis scaling to pixels, so NMS on relative boxes matches Darknet
@@ -394,6 +403,7 @@ def _kept_columns(
         "index": sel.p_idx[fr],
     }
     if tree is not None:
+        assert cand.nodes is not None  # tree candidates (mapped or not) always carry their nodes
         cols["nodes"] = cand.nodes[keep]
         cols["path"], cols["path_probs"] = _kept_paths(tree, sel.cls[fr], cols["nodes"])
     return cols

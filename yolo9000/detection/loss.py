@@ -1,8 +1,8 @@
 """The YOLOv2 / YOLO9000 region loss: Darknet's `forward_region_layer` training deltas as a scalar loss.
 
 The loss is written so that its gradient with respect to the raw head output is exactly Darknet's delta
-(darknet_spec.md §2.5, Appendix A), negated and passed through the sigmoid derivative on x, y and
-objectness:
+(`delta_region_box`, `delta_region_class` and the objectness writes of `forward_region_layer`), negated and
+passed through the sigmoid derivative on x, y and objectness:
 
 * x, y, objectness: 1/2 * scale * (target - sigmoid(z))^2;  w, h: 1/2 * scale * (target - z)^2;
 * classes: scale * cross-entropy inside every softmax group on the path from the label to its root (the
@@ -108,10 +108,10 @@ def _region_map(cmap: Sequence[int] | None, classes: int) -> torch.Tensor | None
     """The region's `map` (dataset id -> tree node) as a long tensor, checked against the class count."""
     if cmap is None:
         return None
-    cmap = torch.as_tensor(list(cmap), dtype=torch.long)
-    if cmap.numel() and (cmap.min() < 0 or cmap.max() >= classes):
-        raise ValueError(f"region map: entries must lie in [0, {classes}), got [{int(cmap.min())}, {int(cmap.max())}]")
-    return cmap
+    m = torch.as_tensor(list(cmap), dtype=torch.long)
+    if m.numel() and (m.min() < 0 or m.max() >= classes):
+        raise ValueError(f"region map: entries must lie in [0, {classes}), got [{int(m.min())}, {int(m.max())}]")
+    return m
 
 
 def _check_options(cls_objectness: str, cls_anchor: str, reduction: str) -> None:
@@ -136,6 +136,14 @@ class RegionLoss(nn.Module):
     there, whatever its class: the label cannot pick its own box, so the classifier must be right where
     the detector looks). Which prediction answers for which truth is `yolo9000.detection.matcher.match`.
     """
+
+    # buffers registered in __init__ (non-persistent); declared so they type as tensors, not Tensor | Module
+    anchors: torch.Tensor
+    path_by_depth: torch.Tensor
+    members: torch.Tensor
+    group: torch.Tensor
+    group_size: torch.Tensor
+    cmap: torch.Tensor | None  # a buffer when the region has a map (and apply_map), else None
 
     def __init__(
         self,

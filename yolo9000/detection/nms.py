@@ -83,6 +83,8 @@ def exact_darknet_rank(
         if tied.any():
             slots = np.flatnonzero(tied)  # tied blocks are contiguous in `order`
             rows = order[slots]
+            if labels is None:
+                raise ValueError("exact_darknet_rank: dense_rows needs the candidates' labels")
             d = dense_rows(torch.from_numpy(rows).to(scores.device)).detach().double().cpu().numpy()
             k = labels.cpu().numpy()[rows]
             # key column c' holds prob[k - 1 - c'] (classes below k, nearest first); zero past class 0
