@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from wordtree import WordTree
-from yolo9000.detection.decode import Detections, darknet_partition_position, decode
+from yolo9000.detection.decode import Detections, decode
 from yolo9000.detection.letterbox import letterbox_sizes
+from yolo9000.detection.nms import darknet_partition_position
 
 
 def region(anchors, classes, tree=None):
@@ -456,7 +457,7 @@ def test_batch_results_equal_single_image_results():
 def test_grouped_nms_large_path_equals_batched_nms():
     from torchvision.ops import batched_nms
 
-    from yolo9000.detection.decode import grouped_nms
+    from yolo9000.detection.nms import grouped_nms
 
     g = torch.Generator().manual_seed(5)
     n = 3000  # above the single-call size: one NMS per group on sorted slices
@@ -509,7 +510,7 @@ def _greedy_tree_nms(boxes, scores, nodes, tree, thr):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_tree_path_nms_equals_greedy_loop(seed):
-    from yolo9000.detection.decode import tree_path_nms
+    from yolo9000.detection.nms import tree_path_nms
 
     tree = toy_tree()
     g = torch.Generator().manual_seed(seed)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 
 from yolo9000.detection.letterbox import letterbox_sizes, unletterbox
-from yolo9000.detection.nms import (  # grouped_nms, tree_path_nms, darknet_partition_position: re-exported here
+from yolo9000.detection.nms import (
     darknet_partition_position,
     exact_darknet_rank,
     grouped_nms,
@@ -517,8 +517,5 @@ def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
 __all__ = [
     "Detections",
     "decode",
-    "darknet_partition_position",
-    "grouped_nms",
-    "tree_path_nms",
     "MODES",
 ]
