@@ -359,7 +359,9 @@ def test_precision_and_size_options(random_pictures, flat_model, tmp_path):
     assert main(base + ["--size", "96", "--out", str(tmp_path / "s96"), str(pics[2])]) == 0
     (s96,) = read_jsonl(tmp_path / "s96/detections.jsonl")
     assert {d["index"] for d in s96["detections"]} - set(range(2 * 3 * 3)) == set()  # a 3x3 grid at 96 px
-    assert main(base + ["--size", "100", "--out", str(tmp_path / "bad"), str(pics[2])]) == 1
+    with pytest.raises(SystemExit) as exc:  # not a multiple of 32: refused by argument parsing
+        main(base + ["--size", "100", "--out", str(tmp_path / "bad"), str(pics[2])])
+    assert exc.value.code == 2
 
 
 def test_tree_nms_option(random_pictures, tree_checkpoint, flat_model, tmp_path, capsys):

@@ -622,7 +622,7 @@ def test_eval_cli_tree_predictions_with_train_map(tree, tmp_path):
         (["--checkpoint", "nope.pt", "--coco", "x.json"], "nope.pt: checkpoint not found"),
         (["--predictions", "p.jsonl"], "--predictions needs the ground truth"),
         (["--predictions", "p.jsonl", "--coco", "x.json", "--folders", "."], "cannot be used with --predictions"),
-        (["--coco", "x.json", "--hier-thresh", "1.5"], "--hier-thresh must be in [0, 1)"),
+        (["--coco", "x.json", "--hier-thresh", "1"], "--hier-thresh must be in [0, 1)"),
     ],
 )
 def test_eval_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):

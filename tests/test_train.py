@@ -245,5 +245,5 @@ def test_classification_pictures_get_their_own_placement_scale(data, tmp_path, c
     assert _scale_range(None, "--cls-scale") == (1.0, 1.0) and _scale_range([0.3, 1], "--cls-scale") == (0.3, 1.0)
     with pytest.raises(ValueError, match="--cls-scale takes MIN MAX"):
         _scale_range([1.0, 0.3], "--cls-scale")
-    assert main(_args(data, tmp_path / "bad", "--steps", "1", "--cls-scale", "0", "1")) != 0
+    assert main(_args(data, tmp_path / "bad", "--steps", "1", "--cls-scale", "1", "0.3")) != 0
     assert "--cls-scale takes MIN MAX" in capsys.readouterr().err

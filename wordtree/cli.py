@@ -11,6 +11,7 @@ from pathlib import Path
 
 from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build, darknet_preset
 from wordtree.formats import load_tree, read_names
+from wordtree.options import arg_type, non_negative_int, positive_int
 
 PROG = "build-wordtree"
 DEFAULT_OUT = "wordtree_out"
@@ -78,9 +79,17 @@ def _parser() -> argparse.ArgumentParser:
         help="free-text names: a file (one per line) or a comma-separated list (repeatable)",
     )
     s.add_argument(
-        "--top-k", type=int, metavar="K", help="keep the K classes with most images (--folders, --release-status)"
+        "--top-k",
+        type=arg_type(positive_int),
+        metavar="K",
+        help="keep the K classes with most images (--folders, --release-status)",
     )
-    s.add_argument("--min-images", type=int, metavar="N", help="keep classes with at least N images (same sources)")
+    s.add_argument(
+        "--min-images",
+        type=arg_type(non_negative_int),
+        metavar="N",
+        help="keep classes with at least N images (same sources)",
+    )
     s.add_argument(
         "--ambiguous",
         choices=("first", "error"),
@@ -129,7 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("-o", "--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
     o.add_argument("--stem", default="wordtree", help="file name stem (default: wordtree)")
     o.add_argument("--format", default="json,darknet", help="json, darknet or both (default: json,darknet)")
-    o.add_argument("--force", action="store_true", help="overwrite existing files that differ")
+    o.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite files of an earlier run that differ (never files this tool did not write)",
+    )
     o.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     c = p.add_argument_group("checking")
@@ -275,6 +288,30 @@ def _options(args, graph) -> BuildOptions:
     return replace(opts, **changes)
 
 
+def _inputs(args) -> list[str]:
+    """The files and folders the label sources read (an output folder may neither be nor hold one)."""
+    found = [getattr(args, k, None) for k in ("coco", "imagenet1k", "release_status")]
+    for k in ("folders", "wnids", "names"):
+        found += list(getattr(args, k, None) or [])
+    return [str(x) for x in found if x]
+
+
+def _output_dir(args, *, save: bool = True, owned=()):
+    """The output folder under the rule of `wordtree.files.prepare_output_dir`."""
+    from wordtree.files import prepare_output_dir
+
+    settings = {"stem": args.stem, "format": args.format}
+    return prepare_output_dir(
+        args.out,
+        command="build-wordtree",
+        settings=settings,
+        force=args.force,
+        inputs=_inputs(args),
+        owned=owned,
+        save=save,
+    )
+
+
 def _write(tree, args, meta: dict, progress) -> list[Path]:
     from wordtree.formats import darknet_texts, dumps_json, write_text_atomic
 
@@ -283,8 +320,7 @@ def _write(tree, args, meta: dict, progress) -> list[Path]:
     if unknown or not formats:
         raise ValueError(f"--format {args.format!r}: expected json, darknet or json,darknet")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+    _output_dir(args, save=False)
     files: dict[str, str] = {}
     if "json" in formats:
         files[f"{args.stem}.json"] = dumps_json(tree, meta)
@@ -302,9 +338,10 @@ def _write(tree, args, meta: dict, progress) -> list[Path]:
             f"{out}: {', '.join(clash)} already exist with different content (use --force "
             f"to overwrite, or -o to write elsewhere)"
         )
+    target = _output_dir(args, owned=files)
     written = []
     for n, text in files.items():
-        write_text_atomic(out / n, text)
+        write_text_atomic(target.claim(n, flush=False), text)
         written.append(out / n)
     return written
 
@@ -314,6 +351,7 @@ def _build(args) -> int:
     from wordtree.wordnet import find_wordnet, noun_graph
 
     progress = _Progress(args.quiet)
+    _output_dir(args, save=False)  # refuse a folder of the user's before the slow part
     progress(f"WordNet: {find_wordnet()}")
     graph = noun_graph()
     progress(f"WordNet {graph.version or '?'} noun graph loaded: {len(graph)} synsets")

@@ -7,6 +7,7 @@ between consecutive lines, so a tree that breaks contiguity would be silently sp
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -252,6 +253,17 @@ class WordTree:
     def names(self) -> tuple[str, ...]:
         """Display names in node order (not unique: identify nodes by index or wnid)."""
         return self._names
+
+    @property
+    def fingerprint(self) -> str:
+        """The tree's identity for files made with it: sha256 over "wnid parent\\n" lines (Darknet's .tree
+        layout, parent = node index, -1 for roots), first 16 hex digits; names and label maps do not count."""
+        fp = self.__dict__.get("_fingerprint")
+        if fp is None:
+            text = "".join(f"{w} {int(p)}\n" for w, p in zip(self._wnids, self.parent))
+            fp = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+            self.__dict__["_fingerprint"] = fp
+        return fp
 
     @property
     def num_groups(self) -> int:

@@ -7,7 +7,8 @@ import json
 import logging
 from pathlib import Path
 
-from wordtree.files import write_text_atomic
+from wordtree.files import prepare_output_files, write_text_atomic
+from yolo9000.commands import options
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +56,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="DIR",
         help="image folder of the matching --coco, used only for images without width/height",
     )
-    p.add_argument("-k", "--num", type=int, default=5, help="number of anchors (default 5)")
-    p.add_argument("--size", type=int, default=416, help="network input size in pixels (default 416)")
+    p.add_argument("-k", "--num", type=options.positive_int, default=5, help="number of anchors (default 5)")
+    p.add_argument("--size", type=options.size32, default=416, help="network input size in pixels (default 416)")
     p.add_argument("--stretch", action="store_true", help="boxes relative to a stretched, not letterboxed, image")
-    p.add_argument("--max-k", type=int, default=9, help="mean-IoU table for k = 1..MAX_K (0: no table)")
+    p.add_argument(
+        "--max-k", type=options.non_negative_int, default=9, help="mean-IoU table for k = 1..MAX_K (0: no table)"
+    )
     p.add_argument(
         "--restarts",
-        type=int,
+        type=options.positive_int,
         default=3,
         help="k-means++ seedings for -k (best kept; default 3); the table uses one per k",
     )
     p.add_argument(
         "--max-boxes",
-        type=int,
+        type=options.positive_int,
         default=None,
         help="cluster a random sample of this many boxes (mean IoU still over all boxes)",
     )
-    p.add_argument("--iters", type=int, default=300, help="maximum k-means iterations (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--iters", type=options.positive_int, default=300, help="maximum k-means iterations (default 300)")
+    p.add_argument("--seed", type=options.non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, help="also write anchors and table to this JSON file")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument(
+        "-f", "--force", action="store_true", help="overwrite --out if this tool wrote it (never another file)"
+    )
     p.set_defaults(func=run)
     return p
 
@@ -95,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     images = args.images or []
     if images and len(images) != len(args.coco):
         raise ValueError(f"give --images once per --coco ({len(args.coco)} JSON files, {len(images)} folders)")
-    if args.out is not None and args.out.exists() and not args.force:
-        raise ValueError(f"{args.out} already exists (use --force to overwrite)")
+    if args.out is not None:  # an existing file only with --force, and then only one this tool wrote
+        inputs = list(args.coco) + list(images)
+        outputs = prepare_output_files([args.out], command="yolo9000 anchors", force=args.force, inputs=inputs)
     for d in images:
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: image folder not found")
@@ -134,5 +140,6 @@ def run(args: argparse.Namespace) -> int:
                 {"k": int(k), "mean_iou": float(r.mean_iou), "anchors": r.anchors} for k, r in table.iterrows()
             ]
         write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+        outputs.record()
         log.info("wrote %s", args.out)
     return 0

@@ -6,7 +6,8 @@ import argparse
 import re
 from pathlib import Path
 
-from wordtree.formats import read_names
+from wordtree.files import OutputFiles, prepare_output_files, write_text_atomic
+from wordtree.formats import darknet_texts, read_names
 
 EPILOG = """\
 examples:
@@ -37,15 +38,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--to-darknet", action="store_true", help="checkpoint -> Darknet (implied by one input)")
     p.add_argument("--tree", help="Darknet .tree (or our tree .json) for a cfg whose region uses a tree")
     p.add_argument("--names", help="class/node names file, one per line (stored in the checkpoint)")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "-f", "--force", action="store_true", help="overwrite output files this tool wrote before (never others)"
+    )
     p.set_defaults(func=run)
     return p
 
 
-def _check_free(paths: list[Path], force: bool) -> None:
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise ValueError(f"{existing[0]} already exists (use --force to overwrite)")
+def _check_free(paths: list[Path], force: bool, inputs: list) -> OutputFiles:
+    """The output rule (`wordtree.files.prepare_output_files`): an existing file only with --force, and then
+    only one this tool wrote; never an input. `record()` the result once the files are written."""
+    return prepare_output_files(paths, command="yolo9000 convert", force=force, inputs=inputs, flag="-o")
 
 
 def _read_names(path: str, count: int | None) -> list[str]:
@@ -57,10 +60,11 @@ def _read_names(path: str, count: int | None) -> list[str]:
 
 def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names: str | None) -> Path:
     """Darknet cfg + weights -> checkpoint; returns the checkpoint path."""
-    from yolo9000.darknet.checkpoint import save_checkpoint
+    from yolo9000.darknet.checkpoint import check_cfg_tree, save_checkpoint
     from yolo9000.darknet.model import load_darknet
 
     model = load_darknet(cfg, weights, tree=tree)
+    check_cfg_tree(cfg, model.tree, tree)  # a cfg we exported names its tree's fingerprint
     classes = model.region.classes if model.region is not None else None
     name_list = _read_names(names, classes) if names else None
     if name_list is not None and model.tree is not None:
@@ -74,12 +78,6 @@ def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names:
     return save_checkpoint(output, model, seen=model.seen, names=name_list, with_rng=False, extra=extra)
 
 
-def _write_tree(tree, directory: Path, stem: str) -> Path:
-    """`<stem>.tree` and `<stem>.names` (and the label maps) beside the cfg."""
-    tree.to_darknet(directory, stem)
-    return directory / f"{stem}.tree"
-
-
 def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
     """Checkpoint -> `<output>.cfg`, `<output>.weights` (+ `.tree`, `.names`); returns the files written."""
     from yolo9000.darknet.checkpoint import load_checkpoint, load_model
@@ -91,31 +89,36 @@ def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
     ckpt = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
     outs = [cfg_path, weights_path]
-    if model.tree is not None:
-        outs += [directory / f"{stem}.tree", directory / f"{stem}.names"]
+    tree_files = darknet_texts(model.tree, stem) if model.tree is not None else {}
+    outs += [directory / n for n in tree_files]  # .tree, .names, .labels and one .map per label map
     region_map = ckpt.get("region_map")
     if region_map:
         outs.append(directory / f"{stem}.map")
     names = ckpt.get("names")
     if model.tree is None and names:
         outs.append(directory / f"{stem}.names")
-    _check_free(outs, force)
+    outputs = _check_free(outs, force, [checkpoint])
     directory.mkdir(parents=True, exist_ok=True)
     text = model.cfg_text
+    text = re.sub(r"(?m)^[ \t]*#[ \t]*tree_fingerprint[ \t]*=.*\n?", "", text)  # one line, ours, below
     if model.tree is not None:
+        # the tree's identity as a comment Darknet skips (`yolo9000 eval` compares it with its ground truth's)
+        text = f"# tree_fingerprint={model.tree.fingerprint}\n" + text
         # point the cfg at the tree we write beside it
         text, n = re.subn(r"(?m)^[ \t]*tree[ \t]*=.*$", f"tree={stem}.tree", text)
         if n == 0:
             text = re.sub(r"(?m)^[ \t]*\[region\][ \t]*$", f"[region]\ntree={stem}.tree", text, count=1)
-        _write_tree(model.tree, directory, stem)
+        for file_name, content in tree_files.items():
+            write_text_atomic(directory / file_name, content)
     if region_map:
-        (directory / f"{stem}.map").write_text("\n".join(str(int(v)) for v in region_map) + "\n")
+        write_text_atomic(directory / f"{stem}.map", "\n".join(str(int(v)) for v in region_map) + "\n")
         text = re.sub(r"(?m)^[ \t]*map[ \t]*=.*$", f"map={stem}.map", text)
     if model.tree is None and names:
-        (directory / f"{stem}.names").write_text("\n".join(names) + "\n")
-    cfg_path.write_text(text)
+        write_text_atomic(directory / f"{stem}.names", "\n".join(names) + "\n")
+    write_text_atomic(cfg_path, text)
     version = tuple(ckpt.get("weights_version") or (0, 2, 0))
     save_weights(model, weights_path, seen=int(ckpt.get("seen", 0)), version=version)
+    outputs.record()
     return outs
 
 
@@ -133,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, weights = args.inputs
     if Path(cfg).suffix == ".weights" and Path(weights).suffix == ".cfg":
         cfg, weights = weights, cfg
-    _check_free([output], args.force)
+    outputs = _check_free([output], args.force, [cfg, weights, args.tree, args.names])
     path = to_checkpoint(cfg, weights, output, args.tree, args.names)
+    outputs.record()
     print(f"wrote {path}")
     return 0

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from yolo9000.commands import options
 from yolo9000.commands.defaults import default_checkpoint
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     m.add_argument("--tree", help="Darknet .tree (or tree .json) when the cfg's [region] uses a tree")
     m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
     d = p.add_argument_group("detection")
-    d.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
+    d.add_argument("--thresh", type=options.probability, default=0.25, help="score threshold (default 0.25)")
     d.add_argument(
-        "--hier-thresh", type=float, default=0.5, help="tree: stop descending when P(node) falls to this (default 0.5)"
+        "--hier-thresh",
+        type=options.probability,
+        default=0.5,
+        help="tree: stop descending when P(node) falls to this (default 0.5)",
     )
-    d.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold; 1 disables NMS (default 0.45)")
+    d.add_argument(
+        "--nms", type=options.probability, default=0.45, help="NMS IoU threshold; 1 disables NMS (default 0.45)"
+    )
     d.add_argument(
         "--mode",
         choices=("paper", "darknet"),
@@ -88,10 +94,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
         "removes an overlapping weaker 'dog', never a 'cat')",
     )
-    d.add_argument("--size", type=int, default=None, help="network input size (default: the cfg's width/height)")
+    d.add_argument(
+        "--size", type=options.size32, default=None, help="network input size (default: the cfg's width/height)"
+    )
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    r.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    r.add_argument("--batch-size", type=options.positive_int, default=8, help="images per forward pass (default 8)")
     r.add_argument(
         "--precision",
         choices=("fp32", "fast", "bf16", "fp16"),
@@ -104,16 +112,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox",
     )
-    r.add_argument("--workers", type=int, default=2, help="image reading threads (default 2)")
+    r.add_argument(
+        "--ignore-exif",
+        action="store_true",
+        help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; default: honour it)",
+    )
+    r.add_argument("--workers", type=options.non_negative_int, default=2, help="image reading threads (default 2)")
     o = p.add_argument_group("output")
     o.add_argument(
         "--out",
         default=None,
         help=f"output folder (default {DEFAULT_OUT}, or a numbered sibling if that already holds results)",
     )
-    o.add_argument("--force", action="store_true", help="write into an --out that already holds results")
+    o.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out that already holds results or other files (never over files this tool did not write)",
+    )
     o.add_argument("--show-path", action="store_true", help="label boxes with their tree path")
-    o.add_argument("--max-path", type=int, default=3, help="nodes of the path shown with --show-path (0: all)")
+    o.add_argument(
+        "--max-path", type=options.non_negative_int, default=3, help="nodes of the path shown with --show-path (0: all)"
+    )
     o.add_argument("--no-images", action="store_true", help="only write detections.jsonl and the summary")
     o.add_argument("--no-summary", action="store_true", help="skip index.html and summary.jpg")
     o.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -147,18 +166,22 @@ def _world_inputs(checkpoint: Path) -> list[str]:
     return [str(images)]
 
 
-def _out_dir(args) -> Path:
+def _out_dir(args, inputs: list[str]) -> Path:
+    from wordtree.files import prepare_output_dir
+
     if args.out is not None:
         out = Path(args.out)
-        if out.is_file():
-            raise ValueError(f"--out {out} is a file, not a folder")
+        model_files = [args.checkpoint, args.cfg, args.weights, args.tree, args.names]
+        # the rule of every writing command, checked before the model runs (the writer marks the folder)
+        prepare_output_dir(out, command="yolo9000 detect", force=args.force, inputs=inputs + model_files, save=False)
         if (out / "detections.jsonl").exists() and not args.force:
             raise ValueError(
                 f"{out} already holds results (detections.jsonl); use --force to overwrite or another --out"
             )
         return out
     out, k = DEFAULT_OUT, 1
-    while (out / "detections.jsonl").exists():
+    # a numbered sibling when the default holds results, or anything else (a folder of the user's is never used)
+    while (out / "detections.jsonl").exists() or out.is_file() or (out.is_dir() and any(out.iterdir())):
         k += 1
         out = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}{k}")
     return out
@@ -190,7 +213,7 @@ def run(args) -> int:
     inputs = list(args.inputs) or (_world_inputs(Path(checkpoint)) if checkpoint is not None else [])
     if not inputs:
         raise ValueError("no inputs given: name image files, folders or videos")
-    out = _out_dir(args)
+    out = _out_dir(args, inputs)
     detector = Detector(
         model,
         names,
@@ -216,6 +239,8 @@ def run(args) -> int:
         summary=not args.no_summary,
         workers=args.workers,
         progress=not args.quiet,
+        exif=not args.ignore_exif,
+        force=args.force,
     )
     rate = report.processed / max(report.seconds, 1e-9)
     model_rate = report.processed / max(report.model_seconds, 1e-9)

@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from yolo9000.commands import options
+
 EPILOG = """\
 examples:
   yolo9000 emoji-world data/emoji                 # the default world (about 4,000 pictures)
@@ -19,13 +21,6 @@ boxes at fine labels), classification/<wnid>/ (fine labels, no boxes; insects ne
 boxes at fine labels, plus annotations_coarse.json), wordtree.json and a README. Same settings and seed give
 the same bytes.
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,32 +37,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", type=Path, metavar="OUT", help="output directory (created; refused if it holds other files)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--seed", type=options.non_negative_int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument(
         "--detection",
-        type=_positive,
+        type=options.positive_int,
         default=d.n_detection,
         metavar="N",
         help=f"detection pictures (default {d.n_detection})",
     )
     p.add_argument(
         "--classification-per-class",
-        type=_positive,
+        type=options.positive_int,
         default=d.n_classification_per_class,
         metavar="N",
         help=f"classification pictures per fine class (default {d.n_classification_per_class})",
     )
-    p.add_argument("--test", type=_positive, default=d.n_test, metavar="N", help=f"test pictures (default {d.n_test})")
+    p.add_argument(
+        "--test", type=options.positive_int, default=d.n_test, metavar="N", help=f"test pictures (default {d.n_test})"
+    )
     p.add_argument(
         "--size",
-        type=_positive,
+        type=options.positive_int,
         default=d.image_size,
         metavar="PX",
         help=f"detection/test picture side (default {d.image_size})",
     )
     p.add_argument(
         "--cls-size",
-        type=_positive,
+        type=options.positive_int,
         default=d.cls_image_size,
         metavar="PX",
         help=f"classification picture side (default {d.cls_image_size})",
@@ -80,7 +77,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-objects",
-        type=_positive,
+        type=options.positive_int,
         default=d.max_objects,
         metavar="N",
         help=f"most objects per detection/test picture (default {d.max_objects})",
@@ -93,12 +90,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=options.non_negative_int,
         default=min(4, os.cpu_count() or 1),
         metavar="N",
         help="processes drawing pictures (the bytes do not depend on it; default: CPU count, at most 4)",
     )
-    p.add_argument("--force", action="store_true", help="replace an emoji world made with other settings")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an emoji world made with other settings (never one holding files it did not write)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 from wordtree.formats import load_tree
+from yolo9000.commands import options
 from yolo9000.commands.defaults import default_checkpoint
 from yolo9000.device import resolve_device
 
@@ -80,7 +81,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=Path,
         help="score these predictions (JSONL from `yolo9000 detect` or a COCO results JSON) instead of running a model",
     )
-    d.add_argument("--max-images", type=int, default=None, help="evaluate only the first N images of --coco")
+    d.add_argument(
+        "--max-images", type=options.positive_int, default=None, help="evaluate only the first N images of --coco"
+    )
     d.add_argument(
         "--category-map",
         type=Path,
@@ -101,9 +104,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--box-maps", nargs="+", default=None, help="label-map names that had boxes (default: detection/coco maps)"
     )
     o = p.add_argument_group("decoding")
-    o.add_argument("--thresh", type=float, default=0.005, help="objectness/score threshold (default .005)")
-    o.add_argument("--hier-thresh", type=float, default=0.5, help="top-down walk threshold (default .5)")
-    o.add_argument("--nms", type=float, default=0.45, help="NMS IoU (default .45)")
+    o.add_argument(
+        "--thresh", type=options.probability, default=0.005, help="objectness/score threshold (default .005)"
+    )
+    o.add_argument("--hier-thresh", type=options.probability, default=0.5, help="top-down walk threshold (default .5)")
+    o.add_argument("--nms", type=options.probability, default=0.45, help="NMS IoU (default .45)")
     o.add_argument("--mode", choices=("paper", "darknet"), default="paper", help="tree decoding mode")
     o.add_argument(
         "--scoring",
@@ -112,9 +117,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="walk: one label per box where the tree walk stops, credited to its ancestors "
         "(default); map: Darknet's `detector valid`, one score obj*P(category) per category",
     )
-    o.add_argument("--size", type=int, default=None, help="network input size (default: the cfg's)")
-    o.add_argument("--batch-size", type=int, default=8)
-    o.add_argument("--workers", type=int, default=2, help="image-decoding threads (0: decode in the main thread)")
+    o.add_argument("--size", type=options.size32, default=None, help="network input size (default: the cfg's)")
+    o.add_argument("--batch-size", type=options.positive_int, default=8)
+    o.add_argument(
+        "--workers",
+        type=options.non_negative_int,
+        default=2,
+        help="image-decoding threads (0: decode in the main thread)",
+    )
+    o.add_argument(
+        "--ignore-exif",
+        action="store_true",
+        help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; default: honour it)",
+    )
     o.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument(
         "--out",
@@ -122,7 +137,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=Path("runs/eval"),
         help="output folder for tables, plots and summary.json (default runs/eval)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace files of an earlier report in --out")
+    p.add_argument(
+        "--force",
+        "--overwrite",
+        dest="overwrite",
+        action="store_true",
+        help="replace files of an earlier report in --out, or write into a folder it did not make (never over files "
+        "this tool did not write); --overwrite is the old name",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-plots", action="store_true", help="tables and summary.json only, no PNGs")
     p.set_defaults(func=run)
@@ -137,6 +159,9 @@ def _load_model(args):
 
         tree = load_tree(args.tree, args.names) if args.tree else None
         model = load_darknet(args.cfg, args.weights, tree=tree)
+        from yolo9000.darknet.checkpoint import check_cfg_tree
+
+        check_cfg_tree(args.cfg, _model_tree(model), str(args.tree) if args.tree else None)
         names = None
         if args.names:
             if not args.names.is_file():
@@ -155,6 +180,17 @@ def _load_model(args):
         )
     model = load_model(ckpt, device="cpu")
     return model, getattr(model, "names", None), str(ckpt)
+
+
+def _same_tree(tree, tree_source, model_tree, model_source) -> None:
+    """Refuse a checkpoint whose tree is not the one the ground truth is read with (node numbers differ)."""
+    if model_tree is None:
+        raise ValueError(f"{model_source}: the model has no tree but {tree_source} is given as the evaluated tree")
+    if model_tree.fingerprint != tree.fingerprint:
+        raise ValueError(
+            f"{model_source}: the checkpoint's tree {model_tree.fingerprint} is not the evaluated tree "
+            f"{tree.fingerprint} ({tree_source}); evaluate with the tree the model was trained on"
+        )
 
 
 def _model_tree(model):
@@ -268,7 +304,9 @@ def _check_numbers(args) -> None:
         raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
 
 
-def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, names, boxed, device: str):
+def _detection(
+    args, ev, coco_path: Path, images: Path | None, model, tree, names, boxed, device: str, tree_source=None
+):
     """Predictions (run or read) scored against the COCO file; returns (report, number of predictions)."""
     coco = ev.load_coco(coco_path)
     if args.max_images:
@@ -280,7 +318,7 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
         )
     credit = True  # labels are tree nodes, credited to the categories above them
     if args.predictions is not None:
-        preds = ev.read_predictions(args.predictions, coco, tree=tree, names=names)
+        preds = ev.read_predictions(args.predictions, coco, tree=tree, names=names, tree_source=tree_source)
     else:
         class_map = None
         if args.scoring == "map":
@@ -302,6 +340,7 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
             mode=args.mode,
             class_map=class_map,
             workers=args.workers,
+            exif=not args.ignore_exif,
             progress=not args.no_progress,
         )
         if class_map is not None:
@@ -313,6 +352,13 @@ def _detection(args, ev, coco_path: Path, images: Path | None, model, tree, name
     return report, int(len(preds))
 
 
+def _inputs(args) -> list:
+    """Every file and folder the evaluation reads (--out may neither be nor hold one of them)."""
+    keys = ("checkpoint", "cfg", "weights", "tree", "names", "coco", "images", "folders", "train_tree")
+    found = [getattr(args, k, None) for k in keys + ("emoji_world", "predictions")]
+    return found + list(getattr(args, "train_maps", None) or []) + list(getattr(args, "resolved_inputs", []))
+
+
 def run(args) -> int:
     """Evaluate and write the report; prints the headline numbers."""
 
@@ -322,23 +368,36 @@ def run(args) -> int:
     coco_path, images, folders, world_tree = _resolve_data(args)
     _check_numbers(args)
     # refuse to clobber an earlier report before spending time on the model
-    ReportWriter(args.out, overwrite=args.overwrite).check_free(["summary.json"])
+    # the data as resolved (defaults too); an image folder that is the annotations' own folder is left out, so a
+    # report may go into a subfolder beside the annotations
+    beside = images is not None and coco_path is not None and Path(images).resolve() == Path(coco_path).resolve().parent
+    args.resolved_inputs = [coco_path, None if beside else images, folders, world_tree]
+    ReportWriter(args.out, overwrite=args.overwrite, inputs=_inputs(args)).check_free(["summary.json"])
 
     device = str(resolve_device(args.device))
     model = names = None
     meta: dict = {"predictions": str(args.predictions) if args.predictions else None}
+    tree_source: str | None = None  # the file the evaluated tree came from, named when fingerprints differ
     if args.predictions is None:
         model, names, meta["model"] = _load_model(args)
         tree = _model_tree(model)
+        tree_source = meta["model"]
+        if args.tree and args.checkpoint:  # a checkpoint carries its tree: a --tree beside it must be the same
+            _same_tree(load_tree(args.tree, args.names), str(args.tree), tree, tree_source)
     else:
         tree = load_tree(args.tree, args.names) if args.tree else None
-        if tree is None and (args.checkpoint or args.cfg):  # the model only lends its tree and names
-            m, names, _ = _load_model(args)
-            tree = _model_tree(m)
+        tree_source = str(args.tree) if args.tree else None
+        if args.checkpoint or (tree is None and args.cfg):  # the model only lends its tree and names
+            m, model_names, model_source = _load_model(args)
+            if tree is None:
+                tree, names, tree_source = _model_tree(m), model_names, model_source
+            else:
+                _same_tree(tree, tree_source, _model_tree(m), model_source)
         if tree is None and world_tree is not None:
             from wordtree import WordTree
 
             tree = WordTree.load(world_tree)
+            tree_source = str(world_tree)
     boxed, boxed_src = _boxed_mask(args, tree, world_tree) if tree is not None else (None, None)
     meta.update(
         {
@@ -357,7 +416,9 @@ def run(args) -> int:
 
     det_report = cls_report = None
     if coco_path is not None:
-        det_report, meta["detections"] = _detection(args, ev, coco_path, images, model, tree, names, boxed, device)
+        det_report, meta["detections"] = _detection(
+            args, ev, coco_path, images, model, tree, names, boxed, device, tree_source=tree_source
+        )
     if folders is not None:
         cp = ev.predict_classification(
             model,
@@ -368,6 +429,7 @@ def run(args) -> int:
             hier_thresh=args.hier_thresh,
             names=names,
             workers=args.workers,
+            exif=not args.ignore_exif,
             progress=not args.no_progress,
         )
         cls_report = ev.classification_summary(cp, tree)
@@ -378,6 +440,7 @@ def run(args) -> int:
         meta=meta,
         overwrite=args.overwrite,
         plots=not args.no_plots,
+        inputs=_inputs(args),
     )
     summary = json.loads((Path(args.out) / "summary.json").read_text())
     print(markdown_table(ev.headline_table(summary)), end="")

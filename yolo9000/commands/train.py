@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from yolo9000.commands import options
 from yolo9000.commands.defaults import DEFAULT_RUN_DIR
 from yolo9000.training.config import TrainConfig
 
@@ -13,7 +14,7 @@ examples:
   yolo9000 train                                   # the synthetic emoji world -> {DEFAULT_RUN_DIR}/last.pt
   yolo9000 train --steps 2000 --batch 32 --out runs/emoji2
   yolo9000 train --coco coco/train.json --images coco/train2017 --folders imagenet/train \\
-      --tree wordtree.json --cfg yolo9000 --cls-fraction 0.8 --weights darknet19_448.conv.23
+      --tree wordtree.json --cfg yolo9000 --cls-fraction 0.8 --weights darknet19_448.conv.23 --weights-layers 23
   yolo9000 train --config my.yaml --lr 5e-4        # YAML config, command line wins
   yolo9000 train --out runs/emoji --resume         # continue exactly where the last checkpoint stopped
   torchrun --nproc_per_node 4 -m yolo9000 train --config my.yaml   # DDP (gloo on CPU, NCCL on GPU)
@@ -54,60 +55,91 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--cls-fraction",
-        type=float,
+        type=options.probability,
         default=A,
         help="share of classification images per batch (default: by dataset sizes)",
     )
-    d.add_argument("--repeat-det", type=float, default=A, help="repeat factor of the detection set")
-    d.add_argument("--repeat-cls", type=float, default=A, help="repeat factor of the classification set")
+    d.add_argument("--repeat-det", type=options.positive_float, default=A, help="repeat factor of the detection set")
+    d.add_argument(
+        "--repeat-cls", type=options.positive_float, default=A, help="repeat factor of the classification set"
+    )
+    d.add_argument(
+        "--ignore-exif",
+        dest="exif",
+        action="store_const",
+        const=False,
+        default=A,
+        help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; YAML: exif: false)",
+    )
     m = p.add_argument_group("model")
     m.add_argument(
         "--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, emoji-tiny)"
     )
     m.add_argument(
         "--anchors",
-        type=float,
+        type=options.positive_float,
         nargs="+",
         default=A,
         metavar="W H",
         help="anchor w h pairs in grid cells for a named model (from `yolo9000 anchors`)",
     )
-    m.add_argument("--weights", default=A, help="Darknet .weights to start from (e.g. a Darknet-19 backbone)")
-    m.add_argument("--weights-layers", type=int, default=A, help="load only the first N conv layers")
+    m.add_argument(
+        "--weights",
+        default=A,
+        help="Darknet .weights to start from: a file for this whole model, or with --weights-layers the "
+        "first layers of another cfg's file (e.g. darknet19_448.conv.23 --weights-layers 23)",
+    )
+    m.add_argument(
+        "--weights-layers",
+        type=options.positive_int,
+        default=A,
+        metavar="N",
+        help="load only the first N conv layers of --weights (needed for a file made for another cfg)",
+    )
     o = p.add_argument_group("schedule")
     o.add_argument("--out", default=A, help=f"run folder (default {DEFAULT_RUN_DIR})")
-    o.add_argument("--steps", type=int, default=A, help="optimizer steps (default: cfg max_batches)")
-    o.add_argument("--batch", type=int, default=A, help="images per step and rank (default: cfg batch)")
-    o.add_argument("--subdivisions", type=int, default=A, help="micro-batches per step (gradient accumulation)")
-    o.add_argument("--lr", type=float, default=A, help="base learning rate")
-    o.add_argument("--momentum", type=float, default=A)
-    o.add_argument("--decay", type=float, default=A, help="weight decay (conv weights only)")
-    o.add_argument("--burn-in", type=int, default=A, help="warm-up steps, lr*(step/burn_in)^4")
+    o.add_argument(
+        "--force",
+        action="store_true",
+        default=False,
+        help="train into an --out this command did not make (never over files it did not write)",
+    )
+    o.add_argument("--steps", type=options.positive_int, default=A, help="optimizer steps (default: cfg max_batches)")
+    o.add_argument(
+        "--batch", type=options.positive_int, default=A, help="images per step and rank (default: cfg batch)"
+    )
+    o.add_argument(
+        "--subdivisions", type=options.positive_int, default=A, help="micro-batches per step (gradient accumulation)"
+    )
+    o.add_argument("--lr", type=options.positive_float, default=A, help="base learning rate")
+    o.add_argument("--momentum", type=options.probability, default=A)
+    o.add_argument("--decay", type=options.non_negative_float, default=A, help="weight decay (conv weights only)")
+    o.add_argument("--burn-in", type=options.non_negative_int, default=A, help="warm-up steps, lr*(step/burn_in)^4")
     o.add_argument("--policy", choices=("steps", "cosine", "constant"), default=A)
-    o.add_argument("--lr-steps", type=int, nargs="+", default=A)
-    o.add_argument("--lr-scales", type=float, nargs="+", default=A)
-    o.add_argument("--size", type=int, default=A, help="input size (default: cfg width)")
+    o.add_argument("--lr-steps", type=options.positive_int, nargs="+", default=A)
+    o.add_argument("--lr-scales", type=options.non_negative_float, nargs="+", default=A)
+    o.add_argument("--size", type=options.size32, default=A, help="input size (default: cfg width)")
     o.add_argument("--multiscale", type=_bool, default=A, help="true/false (default: cfg random)")
     o.add_argument(
         "--sizes",
-        type=int,
+        type=options.size32,
         nargs=2,
         metavar=("MIN", "MAX"),
         default=A,
         help="multi-scale range, step 32 (default 320 608 for a 416 net, scaled for others)",
     )
-    o.add_argument("--scale-every", type=int, default=A, help="steps between size changes (10)")
-    o.add_argument("--final-size", type=int, default=A, help="size for the last steps (default: largest)")
+    o.add_argument("--scale-every", type=options.positive_int, default=A, help="steps between size changes (10)")
+    o.add_argument("--final-size", type=options.size32, default=A, help="size for the last steps (default: largest)")
     a = p.add_argument_group("augmentation / loss")
-    a.add_argument("--jitter", type=float, default=A)
-    a.add_argument("--hue", type=float, default=A)
-    a.add_argument("--saturation", type=float, default=A)
-    a.add_argument("--exposure", type=float, default=A)
+    a.add_argument("--jitter", type=options.probability, default=A)
+    a.add_argument("--hue", type=options.probability, default=A)
+    a.add_argument("--saturation", type=options.positive_float, default=A)
+    a.add_argument("--exposure", type=options.positive_float, default=A)
     a.add_argument("--flip", type=_bool, default=A)
-    a.add_argument("--max-boxes", type=int, default=A)
+    a.add_argument("--max-boxes", type=options.positive_int, default=A)
     a.add_argument(
         "--scale",
-        type=float,
+        type=options.positive_float,
         nargs=2,
         metavar=("MIN", "MAX"),
         default=A,
@@ -115,7 +147,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     a.add_argument(
         "--cls-scale",
-        type=float,
+        type=options.positive_float,
         nargs=2,
         metavar=("MIN", "MAX"),
         default=A,
@@ -140,10 +172,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=A)
     r.add_argument("--channels-last", type=_bool, default=A)
     r.add_argument("--compile", type=_bool, default=A, help="torch.compile the model")
-    r.add_argument("--workers", type=int, default=A, help="DataLoader workers per rank")
-    r.add_argument("--seed", type=int, default=A)
-    r.add_argument("--save-every", type=int, default=A, help="steps between checkpoints (100)")
-    r.add_argument("--log-every", type=int, default=A)
+    r.add_argument("--workers", type=options.non_negative_int, default=A, help="DataLoader workers per rank")
+    r.add_argument("--seed", type=options.non_negative_int, default=A)
+    r.add_argument("--save-every", type=options.positive_int, default=A, help="steps between checkpoints (100)")
+    r.add_argument("--log-every", type=options.positive_int, default=A)
     r.add_argument("--tensorboard", type=_bool, default=A)
     r.add_argument("--progress", type=_bool, default=A)
     r.add_argument(
@@ -152,7 +184,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         const=True,
         default=None,
         metavar="CKPT",
-        help="continue from OUT/last.pt (or the given checkpoint) exactly",
+        help="continue from OUT/last.pt (or the given checkpoint) exactly, with the run's own cfg and tree (another "
+        "is refused); a run that already reached its last step says so and trains nothing (a larger --steps "
+        "continues it)",
     )
     p.set_defaults(func=run)
     return p
@@ -185,7 +219,14 @@ def run(args: argparse.Namespace) -> int:
     cfg, resume = config_from_args(args)
     if recipe.uses_world(cfg):  # no data given: the synthetic emoji world and its recipe
         cfg = recipe.training_config(cfg, args.world)
-    summary = train(cfg, resume=resume, model_builder=recipe.build_model)
+    summary = train(cfg, resume=resume, model_builder=recipe.build_model, force=args.force)
+    if summary.get("already_done"):
+        if int(__import__("os").environ.get("RANK", "0")) == 0:
+            print(
+                f"{summary['checkpoint']}: the run already reached its last step ({summary['step']} of "
+                f"{summary['steps']} steps); nothing to train (give a larger --steps to continue it)"
+            )
+        return 0
     if summary.get("checkpoint") and int(__import__("os").environ.get("RANK", "0")) == 0:
         print(
             f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "

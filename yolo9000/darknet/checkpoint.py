@@ -1,13 +1,15 @@
 """Training checkpoints: written atomically (temp file + rename), enough to rebuild the model and resume exactly.
 
-A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict or None), "names", "step",
-"seen", and for resuming "optimizer", "scheduler", "scaler", "rng" (python, numpy, torch, cuda), "sampler",
-"config".
+A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict or None), "tree_fingerprint"
+(`WordTree.fingerprint` or None), "names", "step", "seen", and for resuming "optimizer", "scheduler", "scaler",
+"rng" (python, numpy, torch, cuda), "sampler", "config". Loading refuses model tensors holding NaN or inf and a
+"tree_fingerprint" that is not its stored tree's; `check_cfg_tree` compares a Darknet export's cfg with a tree.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -83,6 +85,7 @@ def save_checkpoint(
         "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
         "cfg_text": getattr(m, "cfg_text", None),
         "tree": tree_to_dict(tree) if tree is not None else None,
+        "tree_fingerprint": tree.fingerprint if tree is not None else None,
         "names": list(names) if names is not None else (list(tree.names) if tree is not None else None),
         "step": int(step),
         "seen": int(seen),
@@ -113,7 +116,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{p}: not a yolo9000 checkpoint (no 'model' entry)")
+    check_finite(ckpt["model"], p)
     return ckpt
+
+
+def check_finite(state: dict, path: str | Path) -> None:
+    """Refuse a state dict holding NaN or inf, naming the first such tensor."""
+    for name, value in state.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = value[~torch.isfinite(value)].flatten()[0].item()
+            raise ValueError(f"{path}: tensor {name} holds {bad} (NaN or inf); the checkpoint is unusable")
+
+
+def check_cfg_tree(cfg: str | Path, tree, tree_source: str | None = None) -> None:
+    """A cfg written by `yolo9000 convert` names its tree in a `# tree_fingerprint=...` comment (Darknet skips
+    comment lines): refuse a model read from it with another tree (its node numbers would mean other classes)."""
+    p = Path(cfg)
+    if tree is None or not p.is_file():
+        return
+    m = re.search(r"(?m)^[ \t]*#[ \t]*tree_fingerprint[ \t]*=[ \t]*([0-9a-fA-F]+)", p.read_text(errors="replace"))
+    if m is None or m.group(1).lower() == tree.fingerprint:
+        return
+    raise ValueError(
+        f"{p}: the cfg was exported with tree {m.group(1)} but the model is read with tree {tree.fingerprint} "
+        f"({tree_source or 'the tree= file the cfg names'}); use the .tree written beside the cfg"
+    )
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
@@ -123,9 +150,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     ckpt = load_checkpoint(path)
     if not ckpt.get("cfg_text"):
         raise ValueError(f"{path}: checkpoint has no 'cfg_text' to rebuild the model from")
-    model = DarknetModel.from_cfg_text(
-        ckpt["cfg_text"], tree=tree_from_dict(ckpt["tree"]) if ckpt.get("tree") else None, source=f"{path}:cfg_text"
-    )
+    tree = tree_from_dict(ckpt["tree"]) if ckpt.get("tree") else None
+    stored = ckpt.get("tree_fingerprint")
+    if stored is not None and (tree is None or str(stored) != tree.fingerprint):
+        raise ValueError(
+            f"{path}: the checkpoint records tree fingerprint {stored} but its stored tree has "
+            f"{tree.fingerprint if tree is not None else 'none'}; the file was altered or mixed up"
+        )
+    model = DarknetModel.from_cfg_text(ckpt["cfg_text"], tree=tree, source=f"{path}:cfg_text")
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

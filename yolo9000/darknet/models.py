@@ -13,6 +13,7 @@ from string import Template
 import numpy as np
 
 from wordtree.formats import load_tree
+from wordtree.options import size32
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
 
@@ -68,9 +69,7 @@ def _region_values(tree, classes: int, anchors, tree_file: str | None) -> dict:
 
 
 def _check_size(size: int) -> int:
-    if size < 32 or size % 32:
-        raise ValueError(f"input size must be a positive multiple of 32, got {size}")
-    return size
+    return size32(size, "size")
 
 
 def yolov2(

@@ -61,17 +61,40 @@ def weight_count(model: DarknetModel) -> int:
     return sum(t.numel() for b in model.conv_blocks() for t in _conv_tensors(b))
 
 
+def conv_layer_sizes(blocks: list[ConvBlock]) -> list[int]:
+    """The float32 values each conv layer takes in a .weights body, in order."""
+    return [sum(t.numel() for t in _conv_tensors(b)) for b in blocks]
+
+
+def _tensor_names(block: ConvBlock) -> list[str]:
+    """Darknet's names of `_conv_tensors(block)`, for messages."""
+    if block.bn is not None:
+        return ["biases", "scales", "rolling_mean", "rolling_variance", "weights"]
+    return ["biases", "weights"]
+
+
 @torch.no_grad()
-def fill_conv_layers(blocks: list[ConvBlock], data: np.ndarray) -> tuple[int, int]:
+def fill_conv_layers(blocks: list[ConvBlock], data: np.ndarray, source: str | Path | None = None) -> tuple[int, int]:
     """Copy whole conv layers, in order, from the float32 values `data` (a .weights body) while they fit.
 
-    Returns (layers loaded, values used); a layer that does not fit entirely stops the copy untouched.
+    Returns (layers loaded, values used); a layer that does not fit entirely stops the copy untouched. A
+    layer holding NaN or inf is an error naming `source`, the layer and its tensor (nothing of it is copied).
     """
     pos = loaded = 0
     for block in blocks:  # a loop over layers
         tensors = _conv_tensors(block)
-        if pos + sum(t.numel() for t in tensors) > data.size:
+        n = sum(t.numel() for t in tensors)
+        if pos + n > data.size:
             break
+        chunk = data[pos : pos + n]
+        if not np.isfinite(chunk).all():
+            first = int(np.flatnonzero(~np.isfinite(chunk))[0])
+            ends = np.cumsum([t.numel() for t in tensors])
+            name = _tensor_names(block)[int(np.searchsorted(ends, first, side="right"))]
+            raise ValueError(
+                f"{source or 'weights'}: conv layer {loaded} ({name}) holds {chunk[first]} at float "
+                f"{pos + first}; the weights are unusable (NaN or inf)"
+            )
         for t in tensors:
             t.copy_(torch.from_numpy(data[pos : pos + t.numel()].reshape(t.shape)))
             pos += t.numel()
@@ -104,7 +127,7 @@ def load_weights(model: DarknetModel, path: str | Path, allow_partial: bool = Fa
             f"({header}-byte header + {need} float32 values)"
         )
     data = np.fromfile(p, dtype="<f4", offset=header)
-    loaded, pos = fill_conv_layers(model.conv_blocks(), data)
+    loaded, pos = fill_conv_layers(model.conv_blocks(), data, p)
     if loaded < len(model.conv_blocks()) and pos != data.size:
         raise ValueError(
             f"{p}: weights end inside conv layer {loaded} ({data.size} floats in the file; "

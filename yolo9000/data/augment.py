@@ -22,6 +22,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from wordtree.options import SIZE_STEP, size32
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -187,6 +189,13 @@ def multiscale_sizes(net_size: int, lo: int | None = None, hi: int | None = None
         lo = max(step, int(math.floor(net_size * 320 / 416 / step + 0.5)) * step)
     if hi is None:
         hi = max(lo, int(math.floor(net_size * 608 / 416 / step + 0.5)) * step)
-    if lo % step or hi % step or lo > hi:
-        raise ValueError(f"multi-scale range {lo}..{hi} must be multiples of {step} with min <= max")
+    try:
+        if step == SIZE_STEP:  # the network input sizes: the one rule of wordtree.options
+            lo, hi = size32(lo), size32(hi)
+        elif lo < step or lo % step or hi % step:
+            raise ValueError
+        if lo > hi:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"multi-scale range {lo}..{hi} must be positive multiples of {step} with min <= max") from None
     return list(range(lo, hi + 1, step))

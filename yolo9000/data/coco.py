@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -51,7 +52,65 @@ def load_coco_json(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> dict:
     for key in keys:
         if not isinstance(data.get(key), list):
             raise ValueError(f"{path}: not a COCO detection file: missing or non-list '{key}' (no '{key}' list)")
+    validate_coco(data, str(path))
     return data
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate_coco(data: dict, source: str) -> None:
+    """Check what every reader of a COCO file relies on; each problem is one ValueError line naming `source`.
+
+    Image ids are unique integers; annotation ids (where given) are unique integers (a repeated one would make
+    pycocotools score one box twice and lose the other); every annotation names a known `image_id`, an integer
+    `category_id` (where given) and has a `bbox` of 4 finite numbers [x, y, width, height] with width,
+    height >= 0 (a zero size is left to the readers, which skip such boxes). `load_coco_json` calls it for
+    every file it reads.
+    """
+    image_ids: dict[object, int] = {}
+    for k, im in enumerate(data.get("images", [])):
+        if not isinstance(im, dict) or "id" not in im:
+            raise ValueError(f"{source}: images[{k}] has no 'id'")
+        iid = im["id"]
+        if not _is_int(iid):
+            raise ValueError(f"{source}: images[{k}] field 'id' must be an integer, got {iid!r}")
+        if iid in image_ids:
+            raise ValueError(f"{source}: duplicate image id {iid!r} (images[{image_ids[iid]}] and images[{k}])")
+        image_ids[iid] = k
+    ann_ids: dict[object, int] = {}
+    for k, ann in enumerate(data.get("annotations", [])):
+        if not isinstance(ann, dict) or not {"image_id", "bbox"} <= set(ann):
+            raise ValueError(f"{source}: annotations[{k}] needs 'image_id' and 'bbox'")
+        aid = ann.get("id")
+        where = f"{source}: annotations[{k}]" + (f" (id {aid!r})" if aid is not None else "")
+        if aid is not None:
+            if not _is_int(aid):
+                raise ValueError(f"{where}: field 'id' must be an integer")
+            if aid in ann_ids:
+                raise ValueError(
+                    f"{source}: duplicate annotation id {aid!r} (annotations[{ann_ids[aid]}] and annotations[{k}])"
+                )
+            ann_ids[aid] = k
+        iid = ann["image_id"]
+        if not _is_int(iid):
+            raise ValueError(f"{where}: field 'image_id' must be an integer, got {iid!r}")
+        if iid not in image_ids:
+            raise ValueError(f"{where} refers to unknown image id {iid!r}")
+        if "category_id" in ann and not _is_int(ann["category_id"]):
+            raise ValueError(f"{where}: field 'category_id' must be an integer, got {ann['category_id']!r}")
+        bbox = ann["bbox"]
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+            raise ValueError(f"{where}: field 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r}")
+        if not all(math.isfinite(v) for v in bbox):
+            raise ValueError(f"{where}: field 'bbox' has a non-finite value: {bbox!r}")
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise ValueError(f"{where}: field 'bbox' has a negative width or height: {bbox!r}")
 
 
 def map_categories(
@@ -111,7 +170,8 @@ class CocoDetection(torch.utils.data.Dataset):
 
     Crowd boxes are skipped; boxes reaching past the image are clipped, boxes with no area inside it are
     dropped with one logged warning per file. Images listed in the JSON but missing on disk are an error
-    (all missing: probably a wrong `image_dir`) or a logged skip (some missing).
+    (all missing: probably a wrong `image_dir`) or a logged skip (some missing). A file without any usable box
+    is an error (nothing to train on); so are duplicate ids and malformed boxes (`validate_coco`).
     """
 
     kind = "detection"
@@ -124,8 +184,10 @@ class CocoDetection(torch.utils.data.Dataset):
         *,
         label_map: str | None = None,
         skip_empty: bool = False,
+        exif: bool = True,
     ) -> None:
         self.ann_file = Path(ann_file)
+        self.exif = exif  # read_image: honour the EXIF orientation (False: the stored pixels, as Darknet)
         data = load_coco_json(self.ann_file)
         src = str(self.ann_file)
         if image_dir is None:
@@ -156,12 +218,7 @@ class CocoDetection(torch.utils.data.Dataset):
                 raise ValueError(f"{src}: annotations[{k}] refers to unknown category id {cid}")
             if ann.get("iscrowd", 0):
                 continue
-            bbox = ann["bbox"]
-            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-                raise ValueError(f"{src}: annotations[{k}] bbox must be [x, y, width, height], got {bbox!r}")
-            x, y, w, h = (float(v) for v in bbox)
-            if not all(np.isfinite([x, y, w, h])):
-                raise ValueError(f"{src}: annotations[{k}] bbox has a non-finite value: {bbox!r}")
+            x, y, w, h = (float(v) for v in ann["bbox"])  # checked by load_coco_json (validate_coco)
             x0, y0, x1, y1 = x, y, x + w, y + h
             _, iw, ih = images[iid]
             if iw > 0 and ih > 0:  # clip to the image the JSON describes
@@ -195,6 +252,12 @@ class CocoDetection(torch.utils.data.Dataset):
             ids = [i for i in ids if i not in gone]
         if not ids:
             raise ValueError(f"{src}: no usable images")
+        if not any(per_image[i] for i in ids):
+            crowd = sum(1 for a in data["annotations"] if a.get("iscrowd", 0))
+            raise ValueError(
+                f"{src}: no usable boxes to train on ({len(data['annotations'])} annotation(s): {crowd} crowd, "
+                f"{dropped} with no area inside their image)"
+            )
         self.image_ids = ids
         self.files = [images[i][0] for i in ids]
         self._boxes = [np.asarray([b for b, _ in per_image[i]], dtype=np.float32).reshape(-1, 4) for i in ids]
@@ -213,7 +276,7 @@ class CocoDetection(torch.utils.data.Dataset):
 
     def load(self, i: int) -> DetectionSample:
         """Decode image i; boxes are clipped to the decoded image size."""
-        img = read_image(self.path(i))
+        img = read_image(self.path(i), exif=self.exif)
         h, w = img.shape[1:]
         boxes = torch.from_numpy(self._boxes[i].copy())
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)

@@ -33,9 +33,16 @@ class ClassFolders(torch.utils.data.Dataset):
     kind = "classification"
 
     def __init__(
-        self, root: str | Path, tree=None, *, skip_empty: bool = False, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+        self,
+        root: str | Path,
+        tree=None,
+        *,
+        skip_empty: bool = False,
+        extensions: tuple[str, ...] = IMAGE_EXTENSIONS,
+        exif: bool = True,
     ) -> None:
         self.root = Path(root)
+        self.exif = exif  # read_image: honour the EXIF orientation (False: the stored pixels, as Darknet)
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: class folder root not found")
         folders = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -81,7 +88,7 @@ class ClassFolders(torch.utils.data.Dataset):
 
     def load(self, i: int) -> ClassificationSample:
         """Decode image i."""
-        return ClassificationSample(read_image(self.path(i)), int(self.labels[i]), str(self.path(i)))
+        return ClassificationSample(read_image(self.path(i), exif=self.exif), int(self.labels[i]), str(self.path(i)))
 
     def __getitem__(self, i: int) -> ClassificationSample:
         return self.load(i)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wordtree.options import size32
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.darknet.models import render_cfg
 from yolo9000.emoji.world import ensure_world
@@ -50,8 +51,7 @@ def emoji_model_cfg(
     values are the CPU training recipe that `yolo9000 train` uses when given no options (learning-rate steps
     x.1 at 80% and 90% of max_batches): 2000 x 16 pictures at 160 px, about 1.1 CPU-s per 32 pictures.
     """
-    if size < 32 or size % 32:
-        raise ValueError(f"emoji-tiny: input size must be a positive multiple of 32, got {size}")
+    size = size32(size, "size")
     if width <= 0:
         raise ValueError(f"emoji-tiny: width must be positive, got {width}")
     if anchors is None:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
@@ -42,6 +43,12 @@ from yolo9000.emoji.scenes import (  # noqa: F401  (re-exported: the public draw
 log = logging.getLogger(__name__)
 
 MANIFEST = "world.json"
+#: Every file a world folder holds (`_write_world`), as relative POSIX paths; --force replaces a world only
+#: when nothing else is in it (the rule of `wordtree.files.prepare_output_dir`)
+_WORLD_FILE = re.compile(
+    r"(world\.json|README\.md|wordtree\.json|detection/annotations\.json|detection_fine/annotations\.json"
+    r"|test/annotations(_coarse)?\.json|(detection|test)/images/\d+\.png|classification/[^/]+/[^/]+\.png)"
+)
 _PNG_LEVEL = 3  # fixed so the bytes do not depend on a library default; 6+ costs 2x time for 10% size
 
 
@@ -226,21 +233,50 @@ Baselines: drop `--folders` (detection only), or train on `detection_fine/annota
 """
 
 
+def _world_file(rel: str) -> bool:
+    """True for a relative path that a world folder holds (written by `_write_world`)."""
+    return _WORLD_FILE.fullmatch(rel) is not None
+
+
 def _check_out(out: Path, cfg: WorldConfig, font, force: bool) -> bool:
-    """True when `out` already holds this exact world; raise when it holds anything else (unless `force`)."""
-    if not out.exists():
-        return False
-    if not out.is_dir():
+    """True when `out` already holds this exact world; raise when it holds anything else (unless `force`).
+
+    The rule of `wordtree.files.prepare_output_dir`, with `world.json` as the folder's marker: `out` is new,
+    empty or a world; another world is replaced only with `force`, and never when it holds a file the generator
+    did not write (replacing a world deletes the old folder); `out` may not be or hold the font, nor lie inside
+    its folder's input."""
+    from wordtree.files import prepare_output_dir
+
+    if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a directory")
     manifest = read_manifest(out)
-    if manifest is not None and manifest.get("key") == cfg.key(font) and manifest.get("complete"):
+    is_world = manifest is not None and manifest.get("generator", "yolo9000.emoji.world") == "yolo9000.emoji.world"
+    try:
+        folder = prepare_output_dir(
+            out,
+            command="yolo9000 emoji-world",
+            settings={"key": cfg.key(font)},
+            force=True,  # the world's own refusals below say more than the generic one
+            inputs=[font],
+            owned=_world_file,
+            flag="OUT",
+            save=False,
+            adopt=lambda _: is_world,
+        )
+    except ValueError as exc:
+        raise FileExistsError(str(exc)) from None
+    if is_world and manifest is not None and manifest.get("key") == cfg.key(font) and manifest.get("complete"):
         return True
-    if not any(out.iterdir()):
+    if not out.exists() or not any(out.iterdir()):
         return False
-    if manifest is None:
+    if not is_world:
         raise FileExistsError(f"{out}: directory is not empty and is not an emoji world; choose another OUT")
     if not force:
         raise FileExistsError(f"{out}: holds an emoji world with other settings; pass --force to replace it")
+    try:
+        folder.check_replace_all()  # --force replaces only what the generator wrote
+    except ValueError as exc:
+        raise FileExistsError(str(exc)) from None
     return False
 
 

@@ -45,12 +45,13 @@ def load_coco(path: str | Path):
     from pycocotools.coco import COCO
 
     path = Path(path)
-    data = load_coco_json(path)
+    data = load_coco_json(path)  # ids unique, every bbox 4 finite numbers (validate_coco)
     for a in data["annotations"]:
-        if "bbox" not in a or len(a["bbox"]) != 4:
-            raise ValueError(f"{path}: annotation {a.get('id')} has no 4-number 'bbox'")
         a.setdefault("area", float(a["bbox"][2]) * float(a["bbox"][3]))
         a.setdefault("iscrowd", 0)
+    flat = sum(1 for a in data["annotations"] if not a["iscrowd"] and min(a["bbox"][2], a["bbox"][3]) <= 0)
+    if flat:
+        log.warning("%s: %d box(es) with zero width or height; no detection can match them", path, flat)
     coco = COCO()
     coco.dataset = cast("_Dataset", data)  # checked above as far as scoring needs
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
@@ -282,6 +283,12 @@ def evaluate_detections(
     missing = [c for c in PRED_COLUMNS if c not in preds.columns]
     if missing:
         raise ValueError(f"predictions table lacks columns {missing}")
+    anns = coco_gt.dataset.get("annotations", [])
+    if not any(not a.get("iscrowd", 0) for a in anns):  # every AP would be undefined: nothing to score against
+        why = f"{len(anns)} annotation(s), all crowd" if anns else "no annotations"
+        raise ValueError(
+            f"{getattr(coco_gt, 'source', 'the COCO file')}: no ground-truth boxes to score against ({why})"
+        )
     if tree is not None:
         if cat_nodes is None:
             cat_nodes = category_nodes(coco_gt, tree)

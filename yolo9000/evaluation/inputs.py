@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -146,18 +147,25 @@ def _image_lookup(coco_gt) -> dict[str, int]:
     return look
 
 
-def read_predictions(path: str | Path, coco_gt, *, tree=None, names: Sequence[str] | None = None) -> pd.DataFrame:
+def read_predictions(
+    path: str | Path, coco_gt, *, tree=None, names: Sequence[str] | None = None, tree_source: str | None = None
+) -> pd.DataFrame:
     """Predictions as a table with `PRED_COLUMNS` (label = tree node with a tree, else a category id).
 
     Accepted: JSON lines from `yolo9000 detect` (one image per line with a "detections" list, or one
     detection per line) matched to ground-truth images by image id or file name; or a COCO results JSON
     list (image_id, category_id, bbox xywh, score). Boxes: "box" (x1 y1 x2 y2) or "bbox" (x y w h).
     Labels: "node" or "wnid" with a tree, else "category_id", else "name"/"label" through the categories.
+    A record's "tree_fingerprint" (written by `yolo9000 detect`) must be that of `tree` (read from
+    `tree_source`); an empty file and non-finite scores or boxes are errors; records of images with no
+    detection (detect's lines with an empty "detections" list) are scored as zero detections, with a warning.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: predictions file not found")
     text = path.read_text()
+    if not text.strip():
+        raise ValueError(f"{path}: empty predictions file (no JSON lines, no COCO results list)")
     records: list[tuple[dict, dict | None, str]] = []  # (detection, image record, where it was read)
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -167,7 +175,12 @@ def read_predictions(path: str | Path, coco_gt, *, tree=None, names: Sequence[st
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, list):
             raise ValueError(f"{path}: a COCO results file must hold a JSON list")
+        if not data:
+            raise ValueError(f"{path}: the predictions list is empty")
         records = [(d, None, f"entry {i + 1}") for i, d in enumerate(data)]
+        for entry, _, at in records:
+            if isinstance(entry, dict):
+                _check_fingerprint(entry, tree, f"{path}: {at}", tree_source)
     else:
         for ln, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -178,6 +191,7 @@ def read_predictions(path: str | Path, coco_gt, *, tree=None, names: Sequence[st
                 raise ValueError(f"{path}: line {ln}: not valid JSON ({exc.msg})") from None
             if not isinstance(rec, dict):
                 raise ValueError(f"{path}: line {ln}: expected a JSON object")
+            _check_fingerprint(rec, tree, f"{path}: line {ln}", tree_source)
             if "detections" in rec:
                 if rec.get("error"):
                     continue
@@ -208,6 +222,10 @@ def read_predictions(path: str | Path, coco_gt, *, tree=None, names: Sequence[st
             raise ValueError(f"{where}: detection has no 'score'") from None
         except (TypeError, ValueError):
             raise ValueError(f"{where}: '{key}' must be 4 numbers and 'score' a number") from None
+        if not math.isfinite(score):
+            raise ValueError(f"{where}: score is {score}, not a finite number")
+        if not all(math.isfinite(v) for v in (a, b, c, d)):
+            raise ValueError(f"{where}: '{key}' holds a non-finite value ({det[key]})")
         x1, y1, x2, y2 = (a, b, c, d) if key == "box" else (a, b, a + c, b + d)
         rows.append((image_id, x1, y1, x2, y2, score, _label_of(det, tree, names, cat_by_name, where)))
     if unmatched:
@@ -217,8 +235,27 @@ def read_predictions(path: str | Path, coco_gt, *, tree=None, names: Sequence[st
             len(unmatched),
             sorted(unmatched)[0],
         )
+    if not rows:  # e.g. detect's JSON lines of images where nothing was found: a valid, if poor, answer
+        log.warning("%s: no detection on any ground-truth image; scored as zero detections", path)
     frame = pd.DataFrame(rows, columns=list(PRED_COLUMNS))
     return frame.astype({"image_id": np.int64, "label": np.int64})
+
+
+def _check_fingerprint(rec: dict, tree, where: str, tree_source: str | None) -> None:
+    """Refuse a record made with another tree than the evaluated one (its node numbers mean other classes)."""
+    fp = rec.get("tree_fingerprint")
+    if fp is None:
+        return
+    if tree is None:
+        raise ValueError(
+            f"{where}: predictions made with tree {fp}; give that tree (--tree or --checkpoint) to evaluate them"
+        )
+    if str(fp) != tree.fingerprint:
+        src = f" ({tree_source})" if tree_source else ""
+        raise ValueError(
+            f"{where}: predictions made with tree {fp} but the ground truth is read with tree "
+            f"{tree.fingerprint}{src}; run `yolo9000 detect` with the evaluated model or pass its tree"
+        )
 
 
 def _image_key(rec: dict):

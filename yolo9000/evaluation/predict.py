@@ -31,23 +31,23 @@ def _net_size(model, size: int | None) -> tuple[int, int]:
     return int(net.get("width", 416)), int(net.get("height", 416))
 
 
-def _load_images(paths: Sequence[Path]) -> tuple[list[torch.Tensor], list[int]]:
+def _load_images(paths: Sequence[Path], exif: bool = True) -> tuple[list[torch.Tensor], list[int]]:
     from yolo9000.data.image_io import read_image
 
     images, ok = [], []
     for i, p in enumerate(paths):
         try:
-            images.append(read_image(p))
+            images.append(read_image(p, exif=exif))
             ok.append(i)
         except (FileNotFoundError, RuntimeError) as exc:  # a bad file is skipped, the rest goes on
             log.warning("skipped: %s", exc)
     return images, ok
 
 
-def _prefetched(chunks: Iterable[Sequence[int]], path_of, workers: int):
+def _prefetched(chunks: Iterable[Sequence[int]], path_of, workers: int, exif: bool = True):
     """(chunk, (images, ok)) with the next batches already being decoded on `workers` threads."""
     return prefetched(
-        chunks, lambda chunk: _load_images([path_of(i) for i in chunk]), workers=workers, depth=workers + 1
+        chunks, lambda chunk: _load_images([path_of(i) for i in chunk], exif), workers=workers, depth=workers + 1
     )
 
 
@@ -75,12 +75,14 @@ def predict_detections(
     class_map: Sequence[int] | None = None,
     workers: int = 2,
     progress: bool = False,
+    exif: bool = True,
 ) -> pd.DataFrame:
     """Run a detector over every image of `coco_gt` (file names relative to `image_dir`).
 
     Returns a table with `PRED_COLUMNS`: label = tree node (tree heads), class index (flat heads), or
     position in `class_map` (Darknet's per-class `.map` scoring). Unreadable images are logged and left
-    without detections (their boxes count as misses).
+    without detections (their boxes count as misses). `exif=False` reads the stored pixels, ignoring the EXIF
+    orientation (as Darknet does).
     """
     from yolo9000.detection.decode import decode
     from yolo9000.detection.letterbox import letterbox_batch
@@ -102,7 +104,7 @@ def predict_detections(
     tree_softmax = getattr(model.head, "tree_softmax", None)
     rows: list[pd.DataFrame] = []
     idx = list(range(len(imgs)))
-    batches = _prefetched(batches_of(idx, batch_size), lambda i: paths[i], workers)
+    batches = _prefetched(batches_of(idx, batch_size), lambda i: paths[i], workers, exif)
     n_read = 0
     for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "detect", progress):
         n_read += len(images)
@@ -209,8 +211,11 @@ def predict_classification(
     names: Sequence[str] | None = None,
     workers: int = 2,
     progress: bool = False,
+    exif: bool = True,
 ) -> ClassPredictions:
-    """Run a model over class folders (named by wnid with a tree) and collect class probabilities."""
+    """Run a model over class folders (named by wnid with a tree) and collect class probabilities.
+
+    `exif=False` reads the stored pixels, ignoring the EXIF orientation (as Darknet does)."""
     from yolo9000.detection.letterbox import letterbox_batch
 
     tree = getattr(model, "tree", None)
@@ -230,7 +235,7 @@ def predict_classification(
         ts = ts.to(device)
     probs, preds, truths, files = [], [], [], []
     idx = list(range(len(ds)))
-    batches = _prefetched(batches_of(idx, batch_size), ds.path, workers)
+    batches = _prefetched(batches_of(idx, batch_size), ds.path, workers, exif)
     for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "classify", progress):
         if not images:
             continue

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wordtree.files import OutputDir, atomic_open, prepare_output_dir, write_text_atomic
+
 
 def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.4f}", index: bool = False) -> str:
     """A GitHub-flavoured Markdown table (pandas' `to_markdown` needs the optional `tabulate`)."""
@@ -51,47 +53,73 @@ def _json_ready(x):
 
 
 class ReportWriter:
-    """Writes into one output folder; refuses to replace existing files unless `overwrite`."""
+    """Writes into one output folder under the rule of `wordtree.files.prepare_output_dir` (a folder it did
+    not make only with `overwrite`, and never over a user's file); refuses to replace files of an earlier
+    report unless `overwrite`. Each file is written to a temporary name and renamed into place."""
 
-    def __init__(self, out_dir: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: str | Path,
+        *,
+        overwrite: bool = False,
+        inputs: Sequence[str | Path | None] = (),
+        settings: Mapping | None = None,
+    ) -> None:
         self.out = Path(out_dir)
-        if self.out.exists() and not self.out.is_dir():
-            raise ValueError(f"{self.out}: exists and is not a folder")
         self.overwrite = overwrite
+        self.inputs, self.settings = list(inputs), dict(settings or {})
+        self._check(save=False)
+        self.dir: OutputDir | None = None
         self.written: list[Path] = []
+
+    def _check(self, save: bool, owned: Sequence[str] = ()) -> OutputDir:
+        return prepare_output_dir(
+            self.out,
+            command="yolo9000 eval",
+            settings=self.settings,
+            force=self.overwrite,
+            inputs=self.inputs,
+            owned=owned,
+            save=save,
+        )
 
     def _target(self, name: str) -> Path:
         path = self.out / name
         if path.exists() and not self.overwrite:
-            raise ValueError(f"{path}: already exists (use --overwrite or another --out)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+            raise ValueError(f"{path}: already exists (use --force or another --out)")
+        if self.dir is None:
+            self.dir = self._check(save=True)
+        self.dir.claim(name)
         self.written.append(path)
         return path
 
     def check_free(self, names: Sequence[str]) -> None:
         """Fail before any work when one of `names` would be overwritten."""
+        self._check(save=False, owned=names)  # a user's file of these names is refused even with `overwrite`
         if self.overwrite:
             return
         taken = [self.out / n for n in names if (self.out / n).exists()]
         if taken:
-            raise ValueError(f"{taken[0]}: already exists (use --overwrite or another --out)")
+            raise ValueError(f"{taken[0]}: already exists (use --force or another --out)")
 
     def table(self, stem: str, frame: pd.DataFrame, *, title: str | None = None) -> None:
         """`<stem>.csv` and `<stem>.md`."""
-        frame.to_csv(self._target(f"{stem}.csv"), index=False)
+        with atomic_open(self._target(f"{stem}.csv"), "w") as fh:
+            frame.to_csv(fh, index=False)
         md = (f"## {title}\n\n" if title else "") + markdown_table(frame)
-        self._target(f"{stem}.md").write_text(md)
+        write_text_atomic(self._target(f"{stem}.md"), md)
 
     def json(self, name: str, data: Mapping) -> None:
-        self._target(name).write_text(json.dumps(_json_ready(data), indent=2, sort_keys=False) + "\n")
+        write_text_atomic(self._target(name), json.dumps(_json_ready(data), indent=2, sort_keys=False) + "\n")
 
     def text(self, name: str, text: str) -> None:
-        self._target(name).write_text(text)
+        write_text_atomic(self._target(name), text)
 
     def figure(self, name: str, fig) -> None:
         import matplotlib.pyplot as plt
 
-        fig.savefig(self._target(name), dpi=100, bbox_inches="tight")
+        with atomic_open(self._target(name), "wb") as fh:
+            fig.savefig(fh, format=Path(name).suffix[1:] or "png", dpi=100, bbox_inches="tight")
         plt.close(fig)
 
 

@@ -135,13 +135,15 @@ def write_report(
     overwrite: bool = False,
     max_curves: int = 20,
     plots: bool = True,
+    inputs: Sequence[str | Path | None] = (),
 ) -> list[Path]:
     """Write `summary.json`, `per_class.csv/.md`, `pr_curves.png`, `ap_per_class.png`, and for
     classification `classification.csv/.md`, `depth_accuracy.csv/.md/.png`, `distances.csv/.md`
-    (`plots=False` skips the PNGs)."""
+    (`plots=False` skips the PNGs). `out_dir` follows `wordtree.files.prepare_output_dir`: it may be neither
+    nor hold one of `inputs`, and `overwrite` (the CLI's --force) never replaces a file the tool did not write."""
     from yolo9000.evaluation import report as rep
 
-    w = rep.ReportWriter(out_dir, overwrite=overwrite)
+    w = rep.ReportWriter(out_dir, overwrite=overwrite, inputs=inputs, settings=meta)
     names = ["summary.json"]
     if detection is not None:
         names += ["per_class.csv", "per_class.md"] + (["pr_curves.png", "ap_per_class.png"] if plots else [])

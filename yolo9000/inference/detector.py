@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from wordtree.formats import load_tree, read_names
+from wordtree.options import size32
 from yolo9000.detection.decode import MODES, Detections, decode
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,8 @@ class Detector:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
-        if size is not None and (size <= 0 or size % 32):
-            raise ValueError(f"size must be a positive multiple of 32, got {size}")
+        if size is not None:
+            size = size32(size, "size")
         self.device = torch.device(device)
         if precision != "fp32":
             from yolo9000.inference.optimize import optimize_for_inference

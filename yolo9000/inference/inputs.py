@@ -64,12 +64,12 @@ def expand_inputs(paths: Iterable[str | Path], *, recursive: bool = True) -> Inp
     return found
 
 
-def read_or_reason(path: Path) -> torch.Tensor | str:
-    """(3,H,W) uint8 image, or the reason it cannot be read."""
+def read_or_reason(path: Path, *, exif: bool = True) -> torch.Tensor | str:
+    """(3,H,W) uint8 image, or the reason it cannot be read (`exif`: as `yolo9000.data.image_io.read_image`)."""
     from yolo9000.data.image_io import read_image
 
     try:
-        return read_image(path)
+        return read_image(path, exif=exif)
     except (OSError, ValueError) as exc:
         return str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
 

@@ -6,6 +6,7 @@ or unreadable are skipped and reported.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from wordtree.files import atomic_open, prepare_output_dir, write_text_atomic
 from yolo9000.data.prefetch import batched, prefetched
 from yolo9000.detection.decode import Detections
 from yolo9000.inference.detector import Detector
@@ -45,33 +47,77 @@ class Report:
 class _Writer:
     """Output folder: JSON lines, annotated pictures with unique names, summary entries."""
 
-    def __init__(self, out: Path, detector: Detector, *, save_images: bool, show_path: bool, max_path: int):
+    def __init__(
+        self,
+        out: Path,
+        detector: Detector,
+        *,
+        save_images: bool,
+        show_path: bool,
+        max_path: int,
+        summary: bool = True,
+        force: bool = False,
+        inputs: Sequence[str | Path] = (),
+        pictures: Sequence[str] = (),
+    ):
         self.out = out
         self.det = detector
         self.save_images, self.show_path, self.max_path = save_images, show_path, max_path
-        out.mkdir(parents=True, exist_ok=True)
+        # everything it will write, annotated pictures included: a user's file of one of these names is refused
+        owned = ["detections.jsonl"] + (["index.html", "summary.jpg"] if summary else [])
+        settings = {"inputs": [str(p) for p in inputs], "save_images": save_images, "summary": summary}
+        for save in (False, True):  # checked (the pictures too) before the folder is made and marked
+            self.dir = prepare_output_dir(
+                out, command="yolo9000 detect", settings=settings, force=force, inputs=inputs, owned=owned, save=save
+            )
+            for name in pictures if not save else ():
+                self.dir.check(name)
         self.jsonl_path = out / "detections.jsonl"
-        self.jsonl = self.jsonl_path.open("w", encoding="utf-8")
+        self._files = contextlib.ExitStack()  # the JSON lines go to a temporary file renamed into place at close
+        self.jsonl = self._files.enter_context(atomic_open(self.jsonl_path, "w"))
         self.used: set[str] = set()
         self.entries: list[dict] = []
 
     def unique(self, stem: str, ext: str) -> Path:
         name, k = f"{stem}{ext}", 1
-        while name in self.used:
+        while name in self.used or not self.dir.is_ours(name):  # never a file of the user's
             k += 1
             name = f"{stem}_{k}{ext}"
         self.used.add(name)
-        return self.out / name
+        return self.dir.claim(name, flush=False)
 
     def labels(self, det: Detections) -> list[str]:
         return [det.label_text(i, show_path=self.show_path, max_path=self.max_path) for i in range(len(det))]
 
     def record(self, row: dict, det: Detections) -> None:
         row["detections"] = det.to_records()
+        tree = getattr(self.det.model.region, "tree", None)
+        if tree is not None:  # `yolo9000 eval` refuses predictions made with another tree
+            row["tree_fingerprint"] = tree.fingerprint
         self.jsonl.write(json.dumps(row) + "\n")
 
     def close(self) -> None:
-        self.jsonl.close()
+        self._files.close()
+        self.dir.flush()
+
+    def abort(self, exc: BaseException) -> None:
+        """Stop after an error or an interrupt: the earlier detections.jsonl (if any) stays as it was."""
+        self._files.__exit__(type(exc), exc, exc.__traceback__)
+        self.dir.flush()
+
+
+def _picture_names(images: Sequence[Path], videos: Sequence[Path]) -> list[str]:
+    """The names `_Writer.unique` gives the annotated pictures when every input can be read."""
+    used: set[str] = set()
+    names = []
+    for stem, ext in [(p.stem, ".jpg") for p in images] + [(f"{v.stem}_det", ".gif") for v in videos]:
+        name, k = f"{stem}{ext}", 1
+        while name in used:
+            k += 1
+            name = f"{stem}_{k}{ext}"
+        used.add(name)
+        names.append(name)
+    return names
 
 
 def detect_files(
@@ -86,10 +132,16 @@ def detect_files(
     summary: bool = True,
     workers: int = 2,
     progress: bool = True,
+    exif: bool = True,
+    force: bool = False,
 ) -> Report:
     """Run the detector over images, folders and videos; write `out/detections.jsonl`, annotated files and
     `out/index.html` (+ `out/summary.jpg`, a grid of the first annotated images). Unreadable inputs are
-    skipped and listed in the report; an error only when nothing at all could be read."""
+    skipped and listed in the report; an error only when nothing at all could be read. `exif=False` reads
+    still images' stored pixels, ignoring their EXIF orientation (as Darknet does). `out` follows the rule of
+    `wordtree.files.prepare_output_dir` (`force` lets it write into a folder it did not make, never over a
+    user's file, annotated pictures included: such a name is refused before anything runs); an interrupted run
+    leaves the earlier detections.jsonl as it was."""
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     found = expand_inputs(inputs)
@@ -98,13 +150,31 @@ def detect_files(
         reasons = "; ".join(f"{p}: {why}" for p, why in found.skipped) or "no inputs given"
         raise FileNotFoundError(f"nothing to detect on ({reasons})")
     out = Path(out)
-    writer = _Writer(out, detector, save_images=save_images, show_path=show_path, max_path=max_path)
+    writer = _Writer(
+        out,
+        detector,
+        save_images=save_images,
+        show_path=show_path,
+        max_path=max_path,
+        summary=summary,
+        force=force,
+        inputs=list(inputs),
+        pictures=_picture_names(found.images, found.videos) if save_images else (),
+    )
     report.jsonl = writer.jsonl_path
     grid: list[torch.Tensor] = []
     t_start = time.perf_counter()
     try:
         _detect_images(
-            detector, found.images, writer, report, grid, batch_size=batch_size, workers=workers, progress=progress
+            detector,
+            found.images,
+            writer,
+            report,
+            grid,
+            batch_size=batch_size,
+            workers=workers,
+            progress=progress,
+            exif=exif,
         )
         for video in found.videos:
             try:
@@ -114,8 +184,10 @@ def detect_files(
             except (OSError, ValueError) as exc:
                 report.skipped.append((str(video), str(exc)))
                 log.warning("%s: %s, skipped", video, exc)
-    finally:
-        writer.close()
+    except BaseException as exc:
+        writer.abort(exc)
+        raise
+    writer.close()
     report.seconds = time.perf_counter() - t_start
     if report.processed == 0:
         reasons = "; ".join(f"{p}: {why}" for p, why in report.skipped)
@@ -135,13 +207,14 @@ def _detect_images(
     batch_size: int,
     workers: int,
     progress: bool,
+    exif: bool = True,
 ) -> None:
     """Detect on still images in batches, reading ahead while the model runs; unreadable files are skipped."""
     from tqdm import tqdm
 
     t_start = time.perf_counter()
     bar = tqdm(total=len(images), unit="img", desc="detect", disable=not progress or not images)
-    loaded = prefetched(images, read_or_reason, workers=max(1, workers), depth=2 * batch_size)
+    loaded = prefetched(images, lambda p: read_or_reason(p, exif=exif), workers=max(1, workers), depth=2 * batch_size)
     for chunk in batched(images, batch_size):
         pairs = [next(loaded) for _ in chunk]
         good = [(p, im) for p, im in pairs if isinstance(im, torch.Tensor)]
@@ -175,7 +248,8 @@ def _record_image(
     if writer.save_images:
         drawn = draw_detections(image, det, names=detector.names, show_path=writer.show_path, max_path=writer.max_path)
         target = writer.unique(path.stem, ".jpg")
-        to_pil(drawn).save(target, quality=90)
+        with atomic_open(target, "wb") as fh:
+            to_pil(drawn).save(fh, format="JPEG", quality=90)
         entry["annotated"] = target.name
         report.outputs.append(target)
         if len(grid) < 16:
@@ -190,10 +264,10 @@ def _write_summary(out: Path, entries: list[dict], skipped: list[tuple[str, str]
     """`out/index.html` (and `out/summary.jpg`, a grid of the first annotated pictures); returns the page."""
     from yolo9000.inference.draw import html_summary, thumbnail_grid
 
-    page = out / "index.html"
-    page.write_text(html_summary(entries, skipped), encoding="utf-8")
+    page = write_text_atomic(out / "index.html", html_summary(entries, skipped))
     if grid:
-        thumbnail_grid(grid).save(out / "summary.jpg", quality=90)
+        with atomic_open(out / "summary.jpg", "wb") as fh:
+            thumbnail_grid(grid).save(fh, format="JPEG", quality=90)
     return page
 
 
@@ -258,9 +332,15 @@ def _detect_video(
     entry = {"image": str(path), "annotated": None, "labels": [f"{index} frames, {index / elapsed:.1f} frames/s"]}
     if save and drawn_frames:
         target = writer.unique(f"{path.stem}_det", ".gif")
-        drawn_frames[0].save(
-            target, save_all=True, append_images=drawn_frames[1:], duration=[int(d) for d in durations], loop=0
-        )
+        with atomic_open(target, "wb") as fh:
+            drawn_frames[0].save(
+                fh,
+                format="GIF",
+                save_all=True,
+                append_images=drawn_frames[1:],
+                duration=[int(d) for d in durations],
+                loop=0,
+            )
         entry["annotated"] = target.name
         report.outputs.append(target)
     writer.entries.append(entry)

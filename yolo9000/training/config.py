@@ -7,13 +7,84 @@ learning_rate, burn_in, steps, scales, max_batches, size, random, jitter, hue, s
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from wordtree import options as rules
+
 DEFAULT_OUT = "runs/train"
+
+# The rule of each numeric field (wordtree.options, the same rules as the command line); list fields give the
+# rule of each item and the number of items (None: any number, 0: an even number of w,h pairs).
+_NUMBERS: dict[str, Callable[[object, str | None], Any]] = {
+    "cls_fraction": rules.probability,
+    "repeat_det": rules.positive_float,
+    "repeat_cls": rules.positive_float,
+    "weights_layers": rules.positive_int,
+    "steps": rules.positive_int,
+    "batch": rules.positive_int,
+    "subdivisions": rules.positive_int,
+    "lr": rules.positive_float,
+    "momentum": rules.probability,
+    "decay": rules.non_negative_float,
+    "burn_in": rules.non_negative_int,
+    "size": rules.size32,
+    "scale_every": rules.positive_int,
+    "final_size": rules.size32,
+    "jitter": rules.probability,
+    "hue": rules.probability,
+    "saturation": rules.positive_float,
+    "exposure": rules.positive_float,
+    "max_boxes": rules.positive_int,
+    "workers": rules.non_negative_int,
+    "seed": rules.non_negative_int,
+    "save_every": rules.positive_int,
+    "log_every": rules.positive_int,
+}
+_LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
+    "anchors": (rules.positive_float, 0),
+    "lr_steps": (rules.positive_int, None),
+    "lr_scales": (rules.non_negative_float, None),
+    "sizes": (rules.size32, 2),
+    "scale": (rules.positive_float, 2),
+    "cls_scale": (rules.positive_float, 2),
+}
+_BOOLS = {"exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+
+
+def check_option(name: str, value: Any) -> Any:
+    """`value` of the field `name` checked by its rule (numbers parsed, lists copied); raises `ValueError`
+    ``option 'NAME': expected ..., got ...``."""
+    key = name.replace("-", "_")
+    if key in _NUMBERS:
+        return _NUMBERS[key](value, name)
+    if key in _LISTS:
+        rule, count = _LISTS[key]
+        if count == 0:
+            shape = "an even number of values (w h pairs)"
+        else:
+            shape = f"a list of {count} values" if count else "a list of values"
+        if not isinstance(value, (list, tuple)) or not value or (count and len(value) != count):
+            raise ValueError(f"option {name!r}: expected {shape}, got {value!r}")
+        if count == 0 and len(value) % 2:
+            raise ValueError(f"option {name!r}: expected {shape}, got {len(value)} values")
+        return [rule(v, name) for v in value]
+    if key in _BOOLS:
+        if not isinstance(value, bool):
+            raise ValueError(f"option {name!r}: expected true or false, got {value!r}")
+        return value
+    if key == "extra":
+        if not isinstance(value, dict):
+            raise ValueError(f"option {name!r}: expected a mapping, got {value!r}")
+        return value
+    if not isinstance(value, (str, os.PathLike)):  # file names, device, choices
+        raise ValueError(f"option {name!r}: expected a string, got {value!r}")
+    return value
 
 
 @dataclass
@@ -29,6 +100,7 @@ class TrainConfig:
     cls_fraction: float | None = None
     repeat_det: float = 1.0
     repeat_cls: float = 1.0
+    exif: bool = True  # turn pictures as their EXIF orientation says; False: the stored pixels, as Darknet
     # model
     cfg: str | None = None
     weights: str | None = None
@@ -108,7 +180,10 @@ class TrainConfig:
             if key not in known:
                 raise ValueError(f"{source}: unknown option {k!r}")
             if v is not None:
-                clean[key] = v
+                try:
+                    clean[key] = check_option(str(k), v)
+                except ValueError as exc:
+                    raise ValueError(f"{source}: {exc}") from None
         return dataclasses.replace(self, **clean)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,8 @@ import logging
 import math
 from pathlib import Path
 
+from wordtree.files import atomic_open
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,7 @@ class MetricsLog:
             if rows:
                 self.fields = list(rows[0].keys())
                 rows = [r for r in rows if int(r["step"]) <= resume_step]
-                with open(self.path, "w", newline="") as f:
+                with atomic_open(self.path, "w") as f:  # the old log or the new one, never half of it
                     w = csv.DictWriter(f, fieldnames=self.fields)
                     w.writeheader()
                     w.writerows(rows)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wordtree.files import write_text_atomic
+from wordtree.files import prepare_output_dir, write_text_atomic
 from wordtree.formats import load_tree
 from yolo9000.darknet.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
 from yolo9000.darknet.model import DarknetModel
@@ -126,23 +126,45 @@ def build_model(spec: str, tree, classes: int | None, anchors: list[float] | Non
 
 @torch.no_grad()
 def load_backbone(model, path: str | Path, layers: int | None = None) -> int:
-    """Copy the first `layers` conv layers (all that fit when None) of a Darknet .weights file into `model`.
+    """Copy the first `layers` conv layers of a Darknet .weights file into `model` (all of them when None).
 
-    The file may belong to another cfg sharing the trunk (e.g. the Darknet-19 ImageNet classifier): layers are
-    read in order until `layers` are loaded, a shape stops fitting, or the file ends. Returns layers loaded.
+    With `layers` the file may belong to another cfg sharing the trunk (e.g. the Darknet-19 ImageNet
+    classifier, `darknet19_448.conv.23` with layers=23): layers are read in order until `layers` are loaded,
+    a shape stops fitting, or the file ends. Without it the file must fit the whole model exactly (a file
+    for another cfg is an error stating both sizes, never a silent partial load). Returns layers loaded.
     """
-    from yolo9000.darknet.weights import fill_conv_layers, read_weights_header
+    from yolo9000.darknet.weights import conv_layer_sizes, fill_conv_layers, read_weights_header
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: weights file not found")
     _, _, header = read_weights_header(p)
+    base = cast(DarknetModel, unwrap(model))  # a DarknetModel, maybe inside a wrapper
+    blocks = base.conv_blocks()
+    if layers is None:
+        ends = np.cumsum(conv_layer_sizes(blocks))
+        total = int(ends[-1]) if len(ends) else 0
+        size, need = p.stat().st_size, header + 4 * total
+        if size != need:
+            floats = (size - header) // 4
+            hint = "to start from the first N layers of another cfg pass --weights-layers N"
+            if (size - header) % 4 == 0 and floats in ends:  # e.g. darknet19_448.conv.23 for yolo9000
+                k = int(np.searchsorted(ends, floats)) + 1
+                hint = f"it holds exactly this model's first {k} conv layers: pass --weights-layers {k} to load them"
+            raise ValueError(
+                f"{p}: weights file has {size} bytes ({floats} float32 values) but the model needs {need} bytes "
+                f"({header}-byte header + {total} float32 values) for all {len(blocks)} conv "
+                f"layers; {hint}"
+            )
+    if layers is not None and layers < 1:
+        raise ValueError(f"{p}: --weights-layers must be >= 1, got {layers}")
     data = np.fromfile(p, dtype="<f4", offset=header)
-    blocks = cast(DarknetModel, unwrap(model)).conv_blocks()  # a DarknetModel, maybe inside a wrapper
     limit = len(blocks) if layers is None else layers
     if limit > len(blocks):
-        raise ValueError(f"{p}: asked for {limit} conv layers but the model has {len(blocks)}")
-    loaded, _ = fill_conv_layers(blocks[:limit], data)
+        raise ValueError(
+            f"{p}: asked for {limit} conv layers (--weights-layers {limit}) but the model has only {len(blocks)}"
+        )
+    loaded, _ = fill_conv_layers(blocks[:limit], data, p)
     if layers is not None and loaded < layers:
         raise ValueError(f"{p}: holds only {loaded} conv layers that fit this model, {layers} requested")
     if loaded == 0:
@@ -159,7 +181,21 @@ def param_groups(model: nn.Module, decay: float) -> list[dict]:
     return [{"params": with_decay, "weight_decay": decay}, {"params": rest, "weight_decay": 0.0}]
 
 
+def _layer_spec(cfg_text: str) -> list[tuple[str, dict]]:
+    """The layers a cfg text builds (sections after [net]; the tree/map file names left out), for comparing."""
+    from yolo9000.darknet.cfg import parse_cfg
+
+    skip = {"tree", "map"}
+    return [
+        (s.name, {k: v for k, v in s.options.items() if k not in skip}) for s in parse_cfg(cfg_text) if s.name != "net"
+    ]
+
+
 # ----------------------------------------------------------------------------------------------- trainer
+#: The files `yolo9000 train` writes into its run folder (a user's file of one of these names is never replaced)
+RUN_FILES = ("config.yaml", "log.csv", "summary.json", "last.pt", "tensorboard")
+
+
 class Trainer:
     """Builds data, model, optimizer and loop from a TrainConfig; `run()` trains and returns a summary dict.
 
@@ -167,7 +203,12 @@ class Trainer:
     a cfg file or a `yolo9000.darknet.models` name; a recipe may pass one that knows more names)."""
 
     def __init__(
-        self, cfg: TrainConfig, *, resume: str | Path | None = None, model_builder: ModelBuilder | None = None
+        self,
+        cfg: TrainConfig,
+        *,
+        resume: str | Path | None = None,
+        model_builder: ModelBuilder | None = None,
+        force: bool = False,
     ) -> None:
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
@@ -180,7 +221,12 @@ class Trainer:
         self.ckpt = None
         if resume is not None:
             self.ckpt = load_checkpoint(resume)
-        elif (self.run_dir / "last.pt").exists():
+            self.resume_path = str(resume)
+        # the run folder: new, empty or one `yolo9000 train` made (a user's files in it are never replaced);
+        # checked now, created and marked when training starts (`run`)
+        self._force, self._resume = force, resume
+        self.out_dir = self._run_folder(save=False)
+        if resume is None and (self.run_dir / "last.pt").exists():
             raise ValueError(
                 f"{self.run_dir / 'last.pt'} exists; pass --resume to continue that run or choose another --out"
             )
@@ -188,6 +234,37 @@ class Trainer:
         self._build_data()
         self._build_model()
         self._build_optim()
+
+    def _run_folder(self, save: bool):
+        """The run folder under the rule of `wordtree.files.prepare_output_dir`; `save` creates and marks it.
+
+        A folder without the marker is taken as this command's own only when resuming from its `last.pt`
+        (a checkpoint of ours, loaded above): runs written before the marker existed resume as before."""
+        cfg, resume = self.cfg, self._resume
+        inputs = [cfg.coco, cfg.images, cfg.folders, cfg.tree, cfg.label_map, cfg.cfg, cfg.weights]
+        if cfg.coco and not cfg.images:
+            inputs.append(str(Path(cfg.coco).parent / "images"))  # the COCO reader's default image folder
+
+        def resuming_here(folder: Path) -> bool:
+            last = folder / "last.pt"
+            return (
+                resume is not None
+                and isinstance(self.ckpt, dict)
+                and "model" in self.ckpt
+                and last.is_file()
+                and Path(resume).resolve() == last.resolve()
+            )
+
+        return prepare_output_dir(
+            self.run_dir,
+            command="yolo9000 train",
+            settings={"resumed_from": str(resume) if resume is not None else None},
+            force=self._force,
+            inputs=inputs,
+            owned=RUN_FILES,
+            save=save,
+            adopt=resuming_here,
+        )
 
     # ------------------------------------------------------------------ data
     def _build_data(self) -> None:
@@ -200,8 +277,8 @@ class Trainer:
         if coco is None and folders is None:
             raise ValueError("no training data: give --coco (boxes) and/or --folders (class pictures)")
         self.tree = tree
-        self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map) if coco else None
-        self.cls = ClassFolders(folders, tree) if folders else None
+        self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map, exif=cfg.exif) if coco else None
+        self.cls = ClassFolders(folders, tree, exif=cfg.exif) if folders else None
         if self.cls is not None and tree is None and self.det is not None:
             raise ValueError(
                 "classification folders together with flat COCO classes need a --tree to put both "
@@ -324,7 +401,7 @@ class Trainer:
         self.step, self.seen = 0, self.start_seen
         if self.ckpt is not None:
             ck = self.ckpt
-            unwrap(self.model).load_state_dict(ck["model"])
+            self._load_resumed_model(ck)
             self.optimizer.load_state_dict(ck["optimizer"])
             self.scheduler.load_state_dict(ck["scheduler"])
             if "scaler" in ck:
@@ -333,6 +410,33 @@ class Trainer:
             if "rng" in ck:
                 set_rng_state(ck["rng"][self.dist.rank] if isinstance(ck["rng"], list) else ck["rng"])
             log.info("resumed from step %d (%d images seen)", self.step, self.seen)
+
+    def _load_resumed_model(self, ck: dict) -> None:
+        """The checkpoint's weights into the model; one line when it was made with another tree or another
+        layer cfg than this model (not a list of mismatched state-dict keys)."""
+        where = getattr(self, "resume_path", "checkpoint")
+        model = cast(DarknetModel, unwrap(self.model))
+        saved_fp = ck.get("tree_fingerprint")
+        if saved_fp is None and ck.get("tree"):  # checkpoints written before the fingerprint was stored
+            from wordtree.formats import tree_from_dict
+
+            saved_fp = tree_from_dict(ck["tree"]).fingerprint
+        now_fp = model.tree.fingerprint if model.tree is not None else None
+        if saved_fp != now_fp:
+            raise ValueError(
+                f"{where}: the run was trained with tree {saved_fp or '(none)'} but the resumed model has tree "
+                f"{now_fp or '(none)'} (--tree {self.cfg.tree}); resume with the run's own tree or start a new --out"
+            )
+        if ck.get("cfg_text") and model.cfg_text and _layer_spec(ck["cfg_text"]) != _layer_spec(model.cfg_text):
+            raise ValueError(
+                f"{where}: the run was trained with another cfg than --cfg {self.model_spec} (its layers differ); "
+                f"resume with the run's own cfg or start a new --out"
+            )
+        try:
+            model.load_state_dict(ck["model"])
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ValueError(f"{where}: the saved weights do not fit --cfg {self.model_spec} ({first})") from None
 
     # ------------------------------------------------------------------ loop
     def _loader(self):
@@ -385,7 +489,7 @@ class Trainer:
             return None
         cast(DarknetModel, unwrap(self.model)).seen = self.seen  # `yolo9000 convert` writes it into a .weights header
         return save_checkpoint(
-            self.run_dir / name,
+            self.out_dir.claim(name),
             self.model,
             optimizer=self.optimizer,
             scheduler=self.scheduler,
@@ -398,10 +502,22 @@ class Trainer:
         )
 
     def run(self) -> dict:
-        """Train until `steps`; returns a summary (final loss, step, images/s, checkpoint path)."""
+        """Train until `steps`; returns a summary (final loss, step, images/s, checkpoint path).
+
+        A resumed run that already reached `steps` trains nothing and writes nothing: its summary has
+        "already_done" true and no loss."""
+        if self.ckpt is not None and self.step >= self.steps:
+            return {
+                "step": self.step,
+                "seen": self.seen,
+                "loss": None,
+                "already_done": True,
+                "checkpoint": getattr(self, "resume_path", str(self.run_dir / "last.pt")),
+                "steps": self.steps,
+            }
         if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.cfg.save(self.run_dir / "config.yaml")
+            self.out_dir = self._run_folder(save=True)  # checked again: the folder may have changed meanwhile
+            self.cfg.save(self.out_dir.claim("config.yaml"))
         metrics = self._metrics_log()
         bar = self._progress_bar()
         batches = iter(self._loader())
@@ -534,7 +650,7 @@ class Trainer:
             torch.distributed.all_gather_object(digests, replica_digest(self.model))
             summary["replica_digests"] = digests
         if self.dist.main:
-            write_text_atomic(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            write_text_atomic(self.out_dir.claim("summary.json"), json.dumps(summary, indent=2) + "\n")
         return summary
 
     def close(self) -> None:
@@ -543,9 +659,15 @@ class Trainer:
             torch.distributed.destroy_process_group()
 
 
-def train(cfg: TrainConfig, *, resume: str | Path | None = None, model_builder: ModelBuilder | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: str | Path | None = None,
+    model_builder: ModelBuilder | None = None,
+    force: bool = False,
+) -> dict:
     """Build a Trainer from `cfg`, run it, and return its summary."""
-    trainer = Trainer(cfg, resume=resume, model_builder=model_builder)
+    trainer = Trainer(cfg, resume=resume, model_builder=model_builder, force=force)
     try:
         return trainer.run()
     finally:
