@@ -26,7 +26,10 @@ from yolo9000.data.image_io import DecodeError, read_image
 
 # pytest resets warning filters per test, so PIL's own note on pictures over 89 megapixels (silenced by image_io
 # outside tests) would show up in the summary
-pytestmark = pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+    pytest.mark.filterwarnings("ignore:Corrupt EXIF data"),
+]
 
 # ---------------------------------------------------------------------------------------------- COCO files
 
@@ -64,6 +67,13 @@ def _unknown_image(d):
     d["annotations"][0]["image_id"] = 999
 
 
+def _set(section: str, k: int, field: str, value):
+    def edit(d):
+        d[section][k][field] = value
+
+    return edit
+
+
 # kind, edit of a good file, what the one-line error must say (after the file's name)
 COCO_ROWS = [
     ("duplicate image id", _dup_image_id, r"duplicate image id 1 \(images\[0\] and images\[1\]\)"),
@@ -76,11 +86,17 @@ COCO_ROWS = [
     ("bbox infinite", _bbox([1, 2, 3, math.inf]), r"annotations\[2\] \(id 3\): field 'bbox' has a non-finite value"),
     ("bbox negative width", _bbox([10, 2, -3, 4]), r"annotations\[2\] \(id 3\): field 'bbox' has a negative width"),
     ("unknown image id", _unknown_image, r"annotations\[0\] \(id 1\) refers to unknown image id 999"),
-    ("zero boxes: all crowd", _all_crowd, r"no usable boxes"),
-    ("zero boxes: no annotations", _no_annotations, r"no usable boxes"),
-    ("zero boxes: all empty", _all_empty, r"no usable boxes"),
+    ("image id a string", _set("images", 2, "id", "3"), r"images\[2\] field 'id' must be an integer, got '3'"),
+    ("image_id a string", _set("annotations", 0, "image_id", "1"), r"\(id 1\): field 'image_id' must be an integer"),
+    ("image width a string", _set("images", 0, "width", "96"), r"images\[0\] \(id 1\): field 'width' must be a num"),
+    ("category_id a string", _set("annotations", 1, "category_id", "7"), r"\(id 2\): field 'category_id' must be"),
+    ("category id a string", _set("categories", 0, "id", "x"), r"categories\[0\] field 'id' must be an integer"),
+    ("duplicate category id", _set("categories", 1, "id", 3), r"duplicate category id 3 \(categories\[0\] and"),
+    ("zero boxes: all crowd", _all_crowd, r"no (usable|ground-truth) boxes"),
+    ("zero boxes: no annotations", _no_annotations, r"no (usable|ground-truth) boxes"),
+    ("zero boxes: all empty", _all_empty, r"no (usable|ground-truth) boxes"),
 ]
-READERS = ["CocoDetection", "coco_box_sizes", "yolo9000 train --coco"]
+READERS = ["CocoDetection", "coco_box_sizes", "yolo9000 train --coco", "yolo9000 eval --coco"]
 
 
 @pytest.fixture()
@@ -104,6 +120,14 @@ def _read_with(reader: str, coco: Path, tmp_path: Path, capsys) -> str:
         with pytest.raises(ValueError) as info:
             coco_box_sizes(coco)
         return str(info.value)
+    if reader == "yolo9000 eval --coco":  # scoring a COCO results list against the file
+        pytest.importorskip("pycocotools")
+        pred = tmp_path / "results.json"
+        pred.write_text(json.dumps([{"image_id": 1, "category_id": 3, "bbox": [1, 1, 10, 10], "score": 0.9}]))
+        assert main(["eval", "--predictions", str(pred), "--coco", str(coco), "--out", str(tmp_path / "rep")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) >= 1 and err[-1].startswith("yolo9000 eval: error: "), err
+        return err[-1].removeprefix("yolo9000 eval: error: ")
     tree = td.make_tree()
     tree.save(tmp_path / "tree.json")
     cfg = td.make_cfg(tree, tmp_path / "model.cfg")
@@ -230,6 +254,42 @@ def _grey16(path: Path) -> None:
     Image.fromarray(a).save(path)
 
 
+_RNG16 = np.random.default_rng(16)
+_PNG16 = {  # PNG colour type: 16-bit samples (H, W, channels), written by hand (PIL cannot write them all)
+    0: _RNG16.integers(0, 65536, (5, 7, 1), dtype=np.uint16),  # grey
+    2: _RNG16.integers(0, 65536, (5, 7, 3), dtype=np.uint16),  # RGB
+    4: _RNG16.integers(0, 65536, (5, 7, 2), dtype=np.uint16),  # grey + alpha
+    6: _RNG16.integers(0, 65536, (5, 7, 4), dtype=np.uint16),  # RGBA
+}
+
+
+def _png16(colour_type: int):
+    def write(path: Path) -> None:
+        a = _PNG16[colour_type]
+        h, w = a.shape[:2]
+
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        raw = b"".join(b"\0" + a[y].astype(">u2").tobytes() for y in range(h))  # filter 0, big-endian samples
+        ihdr = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+        path.write_bytes(
+            b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+        )
+
+    return write
+
+
+def _png16_expected(colour_type: int) -> np.ndarray:
+    top = (_PNG16[colour_type] >> 8).astype(np.uint8)  # the top 8 bits of each sample
+    return np.repeat(top[..., :1], 3, axis=2) if colour_type in (0, 4) else top[..., :3]
+
+
+def _corrupt_exif(path: Path) -> None:
+    """A JPEG whose EXIF block is cut short: read as the stored pixels (no orientation), not an error."""
+    Image.new("RGB", (6, 4), (40, 80, 120)).save(path, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12")
+
+
 def _cmyk(path: Path) -> None:
     Image.new("CMYK", (16, 8), (0, 255, 255, 0)).save(path, quality=100)  # pure red
 
@@ -263,6 +323,11 @@ CORRECT_ROWS = [
         None,
         0,
     ),
+    ("16-bit RGB PNG", _png16(2), "rgb16.png", lambda p: _png16_expected(2), None, 0),
+    ("16-bit grey PNG (hand-written)", _png16(0), "grey16.png", lambda p: _png16_expected(0), None, 0),
+    ("16-bit grey+alpha PNG", _png16(4), "ga16.png", lambda p: _png16_expected(4), None, 0),
+    ("16-bit RGBA PNG", _png16(6), "rgba16.png", lambda p: _png16_expected(6), None, 0),
+    ("JPEG with a corrupt EXIF block", _corrupt_exif, "badexif.jpg", lambda p: _stored(p), None, 0),
     ("CMYK JPEG", _cmyk, "cmyk.jpg", lambda p: np.broadcast_to(np.uint8([255, 0, 0]), (8, 16, 3)), None, 2),
     (
         "palette PNG with transparency",
@@ -417,3 +482,66 @@ def test_eval_accepts_ignore_exif():
 
     assert build_parser().parse_args(["eval", "--ignore-exif"]).ignore_exif is True
     assert build_parser().parse_args(["eval"]).ignore_exif is False
+
+
+# ---------------------------------------------------------------------------------------------- logged skips
+
+
+def _eval_results(coco: Path, tmp_path: Path) -> int:
+    pred = tmp_path / "results.json"
+    pred.write_text(json.dumps([{"image_id": 1, "category_id": 3, "bbox": [1, 1, 10, 10], "score": 0.9}]))
+    argv = ["eval", "--predictions", str(pred), "--coco", str(coco), "--out", str(tmp_path / "rep"), "--no-plots"]
+    return main(argv)
+
+
+def _drop_ann_id(d):
+    del d["annotations"][0]["id"]
+
+
+def _flat_box(d):
+    d["annotations"][0]["bbox"][3] = 0.0
+
+
+# kind, edit of a good file, the one warning line `yolo9000 eval` logs (it scores the rest, exit 0)
+EVAL_WARN_ROWS = [
+    ("annotation without id", _drop_ann_id, r"annotations\.json: 1 annotation\(s\) without an 'id' got ids from \d+"),
+    ("zero-size ground-truth box", _flat_box, r"annotations\.json: 1 box\(es\) with zero width or height; no detect"),
+]
+
+
+@pytest.mark.parametrize(("kind", "edit", "expected"), EVAL_WARN_ROWS, ids=[r[0] for r in EVAL_WARN_ROWS])
+def test_eval_scores_a_coco_file_with_one_warning(good_coco, tmp_path, caplog, kind, edit, expected):
+    pytest.importorskip("pycocotools")
+    _rewrite(good_coco, edit)
+    with caplog.at_level(logging.WARNING):
+        assert _eval_results(good_coco, tmp_path) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and re.search(expected, warned[0]), warned
+    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["detection"]["AP50"] is not None
+
+
+def test_training_loader_skips_a_huge_image_with_one_warning(good_coco, caplog):
+    from yolo9000.data.augment import AugmentConfig
+    from yolo9000.data.joint import DET, JointDataset, SampleKey
+
+    ds = CocoDetection(good_coco, None, td.make_tree())
+    _huge(ds.path(0))  # the file of image 0 becomes a 110-megapixel PNG header
+    joint = JointDataset(ds, None, AugmentConfig())
+    with caplog.at_level(logging.WARNING):
+        out = joint[SampleKey(DET, 0, 64, seed=3)]
+    assert out["image"].shape == (3, 64, 64)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and re.search(r"img000\.png: image too large \(11000x10000 pixels", warned[0]), warned
+
+
+def test_detect_skips_an_animation_over_the_limit(tiny_detector, tmp_path, caplog, monkeypatch):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (32, 24), (90, 120, 150)).save(folder / "good.png")
+    frames = [Image.new("RGB", (40, 30), (80 * k, 40, 200 - 60 * k)) for k in range(3)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    monkeypatch.setattr(image_io, "MAX_PIXELS", 40 * 30 - 1)
+    with caplog.at_level(logging.WARNING):
+        assert _detect(tiny_detector, tmp_path / "out", folder / "good.png", folder / "anim.gif") == 0  # a video
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "anim.gif" in r.getMessage()]
+    assert len(warned) == 1 and re.search(r"anim\.gif: frames too large \(40x30 pixels; the limit", warned[0]), warned

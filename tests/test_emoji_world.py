@@ -418,3 +418,13 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
         model_builder=recipe.build_model,
     )
     assert t.loss_fn.cls_anchor == "objectness"
+
+
+def test_world_containing_finds_the_world_of_a_recipe_config(world, tmp_path):
+    """`yolo9000 detect` with no inputs uses the test pictures of the world a run was trained on: the recipe
+    writes the world's own file paths into the run's config, and `world_containing` finds the world again."""
+    from yolo9000.emoji.world import world_containing
+
+    assert world_containing(world / "classification") == world.resolve()
+    assert world_containing(world / "detection" / "annotations.json") == world.resolve()
+    assert world_containing(tmp_path / "mine" / "annotations.json") is None

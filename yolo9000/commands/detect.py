@@ -153,13 +153,14 @@ def _default_checkpoint() -> Path:
 def _world_inputs(checkpoint: Path) -> list[str]:
     """The emoji world's test pictures when the checkpoint was trained on the (default) world."""
     from yolo9000.darknet.checkpoint import load_checkpoint
+    from yolo9000.emoji.world import ensure_world, world_containing
 
     config = load_checkpoint(checkpoint).get("config") or {}
-    if config.get("coco") or config.get("folders"):
+    data = config.get("coco") or config.get("folders")
+    world = world_containing(data) if data else Path(ensure_world(config.get("world")))  # old runs: no paths
+    if world is None:
         raise ValueError(f"no inputs given ({checkpoint} was trained on your own data): name images, folders or videos")
-    from yolo9000.emoji.world import ensure_world
-
-    images = Path(ensure_world(config.get("world"))) / "test" / "images"
+    images = world / "test" / "images"
     if not images.is_dir():
         raise FileNotFoundError(f"{images}: the emoji world has no test pictures; name inputs explicitly")
     log.info("no inputs given: using the emoji world's test pictures in %s", images)

@@ -64,17 +64,23 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _listed(data: dict, key: str) -> list:
+    """data[key] when it is a list (the keys a reader needs are checked by `load_coco_json`), else []."""
+    value = data.get(key)
+    return value if isinstance(value, list) else []
+
+
 def validate_coco(data: dict, source: str) -> None:
     """Check what every reader of a COCO file relies on; each problem is one ValueError line naming `source`.
 
-    Image ids are unique integers; annotation ids (where given) are unique integers (a repeated one would make
-    pycocotools score one box twice and lose the other); every annotation names a known `image_id`, an integer
-    `category_id` (where given) and has a `bbox` of 4 finite numbers [x, y, width, height] with width,
-    height >= 0 (a zero size is left to the readers, which skip such boxes). `load_coco_json` calls it for
-    every file it reads.
+    Image and category ids are unique integers (image sizes, where given, numbers >= 0); annotation ids (where
+    given) are unique integers (a repeated one would make pycocotools score one box twice and lose the other);
+    every annotation names a known `image_id`, an integer `category_id` (where given) and has a `bbox` of 4
+    finite numbers [x, y, width, height] with width, height >= 0 (a zero size is left to the readers, which
+    skip such boxes). `load_coco_json` calls it for every file it reads.
     """
     image_ids: dict[object, int] = {}
-    for k, im in enumerate(data.get("images", [])):
+    for k, im in enumerate(_listed(data, "images")):
         if not isinstance(im, dict) or "id" not in im:
             raise ValueError(f"{source}: images[{k}] has no 'id'")
         iid = im["id"]
@@ -83,8 +89,22 @@ def validate_coco(data: dict, source: str) -> None:
         if iid in image_ids:
             raise ValueError(f"{source}: duplicate image id {iid!r} (images[{image_ids[iid]}] and images[{k}])")
         image_ids[iid] = k
+        for side in ("width", "height"):
+            v = im.get(side)
+            if v is not None and not (_is_number(v) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{source}: images[{k}] (id {iid}): field '{side}' must be a number >= 0, got {v!r}")
+    cat_ids: dict[object, int] = {}
+    for k, cat in enumerate(_listed(data, "categories")):
+        if not isinstance(cat, dict) or "id" not in cat:
+            raise ValueError(f"{source}: categories[{k}] has no 'id'")
+        cid = cat["id"]
+        if not _is_int(cid):
+            raise ValueError(f"{source}: categories[{k}] field 'id' must be an integer, got {cid!r}")
+        if cid in cat_ids:
+            raise ValueError(f"{source}: duplicate category id {cid} (categories[{cat_ids[cid]}] and categories[{k}])")
+        cat_ids[cid] = k
     ann_ids: dict[object, int] = {}
-    for k, ann in enumerate(data.get("annotations", [])):
+    for k, ann in enumerate(_listed(data, "annotations")):
         if not isinstance(ann, dict) or not {"image_id", "bbox"} <= set(ann):
             raise ValueError(f"{source}: annotations[{k}] needs 'image_id' and 'bbox'")
         aid = ann.get("id")

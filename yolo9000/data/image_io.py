@@ -22,6 +22,8 @@ _EXIF_ORIENTATION = 0x0112
 
 # read_image enforces MAX_PIXELS itself: PIL's own warning (from 89 megapixels) would be a second, unasked line
 warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit", module=r"PIL\.Image")
+# a corrupt EXIF block is read as no orientation (the stored pixels), not reported as PIL's two-line warning
+warnings.filterwarnings("ignore", message=r"Corrupt EXIF data", module=r"PIL\.TiffImagePlugin")
 
 
 class DecodeError(RuntimeError, ValueError):
@@ -37,11 +39,20 @@ def _too_large(path: Path, size: str) -> DecodeError:
     )
 
 
+def _orientation(im) -> int:
+    """The EXIF orientation tag of an opened PIL image (1, as stored, when absent or unreadable)."""
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the stored pixels
+        return 1
+    return value if isinstance(value, int) else 1
+
+
 def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def _to_rgb(im) -> np.ndarray:
+def to_rgb_array(im) -> np.ndarray:
     """(H, W, 3) uint8 of an opened PIL image in any mode."""
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":  # 16-bit grey (mode I: older Pillow's 16-bit PNG/TIFF)
@@ -73,9 +84,9 @@ def read_image(path: str | Path, *, exif: bool = True) -> torch.Tensor:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise _too_large(path, f"{w}x{h} pixels")
-            if exif and im.getexif().get(_EXIF_ORIENTATION, 1) in range(2, 9):
+            if exif and _orientation(im) in range(2, 9):
                 im = ImageOps.exif_transpose(im)
-            arr = _to_rgb(im)
+            arr = to_rgb_array(im)
     except DecodeError:
         raise
     except Image.DecompressionBombError as exc:  # so large that PIL refuses to open it

@@ -288,6 +288,15 @@ def read_manifest(world: Path) -> dict | None:
         return None
 
 
+def world_containing(path: str | os.PathLike) -> Path | None:
+    """The emoji world that `path` (a file or folder of it, e.g. its detection annotations) belongs to, or None."""
+    for folder in Path(path).resolve().parents:
+        manifest = read_manifest(folder)
+        if manifest is not None and manifest.get("generator") == "yolo9000.emoji.world":
+            return folder
+    return None
+
+
 def generate_world(
     out: str | os.PathLike,
     *,

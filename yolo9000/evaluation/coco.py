@@ -49,6 +49,12 @@ def load_coco(path: str | Path):
     for a in data["annotations"]:
         a.setdefault("area", float(a["bbox"][2]) * float(a["bbox"][3]))
         a.setdefault("iscrowd", 0)
+    no_id = [a for a in data["annotations"] if a.get("id") is None]
+    if no_id:  # pycocotools indexes annotations by id; give the missing ones fresh unique ids
+        first = max((a["id"] for a in data["annotations"] if a.get("id") is not None), default=0) + 1
+        for k, a in enumerate(no_id):
+            a["id"] = first + k
+        log.warning("%s: %d annotation(s) without an 'id' got ids from %d on", path, len(no_id), first)
     flat = sum(1 for a in data["annotations"] if not a["iscrowd"] and min(a["bbox"][2], a["bbox"][3]) <= 0)
     if flat:
         log.warning("%s: %d box(es) with zero width or height; no detection can match them", path, flat)
@@ -284,8 +290,13 @@ def evaluate_detections(
     if missing:
         raise ValueError(f"predictions table lacks columns {missing}")
     anns = coco_gt.dataset.get("annotations", [])
-    if not any(not a.get("iscrowd", 0) for a in anns):  # every AP would be undefined: nothing to score against
-        why = f"{len(anns)} annotation(s), all crowd" if anns else "no annotations"
+    crowd = sum(1 for a in anns if a.get("iscrowd", 0))
+    if not any(not a.get("iscrowd", 0) and min(a["bbox"][2:]) > 0 for a in anns):  # no AP would mean anything
+        why = (
+            f"{len(anns)} annotation(s): {crowd} crowd, {len(anns) - crowd} with zero size"
+            if anns
+            else "no annotations"
+        )
         raise ValueError(
             f"{getattr(coco_gt, 'source', 'the COCO file')}: no ground-truth boxes to score against ({why})"
         )

@@ -76,16 +76,23 @@ def read_or_reason(path: Path, *, exif: bool = True) -> torch.Tensor | str:
 
 def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
     """Frames of an animated GIF/WebP/PNG/TIFF as ((3,H,W) uint8, duration ms), and their count."""
-    import numpy as np
     from PIL import Image, ImageSequence
 
+    from yolo9000.data.image_io import MAX_PIXELS, to_rgb_array
+
     im = Image.open(path)
+    if im.width * im.height > MAX_PIXELS:
+        im.close()
+        raise ValueError(
+            f"frames too large ({im.width}x{im.height} pixels; the limit is {MAX_PIXELS / 1e6:g} megapixels, "
+            f"yolo9000.data.image_io.MAX_PIXELS)"
+        )
     n = getattr(im, "n_frames", 1)
 
     def gen():
         with im:
             for frame in ImageSequence.Iterator(im):
-                arr = np.asarray(frame.convert("RGB"))
+                arr = to_rgb_array(frame)  # as read_image decodes a still picture (16-bit, palette, ...)
                 yield torch.from_numpy(arr.transpose(2, 0, 1).copy()), float(frame.info.get("duration", 100) or 100)
 
     return gen(), n
