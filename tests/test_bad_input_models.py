@@ -356,6 +356,23 @@ CASES = [
         ["{export_cfg}", "exported with tree {fp}", "read with tree {other_fp}", "{other_tree}"],
     ),
     (
+        "detect-exported-cfg-other-tree",
+        lambda d: [
+            "detect",
+            "--cfg",
+            str(d["export_cfg"]),
+            "--weights",
+            str(d["export_weights"]),
+            "--tree",
+            str(d["other_tree"]),
+            str(d["root"] / "pics"),
+            "--out",
+            str(d["root"] / "det_other"),
+        ],
+        1,
+        ["{export_cfg}", "exported with tree {fp}", "read with tree {other_fp}", "{other_tree}"],
+    ),
+    (
         "eval-empty-predictions",
         lambda d: _eval(d, _preds(d["root"], "empty.jsonl", "\n \n"), "e4", "--tree", str(d["tree"])),
         1,

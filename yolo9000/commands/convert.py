@@ -60,11 +60,10 @@ def _read_names(path: str, count: int | None) -> list[str]:
 
 def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names: str | None) -> Path:
     """Darknet cfg + weights -> checkpoint; returns the checkpoint path."""
-    from yolo9000.darknet.checkpoint import check_cfg_tree, save_checkpoint
+    from yolo9000.darknet.checkpoint import save_checkpoint
     from yolo9000.darknet.model import load_darknet
 
     model = load_darknet(cfg, weights, tree=tree)
-    check_cfg_tree(cfg, model.tree, tree)  # a cfg we exported names its tree's fingerprint
     classes = model.region.classes if model.region is not None else None
     name_list = _read_names(names, classes) if names else None
     if name_list is not None and model.tree is not None:

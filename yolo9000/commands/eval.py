@@ -158,10 +158,7 @@ def _load_model(args):
         from yolo9000.darknet.model import load_darknet
 
         tree = load_tree(args.tree, args.names) if args.tree else None
-        model = load_darknet(args.cfg, args.weights, tree=tree)
-        from yolo9000.darknet.checkpoint import check_cfg_tree
-
-        check_cfg_tree(args.cfg, _model_tree(model), str(args.tree) if args.tree else None)
+        model = load_darknet(args.cfg, args.weights, tree=tree, tree_source=str(args.tree) if args.tree else None)
         names = None
         if args.names:
             if not args.names.is_file():

@@ -3,13 +3,12 @@
 A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict or None), "tree_fingerprint"
 (`WordTree.fingerprint` or None), "names", "step", "seen", and for resuming "optimizer", "scheduler", "scaler",
 "rng" (python, numpy, torch, cuda), "sampler", "config". Loading refuses model tensors holding NaN or inf and a
-"tree_fingerprint" that is not its stored tree's; `check_cfg_tree` compares a Darknet export's cfg with a tree.
+"tree_fingerprint" that is not its stored tree's;
 """
 
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -126,21 +125,6 @@ def check_finite(state: dict, path: str | Path) -> None:
         if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = value[~torch.isfinite(value)].flatten()[0].item()
             raise ValueError(f"{path}: tensor {name} holds {bad} (NaN or inf); the checkpoint is unusable")
-
-
-def check_cfg_tree(cfg: str | Path, tree, tree_source: str | None = None) -> None:
-    """A cfg written by `yolo9000 convert` names its tree in a `# tree_fingerprint=...` comment (Darknet skips
-    comment lines): refuse a model read from it with another tree (its node numbers would mean other classes)."""
-    p = Path(cfg)
-    if tree is None or not p.is_file():
-        return
-    m = re.search(r"(?m)^[ \t]*#[ \t]*tree_fingerprint[ \t]*=[ \t]*([0-9a-fA-F]+)", p.read_text(errors="replace"))
-    if m is None or m.group(1).lower() == tree.fingerprint:
-        return
-    raise ValueError(
-        f"{p}: the cfg was exported with tree {m.group(1)} but the model is read with tree {tree.fingerprint} "
-        f"({tree_source or 'the tree= file the cfg names'}); use the .tree written beside the cfg"
-    )
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):

@@ -9,6 +9,7 @@ The exact `.weights` read/write lives in `yolo9000.darknet.weights`.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -252,19 +253,40 @@ class DarknetModel(nn.Module):
         return self
 
 
+def check_cfg_tree(cfg: str | Path, tree, tree_source: str | None = None) -> None:
+    """A cfg written by `yolo9000 convert` names its tree in a `# tree_fingerprint=...` comment (Darknet skips
+    comment lines): refuse a model read from it with another tree (its node numbers would mean other classes)."""
+    p = Path(cfg)
+    if tree is None or not p.is_file():
+        return
+    m = re.search(r"(?m)^[ \t]*#[ \t]*tree_fingerprint[ \t]*=[ \t]*([0-9a-fA-F]+)", p.read_text(errors="replace"))
+    if m is None or m.group(1).lower() == tree.fingerprint:
+        return
+    raise ValueError(
+        f"{p}: the cfg was exported with tree {m.group(1)} but the model is read with tree {tree.fingerprint} "
+        f"({tree_source or 'the tree= file the cfg names'}); use the .tree written beside the cfg"
+    )
+
+
 def load_darknet(
-    cfg_path: str | Path, weights_path: str | Path | None = None, tree=None, bn_mode: str = "gpu"
+    cfg_path: str | Path,
+    weights_path: str | Path | None = None,
+    tree=None,
+    bn_mode: str = "gpu",
+    tree_source: str | None = None,
 ) -> DarknetModel:
     """Build a model from a Darknet cfg file and optionally load its .weights (returned in eval mode).
 
     `tree`: a WordTree or a Darknet `.tree` path for cfgs whose region uses one; relative `tree=`/`map=`
-    entries of the cfg are also tried next to the cfg file. `bn_mode="cpu"` mimics Darknet's CPU build.
+    entries of the cfg are also tried next to the cfg file. `bn_mode="cpu"` mimics Darknet's CPU build. A cfg
+    written by `yolo9000 convert` names its tree's fingerprint; another tree is refused (`tree_source` names it).
     """
     p = Path(cfg_path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: cfg file not found")
     text = p.read_text(encoding="utf-8", errors="replace")
     model = DarknetModel.from_cfg_text(text, tree=tree, base_dir=p.parent, source=str(p))
+    check_cfg_tree(p, model.tree, str(tree) if isinstance(tree, (str, Path)) else tree_source)
     if weights_path is not None:
         load_weights(model, weights_path)
     model.set_bn_mode(bn_mode)

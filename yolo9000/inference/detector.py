@@ -52,7 +52,7 @@ def load_detector_model(
         tree_arg: Any = None
         if tree is not None:
             tree_arg = load_tree(tree, names)
-        model = load_darknet(cfg, weights, tree=tree_arg)
+        model = load_darknet(cfg, weights, tree=tree_arg, tree_source=str(tree) if tree is not None else None)
         if weights is None:
             log.warning("%s: no --weights given, the model has random weights", cfg)
         label_names = None
