@@ -32,33 +32,7 @@ def _one_thread():
 
 
 def _train_args(data, out, *extra):
-    return [
-        "train",
-        "--coco",
-        str(data["coco"]),
-        "--folders",
-        str(data["folders"]),
-        "--tree",
-        str(data["tree"]),
-        "--cfg",
-        str(data["cfg"]),
-        "--out",
-        str(out),
-        "--steps",
-        "2",
-        "--batch",
-        "2",
-        "--sizes",
-        "64",
-        "64",
-        "--workers",
-        "0",
-        "--tensorboard",
-        "false",
-        "--progress",
-        "false",
-        *extra,
-    ]
+    return td.train_args(data, out, "--steps", "2", "--batch", "2", "--sizes", "64", "64", *extra)
 
 
 @pytest.fixture(scope="module")

@@ -29,27 +29,7 @@ def data(tmp_path_factory):
     return td.make_all(tmp_path_factory.mktemp("train_data"))
 
 
-def _args(data, out, *extra):
-    return [
-        "train",
-        "--coco",
-        str(data["coco"]),
-        "--folders",
-        str(data["folders"]),
-        "--tree",
-        str(data["tree"]),
-        "--cfg",
-        str(data["cfg"]),
-        "--out",
-        str(out),
-        "--workers",
-        "0",
-        "--tensorboard",
-        "false",
-        "--progress",
-        "false",
-        *extra,
-    ]
+_args = td.train_args
 
 
 def _fixed_batch_loss(model, data):

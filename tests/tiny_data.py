@@ -135,3 +135,28 @@ def make_all(root: Path) -> dict[str, Path]:
         "tree": root / "tree.json",
         "cfg": make_cfg(tree, root / "model.cfg"),
     }
+
+
+def train_args(data: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    """`yolo9000 train` arguments for the `make_all` data into `out`, quiet and in-process (no workers, no
+    TensorBoard, no progress bar); `extra` options come last, so they override."""
+    return [
+        "train",
+        "--coco",
+        str(data["coco"]),
+        "--folders",
+        str(data["folders"]),
+        "--tree",
+        str(data["tree"]),
+        "--cfg",
+        str(data["cfg"]),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--tensorboard",
+        "false",
+        "--progress",
+        "false",
+        *extra,
+    ]
