@@ -93,6 +93,10 @@ def _read_marker(folder: Path) -> dict | None:
     return data
 
 
+def _write_marker(folder: Path, doc: dict) -> None:
+    write_text_atomic(folder / OUTPUT_MARKER, json.dumps(doc, indent=2, default=str) + "\n")
+
+
 def _is_own_temp(name: str) -> bool:
     """A temporary file of `atomic_open` for the marker (left by a run killed while writing it)."""
     return name.startswith(f".{OUTPUT_MARKER}.") and name.endswith(".tmp")
@@ -191,7 +195,7 @@ class OutputDir:
         if not self._save or not (self._dirty or not (self.path / OUTPUT_MARKER).exists()):
             return
         doc = {"tool": "yolo9000", "command": self.command, "settings": self.settings, "files": sorted(self.recorded)}
-        write_text_atomic(self.path / OUTPUT_MARKER, json.dumps(doc, indent=2, default=str) + "\n")
+        _write_marker(self.path, doc)
         self._dirty = False
 
 
@@ -283,7 +287,7 @@ class OutputFiles:
             names = old | {p.name for p in self.paths if p.parent == folder and p.is_file()}
             if names != old:
                 marker["files"] = sorted(names)
-                write_text_atomic(folder / OUTPUT_MARKER, json.dumps(marker, indent=2, default=str) + "\n")
+                _write_marker(folder, marker)
 
 
 def prepare_output_files(

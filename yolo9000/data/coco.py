@@ -70,6 +70,22 @@ def _listed(data: dict, key: str) -> list:
     return value if isinstance(value, list) else []
 
 
+def _unique_ids(items: list, key: str, kind: str, source: str) -> dict[object, int]:
+    """id -> position of every entry of `items` (the list `data[key]`); each entry must be a dict with a unique
+    integer 'id', else one ValueError line naming `source`."""
+    ids: dict[object, int] = {}
+    for k, item in enumerate(items):
+        if not isinstance(item, dict) or "id" not in item:
+            raise ValueError(f"{source}: {key}[{k}] has no 'id'")
+        i = item["id"]
+        if not _is_int(i):
+            raise ValueError(f"{source}: {key}[{k}] field 'id' must be an integer, got {i!r}")
+        if i in ids:
+            raise ValueError(f"{source}: duplicate {kind} id {i!r} ({key}[{ids[i]}] and {key}[{k}])")
+        ids[i] = k
+    return ids
+
+
 def validate_coco(data: dict, source: str) -> None:
     """Check what every reader of a COCO file relies on; each problem is one ValueError line naming `source`.
 
@@ -79,30 +95,15 @@ def validate_coco(data: dict, source: str) -> None:
     finite numbers [x, y, width, height] with width, height >= 0 (a zero size is left to the readers, which
     skip such boxes). `load_coco_json` calls it for every file it reads.
     """
-    image_ids: dict[object, int] = {}
+    image_ids = _unique_ids(_listed(data, "images"), "images", "image", source)
     for k, im in enumerate(_listed(data, "images")):
-        if not isinstance(im, dict) or "id" not in im:
-            raise ValueError(f"{source}: images[{k}] has no 'id'")
-        iid = im["id"]
-        if not _is_int(iid):
-            raise ValueError(f"{source}: images[{k}] field 'id' must be an integer, got {iid!r}")
-        if iid in image_ids:
-            raise ValueError(f"{source}: duplicate image id {iid!r} (images[{image_ids[iid]}] and images[{k}])")
-        image_ids[iid] = k
         for side in ("width", "height"):
             v = im.get(side)
             if v is not None and not (_is_number(v) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{source}: images[{k}] (id {iid}): field '{side}' must be a number >= 0, got {v!r}")
-    cat_ids: dict[object, int] = {}
-    for k, cat in enumerate(_listed(data, "categories")):
-        if not isinstance(cat, dict) or "id" not in cat:
-            raise ValueError(f"{source}: categories[{k}] has no 'id'")
-        cid = cat["id"]
-        if not _is_int(cid):
-            raise ValueError(f"{source}: categories[{k}] field 'id' must be an integer, got {cid!r}")
-        if cid in cat_ids:
-            raise ValueError(f"{source}: duplicate category id {cid} (categories[{cat_ids[cid]}] and categories[{k}])")
-        cat_ids[cid] = k
+                raise ValueError(
+                    f"{source}: images[{k}] (id {im['id']}): field '{side}' must be a number >= 0, got {v!r}"
+                )
+    _unique_ids(_listed(data, "categories"), "categories", "category", source)
     ann_ids: dict[object, int] = {}
     for k, ann in enumerate(_listed(data, "annotations")):
         if not isinstance(ann, dict) or not {"image_id", "bbox"} <= set(ann):
