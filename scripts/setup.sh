@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -f /usr/share/wordnet/data.noun ] || need_apt+=(wordnet-base wordnet-sense-index)
 [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need_apt+=(fonts-noto-color-emoji)
+# the report's browser test (tests/test_report_browser.py) drives Debian's headless chromium
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "setup: installing system packages: ${need_apt[*]}"
@@ -16,6 +18,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: cannot install ${need_apt[*]} (needs apt-get as root)." >&2
     echo "setup: get WordNet instead with:  python -c \"import nltk; nltk.download('wordnet')\"" >&2
     echo "setup: and pass --font PATH to 'yolo9000 emoji-world' for an emoji font." >&2
+    echo "setup: (without chromium the report's browser test skips)" >&2
   fi
 fi
 
@@ -25,9 +28,9 @@ here=$(pwd -P)
 # (the dev tools too: ruff, mypy and build are what .ci/run and scripts/check_wheel.sh use; and wordtree.data,
 # the top-level data/ folder, which an install made before it was a package does not map)
 if ! (cd / && "$PY" -c "import sys, wordtree, wordtree.data, yolo9000, torchvision, pycocotools, nbclient, yaml
-import ruff, mypy, build
+import ruff, mypy, build, onnx, onnxruntime, openvino
 sys.exit(0 if wordtree.__file__.startswith('$here/') else 1)") >/dev/null 2>&1; then
   echo "setup: installing the yolo9000 package and its dependencies (pip)"
-  "$PY" -m pip install -q --disable-pip-version-check -e ".[dev]"
+  "$PY" -m pip install -q --disable-pip-version-check -e ".[dev,onnx,openvino]"
 fi
 echo "setup: done"
