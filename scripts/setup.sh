@@ -13,7 +13,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "setup: installing system packages: ${need_apt[*]}"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   else
     echo "setup: cannot install ${need_apt[*]} (needs apt-get as root)." >&2
     echo "setup: get WordNet instead with:  python -c \"import nltk; nltk.download('wordnet')\"" >&2
