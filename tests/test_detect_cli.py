@@ -181,8 +181,9 @@ def test_tree_checkpoint_with_paths_and_video(random_pictures, tree_checkpoint, 
         assert d["name"] == names[d["node"]]
         assert d["path"][-1]["abs"] == pytest.approx(d["prob"], abs=1e-5)
         assert d["score"] == pytest.approx(d["objectness"] * d["prob"], abs=1e-5)  # paper mode
-    html = (out / "index.html").read_text()
-    assert " &gt; " in html  # path labels such as "animal > dog > terrier (0.62)"
+    assert (out / "index.html").is_file()
+    page_data = (out / "report" / "data-000.js").read_text()  # the report's grid labels
+    assert " > " in page_data  # path labels such as "animal > dog > terrier (0.62)"
     with Image.open(out / "clip_det.gif") as im:
         assert im.n_frames == 3
 
@@ -306,6 +307,21 @@ def test_help_has_examples(capsys):
         main(["detect", "--help"])
     text = capsys.readouterr().out
     assert "examples:" in text and "--show-path" in text and "9k.tree" in text
+
+
+def test_report_depth_option(random_pictures, tree_checkpoint, tmp_path, capsys):
+    base = ["detect", "--checkpoint", str(tree_checkpoint), "--quiet", "--thresh", "0.2", str(random_pictures[0])]
+    with pytest.raises(SystemExit):
+        main(base + ["--report-depth", "-1", "--out", str(tmp_path / "bad")])
+    assert "--report-depth: expected an integer >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main(base + ["--report-depth", "1", "--out", str(tmp_path / "one")]) == 0
+    (row,) = read_jsonl(tmp_path / "one" / "detections.jsonl")
+    tree = toy_tree()
+    for d in row["detections"]:  # today's fields stay; the walk to a leaf comes with one sibling per level
+        assert {"box", "score", "label", "name", "prob", "node", "path"} <= set(d)
+        assert [len(s["siblings"]) for s in d["walk"]] == [1] * len(d["walk"])
+        assert tree.is_leaf[d["walk"][-1]["node"]]
 
 
 def test_default_checkpoint_and_inputs(random_pictures, tree_checkpoint, tmp_path, monkeypatch, capsys):

@@ -61,6 +61,11 @@ class Detections:
     nodes:      (n,) long tree node of each detection (trees only, else None).
     path:       (n, L) long, root..node for trees, padded with -1 on the right (else None).
     path_probs: (n, L) float, P(node | parent) along `path` (0 at padding; else None).
+    walk:       (n, L) long, the greedy walk root..leaf (the most likely child at every level, whatever the
+                threshold; `decode(..., siblings=K)` with K > 0 and a tree, else None), padded with -1.
+    walk_probs: (n, L) float, P(node | parent) along `walk` (0 at padding).
+    siblings:   (n, L, K) long, the K most likely members of the sibling group at each level of `walk`
+                (by P(node | parent), -1 padded), and sibling_probs (n, L, K) their P(node | parent).
     image_size: (width, height) of the original image, or None.
     names:      optional label names (indexed by `labels`), used by `to_records` and drawing.
     node_names: optional tree node names (indexed by `path` entries).
@@ -75,6 +80,10 @@ class Detections:
     nodes: torch.Tensor | None = None
     path: torch.Tensor | None = None
     path_probs: torch.Tensor | None = None
+    walk: torch.Tensor | None = None
+    walk_probs: torch.Tensor | None = None
+    siblings: torch.Tensor | None = None
+    sibling_probs: torch.Tensor | None = None
     image_size: tuple[int, int] | None = None
     names: Sequence[str] | None = field(default=None, repr=False)
     node_names: Sequence[str] | None = field(default=None, repr=False)
@@ -128,6 +137,7 @@ class Detections:
             pprobs = self.path_probs.double().cpu().tolist()
             path_rows = list(zip(paths, pprobs, pabs.double().cpu().tolist()))
         r = lambda v: round(float(v), digits)  # noqa: E731
+        walk_rows = self._walk_records(node_names, r) if self.walk is not None else []
         out = []
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             label = int(cols["labels"][i])
@@ -149,8 +159,34 @@ class Detections:
                     for n, p, a in zip(*path_rows[i])
                     if n >= 0
                 ]
+            if self.walk is not None:
+                rec["walk"] = walk_rows[i]
             out.append(rec)
         return out
+
+    def _walk_records(self, node_names: Sequence[str] | None, r: Callable[[float], float]) -> list[list[dict]]:
+        """Per detection, the greedy walk's levels: node, name, P(node | parent), P(node) and the top siblings."""
+        assert self.walk is not None and self.walk_probs is not None
+        assert self.siblings is not None and self.sibling_probs is not None
+        name = (lambda n: node_names[n]) if node_names is not None else str  # noqa: E731
+        walks, wprobs = self.walk.cpu().tolist(), self.walk_probs.double().cpu().tolist()
+        # P(node) as the walk of `TreeSoftmax.predict` multiplies it: in the probabilities' own dtype
+        wabs = (torch.cumprod(self.walk_probs, 1) * (self.walk >= 0)).double().cpu().tolist()
+        sibs, sprobs = self.siblings.cpu().tolist(), self.sibling_probs.double().cpu().tolist()
+        return [
+            [
+                {
+                    "node": n,
+                    "name": name(n),
+                    "prob": r(p),
+                    "abs": r(a),
+                    "siblings": [{"node": m, "name": name(m), "prob": r(q)} for m, q in zip(sn, sp) if m >= 0],
+                }
+                for n, p, a, sn, sp in zip(*rows)
+                if n >= 0
+            ]
+            for rows in zip(walks, wprobs, wabs, sibs, sprobs)
+        ]
 
 
 def _absolute_at(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
@@ -387,6 +423,7 @@ def _kept_columns(
     sizes: torch.Tensor | None,
     tree: "WordTree | None",
     clip: bool,
+    siblings: int = 0,
 ) -> dict[str, torch.Tensor]:
     """The `Detections` tensors of the kept candidates, for the whole batch (boxes in pixels)."""
     fr = cand.r_idx[keep]
@@ -406,7 +443,49 @@ def _kept_columns(
         assert cand.nodes is not None  # tree candidates (mapped or not) always carry their nodes
         cols["nodes"] = cand.nodes[keep]
         cols["path"], cols["path_probs"] = _kept_paths(tree, sel.cls[fr], cols["nodes"])
+        if siblings > 0:
+            cols.update(greedy_walk(tree, sel.cls[fr], siblings))
     return cols
+
+
+def greedy_walk(tree: "WordTree", cond: torch.Tensor, k: int) -> dict[str, torch.Tensor]:
+    """The walk `TreeSoftmax.predict` takes, followed to a leaf whatever the threshold, with the top-k siblings.
+
+    cond (n, N) holds P(node | parent) per row. From the root group down, each level takes the most likely
+    member (first on ties, as `predict`) and records the k most likely members of that group. Returns
+    `walk`/`walk_probs` (n, L) and `siblings`/`sibling_probs` (n, L, k), -1 / 0 padded (L = max_depth + 1).
+    The loop runs over tree levels only; every row and group member is one tensor operation.
+    """
+    dev, n, length = cond.device, cond.shape[0], tree.max_depth + 1
+    offset, size = tree_index(tree, "group_offset", dev), tree_index(tree, "group_size", dev)
+    child = tree_index(tree, "child_group", dev)
+    width = int(tree.group_size.max())
+    k = max(1, min(int(k), width))
+    walk = torch.full((n, length), -1, dtype=torch.long, device=dev)
+    walk_p = torch.zeros(n, length, dtype=cond.dtype, device=dev)
+    sib = torch.full((n, length, k), -1, dtype=torch.long, device=dev)
+    sib_p = torch.zeros(n, length, k, dtype=cond.dtype, device=dev)
+    rows = torch.arange(n, device=dev)
+    grp = torch.zeros(n, dtype=torch.long, device=dev)  # group 0 holds the roots
+    slot = torch.arange(width, device=dev)
+    for level in range(length):
+        if rows.numel() == 0:
+            break
+        valid = slot[None] < size[grp][:, None]  # (m, width) members of each row's group
+        members = torch.where(valid, offset[grp][:, None] + slot[None], torch.zeros_like(slot)[None])
+        vals = cond[rows[:, None], members].masked_fill(~valid, float("-inf"))
+        best = vals.argmax(1)  # the first maximum, as predict's segment_first_argmax
+        node = members.gather(1, best[:, None])[:, 0]
+        walk[rows, level] = node
+        walk_p[rows, level] = vals.gather(1, best[:, None])[:, 0]
+        top_v, top_i = vals.topk(k, dim=1)
+        real = top_v > float("-inf")
+        sib[rows, level] = torch.where(real, members.gather(1, top_i), torch.full_like(top_i, -1))
+        sib_p[rows, level] = torch.where(real, top_v, torch.zeros_like(top_v))
+        nxt = child[node]
+        go = nxt >= 0
+        rows, grp = rows[go], nxt[go]
+    return {"walk": walk, "walk_probs": walk_p, "siblings": sib, "sibling_probs": sib_p}
 
 
 def _kept_paths(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -464,6 +543,7 @@ def decode(
     letterbox: bool = True,
     clip: bool = True,
     names: Sequence[str] | None = None,
+    siblings: int = 0,
 ) -> list[Detections]:
     """Detections per image from Darknet's activated region output.
 
@@ -474,7 +554,9 @@ def decode(
     Without `image_sizes` boxes stay in network pixels. `nms` is the IoU above which a lower-scored box of
     the same class/node (or any box with `class_agnostic`; with `tree_nms`, any box whose node lies on the
     same root-to-leaf path, so "terrier" suppresses a weaker "dog" but not a "cat") is dropped; `nms=1` keeps
-    everything. `clip` clips the returned boxes to the image (Darknet itself does not clip).
+    everything. `clip` clips the returned boxes to the image (Darknet itself does not clip). `siblings=K > 0`
+    (trees) adds each kept box's greedy walk to a leaf with the K most likely siblings per level
+    (`greedy_walk`; `Detections.walk`), for the report page.
     """
     _check_inputs(region_out, region, mode, thresh, nms)
     bsz, _, _, gh, gw = region_out.shape
@@ -492,7 +574,7 @@ def decode(
         ts = tree_softmax if tree_softmax is not None else _tree_softmax_for(tree, region_out.device)
         cand = _tree_candidates(sel, tree, ts, thresh, hier_thresh, mode)
     keep = _suppress(cand, sel, rel, tree, mode=mode, nms=nms, class_agnostic=class_agnostic, tree_nms=tree_nms)
-    cols = _kept_columns(cand, sel, keep, rel, scale, sizes, tree, clip)
+    cols = _kept_columns(cand, sel, keep, rel, scale, sizes, tree, clip, siblings)
     return _per_image(cols, sel.b_idx[cand.r_idx[keep]], bsz, tree, image_sizes, names, class_map)
 
 
@@ -517,5 +599,6 @@ def _tree_softmax_for(tree: "WordTree", device: torch.device) -> "TreeSoftmax":
 __all__ = [
     "Detections",
     "decode",
+    "greedy_walk",
     "MODES",
 ]

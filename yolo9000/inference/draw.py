@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,29 +13,27 @@ from torchvision.utils import draw_bounding_boxes
 
 from yolo9000.detection.decode import Detections
 
-# 20 well-separated colours (Tableau 20); a label keeps its colour across images
+# Okabe-Ito's colour-blind-safe colours (black left out: label text is black); a label keeps its colour across
+# images, and the report page (report_assets/report.js) colours its boxes in the same order
 PALETTE = [
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-    (174, 199, 232),
-    (255, 187, 120),
-    (152, 223, 138),
-    (255, 152, 150),
-    (197, 176, 213),
-    (196, 156, 148),
-    (247, 182, 210),
-    (199, 199, 199),
-    (219, 219, 141),
-    (158, 218, 229),
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
 ]
+
+
+def _text_colour(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with `rgb` (WCAG 2 relative luminance)."""
+    lin = [(c / 255) / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return (0, 0, 0) if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else (255, 255, 255)
+
+
+TEXT_ON = [_text_colour(c) for c in PALETTE]  # label text on each palette colour
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,7 +93,8 @@ def draw_detections(
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h - 1)
     labels = [det.label_text(i, show_path=show_path, max_path=max_path, names=names) for i in range(len(det))]
     key = det.nodes if det.nodes is not None else det.labels
-    colors = [PALETTE[int(k) % len(PALETTE)] for k in key.tolist()]
+    slots = [int(k) % len(PALETTE) for k in key.tolist()]
+    colors = [PALETTE[k] for k in slots]
     font = default_font()
     size: int | None = None
     if font:  # torchvision writes the label from the box's left edge and cuts it at the image's right edge
@@ -110,7 +108,7 @@ def draw_detections(
         width=width or max(1, side // 200),
         font=font,
         font_size=size,
-        label_colors="white",
+        label_colors=[TEXT_ON[k] for k in slots],
         label_background_colors=colors,
         fill_labels=True,
     )
@@ -154,39 +152,3 @@ def thumbnail_grid(images: Sequence[torch.Tensor], *, size: int = 256, nrow: int
     if not tiles:
         raise ValueError("thumbnail_grid: no images")
     return to_pil(make_grid(tiles, nrow=min(nrow, len(tiles)), padding=4, pad_value=255))
-
-
-def html_summary(entries: Sequence[dict], skipped: Sequence[tuple[str, str]], title: str = "yolo9000 detect") -> str:
-    """A self-contained HTML page: one card per image (annotated picture link + its labels), then the skips.
-
-    entries: dicts with "image" (source path), "annotated" (relative path or None) and "labels" (strings).
-    """
-    esc = html.escape
-    cards = []
-    for e in entries:
-        pic = (
-            f'<a href="{esc(e["annotated"])}"><img src="{esc(e["annotated"])}" loading="lazy"></a>'
-            if e.get("annotated")
-            else ""
-        )
-        items = "".join(f"<li>{esc(t)}</li>" for t in e["labels"]) or "<li><i>no detections</i></li>"
-        cards.append(f'<div class="card">{pic}<div class="name">{esc(str(e["image"]))}</div><ul>{items}</ul></div>')
-    skip = ""
-    if skipped:
-        rows = "".join(f"<li>{esc(p)}: {esc(why)}</li>" for p, why in skipped)
-        skip = f"<h2>Skipped ({len(skipped)})</h2><ul>{rows}</ul>"
-    n_det = sum(len(e["labels"]) for e in entries)
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1em; background: #fafafa; }}
-.grid {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-.card {{ width: 280px; background: white; border: 1px solid #ddd; padding: 6px; }}
-.card img {{ width: 100%; }}
-.name {{ font-size: 12px; color: #555; word-break: break-all; }}
-ul {{ font-size: 13px; padding-left: 1.2em; margin: 4px 0; }}
-</style></head><body>
-<h1>{esc(title)}</h1><p>{len(entries)} images, {n_det} detections.</p>
-<div class="grid">{"".join(cards)}</div>{skip}
-</body></html>
-"""

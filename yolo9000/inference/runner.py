@@ -1,4 +1,4 @@
-"""Run a `Detector` over images, folders or videos: JSON lines, annotated pictures and a summary page out.
+"""Run a `Detector` over images, folders or videos: JSON lines, annotated pictures and the report page out.
 
 Images are read by a small thread pool while the model runs (`yolo9000.data.prefetch`); files that are missing
 or unreadable are skipped and reported.
@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 
-from wordtree.files import atomic_open, prepare_output_dir, write_text_atomic
+from wordtree.files import atomic_open, prepare_output_dir
 from yolo9000.data.prefetch import batched, prefetched
 from yolo9000.detection.decode import Detections
 from yolo9000.inference.detector import Detector
 from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, frames_av, frames_pil, read_or_reason
+from yolo9000.inference.report_page import ReportPage, report_files
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,16 @@ class _Writer:
         force: bool = False,
         inputs: Sequence[str | Path] = (),
         pictures: Sequence[str] = (),
+        items: int = 0,
+        images: int = 0,
     ):
         self.out = out
         self.det = detector
         self.save_images, self.show_path, self.max_path = save_images, show_path, max_path
         # everything it will write, annotated pictures included: a user's file of one of these names is refused
-        owned = ["detections.jsonl"] + (["index.html", "summary.jpg"] if summary else [])
+        owned = ["detections.jsonl"] + (
+            ["summary.jpg"] + report_files(items, images if save_images else 0) if summary else []
+        )
         settings = {"inputs": [str(p) for p in inputs], "save_images": save_images, "summary": summary}
         for save in (False, True):  # checked (the pictures too) before the folder is made and marked
             self.dir = prepare_output_dir(
@@ -76,7 +81,14 @@ class _Writer:
         self._files = contextlib.ExitStack()  # the JSON lines go to a temporary file renamed into place at close
         self.jsonl = self._files.enter_context(atomic_open(self.jsonl_path, "w"))
         self.used: set[str] = set()
-        self.entries: list[dict] = []
+        self.page = ReportPage(self.dir, self._page_settings(), pictures=save_images) if summary else None
+
+    def _page_settings(self) -> dict:
+        """The run's settings the report page shows and replays its walk with."""
+        d = self.det
+        tree = getattr(d.model.region, "tree", None) is not None
+        keys = ("mode", "thresh", "hier_thresh", "nms")
+        return {**{k: getattr(d, k) for k in keys}, "tree": tree, "report_depth": getattr(d, "siblings", 0)}
 
     def unique(self, stem: str, ext: str) -> Path:
         name, k = f"{stem}{ext}", 1
@@ -89,12 +101,14 @@ class _Writer:
     def labels(self, det: Detections) -> list[str]:
         return [det.label_text(i, show_path=self.show_path, max_path=self.max_path) for i in range(len(det))]
 
-    def record(self, row: dict, det: Detections) -> None:
+    def record(self, row: dict, det: Detections) -> list[dict]:
+        """Write the JSON line of one image or frame; returns its detection records."""
         row["detections"] = det.to_records()
         tree = getattr(self.det.model.region, "tree", None)
         if tree is not None:  # `yolo9000 eval` refuses predictions made with another tree
             row["tree_fingerprint"] = tree.fingerprint
         self.jsonl.write(json.dumps(row) + "\n")
+        return row["detections"]
 
     def close(self) -> None:
         self._files.close()
@@ -136,7 +150,8 @@ def detect_files(
     force: bool = False,
 ) -> Report:
     """Run the detector over images, folders and videos; write `out/detections.jsonl`, annotated files and
-    `out/index.html` (+ `out/summary.jpg`, a grid of the first annotated images). Unreadable inputs are
+    the report `out/index.html` (`report_page`: the page, `out/report/` with its script, data chunks and pictures)
+    + `out/summary.jpg`, a grid of the first annotated images. Unreadable inputs are
     skipped and listed in the report; an error only when nothing at all could be read. `exif=False` reads
     still images' stored pixels, ignoring their EXIF orientation (as Darknet does). `out` follows the rule of
     `wordtree.files.prepare_output_dir` (`force` lets it write into a folder it did not make, never over a
@@ -160,6 +175,8 @@ def detect_files(
         force=force,
         inputs=list(inputs),
         pictures=_picture_names(found.images, found.videos) if save_images else (),
+        items=len(found.images) + len(found.videos),
+        images=len(found.images),
     )
     report.jsonl = writer.jsonl_path
     grid: list[torch.Tensor] = []
@@ -192,8 +209,8 @@ def detect_files(
     if report.processed == 0:
         reasons = "; ".join(f"{p}: {why}" for p, why in report.skipped)
         raise ValueError(f"no input could be read ({reasons})")
-    if summary:
-        report.summary = _write_summary(out, writer.entries, report.skipped, grid)
+    if writer.page is not None:
+        report.summary = _write_summary(out, writer.page, report.skipped, grid)
     return report
 
 
@@ -241,34 +258,37 @@ def _record_image(
     image: torch.Tensor,
     det: Detections,
 ) -> None:
-    """One image's JSON line, annotated picture (when saving) and summary entry."""
+    """One image's JSON line, annotated picture (when saving) and report entry."""
     from yolo9000.inference.draw import draw_detections, to_pil
 
-    entry = {"image": str(path), "annotated": None, "labels": writer.labels(det)}
+    annotated = None
     if writer.save_images:
         drawn = draw_detections(image, det, names=detector.names, show_path=writer.show_path, max_path=writer.max_path)
         target = writer.unique(path.stem, ".jpg")
         with atomic_open(target, "wb") as fh:
             to_pil(drawn).save(fh, format="JPEG", quality=90)
-        entry["annotated"] = target.name
+        annotated = target.name
         report.outputs.append(target)
         if len(grid) < 16:
             grid.append(drawn)
-    writer.record({"image": str(path), "width": int(image.shape[-1]), "height": int(image.shape[-2])}, det)
-    writer.entries.append(entry)
+    size = (int(image.shape[-1]), int(image.shape[-2]))
+    records = writer.record({"image": str(path), "width": size[0], "height": size[1]}, det)
+    if writer.page is not None:  # the page names the file, never its folder
+        writer.page.add_image(path, image, records, writer.labels(det), annotated, size)
     report.images += 1
     report.detections += len(det)
 
 
-def _write_summary(out: Path, entries: list[dict], skipped: list[tuple[str, str]], grid: list[torch.Tensor]) -> Path:
-    """`out/index.html` (and `out/summary.jpg`, a grid of the first annotated pictures); returns the page."""
-    from yolo9000.inference.draw import html_summary, thumbnail_grid
+def _write_summary(out: Path, page: ReportPage, skipped: list[tuple[str, str]], grid: list[torch.Tensor]) -> Path:
+    """The report `out/index.html` (`report_page`) and `out/summary.jpg`, a grid of the first annotated pictures;
+    returns the page."""
+    from yolo9000.inference.draw import thumbnail_grid
 
-    page = write_text_atomic(out / "index.html", html_summary(entries, skipped))
+    index = page.finish(skipped)
     if grid:
         with atomic_open(out / "summary.jpg", "wb") as fh:
             thumbnail_grid(grid).save(fh, format="JPEG", quality=90)
-    return page
+    return index
 
 
 def _detect_video(
@@ -329,7 +349,7 @@ def _detect_video(
     log.info("%s: %d frames in %.1fs (%.1f frames/s)", path, index, elapsed, index / max(elapsed, 1e-9))
     if index == 0:
         raise ValueError("video has no frames")
-    entry = {"image": str(path), "annotated": None, "labels": [f"{index} frames, {index / elapsed:.1f} frames/s"]}
+    annotated = None
     if save and drawn_frames:
         target = writer.unique(f"{path.stem}_det", ".gif")
         with atomic_open(target, "wb") as fh:
@@ -341,9 +361,10 @@ def _detect_video(
                 duration=[int(d) for d in durations],
                 loop=0,
             )
-        entry["annotated"] = target.name
+        annotated = target.name
         report.outputs.append(target)
-    writer.entries.append(entry)
+    if writer.page is not None:
+        writer.page.add_video(path, annotated, [f"{index} frames, {index / elapsed:.1f} frames/s"], index)
 
 
 __all__ = ["Report", "detect_files"]
