@@ -17,8 +17,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from yolo9000.data.augment import AugmentConfig, augment
-from yolo9000.data.image_io import DecodeError
+from yolo9000.data.augment import AugmentConfig, augment, plan, render_batch
+from yolo9000.data.image_io import DecodeError, EncodedImage, decode_on_device
 from yolo9000.detection.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,13 @@ class JointDataset(torch.utils.data.Dataset):
 
     Returns dicts with 'image' (3,S,S) float in [0,1] (uint8 with `dtype=torch.uint8`), 'boxes' (n,4)
     cx,cy,w,h in 0..1, 'nodes' (n,), 'is_cls', 'label' (and 'hsv' with `defer_hsv`). An image that fails to
-    decode is logged and replaced by another of the same kind (chosen from the sample's seed, so the
-    replacement is reproducible); after `max_retries` failures in a row it raises.
+    decode, or whose file is missing (files are checked here, not all at start), is logged, counted in `skipped`
+    and replaced by another of the same kind (chosen from the sample's seed, so the replacement is
+    reproducible); after `max_retries` failures in a row it raises.
+
+    `decode="gpu"` (with `defer_hsv` and uint8): 'image' is the `EncodedImage` (a JPEG's bytes) and 'placement'
+    its `Placement` row; boxes are placed from the header's size, and `collate_encoded` + `EncodedBatch.render`
+    decode, resize and place the batch on the device.
     """
 
     def __init__(
@@ -55,9 +60,16 @@ class JointDataset(torch.utils.data.Dataset):
         dtype: torch.dtype = torch.float32,
         defer_hsv: bool = False,
         cls_augment_cfg: AugmentConfig | None = None,
+        decode: str = "cpu",
     ) -> None:
         if detection is None and classification is None:
             raise ValueError("joint dataset needs detection data, classification data, or both")
+        if decode not in ("cpu", "gpu"):
+            raise ValueError(f"decode must be 'cpu' or 'gpu', got {decode!r}")
+        if decode == "gpu" and not (defer_hsv and dtype == torch.uint8):
+            raise ValueError("decode='gpu' needs defer_hsv=True and dtype=torch.uint8 (the training loader's setting)")
+        self.decode = decode
+        self.skipped = 0  # pictures skipped (unreadable or missing) by this process
         self.sources = {DET: detection, CLS: classification}
         self.augment_cfg = augment_cfg
         self.cls_augment_cfg = augment_cfg if cls_augment_cfg is None else cls_augment_cfg
@@ -72,30 +84,52 @@ class JointDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.size_of(DET) + self.size_of(CLS)
 
+    def __getitems__(self, keys: Sequence[SampleKey]) -> list[dict]:
+        """One batch (the DataLoader asks for its keys at once). On the uint8 CPU path every canvas is written
+        into its slice of one channels-last batch tensor, which `collate` then takes as it is, without a copy."""
+        if not (self.dtype == torch.uint8 and self.defer_hsv and self.decode == "cpu") or not keys:
+            return [self[k] for k in keys]
+        size = keys[0].size
+        if any(k.size != size for k in keys):
+            return [self[k] for k in keys]
+        batch = torch.empty((len(keys), size, size, 3), dtype=torch.uint8)
+        items = [self._item(k, canvas=batch[j].permute(2, 0, 1)) for j, k in enumerate(keys)]
+        for item in items:
+            item["batch"] = batch
+        return items
+
     def __getitem__(self, key: SampleKey) -> dict:
+        return self._item(key)
+
+    def _item(self, key: SampleKey, canvas: torch.Tensor | None = None) -> dict:
+        """The sample of `key`; `canvas` (3,S,S uint8): where its picture is placed."""
         ds = self.sources[key.kind]
         rng = np.random.default_rng(key.seed)
         index = key.index
+        encoded = self.decode == "gpu"
         for attempt in range(self.max_retries + 1):
             try:
-                sample = ds.load(index)
+                sample = ds.load(index, encoded=True) if encoded else ds.load(index)
                 break
             except (DecodeError, OSError) as exc:
                 if attempt == self.max_retries:
                     raise RuntimeError(f"{self.max_retries + 1} images in a row failed to load; last: {exc}") from exc
-                log.warning("skipping unreadable image (%s); using another", exc)
+                self.skipped += 1
+                log.warning("skipping unreadable image (%s); using another (%d skipped so far)", exc, self.skipped)
                 index = int(rng.integers(len(ds)))
         aug = self.augment_cfg if key.kind == DET else self.cls_augment_cfg
-        out = augment(
-            sample.image,
-            sample.boxes if key.kind == DET else None,
-            key.size,
-            rng,
-            aug,
-            dtype=self.dtype,
-            defer_hsv=self.defer_hsv,
-        )
-        item = {"image": out[0], "boxes": out[1], "is_cls": key.kind == CLS}
+        boxes = sample.boxes if key.kind == DET else None
+        if encoded:
+            h, w = sample.image.shape[1:]
+            placement, placed, kept, hsv = plan(h, w, boxes, key.size, rng, aug)
+            out = (sample.image, placed, kept, hsv)  # augment's order, the picture still encoded
+            item = {"image": sample.image, "placement": placement, "size": key.size, "boxes": placed}
+            item["is_cls"] = key.kind == CLS
+        else:
+            out = augment(
+                sample.image, boxes, key.size, rng, aug, dtype=self.dtype, defer_hsv=self.defer_hsv, out=canvas
+            )
+            item = {"image": out[0], "boxes": out[1], "is_cls": key.kind == CLS}
         if key.kind == DET:
             item.update(nodes=sample.nodes[out[2]], label=-1)
         else:
@@ -107,11 +141,55 @@ class JointDataset(torch.utils.data.Dataset):
 
 def collate(samples: Sequence[dict]) -> tuple:
     """Stack one batch (all images share the batch's size) into (images (B,3,S,S), Targets), plus the
-    (B,3) HSV parameters when the dataset defers HSV to the device (`distort_hsv_batch`)."""
-    images = torch.stack([s["image"] for s in samples])
+    (B,3) HSV parameters when the dataset defers HSV to the device (`distort_hsv_batch`). Channels-last canvases
+    (`augment.place`) give a channels-last batch: a plain copy of each, not a transpose."""
+    first = samples[0]["image"]
+    batch = samples[0].get("batch")
+    if batch is not None and len(batch) == len(samples) and all(s.get("batch") is batch for s in samples):
+        images = batch.permute(0, 3, 1, 2)  # the canvases were written in place (`JointDataset.__getitems__`)
+    elif first.shape[0] > 1 and first.stride(0) == 1:
+        images = torch.stack([s["image"].permute(1, 2, 0) for s in samples]).permute(0, 3, 1, 2)
+    else:
+        images = torch.stack([s["image"] for s in samples])
     if "hsv" in samples[0]:
         return images, Targets.collate(list(samples)), torch.stack([s["hsv"] for s in samples])
     return images, Targets.collate(list(samples))
+
+
+@dataclass
+class EncodedBatch:
+    """A `decode="gpu"` batch before decoding: the pictures (JPEG bytes, or decoded where the device cannot
+    decode them), their placements (B,5) and the canvas size. `render` makes the (B,3,S,S) uint8 images."""
+
+    pictures: list[EncodedImage]
+    placements: torch.Tensor
+    size: int
+
+    def __len__(self) -> int:
+        return len(self.pictures)
+
+    def render(self, device: torch.device | str, targets: Targets | None = None) -> torch.Tensor:
+        """Decode (nvjpeg on CUDA, one batched call), resize and place the batch on `device`. A picture that fails
+        to decode stays grey and its boxes / class label are dropped from `targets` (logged by the decoder)."""
+        decoded = decode_on_device(self.pictures, device)
+        failed = [k for k, img in enumerate(decoded) if img is None]
+        if failed and targets is not None:  # a grey canvas with no objects: nothing false is learnt from it
+            targets.valid[failed] = False
+            targets.is_cls[failed] = False
+            targets.label[failed] = -1
+        return render_batch(decoded, self.placements, self.size)
+
+
+def collate_encoded(samples: Sequence[dict]) -> tuple:
+    """The `decode="gpu"` collate: (EncodedBatch, Targets, hsv (B,3)); the pictures stay undecoded."""
+    placements = torch.tensor([s["placement"].as_row() for s in samples], dtype=torch.long)
+    batch = EncodedBatch([s["image"] for s in samples], placements, int(samples[0]["size"]))
+    return batch, Targets.collate(list(samples)), torch.stack([s["hsv"] for s in samples])
+
+
+def collate_for(decode: str):
+    """The DataLoader collate of a `JointDataset` with this `decode` mode."""
+    return collate_encoded if decode == "gpu" else collate
 
 
 def _seed_of(*parts: int) -> int:

@@ -55,6 +55,7 @@ _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "cls_scale": (rules.positive_float, 2),
 }
 _BOOLS = {"exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+_CHOICES = {"decode": ("cpu", "gpu")}
 
 
 def check_option(name: str, value: Any) -> Any:
@@ -77,6 +78,10 @@ def check_option(name: str, value: Any) -> Any:
     if key in _BOOLS:
         if not isinstance(value, bool):
             raise ValueError(f"option {name!r}: expected true or false, got {value!r}")
+        return value
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise ValueError(f"option {name!r}: expected one of {', '.join(_CHOICES[key])}, got {value!r}")
         return value
     if key == "extra":
         if not isinstance(value, dict):
@@ -142,6 +147,7 @@ class TrainConfig:
     channels_last: bool | None = None
     compile: bool = False
     workers: int | None = None
+    decode: str = "cpu"  # gpu: the loader reads JPEG bytes and the training step decodes them (nvjpeg on CUDA)
     seed: int = 0
     save_every: int = 100
     log_every: int = 1
