@@ -255,14 +255,14 @@ class TreeSoftmax(nn.Module):
     def _grouped_fast(self, xn: Tensor, kind: str) -> Tensor:
         """No-grad `_grouped` for a node-major (N, ...) tensor, returned as (N, m) in the compute dtype: one
         gather into the padded bucket order, then each bucket's (log-)softmax goes straight into its slice."""
-        op = torch.ops.aten._softmax.out if kind == "cond" else torch.ops.aten._log_softmax.out
+        op = torch.softmax if kind == "cond" else torch.log_softmax  # public out= variants: no temporaries
         xp = xn.index_select(0, self.fast_src).to(self._cdtype(xn))
         xp = xp.view(xp.shape[0], -1).index_fill_(0, self.fast_pad, float("-inf"))
         res = torch.empty_like(xp)
         m = xp.shape[1]
         for s, member_major, a, b in self._fast_buckets:
             shape, dim = ((s, (b - a) // s, m), 0) if member_major else (((b - a) // s, s, m), 1)
-            op(xp[a:b].view(shape), dim, False, out=res[a:b].view(shape))
+            op(xp[a:b].view(shape), dim, out=res[a:b].view(shape))
         if kind == "abs":
             a0, b0 = self._levels[0]
             blocks = [res.new_zeros((b0 - a0, m))]

@@ -34,10 +34,19 @@ examples:
   # a video (animated GIF/WebP; .mp4 and friends need PyAV): progress bar and frames/s, annotated GIF out
   yolo9000 detect --checkpoint runs/emoji/last.pt clip.gif
 
+  # a model exported by `yolo9000 export`, run by ONNX Runtime / OpenVINO (fp32; same decode and outputs)
+  yolo9000 detect --model yolov2.onnx pictures/
+  yolo9000 detect --model yolo9000.xml street.jpg
+  # a checkpoint run by OpenVINO (exported in memory); --precision fast: the fastest fp32 backend installed
+  yolo9000 detect --checkpoint runs/emoji/last.pt --backend openvino pictures/
+
 outputs (in --out): detections.jsonl (one JSON object per image or video frame: "image"/"video", "frame",
 "width", "height", "detections": [{"box" x1 y1 x2 y2, "bbox" x y w h (pixels), "score", "objectness",
 "label", "name", "prob", "index", and for trees "node" and "path": [{"node", "name", "prob", "abs"}]}]),
-one annotated .jpg per image (.gif per video), index.html and summary.jpg.
+one annotated .jpg per image (.gif per video), index.html and summary.jpg. With --report-depth K > 0 (default 3)
+tree detections also carry "walk": the greedy walk root..leaf, [{"node", "name", "prob" P(node|parent), "abs"
+P(node), "siblings": the K most likely of its group [{"node", "name", "prob"}]}]; index.html replays it to show
+where the walk stops for any --hier-thresh (open it in a browser: no server needed).
 
 scores: flat models score obj*P(class); tree models in --mode paper score obj*P(node) for the node where
 the top-down walk stops (P > --hier-thresh); --mode darknet reproduces Darknet (the node from its
@@ -69,6 +78,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     m.add_argument("--weights", help="Darknet .weights for --cfg")
     m.add_argument("--tree", help="Darknet .tree (or tree .json) when the cfg's [region] uses a tree")
     m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
+    m.add_argument(
+        "--model",
+        help="an exported model (`yolo9000 export`): FILE.onnx (ONNX Runtime, or --backend openvino) or an "
+        "OpenVINO FILE.xml; it carries its own names, tree and input size",
+    )
     d = p.add_argument_group("detection")
     d.add_argument("--thresh", type=options.probability, default=0.25, help="score threshold (default 0.25)")
     d.add_argument(
@@ -99,13 +113,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    r.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime", "openvino"),
+        default=None,
+        help="what runs the network (decode and NMS are the same for all): torch (default for checkpoints and "
+        "cfgs, which other backends get exported in memory), onnxruntime (default for .onnx), openvino "
+        "(default for .xml)",
+    )
     r.add_argument("--batch-size", type=options.positive_int, default=8, help="images per forward pass (default 8)")
     r.add_argument(
         "--precision",
         choices=("fp32", "fast", "bf16", "fp16"),
         default="fp32",
-        help="fp32 (exact); fast: fp32 with folded batch norm and Winograd convs (CPU: ~2x faster, "
-        "drift ~3e-5); bf16/fp16 with folded batch norm (faster still, drifts ~1e-2)",
+        help="fp32 (default, every backend); fast: fp32 on the fastest library backend installed (onnxruntime, "
+        "else openvino, else torch with folded batch norm; same detections); bf16/fp16: torch with folded batch "
+        "norm, or OpenVINO's bf16/f16 hint (faster, drifts ~1e-2, can change detections)",
     )
     r.add_argument(
         "--exact-letterbox",
@@ -134,7 +157,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--max-path", type=options.non_negative_int, default=3, help="nodes of the path shown with --show-path (0: all)"
     )
     o.add_argument("--no-images", action="store_true", help="only write detections.jsonl and the summary")
-    o.add_argument("--no-summary", action="store_true", help="skip index.html and summary.jpg")
+    o.add_argument("--no-summary", action="store_true", help="skip the report (index.html, report/) and summary.jpg")
+    o.add_argument(
+        "--report-depth",
+        type=options.non_negative_int,
+        default=3,
+        metavar="K",
+        help="tree models: store each box's walk to a leaf with the K most likely siblings per level (in "
+        'detections.jsonl as "walk" and on the report page); 0: off (default 3)',
+    )
     o.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
@@ -172,7 +203,7 @@ def _out_dir(args, inputs: list[str]) -> Path:
 
     if args.out is not None:
         out = Path(args.out)
-        model_files = [args.checkpoint, args.cfg, args.weights, args.tree, args.names]
+        model_files = [args.checkpoint, args.cfg, args.weights, args.tree, args.names, args.model]
         # the rule of every writing command, checked before the model runs (the writer marks the folder)
         prepare_output_dir(out, command="yolo9000 detect", force=args.force, inputs=inputs + model_files, save=False)
         if (out / "detections.jsonl").exists() and not args.force:
@@ -188,10 +219,36 @@ def _out_dir(args, inputs: list[str]) -> Path:
     return out
 
 
+def _load_model(args):
+    """(model, names, checkpoint): an exported --model loaded into its runtime, else a checkpoint (default:
+    the emoji world's) or Darknet files as a `DarknetModel`."""
+    from yolo9000.inference.detector import load_detector_model
+
+    if args.model is not None:
+        from wordtree.formats import read_names
+        from yolo9000.inference.backends import load_runtime_model
+
+        given = [f"--{k}" for k in ("checkpoint", "cfg", "weights", "tree") if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"--model is an exported model with its own weights and tree; drop {', '.join(given)}")
+        runtime = load_runtime_model(args.model, args.backend, args.precision)
+        names = read_names(args.names) if args.names else runtime.names
+        if names is not None and len(names) != runtime.region.classes:
+            raise ValueError(f"{args.names}: {len(names)} names but {args.model} has {runtime.region.classes} classes")
+        return runtime, names, None
+    checkpoint = args.checkpoint
+    if checkpoint is None and args.cfg is None:
+        checkpoint = _default_checkpoint()
+    model, names = load_detector_model(
+        checkpoint=checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+    )
+    return model, names, checkpoint
+
+
 def run(args) -> int:
     """Run `yolo9000 detect`."""
     from yolo9000.device import resolve_device
-    from yolo9000.inference.detector import Detector, load_detector_model
+    from yolo9000.inference.detector import Detector
     from yolo9000.inference.runner import detect_files
 
     if not 0 <= args.thresh < 1:
@@ -204,13 +261,8 @@ def run(args) -> int:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.weights and not args.cfg:
         raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
-    checkpoint = args.checkpoint
-    if checkpoint is None and args.cfg is None:
-        checkpoint = _default_checkpoint()
     device = resolve_device(args.device)
-    model, names = load_detector_model(
-        checkpoint=checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
-    )
+    model, names, checkpoint = _load_model(args)
     inputs = list(args.inputs) or (_world_inputs(Path(checkpoint)) if checkpoint is not None else [])
     if not inputs:
         raise ValueError("no inputs given: name image files, folders or videos")
@@ -228,7 +280,10 @@ def run(args) -> int:
         precision=args.precision,
         exact_letterbox=args.exact_letterbox,
         size=args.size,
+        siblings=args.report_depth,
+        backend=args.backend,
     )
+    print(f"yolo9000 detect: {detector.describe()}")  # the first line: which backend and precision run
     report = detect_files(
         detector,
         inputs,

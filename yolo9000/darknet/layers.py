@@ -61,8 +61,6 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
-        if getattr(self.conv, "applies_activation", False):  # a fused inference conv (yolo9000.inference.fused_conv)
-            return x
         if self.bn is not None:
             if self.bn_mode == "cpu" and not self.training:
                 bn = self.bn

@@ -154,7 +154,7 @@ class DarknetModel(nn.Module):
 
         On CPU the full-resolution maps of a batch (177 MB for 8 images at 416) overflow the caches and the
         convolutions and pools wait on memory; one image's maps stay in cache. yolov2 at 416, batch 8, 2 cores:
-        eager 4.45 -> 3.97 s, `optimize_for_inference(winograd=True)` 1.36 -> 0.95 s; tiny-yolo at 160, batch
+        eager 4.45 -> 3.97 s, the folded fp32 path with Winograd convs 1.36 -> 0.95 s; tiny-yolo at 160, batch
         32: 424 -> 385 ms. Later layers run batched, where the larger GEMMs pay off."""
         n = len(self.layers)
         image_outputs: list[list] = [[None] * n for _ in range(x.shape[0])]

@@ -15,10 +15,11 @@ import torch
 from wordtree.formats import load_tree, read_names
 from wordtree.options import size32
 from yolo9000.detection.decode import MODES, Detections, decode
+from yolo9000.inference.backends import RuntimeModel, best_backend, runtime_model
 
 log = logging.getLogger(__name__)
 
-# "fast": fp32 with batch norm folded, oneDNN convs and Winograd (yolo9000.inference.fused_conv): drift ~3e-5
+# "fast": fp32 on the fastest library backend installed (`backends.best_backend`): same decisions as fp32
 PRECISIONS = {"fp32": None, "fast": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -74,12 +75,40 @@ def load_detector_model(
 
 
 # ---------------------------------------------------------------- the detector
+def activate_selected(head, raw: torch.Tensor, thresh: float) -> torch.Tensor:
+    """Darknet's activated region output (B, A, 5+C, H, W) from raw head logits, with class probabilities only
+    where the objectness passes `thresh` (zeros elsewhere): `decode` reads no other rows (a score is never
+    above the objectness), so its detections are those of `head.activate(raw)`. YOLO9000's tree softmax over
+    9418 nodes then runs on the few predictions that can become detections instead of all A*H*W of them
+    (1 thread: 30 ms for all 507 of yolo9000 at 416). When most predictions pass (random weights, a very low
+    threshold) the full activation, which works in place on the node-major layout, is cheaper."""
+    r = head.view(raw).float()
+    obj = torch.sigmoid(r[:, :, 4])
+    active = obj > thresh
+    if 4 * int(active.sum()) > active.numel():
+        return head.activate(raw)
+    out = torch.zeros_like(r)
+    out[:, :, 0:2] = torch.sigmoid(r[:, :, 0:2])
+    out[:, :, 2:4] = r[:, :, 2:4]
+    out[:, :, 4] = obj
+    b_idx, a_idx, y_idx, x_idx = active.nonzero(as_tuple=True)
+    if b_idx.numel():
+        logits = r[b_idx, a_idx, 5:, y_idx, x_idx]  # (n, C)
+        probs = head.class_probs(logits[:, None, :, None, None])  # class_probs takes the classes at dim 2
+        out[b_idx, a_idx, 5:, y_idx, x_idx] = probs[:, 0, :, 0, 0]
+    return out
+
+
 class Detector:
     """Letterbox -> model -> `decode`, batched on one device.
 
-    `thresh`, `hier_thresh`, `nms`, `mode`, `class_agnostic`, `tree_nms` and `clip` go to `decode`;
-    `precision` "fast" runs a BN-folded fp32 copy with fused oneDNN/Winograd convs (same decisions as fp32,
-    drift ~3e-5), "bf16"/"fp16" a BN-folded low-precision copy (`optimize_for_inference`);
+    `model`: a `DarknetModel`, or a `backends.RuntimeModel` (an exported model in ONNX Runtime / OpenVINO);
+    `backend` ("torch", "onnxruntime", "openvino"; None: torch, or the fastest installed for "fast") runs a
+    `DarknetModel` there, exported in memory. Every backend's output goes through the same region activation,
+    `decode` and NMS. `thresh`, `hier_thresh`, `nms`, `mode`, `class_agnostic`, `tree_nms` and `clip` go to
+    `decode`; `precision` "fast" runs fp32 on the fastest library backend installed (`best_backend`; torch:
+    BN folded, channels_last), "bf16"/"fp16" a BN-folded low-precision copy (`optimize_for_inference`; with
+    OpenVINO its bf16/f16 inference-precision hint);
     `exact_letterbox` uses Darknet's bit-exact resize (slow, per image) instead of the batched one;
     `size` overrides the cfg's network input size (a multiple of 32).
     """
@@ -100,6 +129,8 @@ class Detector:
         exact_letterbox: bool = False,
         size: int | None = None,
         clip: bool = True,
+        backend: str | None = None,
+        siblings: int = 0,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -108,11 +139,12 @@ class Detector:
         if size is not None:
             size = size32(size, "size")
         self.device = torch.device(device)
-        if precision != "fp32":
-            from yolo9000.inference.optimize import optimize_for_inference
-
-            model = optimize_for_inference(model, dtype=PRECISIONS[precision], winograd=precision == "fast")
+        model = self._place(model, backend, precision, names, size, self.device)
+        self.backend = model.backend.name if isinstance(model, RuntimeModel) else "torch"
+        self.precision = model.backend.precision if isinstance(model, RuntimeModel) else precision
         self.model = model.to(self.device).eval()
+        if names is None and isinstance(model, RuntimeModel):
+            names = model.names  # an exported model carries its label names
         self.names = list(names) if names is not None else None
         self.region = model.region
         net = getattr(model, "net", {}) or {}
@@ -123,8 +155,38 @@ class Detector:
         if tree_nms and (model.region.tree is None or class_agnostic):
             raise ValueError("--tree-nms needs a model with a tree [region] (and excludes --agnostic-nms)")
         self.exact_letterbox, self.clip = exact_letterbox, clip
+        self.siblings = siblings  # per-level sibling lists for the report (`decode(siblings=...)`)
         head = getattr(model, "head", None)
         self.tree_softmax = getattr(head, "tree_softmax", None)
+
+    @staticmethod
+    def _place(model, backend: str | None, precision: str, names, size: int | None, device: torch.device):
+        """The model the detector runs: a `RuntimeModel` as it is, else the `DarknetModel` on `backend`."""
+        if isinstance(model, RuntimeModel):
+            if backend not in (None, model.backend.name):
+                raise ValueError(f"{model.source} is loaded in {model.backend.name}, not {backend}")
+            if size is not None and (size, size) != (model.info.width, model.info.height):
+                raise ValueError(
+                    f"--size {size}: {model.source} was exported for {model.info.width}x{model.info.height} "
+                    "(export it again with --size)"
+                )
+            return model
+        if backend is None:  # "fast" on a GPU stays in torch: the CPU runtimes would leave the GPU idle
+            backend = best_backend() if precision == "fast" and device.type == "cpu" else "torch"
+        if backend != "torch":
+            return runtime_model(model, backend, precision=precision, names=names, size=size)
+        if precision == "fp32":
+            return model
+        from yolo9000.inference.optimize import optimize_for_inference
+
+        return optimize_for_inference(model, dtype=PRECISIONS[precision])
+
+    def describe(self) -> str:
+        """Which backend and precision run the network, e.g. for a run's first line."""
+        if isinstance(self.model, RuntimeModel):
+            return f"backend {self.model.describe()}"
+        kind = "fp32 (fast: BN folded, channels_last)" if self.precision == "fast" else self.precision
+        return f"backend torch on {self.device}, {kind}"
 
     def preprocess(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, 3, H, W) float network input from (3,h,w) uint8 images."""
@@ -140,7 +202,10 @@ class Detector:
         if not images:
             return []
         x = self.preprocess(images)
-        out = self.model.region_output(x)
+        if isinstance(self.model, RuntimeModel) and self.model.backend.output == "region":
+            out = self.model.region_output(x)  # activated by the runtime's graph
+        else:
+            out = activate_selected(self.model.head, self.model(x), self.thresh)
         sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
         return decode(
             out,
@@ -156,7 +221,8 @@ class Detector:
             tree_nms=self.tree_nms,
             clip=self.clip,
             names=self.names,
+            siblings=self.siblings,
         )
 
 
-__all__ = ["Detector", "PRECISIONS", "load_detector_model"]
+__all__ = ["Detector", "PRECISIONS", "activate_selected", "load_detector_model"]

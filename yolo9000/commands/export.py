@@ -1,0 +1,106 @@
+"""`yolo9000 export`: a checkpoint or Darknet cfg + weights -> ONNX or OpenVINO IR, decoding metadata inside."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from yolo9000.commands import options
+
+EPILOG = """\
+examples:
+  # Darknet's YOLOv2 -> ONNX (head logits; yolo9000 decodes): run it with ONNX Runtime
+  yolo9000 export --cfg yolov2.cfg --weights yolov2.weights --names coco.names -o yolov2.onnx
+  yolo9000 detect --model yolov2.onnx pictures/
+
+  # YOLO9000 over its 9418-node WordTree -> OpenVINO IR (yolo9000.xml + yolo9000.bin, fp32)
+  yolo9000 export --cfg yolo9000.cfg --weights yolo9000.weights --tree 9k.tree --names 9k.names \\
+      --format openvino -o yolo9000.xml
+  yolo9000 detect --model yolo9000.xml street.jpg
+
+  # a checkpoint, with Darknet's activated region output (tree softmax included) in the graph
+  yolo9000 export --checkpoint runs/emoji/last.pt --output region -o emoji.onnx
+
+The file holds what decoding needs (metadata_props / rt_info "yolo9000": input size and letterbox, anchors,
+classes, names, the tree and its fingerprint, the output kind), so `detect --model FILE` needs nothing else.
+Input "images": (batch, 3, H, W) RGB in 0..1, letterboxed as Darknet does (0.5 canvas); output "output".
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `export`."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a model to ONNX or OpenVINO IR for deployment",
+        description="Write a YOLOv2/YOLO9000 model (our checkpoint, or Darknet cfg + weights [+ tree + names]) as "
+        "ONNX (dynamic batch axis, checked with onnx.checker) or OpenVINO IR, with the decoding metadata inside.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m = p.add_argument_group("model")
+    m.add_argument("--checkpoint", help="a yolo9000 checkpoint (.pt) from `yolo9000 train` or `convert`")
+    m.add_argument("--cfg", help="a Darknet .cfg file")
+    m.add_argument("--weights", help="Darknet .weights for --cfg (without: random weights, with a warning)")
+    m.add_argument("--tree", help="Darknet .tree (or tree .json) when the cfg's [region] uses a tree")
+    m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
+    o = p.add_argument_group("export")
+    o.add_argument(
+        "--output",
+        choices=("raw", "region"),
+        default="raw",
+        help="raw: the head's logits, decoded by yolo9000 (default; fastest); region: Darknet's activated "
+        "region output, tree softmax included",
+    )
+    o.add_argument(
+        "--format",
+        choices=("onnx", "openvino"),
+        default=None,
+        help="onnx, or openvino (IR .xml + .bin through OpenVINO's converter); default: from -o's suffix",
+    )
+    o.add_argument("--size", type=options.size32, default=None, help="input size (default: the cfg's width/height)")
+    o.add_argument("--opset", type=options.positive_int, default=17, help="ONNX opset (default 17)")
+    o.add_argument("-o", "--out", required=True, help="the file to write: NAME.onnx, or NAME.xml for --format openvino")
+    o.add_argument(
+        "-f", "--force", action="store_true", help="overwrite output files this tool wrote before (never others)"
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def _format(args: argparse.Namespace, out: Path) -> str:
+    suffix = out.suffix.lower()
+    fmt = args.format or ("openvino" if suffix == ".xml" else "onnx")
+    want = ".onnx" if fmt == "onnx" else ".xml"
+    if suffix != want:
+        raise ValueError(f"-o {out}: --format {fmt} writes a {want} file; name it NAME{want}")
+    return fmt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `yolo9000 export`."""
+    from wordtree.files import prepare_output_files
+    from yolo9000.inference.detector import load_detector_model
+    from yolo9000.inference.export import export
+
+    out = Path(args.out)
+    fmt = _format(args, out)
+    if args.weights and not args.cfg:
+        raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
+    if args.checkpoint is None and args.cfg is None:
+        raise ValueError("no model: give --checkpoint, or --cfg with --weights")
+    files = [out] + ([out.with_suffix(".bin")] if fmt == "openvino" else [])
+    inputs = [args.checkpoint, args.cfg, args.weights, args.tree, args.names]
+    outputs = prepare_output_files(files, command="yolo9000 export", force=args.force, inputs=inputs, flag="-o")
+    model, names = load_detector_model(
+        checkpoint=args.checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+    )
+    export(model, out, format=fmt, output=args.output, names=names, size=args.size, opset=args.opset)
+    outputs.record()
+    megabytes = sum(f.stat().st_size for f in files) / 1e6
+    region = model.region
+    print(
+        f"wrote {' + '.join(str(f) for f in files)} ({fmt}, {args.output} output, {region.classes} classes"
+        f"{', tree' if region.tree is not None else ''}, {megabytes:.1f} MB)"
+    )
+    print(f"detect with: yolo9000 detect --model {out} IMAGES")
+    return 0

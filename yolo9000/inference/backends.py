@@ -1,0 +1,283 @@
+"""Where the network runs: PyTorch, ONNX Runtime or OpenVINO, behind one small interface.
+
+A `Backend` takes the letterboxed (B, 3, H, W) float32 batch and returns the exported graph's output as a
+float32 torch tensor: the head's raw logits (the usual export), or Darknet's activated region output. A
+`RuntimeModel` wraps one with the region settings read from the file's metadata, and offers what a
+`Detector` uses of a `DarknetModel` (`region`, `head`, `net`, `region_output`), so the project's own
+vectorised region activation, tree softmax, `decode` and NMS run on every backend's output alike.
+
+Precision: fp32 everywhere unless asked. OpenVINO gets the f32 inference-precision hint explicitly (its CPU
+default is bf16 on AMX machines, which changes detections); `precision="bf16"` asks it for bf16. ONNX Runtime
+runs fp32 only here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from yolo9000.detection.head import RegionHead
+from yolo9000.inference.export import ModelInfo, model_info, onnx_bytes, onnx_props, openvino_props
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnxruntime", "openvino")
+_PACKAGES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+_EXTRAS = {"onnxruntime": "onnx", "openvino": "openvino"}
+# precision -> OpenVINO's inference_precision hint
+_OV_PRECISION = {"fp32": "f32", "fast": "f32", "bf16": "bf16", "fp16": "f16"}
+
+
+def backend_available(name: str) -> bool:
+    """Whether the package `name` needs is installed (torch always is)."""
+    if name not in BACKENDS:
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return name == "torch" or importlib.util.find_spec(_PACKAGES[name]) is not None
+
+
+def best_backend() -> str:
+    """The fastest fp32 library backend installed (what `--precision fast` runs): ONNX Runtime, else
+    OpenVINO, else PyTorch eager (BN folded, channels_last); see benchmarks/bench_forward.py."""
+    return next(b for b in ("onnxruntime", "openvino", "torch") if backend_available(b))
+
+
+def _require(name: str) -> None:
+    if not backend_available(name):
+        raise RuntimeError(
+            f"--backend {name}: the {_PACKAGES[name]} package is not installed "
+            f"(pip install 'yolo9000[{_EXTRAS[name]}]')"
+        )
+
+
+class Backend(Protocol):
+    """One network runner: `__call__` maps a (B, C, H, W) float32 batch to the graph's float32 output."""
+
+    name: str
+    precision: str
+    output: str  # "raw" (head logits) or "region" (Darknet's activated region output)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def describe(self) -> str:
+        """A short description for the run's first line."""
+        ...
+
+
+class TorchBackend:
+    """A `DarknetModel` (or a fast copy of it) run eagerly by PyTorch; raw output."""
+
+    name, output = "torch", "raw"
+
+    def __init__(self, model: nn.Module, precision: str = "fp32", device: str | torch.device = "cpu") -> None:
+        self.model, self.precision, self.device = model, precision, torch.device(device)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def describe(self) -> str:
+        return f"torch on {self.device}, {self.precision}"
+
+
+def _numpy_input(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+
+
+class OnnxRuntimeBackend:
+    """An ONNX model in an ONNX Runtime session (all graph optimisations; CUDA first where available)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: str | Path | bytes, output: str, precision: str = "fp32", threads: int | None = None):
+        _require("onnxruntime")
+        import onnxruntime as ort
+
+        if precision not in ("fp32", "fast"):
+            raise ValueError(
+                f"--precision {precision}: ONNX Runtime runs the exported model in fp32 only "
+                "(use --backend openvino or torch for bf16/fp16)"
+            )
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads or torch.get_num_threads()  # as many as torch would use
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+        src = model if isinstance(model, bytes) else str(model)
+        try:
+            self.session = ort.InferenceSession(src, opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            where = "the exported model" if isinstance(model, bytes) else str(model)
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise ValueError(f"{where}: ONNX Runtime cannot load it ({type(exc).__name__}: {reason})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.output, self.precision = output, "fp32"
+
+    def metadata(self) -> dict[str, str]:
+        """The model's `metadata_props`."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        (out,) = self.session.run(None, {self.input_name: _numpy_input(x)})
+        return torch.from_numpy(out).to(x.device)
+
+    def describe(self) -> str:
+        return f"onnxruntime {self.session.get_providers()[0]}, {self.precision}"
+
+
+class OpenVINOBackend:
+    """An ONNX or IR model compiled by OpenVINO for the CPU with an explicit inference-precision hint."""
+
+    name = "openvino"
+
+    def __init__(
+        self, model: Any, output: str, precision: str = "fp32", threads: int | None = None, device: str = "CPU"
+    ):
+        _require("openvino")
+        import openvino as ov
+
+        if precision not in _OV_PRECISION:
+            raise ValueError(f"--precision must be one of {', '.join(_OV_PRECISION)}, got {precision!r}")
+        hint = _OV_PRECISION[precision]
+        config = {
+            ov.properties.hint.inference_precision: getattr(ov.Type, hint),
+            ov.properties.inference_num_threads: threads or torch.get_num_threads(),
+        }
+        try:
+            self.compiled = ov.Core().compile_model(model, device, config)
+        except RuntimeError as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RuntimeError(f"OpenVINO cannot compile the model for {device} in {hint}: {reason}") from None
+        self.output, self.precision = output, {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}[hint]
+        self._out = self.compiled.output(0)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.compiled({0: _numpy_input(x)})[self._out]
+        return torch.from_numpy(np.array(out, copy=True)).to(x.device)  # the result may share OpenVINO's buffer
+
+    def describe(self) -> str:
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        return f"openvino CPU, {self.precision} (inference precision hint {hint})"
+
+
+class RuntimeModel(nn.Module):
+    """A backend plus the region settings of the exported model: the parts of a `DarknetModel` a `Detector`
+    uses (`region`, `head`, `net`, `names`, `forward` -> raw, `region_output`)."""
+
+    def __init__(self, backend: Backend, info: ModelInfo, source: str = "<exported model>") -> None:
+        super().__init__()
+        self.backend, self.info, self.source = backend, info, source
+        self.region = info.region_config()
+        self.head = RegionHead(self.region)
+        self.net = info.net
+        self.names = info.names
+        self.tree = self.region.tree
+
+    def _check(self, x: torch.Tensor) -> None:
+        want = (self.info.channels, self.info.height, self.info.width)
+        if x.dim() != 4 or tuple(x.shape[1:]) != want:
+            raise ValueError(
+                f"{self.source}: exported for input (B, {want[0]}, {want[1]}, {want[2]}), got {tuple(x.shape)} "
+                "(export again with --size to change the input size)"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The backend's output: raw logits (B, A*(5+C), H, W) or the region output (B, A, 5+C, H, W)."""
+        self._check(x)
+        return self.backend(x.float())
+
+    def region_output(self, x: torch.Tensor) -> torch.Tensor:
+        """Darknet's activated region output (B, A, 5+C, H, W): the project's head on raw outputs."""
+        out = self(x)
+        if self.backend.output == "raw":
+            return self.head.activate(out)
+        return out.reshape(out.shape[0], self.region.num, self.region.entries, *out.shape[-2:])
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+
+def _backend_for_file(path: Path, backend: str | None) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".onnx", ".xml"):
+        raise ValueError(f"--model {path}: expected an exported .onnx or OpenVINO .xml file (`yolo9000 export`)")
+    default = "onnxruntime" if suffix == ".onnx" else "openvino"
+    backend = backend or default
+    if backend == "torch":
+        raise ValueError(
+            f"--model {path}: --backend torch runs checkpoints and cfgs (--checkpoint/--cfg); "
+            f"run an exported model with --backend {default}"
+        )
+    if suffix == ".xml" and backend != "openvino":
+        raise ValueError(f"--model {path}: an OpenVINO IR (.xml) runs with --backend openvino")
+    return backend
+
+
+def load_runtime_model(
+    path: str | Path, backend: str | None = None, precision: str = "fp32", threads: int | None = None
+) -> RuntimeModel:
+    """A `RuntimeModel` from an exported .onnx (ONNX Runtime by default, or OpenVINO) or OpenVINO .xml; the
+    file alone is enough (its metadata holds the input size, anchors, names and tree)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--model {path}: no such file")
+    backend = _backend_for_file(path, backend)
+    _require(backend)
+    if backend == "onnxruntime":
+        ort_backend = OnnxRuntimeBackend(path, "raw", precision, threads)
+        info = ModelInfo.from_props(ort_backend.metadata(), path)
+        ort_backend.output = info.output
+        return RuntimeModel(ort_backend, info, str(path))
+    import openvino as ov
+
+    try:
+        ov_model = ov.Core().read_model(str(path))
+    except RuntimeError as exc:
+        raise ValueError(f"--model {path}: OpenVINO cannot read it ({str(exc).splitlines()[0]})") from None
+    props = openvino_props(ov_model) if path.suffix.lower() == ".xml" else onnx_props(path)
+    info = ModelInfo.from_props(props, path)
+    return RuntimeModel(OpenVINOBackend(ov_model, info.output, precision, threads), info, str(path))
+
+
+def runtime_model(
+    model: nn.Module,
+    backend: str,
+    *,
+    precision: str = "fp32",
+    names: Sequence[str] | None = None,
+    size: int | None = None,
+    output: str = "raw",
+    threads: int | None = None,
+) -> RuntimeModel:
+    """Export a `DarknetModel` in memory and load it into `backend` ("onnxruntime" or "openvino")."""
+    if backend not in ("onnxruntime", "openvino"):
+        raise ValueError(f"runtime_model needs onnxruntime or openvino, got {backend!r}")
+    _require(backend)
+    info = model_info(model, output, names, size)
+    data = onnx_bytes(model, info)
+    source = f"{getattr(model, 'source', 'model')} (exported in memory)"
+    if backend == "onnxruntime":
+        return RuntimeModel(OnnxRuntimeBackend(data, output, precision, threads), info, source)
+    import openvino as ov
+
+    ov_model = ov.convert_model(io.BytesIO(data))  # OpenVINO's ONNX front end, from memory
+    return RuntimeModel(OpenVINOBackend(ov_model, output, precision, threads), info, source)
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "OnnxRuntimeBackend",
+    "OpenVINOBackend",
+    "RuntimeModel",
+    "TorchBackend",
+    "backend_available",
+    "best_backend",
+    "load_runtime_model",
+    "runtime_model",
+]

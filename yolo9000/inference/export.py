@@ -1,0 +1,419 @@
+"""Export a detector to ONNX or OpenVINO IR, with what decoding needs stored in the file itself.
+
+`export_onnx(model, path, output="raw")` writes the network up to the conv feeding `[region]`, as field
+deployments run it: the runtime executes the convolutions and the project's own vectorised code applies the
+region activation, the tree softmax, `decode` and NMS on its output (`yolo9000.inference.backends`).
+`output="region"` also puts Darknet's region activation into the graph, the tree softmax included, as one
+gather into a padded group layout, a masked softmax per group-size class and one gather back (no loop over
+groups, nothing that depends on the data), so a runtime alone yields Darknet's activated region output.
+
+The batch axis is dynamic; the input size is fixed at export (`size`, default the cfg's). Batch norms are
+folded into the convolutions first (with the model's own `bn_mode` formula).
+
+Metadata (`ModelInfo`): ONNX `metadata_props` and OpenVINO `rt_info` (under "yolo9000") hold JSON strings:
+input size and preprocessing (RGB in 0..1, NCHW, Darknet's letterbox on a 0.5 canvas), anchors, classes,
+coords, the class activation, label names, the WordTree (`wordtree.formats.tree_to_dict`) with its
+fingerprint, the output kind and the yolo9000 version. `read_info(path)` reads them back.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wordtree.files import write_bytes_atomic
+from wordtree.formats import tree_from_dict, tree_to_dict
+from yolo9000.detection.head import RegionConfig
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("raw", "region")
+FORMATS = ("onnx", "openvino")
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "images", "output"
+RT_INFO_ROOT = "yolo9000"  # OpenVINO rt_info section holding the metadata
+# the metadata keys; every value is a JSON string
+_KEYS = ("yolo9000_version", "input", "output", "region", "names", "tree", "tree_fingerprint")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("yolo9000")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown"
+
+
+@dataclass
+class ModelInfo:
+    """What an exported model needs besides its weights to detect: the input, the region, the labels."""
+
+    width: int
+    height: int
+    anchors: list[list[float]]
+    classes: int
+    output: str = "raw"
+    channels: int = 3
+    coords: int = 4
+    softmax: bool = False
+    names: list[str] | None = None
+    tree: dict | None = None
+    tree_fingerprint: str | None = None
+    version: str = field(default_factory=_version)
+
+    @property
+    def num(self) -> int:
+        return len(self.anchors)
+
+    @property
+    def net(self) -> dict[str, int]:
+        """The `[net]` options a `Detector` reads."""
+        return {"width": self.width, "height": self.height, "channels": self.channels}
+
+    def region_config(self) -> RegionConfig:
+        """The `[region]` settings (the tree rebuilt from its dict, fingerprint checked)."""
+        tree = None
+        if self.tree is not None:
+            tree = tree_from_dict(self.tree, "the exported model's tree")
+            if self.tree_fingerprint and tree.fingerprint != self.tree_fingerprint:
+                raise ValueError(
+                    f"the stored tree has fingerprint {tree.fingerprint}, but the metadata says {self.tree_fingerprint}"
+                )
+        return RegionConfig(
+            anchors=torch.tensor(self.anchors, dtype=torch.float32),
+            num=self.num,
+            classes=self.classes,
+            coords=self.coords,
+            softmax=self.softmax,
+            tree=tree,
+        )
+
+    def to_props(self) -> dict[str, str]:
+        """The metadata as {key: JSON string}."""
+        values = {
+            "yolo9000_version": self.version,
+            "input": {
+                "width": self.width,
+                "height": self.height,
+                "channels": self.channels,
+                "layout": "NCHW",
+                "color": "RGB",
+                "range": [0.0, 1.0],
+                # Darknet's letterbox_image: aspect kept, centred at the floored offset on a 0.5 canvas
+                "letterbox": "darknet",
+                "pad_value": 0.5,
+            },
+            "output": {
+                "kind": self.output,
+                "shape": ["batch", self.num * (5 + self.classes), "grid_h", "grid_w"]
+                if self.output == "raw"
+                else ["batch", self.num, 5 + self.classes, "grid_h", "grid_w"],
+            },
+            "region": {
+                "anchors": self.anchors,
+                "num": self.num,
+                "classes": self.classes,
+                "coords": self.coords,
+                "softmax": self.softmax,
+                "activation": "tree" if self.tree is not None else ("softmax" if self.softmax else "logistic"),
+            },
+            "names": self.names,
+            "tree": self.tree,
+            "tree_fingerprint": self.tree_fingerprint,
+        }
+        return {k: json.dumps(v, ensure_ascii=False, separators=(",", ":")) for k, v in values.items()}
+
+    @classmethod
+    def from_props(cls, props: dict[str, str], source: str | Path) -> "ModelInfo":
+        """Read `to_props` back; a one-line ValueError naming `source` when the metadata is missing or bad."""
+        missing = [k for k in ("input", "output", "region") if k not in props]
+        if missing:
+            raise ValueError(
+                f"{source}: no yolo9000 metadata ({', '.join(missing)} missing); "
+                "export the model with `yolo9000 export`"
+            )
+        try:
+            d = {k: json.loads(props[k]) for k in _KEYS if k in props}
+            inp, region, out = d["input"], d["region"], d["output"]
+            info = cls(
+                width=int(inp["width"]),
+                height=int(inp["height"]),
+                channels=int(inp.get("channels", 3)),
+                anchors=[[float(a), float(b)] for a, b in region["anchors"]],
+                classes=int(region["classes"]),
+                coords=int(region.get("coords", 4)),
+                softmax=bool(region.get("softmax", False)),
+                output=str(out["kind"]),
+                names=[str(n) for n in d["names"]] if d.get("names") is not None else None,
+                tree=d.get("tree"),
+                tree_fingerprint=d.get("tree_fingerprint"),
+                version=str(d.get("yolo9000_version", "unknown")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: malformed yolo9000 metadata ({type(exc).__name__}: {exc})") from None
+        if info.output not in OUTPUTS:
+            raise ValueError(f"{source}: unknown output kind {info.output!r} in its metadata")
+        if inp.get("letterbox", "darknet") != "darknet":
+            raise ValueError(f"{source}: letterbox convention {inp.get('letterbox')!r} is not Darknet's")
+        return info
+
+
+def model_info(model, output: str = "raw", names: Sequence[str] | None = None, size: int | None = None) -> ModelInfo:
+    """The `ModelInfo` of a `DarknetModel` with a `[region]` (names: given, else the model's, else the tree's)."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    region = getattr(model, "region", None)
+    if region is None:
+        raise ValueError(f"{getattr(model, 'source', 'the model')}: no [region] layer, nothing to detect with")
+    net = getattr(model, "net", {}) or {}
+    w, h = (size, size) if size else (int(net.get("width", 416)), int(net.get("height", 416)))
+    names = list(names) if names is not None else getattr(model, "names", None)
+    if names is None and region.tree is not None:
+        names = list(region.tree.names)
+    if names is not None and len(names) != region.classes:
+        raise ValueError(f"{len(names)} label names for a region with classes={region.classes}")
+    return ModelInfo(
+        width=w,
+        height=h,
+        channels=int(net.get("channels", 3)),
+        anchors=[[float(a), float(b)] for a, b in torch.as_tensor(region.anchors).reshape(-1, 2).tolist()],
+        classes=int(region.classes),
+        coords=int(region.coords),
+        softmax=bool(region.softmax),
+        output=output,
+        names=list(names) if names is not None else None,
+        tree=tree_to_dict(region.tree) if region.tree is not None else None,
+        tree_fingerprint=region.tree.fingerprint if region.tree is not None else None,
+    )
+
+
+# ---------------------------------------------------------------- the exported graphs
+class PaddedTreeSoftmax(nn.Module):
+    """P(node | parent) over the class axis (dim 2 of (B, A, C, H, W)) in an exporter-friendly form.
+
+    The groups are gathered into the padded size classes of `TreeSoftmax`'s no-grad layout (one
+    `index_select`), the padding masked to -inf, one softmax per size class (about 20 on the 9k tree, fixed
+    by the tree, not by the data), and one `index_select` back to node order. Same values as
+    `TreeSoftmax.darknet_probs`."""
+
+    src: torch.Tensor  # buffers (nn.Module's __getattr__ types them loosely)
+    pos: torch.Tensor
+    pad: torch.Tensor
+
+    def __init__(self, tree_softmax) -> None:
+        super().__init__()
+        ts = tree_softmax
+        self.register_buffer("src", ts.fast_src.clone(), persistent=False)
+        self.register_buffer("pos", ts.fast_pos.clone(), persistent=False)
+        mask = torch.zeros(ts.fast_src.numel(), dtype=torch.bool)
+        mask[ts.fast_pad] = True
+        self.register_buffer("pad", mask[None, None, :, None, None], persistent=False)
+        # (size, member_major, start, end) per size class: the layout TreeSoftmax builds for its no-grad path
+        self.buckets: list[tuple[int, bool, int, int]] = list(ts._fast_buckets)
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        a, h, w = logits.shape[1], logits.shape[3], logits.shape[4]
+        x = logits.index_select(2, self.src).masked_fill(self.pad, float("-inf"))
+        parts = []
+        for s, member_major, start, end in self.buckets:
+            g = (end - start) // s
+            xb = x[:, :, start:end]
+            if member_major:  # (size, groups): the softmax runs over the outer axis
+                parts.append(torch.softmax(xb.reshape(-1, a, s, g, h, w), 2).reshape(-1, a, end - start, h, w))
+            else:
+                parts.append(torch.softmax(xb.reshape(-1, a, g, s, h, w), 3).reshape(-1, a, end - start, h, w))
+        return torch.cat(parts, 2).index_select(2, self.pos)
+
+
+class ExportGraph(nn.Module):
+    """The network (BN folded, no per-image CPU path) with the raw head output or Darknet's region output."""
+
+    def __init__(self, model, output: str = "raw") -> None:
+        super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        net = copy.deepcopy(model).float().eval()
+        net.fuse()
+        net.set_inference_format(None, False)
+        net.per_image_bytes = 0  # the batch loop would be traced at the example's batch size
+        self.net, self.output = net, output
+        region = net.region
+        self.num, self.entries, self.softmax = region.num, region.entries, region.softmax
+        head = net.head
+        self.tree = PaddedTreeSoftmax(head.tree_softmax) if head.tree_softmax is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raw = self.net(x)
+        if self.output == "raw":
+            return raw
+        h, w = raw.shape[2], raw.shape[3]
+        r = raw.reshape(-1, self.num, self.entries, h, w)
+        logits = r[:, :, 5:]
+        if self.tree is not None:
+            cls = self.tree(logits)
+        elif self.softmax:
+            cls = torch.softmax(logits, 2)
+        else:
+            cls = torch.sigmoid(logits)
+        return torch.cat([torch.sigmoid(r[:, :, 0:2]), r[:, :, 2:4], torch.sigmoid(r[:, :, 4:5]), cls], 2)
+
+
+# ---------------------------------------------------------------- ONNX
+def onnx_bytes(model, info: ModelInfo, opset: int = OPSET, batch: int = 2) -> bytes:
+    """The serialised, checked ONNX model (metadata included) of `model` for `info`."""
+    import onnx
+
+    graph = ExportGraph(model, info.output)
+    # an example batch of 2 keeps the exporter from specialising anything on a batch of 1
+    x = torch.rand(batch, info.channels, info.height, info.width)
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer notes that Python-level shape checks become constants: true, the input size is fixed
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # the TorchScript exporter is deprecated in favour of dynamo's; it is used on purpose (plain
+        # Conv/Gather/Softmax graphs that onnx.checker, ONNX Runtime and OpenVINO accept; the timings of
+        # benchmarks/bench_forward.py), so its notice is not repeated on every export
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*legacy TorchScript-based ONNX")
+        torch.onnx.export(
+            graph,
+            (x,),
+            buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects too
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    proto = onnx.load_from_string(buf.getvalue())
+    del proto.metadata_props[:]
+    for key, value in info.to_props().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name, proto.producer_version = "yolo9000", info.version
+    proto.doc_string = f"yolo9000 {info.output} output; decode with yolo9000 (metadata_props hold the settings)"
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def export_onnx(
+    model,
+    path: str | Path,
+    *,
+    output: str = "raw",
+    names: Sequence[str] | None = None,
+    size: int | None = None,
+    opset: int = OPSET,
+) -> Path:
+    """Write `model` (a `DarknetModel` with a `[region]`) as ONNX to `path` (atomically): dynamic batch axis,
+    input "images" (B, 3, H, W) RGB 0..1 letterboxed, output "output": the head's logits (`output="raw"`) or
+    Darknet's activated region output (`"region"`), with the decoding metadata in `metadata_props`."""
+    info = model_info(model, output, names, size)
+    return write_bytes_atomic(path, onnx_bytes(model, info, opset))
+
+
+# ---------------------------------------------------------------- OpenVINO
+def export_openvino(
+    model,
+    path: str | Path,
+    *,
+    output: str = "raw",
+    names: Sequence[str] | None = None,
+    size: int | None = None,
+    opset: int = OPSET,
+) -> Path:
+    """Write `model` as OpenVINO IR (`path` .xml and its .bin) through OpenVINO's converter (from the ONNX
+    export), fp32 weights, the metadata in the IR's rt_info under "yolo9000". Both files are written beside
+    the target under temporary names and renamed into place (.bin first)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise RuntimeError("--format openvino needs OpenVINO (pip install 'yolo9000[openvino]')") from None
+    path = Path(path)
+    if path.suffix.lower() != ".xml":
+        raise ValueError(f"{path}: an OpenVINO IR path must end in .xml (its weights go to the .bin beside it)")
+    info = model_info(model, output, names, size)
+    data = onnx_bytes(model, info, opset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        src = Path(tmp) / "model.onnx"
+        src.write_bytes(data)
+        ov_model = ov.convert_model(str(src))
+        for key, value in info.to_props().items():
+            ov_model.set_rt_info(value, [RT_INFO_ROOT, key])
+        xml = Path(tmp) / "model.xml"
+        ov.save_model(ov_model, str(xml), compress_to_fp16=False)  # fp32 weights, as exported
+        os.replace(xml.with_suffix(".bin"), path.with_suffix(".bin"))
+        os.replace(xml, path)
+    return path
+
+
+def export(model, path: str | Path, *, format: str = "onnx", **kwargs: Any) -> Path:
+    """`export_onnx` or `export_openvino` by `format`."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    return (export_onnx if format == "onnx" else export_openvino)(model, path, **kwargs)
+
+
+# ---------------------------------------------------------------- reading the metadata back
+def onnx_props(path: str | Path) -> dict[str, str]:
+    """The `metadata_props` of an ONNX file (the weights are not loaded)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except Exception as exc:  # noqa: BLE001 - protobuf raises its own DecodeError types
+        raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def openvino_props(ov_model) -> dict[str, str]:
+    """The yolo9000 metadata of an OpenVINO model (read with `Core.read_model`)."""
+    props = {}
+    for key in _KEYS:
+        if ov_model.has_rt_info([RT_INFO_ROOT, key]):
+            props[key] = ov_model.get_rt_info([RT_INFO_ROOT, key]).astype(str)
+    return props
+
+
+def read_info(path: str | Path) -> ModelInfo:
+    """The `ModelInfo` stored in an exported .onnx or OpenVINO .xml file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() == ".xml":
+        import openvino as ov
+
+        return ModelInfo.from_props(openvino_props(ov.Core().read_model(str(path))), path)
+    return ModelInfo.from_props(onnx_props(path), path)
+
+
+__all__ = [
+    "FORMATS",
+    "OUTPUTS",
+    "ExportGraph",
+    "ModelInfo",
+    "PaddedTreeSoftmax",
+    "export",
+    "export_onnx",
+    "export_openvino",
+    "model_info",
+    "onnx_bytes",
+    "read_info",
+]
