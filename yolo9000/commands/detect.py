@@ -72,12 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="image files, folders (searched recursively) or videos; default: the emoji world's "
         "test pictures when the model was trained on it",
     )
-    m = p.add_argument_group("model (default: runs/emoji/last.pt)")
-    m.add_argument("--checkpoint", help="a yolo9000 checkpoint (.pt) from `yolo9000 train` or `convert`")
-    m.add_argument("--cfg", help="a Darknet .cfg file")
-    m.add_argument("--weights", help="Darknet .weights for --cfg")
-    m.add_argument("--tree", help="Darknet .tree (or tree .json) when the cfg's [region] uses a tree")
-    m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
+    m = options.add_model_options(p, "model (default: runs/emoji/last.pt)")
     m.add_argument(
         "--model",
         help="an exported model (`yolo9000 export`): FILE.onnx (ONNX Runtime, or --backend openvino) or an "

@@ -37,12 +37,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    m = p.add_argument_group("model")
-    m.add_argument("--checkpoint", help="a yolo9000 checkpoint (.pt) from `yolo9000 train` or `convert`")
-    m.add_argument("--cfg", help="a Darknet .cfg file")
-    m.add_argument("--weights", help="Darknet .weights for --cfg (without: random weights, with a warning)")
-    m.add_argument("--tree", help="Darknet .tree (or tree .json) when the cfg's [region] uses a tree")
-    m.add_argument("--names", help="label names, one per line (as many as the region's classes)")
+    options.add_model_options(p)
     o = p.add_argument_group("export")
     o.add_argument(
         "--output",
