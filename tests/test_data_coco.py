@@ -56,7 +56,7 @@ def test_flat_categories_are_dense_in_id_order():
 
 def test_category_without_node_is_a_clear_error(coco, tree):
     _rewrite(coco, lambda d: d["categories"].append({"id": 11, "name": "zebra"}))
-    with pytest.raises(ValueError, match=r"annotations\.json: category 'zebra' \(id 11\) has no 'wnid'"):
+    with pytest.raises(ValueError, match=r"annotations\.json: category 'zebra' \(id 11\) has no 'node' or 'wnid'"):
         CocoDetection(coco, None, tree)
 
 

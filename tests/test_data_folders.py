@@ -39,7 +39,7 @@ def test_unknown_wnid_folder(tmp_path, tree):
     root = td.make_folders(tmp_path / "cls", per_class=1)
     (root / "n01234567").mkdir()
     (root / "n01234567" / "x.png").write_bytes((root / "n90000004" / "0.png").read_bytes())
-    with pytest.raises(ValueError, match=r"n01234567: folder name 'n01234567' is not a wnid of the tree"):
+    with pytest.raises(ValueError, match=r"n01234567: folder name 'n01234567' is not a node id of the tree"):
         ClassFolders(root, tree)
 
 

@@ -428,3 +428,38 @@ def test_world_containing_finds_the_world_of_a_recipe_config(world, tmp_path):
     assert world_containing(world / "classification") == world.resolve()
     assert world_containing(world / "detection" / "annotations.json") == world.resolve()
     assert world_containing(tmp_path / "mine" / "annotations.json") is None
+
+
+# ---- the habitat taxonomy: the same pictures under a hierarchy that is not WordNet's ---------------------------
+def test_habitat_world_same_pictures_user_hierarchy(world, tmp_path):
+    import csv
+
+    from wordtree import WordTree
+    from wordtree.builder import build
+    from wordtree.hierarchy import read_csv, resolve
+    from yolo9000.emoji.classes import coarse_of, fine_id
+    from yolo9000.emoji.world import WorldConfig, generate_world
+
+    hab = generate_world(tmp_path / "habitat", seed=3, taxonomy="habitat", **TINY)
+    assert WorldConfig(seed=3, **TINY).key() == json.loads((world / "world.json").read_text())["key"]  # unchanged
+    # the same pictures as the WordNet world; only labels, folders and tree differ
+    for rel in ("detection/images/000000.png", "test/images/000005.png"):
+        assert (hab / rel).read_bytes() == (world / rel).read_bytes()
+    core = select_classes("core")
+    rows = list(csv.reader((hab / "hierarchy.csv").open(encoding="utf-8")))
+    assert rows[0] == ["id", "parent", "name"] and ["penguin", "water-animals", "penguin"] in rows
+    tree = WordTree.load(hab / "wordtree.json")
+    assert not tree.is_wordnet.any()
+    built, _ = build([], user=resolve([read_csv(hab / "hierarchy.csv")]))
+    assert built.ids == tree.ids and built.parent.tolist() == tree.parent.tolist()
+    # coarse boxes at custom inner nodes, fine class folders named by id, one branch never boxed
+    det = json.loads((hab / "detection" / "annotations.json").read_text())
+    assert {c["node"] for c in det["categories"]} <= {tree.ids[i] for i in np.flatnonzero(~tree.is_leaf)}
+    assert "minibeasts" not in {c["node"] for c in det["categories"]}
+    assert sorted(p.name for p in (hab / "classification").iterdir()) == sorted(fine_id(c, "habitat") for c in core)
+    for c in core:
+        assert tree.is_ancestor(coarse_of(c, "habitat").replace(" ", "-"), fine_id(c, "habitat"))
+    assert {tree.names[i] for i in tree.children("minibeasts")} == {c.name for c in core if not c.boxed}
+    coarse = json.loads((hab / "test" / "annotations_coarse.json").read_text())["categories"]
+    assert [c["name"] for c in coarse if c["supercategory"] == "no-box"] == ["minibeasts"]
+    assert "minibeasts" in (hab / "README.md").read_text()

@@ -115,7 +115,7 @@ def test_check_reports_every_broken_invariant_with_line_numbers(tmp_path):
                 "n00000003 9",  # 3 parent out of range
                 "n00000004 1",  # 4
                 "n00000005 0",  # 5 children of line 1 not contiguous (lines 2 and 5)
-                "n00000002 5",  # 6 duplicate wnid; parent after child? no: 5 < 6
+                "n00000002 5",  # 6 duplicate id; parent after child? no: 5 < 6
                 "n00000007 6",  # 7 its own parent (index 6)
                 "n00000008 8",  # 8 parent 8 = line 9, after the child
                 "n00000009 7",  # 9 cycle with line 8 (8 -> 9 -> 8)
@@ -127,7 +127,7 @@ def test_check_reports_every_broken_invariant_with_line_numbers(tmp_path):
     text = "\n".join(problems)
     assert f"{p}:3: parent index 9 out of range" in text
     assert f"{p}:5: children of node 0 are not contiguous" in text
-    assert f"{p}:6: duplicate wnid n00000002 (first on line 2)" in text
+    assert f"{p}:6: duplicate id n00000002 (first on line 2)" in text
     assert f"{p}:7: node is its own parent" in text
     assert f"{p}:8: parent 8 (line 9) comes after its child" in text
     assert any("cycle through lines" in q and "8" in q and "9" in q for q in problems)
@@ -141,7 +141,7 @@ def test_check_side_files_and_maps(tmp_path):
     problems = check_file(tmp_path / "t.tree")
     text = "\n".join(problems)
     assert f"{tmp_path / 't.names'}: 2 lines but t.tree has 3 nodes" in text
-    assert f"{tmp_path / 't.labels'}:2: wnid 'n00000009' differs" in text
+    assert f"{tmp_path / 't.labels'}:2: id 'n00000009' differs" in text
     assert f"{tmp_path / 'coco.map'}:2: node index 7 out of range [0, 2]" in text
     assert f"{tmp_path / 'coco.map'}:3: 'x' is not a node index" in text
     # asking about one side file reports only that file's problems
@@ -163,7 +163,7 @@ def test_check_json(tree, tmp_path):
     problems = check_file(bad)
     text = "\n".join(problems)
     assert "node 3: parent 5 (line 6) comes after its child" in text
-    assert "duplicate wnid n00000001" in text
-    assert "wnid n12345678 is not a node" in text
+    assert "duplicate id n00000001" in text
+    assert "id n12345678 is not a node" in text
     (tmp_path / "junk.json").write_text("[1, 2]")
     assert "not a wordtree JSON file" in check_file(tmp_path / "junk.json")[0]

@@ -97,7 +97,7 @@ def test_every_problem_reported() -> None:
     with pytest.raises(TreeError) as info:
         WordTree(["a", "b", "a", "d"], [-1, 3, 0, 9])
     text = "\n".join(info.value.problems)
-    assert "duplicate wnid a" in text and "out of range" in text and "after its child" in text
+    assert "duplicate id a" in text and "out of range" in text and "after its child" in text
 
 
 def test_names_length_checked() -> None:

@@ -73,7 +73,7 @@ def test_check_good_and_broken_files(tmp_path, capsys):
     assert main(["check", str(bad)]) == 1  # the `wordtree check FILE` spelling
     out = capsys.readouterr().out
     assert f"{bad}:2: parent 3 (line 4) comes after its child" in out
-    assert f"{bad}:4: duplicate wnid n00000001 (first on line 1)" in out
+    assert f"{bad}:4: duplicate id n00000001 (first on line 1)" in out
     assert "problems" in out.splitlines()[-1]
     assert main(["--info", str(good)]) == 0
     assert "nodes 1373" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""WordTree: WordNet-derived label hierarchies (YOLO9000's WordTree), their file formats and the tree softmax."""
+"""WordTree: label hierarchies (YOLO9000's WordTree) from WordNet and from your own files, their file formats and
+the tree softmax."""
 
 from __future__ import annotations
 

@@ -19,6 +19,11 @@ rules that rebuild Darknet's shipped ``9k.tree`` (see the project's wordtree not
   ``None`` keeps everything.
 * ``graft``/``name_overrides``: hand re-attachments and display names applied after building; empty by
   default, filled only by an explicit preset such as `darknet_preset()`.
+
+User nodes (`wordtree.hierarchy`: ``--hierarchy`` and ``--graft`` files) join the tree in `build(user=...)`:
+each WordNet synset a user node names as its parent is grown like a target (its path chosen by the rules
+above) and kept as a node (never collapsed); the user nodes hang below it, user roots stand beside WordNet's
+top level, and user nodes that are not targets are collapsed by the same rule.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+from wordtree.hierarchy import UserNodes, name_collisions
 from wordtree.tree import LabelMap, WordTree
 from wordtree.wordnet import SYNSET_NAME_RE, NounGraph, noun_graph
 
@@ -102,6 +108,9 @@ class BuildReport:
     collapsed: int = 0
     hoisted: int = 0
     grafted: int = 0
+    user_nodes: int = 0
+    graft_parents: int = 0
+    name_collisions: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -114,7 +123,10 @@ class BuildReport:
             f"nodes: {self.nodes_before_collapse} before collapse, {self.collapsed} collapsed, "
             f"{self.hoisted} leaves hoisted, {self.grafted} grafted",
         ]
+        if self.user_nodes:
+            out.append(f"user nodes: {self.user_nodes}, below {self.graft_parents} WordNet synsets")
         out += [f"invalid: {p}" for p in self.invalid]
+        out += [f"warning: {w}" for w in self.name_collisions]
         if self.dropped:
             shown = ", ".join(self.dropped[:8])
             out.append(f"dropped: {shown}{' ...' if len(self.dropped) > 8 else ''}")
@@ -350,7 +362,8 @@ def _keep(parent: dict[str, str | None], keep: str | None, targets: set[str], re
 
 
 def _collapse(parent: dict[str, str | None], targets: set[str], splice: bool, report: BuildReport) -> None:
-    """Delete childless non-targets; if `splice`, also splice out one-child non-targets; until stable."""
+    """Delete childless non-targets; if `splice`, also splice out one-child non-targets; until stable
+    (`targets`: every node to keep)."""
     changed = True
     while changed:
         changed = False
@@ -389,14 +402,21 @@ def build(
     *,
     graph: NounGraph | None = None,
     label_maps: Iterable[LabelMap] = (),
+    user: UserNodes | None = None,
 ) -> tuple[WordTree, BuildReport]:
     """Build the tree and say what happened. Raises `TargetError` listing every invalid target unless
-    ``options.on_invalid == "skip"`` (then they are skipped and listed in the report)."""
+    ``options.on_invalid == "skip"`` (then they are skipped and listed in the report).
+
+    `user` (from `wordtree.hierarchy.resolve`) adds user nodes: grafted below WordNet synsets, or a hierarchy
+    of their own. With no WordNet targets and no graft, the tree is the user hierarchy alone (no WordNet
+    needed: `graph` is not loaded)."""
     opts = options or BuildOptions()
     t0 = time.perf_counter()
+    tlist = list(targets)
+    if user is not None and not tlist and not user.wordnet_parents:
+        return _build_user_only(user, opts, label_maps, t0)
     g = graph if graph is not None else noun_graph()
     report = BuildReport()
-    tlist = list(targets)
     report.requested = len(tlist)
     good, problems = normalize_targets(tlist, g)
     report.invalid = problems
@@ -404,7 +424,9 @@ def build(
         raise TargetError(problems)
     for p in problems:
         log.warning("skipping invalid target: %s", p)
-    if not good:
+    # a graft's WordNet parent is grown like a target and kept as a node, but is no target class itself
+    anchors = sorted(set(user.wordnet_parents.values()) - set(good)) if user is not None else []
+    if not good and not anchors:
         raise ValueError("no valid targets to build a tree from")
     if opts.keep not in (None, ROOT_KEEP) and opts.keep not in g:
         w = g.wnid_for_name(opts.keep) if SYNSET_NAME_RE.match(opts.keep) else None
@@ -413,13 +435,25 @@ def build(
         opts = replace(opts, keep=w)
     order = sorted(good) if opts.order == "wnid" else good
     tset = set(order)
-    parent = _grow(order, g, opts, report)
+    grown = order + [a for a in anchors if a not in tset]
+    parent = _grow(grown, g, opts, report)
     _graft(parent, opts.graft, report)
-    _keep(parent, opts.keep, tset, report)
+    _keep(parent, opts.keep, tset | set(anchors), report)
+    if user is not None:
+        outside = [u for u, w in user.wordnet_parents.items() if w not in parent or w in report.dropped]
+        if outside:
+            raise ValueError(
+                "; ".join(
+                    f"{user.where[u]}: {u}: parent {g.name(user.wordnet_parents[u])} lies outside the kept "
+                    f"subtree {opts.keep}"
+                    for u in outside
+                )
+            )
+        report.dropped = [d for d in report.dropped if d in tset]
     if report.dropped:
         log.warning("%d targets lie outside %s and were dropped", len(report.dropped), opts.keep)
     report.nodes_before_collapse = len(parent)
-    _collapse(parent, tset, opts.collapse, report)
+    _collapse(parent, tset | set(anchors), opts.collapse, report)
     if opts.hoist:
         _hoist(parent, tset, report)
     if not parent:
@@ -427,7 +461,52 @@ def build(
     overrides = dict(opts.name_overrides)
     names = {w: overrides.get(w) or g.display_name(w) for w in parent}
     maps = _fit_label_maps(label_maps, parent, opts.on_invalid, set(report.dropped))
-    tree = WordTree.from_edges(parent, names, targets=[t for t in order if t in parent], label_maps=maps)
+    targets_out = [t for t in order if t in parent]
+    if user is not None:
+        report.graft_parents = len(set(user.wordnet_parents.values()))
+        _add_user(parent, names, user, opts, report)
+        targets_out += user.targets
+        maps += user.label_maps
+    tree = WordTree.from_edges(parent, names, targets=targets_out, label_maps=maps)
+    report.seconds = time.perf_counter() - t0
+    return tree, report
+
+
+def _add_user(
+    parent: dict[str, str | None], names: dict[str, str], user: UserNodes, opts: BuildOptions, report: BuildReport
+) -> None:
+    """Hang the user nodes into `parent` (below their WordNet synsets, or as roots); collapse those that are
+    not targets by the options' rules; warn about display names that collide."""
+    own = dict(user.parent)
+    keep = set(user.targets)
+    if opts.keep == ROOT_KEEP:  # as WordNet's entity: a root that is no class hands its children to the top
+        tops = {n for n, p in own.items() if p is None and n not in keep}
+        for n, p in list(own.items()):
+            if p in tops:
+                own[n] = None
+        for t in tops:
+            del own[t]
+    _collapse(own, keep | set(user.wordnet_parents.values()) | set(parent), opts.collapse, report)
+    parent.update(own)
+    names.update({n: user.names[n] for n in own})
+    report.user_nodes = len(own)
+    report.name_collisions = name_collisions(names, own)
+    for w in report.name_collisions:
+        log.warning("%s", w)
+
+
+def _build_user_only(
+    user: UserNodes, opts: BuildOptions, label_maps: Iterable[LabelMap], t0: float
+) -> tuple[WordTree, BuildReport]:
+    """The tree of a user hierarchy alone (no WordNet node)."""
+    report = BuildReport()
+    parent: dict[str, str | None] = {}
+    names: dict[str, str] = {}
+    _add_user(parent, names, user, opts, report)
+    if not parent:
+        raise ValueError("the hierarchy has no nodes left to build a tree from")
+    maps = _fit_label_maps(list(label_maps) + user.label_maps, parent, opts.on_invalid, set())
+    tree = WordTree.from_edges(parent, names, targets=[t for t in user.targets if t in parent], label_maps=maps)
     report.seconds = time.perf_counter() - t0
     return tree, report
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build, darknet_preset
 from wordtree.formats import load_tree, read_names
+from wordtree.hierarchy import HierarchyError
 from wordtree.options import arg_type, non_negative_int, positive_int
 
 PROG = "build-wordtree"
@@ -24,6 +25,9 @@ examples:
   build-wordtree --release-status ReleaseStatus.xml --min-images 777 --imagenet1k --coco --darknet-compatible
   build-wordtree --names "penguin, owl, poodle, taxi, lemon" --names more_names.txt
   build-wordtree --wnids my_classes.txt --no-collapse --format json
+  build-wordtree --hierarchy shop.csv -o shop    # your own hierarchy alone (CSV id,parent,name)
+  build-wordtree --hierarchy bbox_labels_600_hierarchy.json --hierarchy-names oidv6-class-descriptions.csv
+  build-wordtree --graft drones.csv               # COCO + ImageNet-1k + "drone,aircraft.n.01,drone"
   build-wordtree --check wordtree_out/wordtree.tree   (or: wordtree check FILE)
   build-wordtree --info wordtree_out/wordtree.json
 
@@ -31,6 +35,14 @@ sources: with none given, --coco and --imagenet1k are used. Each source's label 
 tree node) is saved in the JSON file and written as <source>.map (+ <source>.names) for Darknet.
 --darknet-compatible adds Darknet's hand edits (data/darknet_compatible.json): roots under
 physical_entity, 4 re-attachments, 3 display names; with Darknet's class set it rebuilds 9k.tree exactly.
+
+your own nodes: --hierarchy FILE (repeatable) reads a CSV with the header id,parent,name (empty parent: a
+root) or Open Images' hierarchy JSON; alone it builds that hierarchy alone, beside WordNet sources its roots
+stand beside WordNet's top level. --graft FILE reads the same CSV where every parent is a WordNet synset
+(wnid or name like aircraft.n.01) or another id of the files: the synset's path is added with the rules
+below, the synset is kept as a node, and the rows hang below it. A user id is any text without whitespace
+that is not shaped like a wnid (n + 8 digits) or a synset name; every row of a file is a target class unless
+--hierarchy-targets lists them. Each file's rows become a label map named by the file's stem.
 """
 
 
@@ -95,6 +107,32 @@ def _parser() -> argparse.ArgumentParser:
         choices=("first", "error"),
         default="first",
         help="a name with several noun senses: take the most common one (default) or fail",
+    )
+    s.add_argument(
+        "--hierarchy",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="your own hierarchy: a CSV id,parent,name or Open Images' hierarchy JSON (repeatable)",
+    )
+    s.add_argument(
+        "--hierarchy-names",
+        metavar="CSV",
+        help="Open Images' class descriptions (LabelName,Name rows): the names of a --hierarchy JSON",
+    )
+    s.add_argument(
+        "--hierarchy-targets",
+        metavar="FILE",
+        help="ids (one per line) that are target classes of the --hierarchy/--graft files (default: every "
+        "row); the others may be collapsed",
+    )
+    s.add_argument(
+        "--graft",
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="classes WordNet lacks: a CSV id,parent,name whose parents are WordNet synsets or its own ids "
+        "(repeatable)",
     )
     s.add_argument(
         "--skip-invalid",
@@ -213,9 +251,7 @@ def _gather_sources(args, graph, progress) -> list:
 
     # collect every source's problems first, so one run reports all invalid entries of all sources
     on_invalid = "skip"
-    any_given = any(
-        [args.coco is not None, args.imagenet1k is not None, args.folders, args.release_status, args.wnids, args.names]
-    )
+    any_given = _wordnet_sources_given(args) or bool(args.hierarchy)
     if (args.top_k is not None or args.min_images is not None) and not (args.folders or args.release_status):
         raise ValueError("--top-k/--min-images select from --folders or --release-status; give one of them")
     results = []
@@ -264,6 +300,27 @@ def _gather_sources(args, graph, progress) -> list:
     return results
 
 
+def _wordnet_sources_given(args) -> bool:
+    """True when the command line names a WordNet label source (else the defaults apply, or, beside
+    --hierarchy, none)."""
+    return any(
+        [args.coco is not None, args.imagenet1k is not None, args.folders, args.release_status, args.wnids, args.names]
+    )
+
+
+def _user_files(args) -> list:
+    """The --hierarchy and --graft files, read (their problems kept for `resolve` to report at once)."""
+    from wordtree import hierarchy as H
+
+    targets = H.read_targets(args.hierarchy_targets) if args.hierarchy_targets else None
+    jsons = [f for f in args.hierarchy if Path(f).suffix.lower() == ".json"]
+    if args.hierarchy_names and not jsons:
+        raise ValueError("--hierarchy-names names the classes of an Open Images --hierarchy JSON; none is given")
+    files = [H.read_file(f, "hierarchy", args.hierarchy_names if f in jsons else None, targets) for f in args.hierarchy]
+    files += [H.read_file(f, "graft", None, targets) for f in args.graft]
+    return files
+
+
 def _options(args, graph) -> BuildOptions:
     opts = darknet_preset() if args.darknet_compatible else BuildOptions()
     changes: dict = {}
@@ -277,6 +334,8 @@ def _options(args, graph) -> BuildOptions:
             changes["keep"] = None
         elif k == ROOT_KEEP:
             changes["keep"] = ROOT_KEEP
+        elif graph is None:
+            raise ValueError(f"--keep {k!r}: a synset to keep needs WordNet sources (a --hierarchy alone has none)")
         else:
             w = graph.resolve(k)
             if len(w) != 1:
@@ -291,7 +350,8 @@ def _options(args, graph) -> BuildOptions:
 def _inputs(args) -> list[str]:
     """The files and folders the label sources read (an output folder may neither be nor hold one)."""
     found = [getattr(args, k, None) for k in ("coco", "imagenet1k", "release_status")]
-    for k in ("folders", "wnids", "names"):
+    found += [getattr(args, k, None) for k in ("hierarchy_names", "hierarchy_targets")]
+    for k in ("folders", "wnids", "names", "hierarchy", "graft"):
         found += list(getattr(args, k, None) or [])
     return [str(x) for x in found if x]
 
@@ -348,34 +408,57 @@ def _write(tree, args, meta: dict, progress) -> list[Path]:
 
 def _build(args) -> int:
     from wordtree import sources as S
+    from wordtree.hierarchy import is_wordnet_ref, resolve
     from wordtree.wordnet import find_wordnet, noun_graph
 
     progress = _Progress(args.quiet)
     _output_dir(args, save=False)  # refuse a folder of the user's before the slow part
-    progress(f"WordNet: {find_wordnet()}")
-    graph = noun_graph()
-    progress(f"WordNet {graph.version or '?'} noun graph loaded: {len(graph)} synsets")
-    results = _gather_sources(args, graph, progress)
+    user_files = _user_files(args)
+    wordnet = _wordnet_sources_given(args) or not args.hierarchy
+    grafts = any(n.parent and is_wordnet_ref(n.parent) for f in user_files for n in f.nodes)
+    graph = None
+    if wordnet or grafts:  # a --hierarchy alone, without a graft, needs no WordNet
+        progress(f"WordNet: {find_wordnet()}")
+        graph = noun_graph()
+        progress(f"WordNet {graph.version or '?'} noun graph loaded: {len(graph)} synsets")
+    results = _gather_sources(args, graph, progress) if wordnet else []
     targets, maps = S.merge(results)
+    user = resolve(user_files, graph) if user_files else None
+    if user is not None:
+        used = {m.source for m in maps}
+        for k, m in enumerate(user.label_maps):  # distinct label-map names (a file called coco.csv ...)
+            name, n = m.source, 1
+            while name in used:
+                n += 1
+                name = f"{m.source}{n}"
+            used.add(name)
+            user.label_maps[k] = replace(m, source=name)
+            progress(f"source {name}: {len(m.labels)} labels from {user.where[m.ids[0]].rsplit(':', 1)[0]}")
     opts = _options(args, graph)
-    progress(f"building the tree over {len(targets)} targets ...")
-    tree, report = build(targets, opts, graph=graph, label_maps=maps)
-    for line in report.lines()[:3]:
+    what = f"{len(targets)} targets" + (f" and {len(user)} user nodes" if user is not None else "")
+    progress(f"building the tree over {what} ...")
+    tree, report = build(targets, opts, graph=graph, label_maps=maps, user=user)
+    for line in report.lines()[:3] + [ln for ln in report.lines() if ln.startswith("user nodes")]:
         progress(line)
+    for line in report.name_collisions:
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
     if report.dropped:
         progress(
             f"{len(report.dropped)} targets dropped outside the kept subtree: "
-            + ", ".join(f"{graph.names[w]}" for w in report.dropped[:10])
+            + ", ".join(f"{graph.names[w] if graph else w}" for w in report.dropped[:10])
             + (" ..." if len(report.dropped) > 10 else "")
         )
     for line in report.invalid:
         progress(f"skipped invalid target: {line}")
     meta = {
         "tool": "build-wordtree",
-        "wordnet": graph.version or "unknown",
+        "wordnet": (graph.version or "unknown") if graph is not None else "not used",
         "options": opts.to_dict(),
         "sources": [{"name": r.label_map.source, "labels": len(r), "notes": r.notes[:1]} for r in results],
     }
+    if user_files:
+        meta["hierarchy"] = list(args.hierarchy)
+        meta["graft"] = list(args.graft)
     written = _write(tree, args, meta, progress)
     out = Path(args.out)
     print(f"wrote {out.resolve()}: {', '.join(p.name for p in written)}")
@@ -409,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         for prob in exc.problems:
             print(f"{PROG}: invalid target: {prob}", file=sys.stderr)
         print(f"{PROG}: error: {len(exc.problems)} invalid target(s); fix them or pass --skip-invalid", file=sys.stderr)
+        return 1
+    except HierarchyError as exc:
+        for prob in exc.problems:
+            print(f"{PROG}: error: {prob}", file=sys.stderr)
+        print(f"{PROG}: error: {len(exc.problems)} problem(s) in the hierarchy files", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,8 +1,14 @@
 """WordTree files: our JSON (nodes + label maps), Darknet's ``.tree/.names/.labels/.map``, and a validator.
 
-Darknet's ``.tree`` has one line per node, ``<wnid> <parent line index>`` (``-1`` for top-level nodes);
-``.names`` and ``.labels`` have one display name / wnid per node; a ``.map`` has, for dataset label k (line
-k), the index of its tree node. Every writer is deterministic (same tree, same bytes) and writes atomically.
+Darknet's ``.tree`` has one line per node, ``<id> <parent line index>`` (``-1`` for top-level nodes);
+``.names`` and ``.labels`` have one display name / node id per node; a ``.map`` has, for dataset label k (line
+k), the index of its tree node. Darknet itself reads only the ``.tree``'s parent indices (and the id as a
+string), so a node id may be a WordNet id or a user id (no whitespace, at most 255 bytes).
+
+In our JSON a node is ``{"wnid": ...}`` when its id is a WordNet id and ``{"id": ...}`` otherwise, and a label
+map lists ``"wnids"`` when all its nodes are WordNet nodes and ``"ids"`` otherwise: a WordNet tree's file is the
+same bytes as before user ids existed, and readers accept either key.
+Every writer is deterministic (same tree, same bytes) and writes atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from wordtree.files import write_text_atomic
-from wordtree.tree import LabelMap, TreeError, WordTree, find_problems
+from wordtree.tree import LabelMap, TreeError, WordTree, find_problems, id_problem, is_wordnet_id
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +42,32 @@ def _read_lines(path: Path) -> list[str]:
 
 
 # ---- JSON --------------------------------------------------------------------------------------------------
+def _id_key(ids) -> str:
+    """The JSON key of node ids: "wnid(s)" when every id is a WordNet id, else "id(s)"."""
+    return "wnid" if all(is_wordnet_id(i) for i in ids) else "id"
+
+
+def _node_id(d: dict) -> str:
+    """A JSON node's or label map's id field, under either key (KeyError naming both when absent)."""
+    if "id" in d:
+        return str(d["id"])
+    if "wnid" in d:
+        return str(d["wnid"])
+    raise KeyError("'id' (or 'wnid')")
+
+
 def tree_to_dict(tree: WordTree, meta: dict | None = None) -> dict:
-    """A JSON-able dict of the tree: nodes (wnid, name, parent, target) in node order, plus label maps."""
+    """A JSON-able dict of the tree: nodes (id or wnid, name, parent, target) in node order, plus label maps."""
     tgt = tree.is_target
     d: dict = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "nodes": [
-            {"wnid": w, "name": n, "parent": int(p), "target": bool(t)}
-            for w, n, p, t in zip(tree.wnids, tree.names, tree.parent.tolist(), tgt.tolist())
+            {_id_key([w]): w, "name": n, "parent": int(p), "target": bool(t)}
+            for w, n, p, t in zip(tree.ids, tree.names, tree.parent.tolist(), tgt.tolist())
         ],
         "label_maps": [
-            {"source": m.source, "labels": list(m.labels), "wnids": list(m.wnids)}
+            {"source": m.source, "labels": list(m.labels), _id_key(m.ids) + "s": list(m.ids)}
             for m in sorted(tree.label_maps.values(), key=lambda m: m.source)
         ],
     }
@@ -65,12 +85,14 @@ def tree_from_dict(d: dict, source: str | None = None) -> WordTree:
         raise ValueError(f"{where}wordtree format version {d['version']} is newer than this reader ({FORMAT_VERSION})")
     try:
         nodes = d["nodes"]
-        wnids = [str(n["wnid"]) for n in nodes]
-        names = [str(n.get("name", n["wnid"])) for n in nodes]
+        wnids = [_node_id(n) for n in nodes]
+        names = [str(n.get("name", w)) for n, w in zip(nodes, wnids)]
         parent = [int(n["parent"]) for n in nodes]
-        targets = [str(n["wnid"]) for n in nodes if n.get("target")]
+        targets = [w for n, w in zip(nodes, wnids) if n.get("target")]
         maps = [
-            LabelMap(str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, m["wnids"])))
+            LabelMap(
+                str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, m["ids" if "ids" in m else "wnids"]))
+            )
             for m in d.get("label_maps", [])
         ]
     except (KeyError, TypeError, ValueError) as exc:
@@ -123,14 +145,14 @@ def load_meta(path: str | Path) -> dict:
 
 # ---- Darknet -----------------------------------------------------------------------------------------------
 def _parse_tree_lines(lines: list[str], path: Path) -> tuple[list[str], list[int], list[str]]:
-    """wnids, parents and every syntax problem (``file:line: ...``)."""
+    """Node ids, parents and every syntax problem (``file:line: ...``)."""
     wnids: list[str] = []
     parent: list[int] = []
     problems: list[str] = []
     for i, line in enumerate(lines, 1):
         parts = line.split()
         if len(parts) != 2:
-            problems.append(f"{path}:{i}: expected '<wnid> <parent index>', got {line.strip()[:60]!r}")
+            problems.append(f"{path}:{i}: expected '<id> <parent index>', got {line.strip()[:60]!r}")
             wnids.append(parts[0] if parts else "")
             parent.append(-1)
             continue
@@ -215,7 +237,7 @@ def read_map(
             raise ValueError(f"{path}:{i}: {line.strip()[:40]!r} is not a node index") from None
         if not 0 <= idx < len(tree):
             raise ValueError(f"{path}:{i}: node index {idx} out of range for a tree of {len(tree)} nodes")
-        wnids.append(tree.wnids[idx])
+        wnids.append(tree.ids[idx])
     labs = list(labels) if labels is not None else [str(k) for k in range(len(wnids))]
     if len(labs) != len(wnids):
         raise ValueError(f"{path}: {len(wnids)} lines but {len(labs)} labels given")
@@ -225,9 +247,9 @@ def read_map(
 def darknet_texts(tree: WordTree, stem: str = "tree") -> dict[str, str]:
     """File name -> content of the Darknet files for `tree` (``.tree``, ``.names``, ``.labels``, maps)."""
     out = {
-        f"{stem}.tree": "".join(f"{w} {int(p)}\n" for w, p in zip(tree.wnids, tree.parent.tolist())),
+        f"{stem}.tree": "".join(f"{w} {int(p)}\n" for w, p in zip(tree.ids, tree.parent.tolist())),
         f"{stem}.names": "".join(f"{n}\n" for n in tree.names),
-        f"{stem}.labels": "".join(f"{w}\n" for w in tree.wnids),
+        f"{stem}.labels": "".join(f"{w}\n" for w in tree.ids),
     }
     for src in sorted(tree.label_maps):
         out[f"{src}.map"] = "".join(f"{i}\n" for i in tree.label_map(src))
@@ -258,8 +280,11 @@ def _check_tree_file(path: Path) -> list[str]:
     problems += [f"{path}:{p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
     seen: dict[str, int] = {}
     for i, w in enumerate(wnids, 1):
-        if w in seen:
-            problems.append(f"{path}:{i}: duplicate wnid {w} (first on line {seen[w]})")
+        bad = id_problem(w) if w else None
+        if bad:
+            problems.append(f"{path}:{i}: {bad}")
+        elif w in seen:
+            problems.append(f"{path}:{i}: duplicate id {w} (first on line {seen[w]})")
         elif w:
             seen[w] = i
     n = len(wnids)
@@ -272,7 +297,7 @@ def _check_tree_file(path: Path) -> list[str]:
             if ext == ".labels":
                 for i, (a, b) in enumerate(zip(side_lines, wnids), 1):
                     if a.strip() != b:
-                        problems.append(f"{side}:{i}: wnid {a.strip()!r} differs from {path.name} line {i} ({b})")
+                        problems.append(f"{side}:{i}: id {a.strip()!r} differs from {path.name} line {i} ({b})")
                         break
     for m in sorted(path.parent.glob("*.map")):
         problems += _check_map_lines(m, n)
@@ -303,29 +328,32 @@ def _check_json_file(path: Path) -> list[str]:
     wnids, parent = [], []
     for i, node in enumerate(d["nodes"]):
         try:
-            wnids.append(str(node["wnid"]))
+            wnids.append(_node_id(node))
             parent.append(int(node["parent"]))
         except (KeyError, TypeError, ValueError):
-            problems.append(f"{path}: node {i}: needs a wnid and an integer parent")
+            problems.append(f"{path}: node {i}: needs an id (or wnid) and an integer parent")
             wnids.append("")
             parent.append(-1)
     problems += [f"{path}: node {p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
     seen: dict[str, int] = {}
     for i, w in enumerate(wnids):
-        if w in seen:
-            problems.append(f"{path}: node {i}: duplicate wnid {w} (first at node {seen[w]})")
+        bad = id_problem(w) if w else None
+        if bad:
+            problems.append(f"{path}: node {i}: {bad}")
+        elif w in seen:
+            problems.append(f"{path}: node {i}: duplicate id {w} (first at node {seen[w]})")
         elif w:
             seen[w] = i
     for m in d.get("label_maps", []) or []:
         src = m.get("source", "?") if isinstance(m, dict) else "?"
         try:
-            labs, ws = list(m["labels"]), list(m["wnids"])
+            labs, ws = list(m["labels"]), list(m["ids" if "ids" in m else "wnids"])
         except (KeyError, TypeError):
-            problems.append(f"{path}: label map {src!r}: needs 'labels' and 'wnids' lists")
+            problems.append(f"{path}: label map {src!r}: needs 'labels' and 'ids' (or 'wnids') lists")
             continue
         if len(labs) != len(ws):
-            problems.append(f"{path}: label map {src!r}: {len(labs)} labels but {len(ws)} wnids")
-        problems += [f"{path}: label map {src!r}: wnid {w} is not a node" for w in ws if w not in seen]
+            problems.append(f"{path}: label map {src!r}: {len(labs)} labels but {len(ws)} ids")
+        problems += [f"{path}: label map {src!r}: id {w} is not a node" for w in ws if w not in seen]
     return problems
 
 
@@ -334,7 +362,7 @@ def check_file(path: str | Path) -> list[str]:
 
     Accepts a Darknet ``.tree`` (its sibling ``.names``/``.labels``/``*.map`` files are checked too), a
     ``.names``/``.labels``/``.map`` file beside one, or our JSON format. Checks: syntax, parent out of range
-    or after its child, cycles, non-contiguous sibling groups, duplicate wnids, side files of the wrong length.
+    or after its child, cycles, non-contiguous sibling groups, bad or duplicate ids, side files of the wrong length.
     """
     path = Path(path)
     if not path.is_file():

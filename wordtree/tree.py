@@ -8,10 +8,36 @@ between consecutive lines, so a tree that breaks contiguity would be silently sp
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+#: the shape of a WordNet noun id (``n`` + 8 digits, the synset's offset): a node with such an id comes from
+#: WordNet; any other id is a user id (``/m/0bl9f``, ``acme:widget-3``)
+WORDNET_ID_RE = re.compile(r"n\d{8}")
+#: Darknet reads a `.tree` line's id with ``sscanf("%s")`` into a 256-byte buffer: a longer id overflows it
+MAX_ID_BYTES = 255
+
+
+def is_wordnet_id(node_id: str) -> bool:
+    """True when `node_id` is shaped like a WordNet noun id (``n02084071``)."""
+    return WORDNET_ID_RE.fullmatch(node_id) is not None
+
+
+def id_problem(node_id: str) -> str | None:
+    """Why `node_id` cannot identify a tree node (None when it can): empty, whitespace or control characters
+    (they would split or break a Darknet `.tree` line), or longer than Darknet's id buffer."""
+    if not node_id:
+        return "empty id"
+    bad = [c for c in node_id if c.isspace() or unicodedata.category(c).startswith("C")]
+    if bad:
+        return f"id {node_id!r} holds whitespace or a control character ({bad[0]!r})"
+    if len(node_id.encode("utf-8")) > MAX_ID_BYTES:
+        return f"id {node_id[:40]!r}... is longer than {MAX_ID_BYTES} bytes (Darknet's id buffer)"
+    return None
 
 
 class TreeError(ValueError):
@@ -27,7 +53,9 @@ class TreeError(ValueError):
 
 @dataclass(frozen=True)
 class LabelMap:
-    """How one dataset's labels map onto tree nodes: label k (in dataset order) -> wnid."""
+    """How one dataset's labels map onto tree nodes: label k (in dataset order) -> node id.
+
+    The field keeps its historical name `wnids`; `ids` is the same tuple (node ids, WordNet or user ids)."""
 
     source: str
     labels: tuple[str, ...]
@@ -35,7 +63,12 @@ class LabelMap:
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.wnids):
-            raise ValueError(f"label map {self.source!r}: {len(self.labels)} labels but {len(self.wnids)} wnids")
+            raise ValueError(f"label map {self.source!r}: {len(self.labels)} labels but {len(self.wnids)} ids")
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Node id of each label, in dataset label order."""
+        return self.wnids
 
 
 def find_problems(parent: np.ndarray | Sequence[int]) -> list[str]:
@@ -93,6 +126,9 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 class WordTree:
     """A label hierarchy in Darknet layout: node i has `parent[i]` (-1 for roots), siblings contiguous.
 
+    Each node has an id (`ids`: a WordNet id such as ``n02084071`` or a user id such as ``/m/0bl9f``;
+    `is_wordnet` tells which), a display name (`names`) and an index. `wnids` is the historical name of `ids`.
+
     Arrays (numpy, read-only, int64): `parent`, `group` (softmax group of each node), `group_offset`,
     `group_size`, `group_parent`, `child_group` (group of a node's children, -1 for leaves), `depth`
     (roots 0), `ancestors` (N x (max_depth+1): the node, its parent, ... padded with -1).
@@ -115,17 +151,25 @@ class WordTree:
         if len(wnids) == 0:
             raise TreeError(["tree has no nodes"], source)
         if len(parent) != len(wnids):
-            raise TreeError([f"{len(wnids)} wnids but {len(parent)} parents"], source)
+            raise TreeError([f"{len(wnids)} ids but {len(parent)} parents"], source)
         names = [w for w in wnids] if names is None else [str(s) for s in names]
         if len(names) != len(wnids):
             raise TreeError([f"{len(wnids)} nodes but {len(names)} names"], source)
         problems = find_problems(parent)
         seen: dict[str, int] = {}
         for i, w in enumerate(wnids):
-            if w in seen:
-                problems.append(f"line {i + 1}: duplicate wnid {w} (first on line {seen[w] + 1})")
+            bad = id_problem(w)
+            if bad:
+                problems.append(f"line {i + 1}: {bad}")
+            elif w in seen:
+                problems.append(f"line {i + 1}: duplicate id {w} (first on line {seen[w] + 1})")
             else:
                 seen[w] = i
+        problems += [
+            f"line {i + 1}: name {n!r} holds a line break (Darknet's .names has one name per line)"
+            for i, n in enumerate(names)
+            if "\n" in n or "\r" in n
+        ]
         if problems:
             raise TreeError(problems, source)
         self._wnids = tuple(wnids)
@@ -140,6 +184,7 @@ class WordTree:
         if unknown:
             raise TreeError([f"target {w} is not a node of the tree" for w in unknown], source)
         self._is_target = _frozen(np.array([w in tset for w in wnids], dtype=bool))
+        self._is_wordnet = _frozen(np.array([is_wordnet_id(w) for w in wnids], dtype=bool))
         self.derived: dict = {}
 
     def __getstate__(self) -> dict:
@@ -245,9 +290,22 @@ class WordTree:
     __hash__ = None  # type: ignore[assignment]
 
     @property
-    def wnids(self) -> tuple[str, ...]:
-        """WordNet ids in node order (the identity of each node)."""
+    def ids(self) -> tuple[str, ...]:
+        """Node ids in node order (the identity of each node): WordNet ids and user ids."""
         return self._wnids
+
+    @property
+    def wnids(self) -> tuple[str, ...]:
+        """Node ids in node order; the WordNet ids of a WordNet tree (kept name: the same tuple as `ids`)."""
+        return self._wnids
+
+    @property
+    def is_wordnet(self) -> np.ndarray:
+        """Boolean mask of nodes whose id is a WordNet id (the others carry user ids)."""
+        state = self.__dict__
+        if "_is_wordnet" not in state:  # a tree pickled before user ids existed
+            state["_is_wordnet"] = _frozen(np.array([is_wordnet_id(w) for w in self._wnids], dtype=bool))
+        return state["_is_wordnet"]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -256,7 +314,7 @@ class WordTree:
 
     @property
     def fingerprint(self) -> str:
-        """The tree's identity for files made with it: sha256 over "wnid parent\\n" lines (Darknet's .tree
+        """The tree's identity for files made with it: sha256 over "id parent\\n" lines (Darknet's .tree
         layout, parent = node index, -1 for roots), first 16 hex digits; names and label maps do not count."""
         fp = self.__dict__.get("_fingerprint")
         if fp is None:
@@ -287,7 +345,7 @@ class WordTree:
 
     @property
     def targets(self) -> tuple[str, ...]:
-        """Wnids of the builder's target nodes, in node order."""
+        """Ids of the builder's target nodes, in node order."""
         return tuple(w for w, t in zip(self._wnids, self._is_target) if t)
 
     @property
@@ -301,7 +359,7 @@ class WordTree:
         return dict(self._label_maps)
 
     def index(self, key: str | int) -> int:
-        """Node index of a wnid (or a node index, checked)."""
+        """Node index of a node id (or a node index, checked)."""
         if isinstance(key, (int, np.integer)):
             if not 0 <= int(key) < len(self):
                 raise IndexError(f"node index {key} out of range for a tree of {len(self)} nodes")
@@ -366,23 +424,26 @@ class WordTree:
 
     # ---- exports ------------------------------------------------------------------------------------
     def to_networkx(self):
-        """A `networkx.DiGraph` with edges parent -> child; nodes are indices with wnid/name attributes."""
+        """A `networkx.DiGraph` with edges parent -> child; nodes are indices with id/wnid/name attributes."""
         import networkx as nx
 
         g = nx.DiGraph()
         for i, (w, s) in enumerate(zip(self._wnids, self._names)):
-            g.add_node(i, wnid=w, name=s, depth=int(self.depth[i]))
+            g.add_node(i, id=w, wnid=w, name=s, depth=int(self.depth[i]))
         kids = np.flatnonzero(self.parent >= 0)
         g.add_edges_from(zip(self.parent[kids].tolist(), kids.tolist()))
         return g
 
     def to_frame(self):
-        """A pandas DataFrame with one row per node: wnid, name, parent, depth, group, leaf, target."""
+        """A pandas DataFrame with one row per node: id (and wnid), wordnet, name, parent, depth, group, leaf,
+        target."""
         import pandas as pd
 
         return pd.DataFrame(
             {
+                "id": self._wnids,
                 "wnid": self._wnids,
+                "wordnet": self.is_wordnet,
                 "name": self._names,
                 "parent": self.parent,
                 "depth": self.depth,

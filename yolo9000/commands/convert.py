@@ -70,7 +70,7 @@ def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names:
         from wordtree.tree import WordTree
 
         t = model.tree  # same structure, human names for the nodes
-        model.tree = WordTree(t.wnids, t.parent, name_list, label_maps=t.label_maps.values(), targets=t.targets)
+        model.tree = WordTree(t.ids, t.parent, name_list, label_maps=t.label_maps.values(), targets=t.targets)
     extra = {"weights_version": list(model.weights_version), "source": str(Path(cfg).name)}
     if model.region is not None and model.region.map is not None:
         extra["region_map"] = list(model.region.map)  # Darknet's map= file, which the cfg text only names

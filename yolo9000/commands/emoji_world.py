@@ -15,17 +15,19 @@ examples:
   yolo9000 emoji-world /tmp/tiny --detection 64 --classification-per-class 8 --test 16 --size 160
   yolo9000 emoji-world data/emoji-all --classes all --seed 3 --workers 2
   yolo9000 emoji-world data/emoji --force         # replace a world made with other settings
+  yolo9000 emoji-world data/emoji-habitat --taxonomy habitat   # same pictures, a hierarchy that is not WordNet's
 
 The world holds detection/ (COCO boxes at coarse labels: bird, canine, car, ...), detection_fine/ (the same
 boxes at fine labels), classification/<wnid>/ (fine labels, no boxes; insects never get a box), test/ (COCO
 boxes at fine labels, plus annotations_coarse.json), wordtree.json and a README. Same settings and seed give
-the same bytes.
+the same bytes. --taxonomy habitat labels the same pictures with a hierarchy of user ids (sky / water / land
+animals, vehicles by medium, fruit by colour; the minibeasts never get a box), written as hierarchy.csv.
 """
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `emoji-world` on the `yolo9000` sub-command parser."""
-    from yolo9000.emoji.classes import CLASS_SETS
+    from yolo9000.emoji.classes import CLASS_SETS, TAXONOMIES
     from yolo9000.emoji.world import WorldConfig
 
     d = WorldConfig()
@@ -76,6 +78,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help=f"class table: core (24 fine classes) or all (44) (default {d.class_set})",
     )
     p.add_argument(
+        "--taxonomy",
+        choices=TAXONOMIES,
+        default=d.taxonomy,
+        help=f"labels and tree: WordNet's, or habitat (a hierarchy that is not WordNet's) (default {d.taxonomy})",
+    )
+    p.add_argument(
         "--max-objects",
         type=options.positive_int,
         default=d.max_objects,
@@ -121,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             image_size=args.size,
             cls_image_size=args.cls_size,
             class_set=args.classes,
+            taxonomy=args.taxonomy,
             max_objects=args.max_objects,
             font=args.font,
             workers=max(1, args.workers),

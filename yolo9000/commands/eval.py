@@ -69,7 +69,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d = p.add_argument_group("data")
     d.add_argument("--coco", type=Path, help="COCO detection JSON with the ground truth")
     d.add_argument("--images", type=Path, help="image folder of --coco (default: next to the JSON)")
-    d.add_argument("--folders", type=Path, help="class folders named by wnid (classification)")
+    d.add_argument("--folders", type=Path, help="class folders named by node id (classification)")
     d.add_argument(
         "--emoji-world",
         type=Path,
@@ -89,7 +89,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="tree node of each --coco category in id order, one per line (Darknet's coco9k.map); "
-        "default: the category's 'wnid', the tree's label maps, or its name",
+        "default: the category's 'node' or 'wnid', the tree's label maps, or its name",
     )
     t = p.add_argument_group("classes that never had a box in training")
     t.add_argument(
@@ -97,7 +97,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=Path,
         nargs="+",
         default=None,
-        help="Darknet .map, training COCO JSON, tree JSON or wnid list of the box labels",
+        help="Darknet .map, training COCO JSON, tree JSON or node-id list of the box labels",
     )
     t.add_argument("--train-tree", type=Path, help="training tree JSON whose label maps name the box labels")
     t.add_argument(
@@ -237,10 +237,10 @@ def _boxed_mask(args, tree, world_tree: Path | None):
         if got is None:
             raise ValueError(f"{tt}: the tree has no detection label map; name one with --box-maps")
         mask = np.zeros(len(tree), dtype=bool)
-        missing = [w for w, b in zip(train_tree.wnids, got) if b and w not in tree]
+        missing = [w for w, b in zip(train_tree.ids, got) if b and w not in tree]
         if missing:
             raise ValueError(f"{tt}: box label {missing[0]} is not a node of the evaluated tree")
-        mask[[tree.index(w) for w, b in zip(train_tree.wnids, got) if b]] = True
+        mask[[tree.index(w) for w, b in zip(train_tree.ids, got) if b]] = True
         return mask, str(tt)
     got = boxed_from_tree(tree, args.box_maps)
     return got, ("model tree label maps" if got is not None else None)

@@ -47,9 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     d.add_argument("--config", type=Path, help="YAML file of options (names as below, - or _)")
     d.add_argument("--coco", default=A, help="COCO detection JSON (boxes)")
     d.add_argument("--images", default=A, help="image folder of --coco (default: JSON_DIR/images)")
-    d.add_argument("--folders", default=A, help="class folders named by wnid (classification images)")
+    d.add_argument("--folders", default=A, help="class folders named by node id (or mapped in class_ids.csv)")
     d.add_argument("--tree", default=A, help="WordTree JSON (build-wordtree) or Darknet .tree")
-    d.add_argument("--label-map", default=A, help="tree label map naming COCO categories without a 'wnid'")
+    d.add_argument("--label-map", default=A, help="tree label map naming COCO categories without a 'node' or 'wnid'")
     d.add_argument(
         "--world", default=None, help="emoji world cache folder when no data is given (default: the user cache)"
     )
@@ -173,6 +173,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--channels-last", type=_bool, default=A)
     r.add_argument("--compile", type=_bool, default=A, help="torch.compile the model")
     r.add_argument("--workers", type=options.non_negative_int, default=A, help="DataLoader workers per rank")
+    r.add_argument(
+        "--decode",
+        choices=("cpu", "gpu"),
+        default=A,
+        help="where JPEGs are decoded: cpu (the loader workers, default) or gpu (the workers read the bytes, the "
+        "training step decodes the batch with nvjpeg and resizes it on the device; CPU otherwise, with one line)",
+    )
     r.add_argument("--seed", type=options.non_negative_int, default=A)
     r.add_argument("--save-every", type=options.positive_int, default=A, help="steps between checkpoints (100)")
     r.add_argument("--log-every", type=options.positive_int, default=A)

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
+import re
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from yolo9000.data.image_io import read_image
+from yolo9000.data.image_io import EncodedImage, read_encoded, read_image
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DetectionSample:
-    """One decoded detection image: uint8 (3,H,W), boxes (n,4) xyxy pixels, nodes (n,) long."""
+    """One decoded detection image: uint8 (3,H,W) (an `EncodedImage` from `load(encoded=True)`), boxes (n,4)
+    xyxy pixels, nodes (n,) long."""
 
-    image: torch.Tensor
+    image: torch.Tensor | EncodedImage
     boxes: torch.Tensor
     nodes: torch.Tensor
     path: str
@@ -97,41 +101,249 @@ def validate_coco(data: dict, source: str) -> None:
     """
     image_ids = _unique_ids(_listed(data, "images"), "images", "image", source)
     for k, im in enumerate(_listed(data, "images")):
-        for side in ("width", "height"):
-            v = im.get(side)
-            if v is not None and not (_is_number(v) and math.isfinite(v) and v >= 0):
-                raise ValueError(
-                    f"{source}: images[{k}] (id {im['id']}): field '{side}' must be a number >= 0, got {v!r}"
-                )
+        _check_image(k, im, source)
     _unique_ids(_listed(data, "categories"), "categories", "category", source)
     ann_ids: dict[object, int] = {}
     for k, ann in enumerate(_listed(data, "annotations")):
-        if not isinstance(ann, dict) or not {"image_id", "bbox"} <= set(ann):
-            raise ValueError(f"{source}: annotations[{k}] needs 'image_id' and 'bbox'")
+        _check_annotation(k, ann, source)
         aid = ann.get("id")
-        where = f"{source}: annotations[{k}]" + (f" (id {aid!r})" if aid is not None else "")
         if aid is not None:
-            if not _is_int(aid):
-                raise ValueError(f"{where}: field 'id' must be an integer")
             if aid in ann_ids:
-                raise ValueError(
-                    f"{source}: duplicate annotation id {aid!r} (annotations[{ann_ids[aid]}] and annotations[{k}])"
-                )
+                raise ValueError(_duplicate_annotation(source, aid, ann_ids[aid], k))
             ann_ids[aid] = k
-        iid = ann["image_id"]
-        if not _is_int(iid):
-            raise ValueError(f"{where}: field 'image_id' must be an integer, got {iid!r}")
-        if iid not in image_ids:
-            raise ValueError(f"{where} refers to unknown image id {iid!r}")
-        if "category_id" in ann and not _is_int(ann["category_id"]):
-            raise ValueError(f"{where}: field 'category_id' must be an integer, got {ann['category_id']!r}")
-        bbox = ann["bbox"]
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
-            raise ValueError(f"{where}: field 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r}")
-        if not all(math.isfinite(v) for v in bbox):
-            raise ValueError(f"{where}: field 'bbox' has a non-finite value: {bbox!r}")
-        if bbox[2] < 0 or bbox[3] < 0:
-            raise ValueError(f"{where}: field 'bbox' has a negative width or height: {bbox!r}")
+        if ann["image_id"] not in image_ids:
+            raise ValueError(_unknown_image(source, k, aid, ann["image_id"]))
+
+
+def _check_image(k: int, im: dict, source: str) -> None:
+    """images[k]'s width and height, where given, are numbers >= 0 (its id is checked by `_unique_ids`)."""
+    for side in ("width", "height"):
+        v = im.get(side)
+        if v is not None and not (_is_number(v) and math.isfinite(v) and v >= 0):
+            raise ValueError(f"{source}: images[{k}] (id {im['id']}): field '{side}' must be a number >= 0, got {v!r}")
+
+
+def _where(source: str, k: int, aid: object) -> str:
+    return f"{source}: annotations[{k}]" + (f" (id {aid!r})" if aid is not None else "")
+
+
+def _duplicate_annotation(source: str, aid: object, first: int, k: int) -> str:
+    return f"{source}: duplicate annotation id {aid!r} (annotations[{first}] and annotations[{k}])"
+
+
+def _unknown_image(source: str, k: int, aid: object, iid: object) -> str:
+    return f"{_where(source, k, aid)} refers to unknown image id {iid!r}"
+
+
+def _check_annotation(k: int, ann: object, source: str) -> None:
+    """annotations[k] on its own: 'image_id' and 'bbox' present, integer ids, a bbox of 4 finite numbers with
+    width, height >= 0 (unique ids and known images are checked over the whole list)."""
+    if not isinstance(ann, dict) or not {"image_id", "bbox"} <= set(ann):
+        raise ValueError(f"{source}: annotations[{k}] needs 'image_id' and 'bbox'")
+    aid = ann.get("id")
+    where = _where(source, k, aid)
+    if aid is not None and not _is_int(aid):
+        raise ValueError(f"{where}: field 'id' must be an integer")
+    iid = ann["image_id"]
+    if not _is_int(iid):
+        raise ValueError(f"{where}: field 'image_id' must be an integer, got {iid!r}")
+    if "category_id" in ann and not _is_int(ann["category_id"]):
+        raise ValueError(f"{where}: field 'category_id' must be an integer, got {ann['category_id']!r}")
+    bbox = ann["bbox"]
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        raise ValueError(f"{where}: field 'bbox' must be 4 numbers [x, y, width, height], got {bbox!r}")
+    if not all(math.isfinite(v) for v in bbox):
+        raise ValueError(f"{where}: field 'bbox' has a non-finite value: {bbox!r}")
+    if bbox[2] < 0 or bbox[3] < 0:
+        raise ValueError(f"{where}: field 'bbox' has a negative width or height: {bbox!r}")
+
+
+# A polygon segmentation: numbers and brackets only (an RLE segmentation is an object and is kept)
+_POLYGONS = re.compile(rb'"segmentation"\s*:\s*\[[\[\]0-9.,eE+\-\s]*\]')
+_SEGMENTATION_KEY = b'"segmentation"'
+# An annotation object once its polygon is cut out (flat: no nested object; has a 'bbox')
+_FLAT_ANNOTATION = re.compile(rb'\{[^{}]*"bbox"[^{}]*\}')
+_NUMBER_TYPES = (int, float)
+_NO_CATEGORY = np.iinfo(np.int64).min  # an annotation without 'category_id' (COCO allows it; training does not)
+
+
+def _without_polygons(path: Path, block: int = 1 << 24) -> bytes:
+    """The file's bytes with every polygon segmentation replaced by ``[]``: most of a COCO file, and no reader here
+    uses it. Read in blocks; a polygon is cut out only once the next "segmentation" key (or the end of the file)
+    shows that it is complete, so at most one block and one polygon are held besides the result."""
+    out = io.BytesIO()
+    rest = b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(block)
+            buf = rest + chunk
+            if not chunk:
+                out.write(_POLYGONS.sub(b'"segmentation":[]', buf))
+                return out.getvalue()
+            cut = buf.rfind(_SEGMENTATION_KEY)
+            if cut < 0:  # no key here: keep a tail that may hold the start of one
+                cut = max(0, len(buf) - len(_SEGMENTATION_KEY))
+            out.write(_POLYGONS.sub(b'"segmentation":[]', buf[:cut]))
+            rest = buf[cut:]
+
+
+class _CutTooMuch(Exception):
+    """`_FLAT_ANNOTATION` removed an image or category entry (one with a 'bbox' field)."""
+
+
+@dataclass
+class CocoIndex:
+    """What the readers here keep of a COCO file, as arrays (no Python object per box).
+
+    Images in file order: `image_ids`, `files` (None where 'file_name' is missing), `sizes` (N,2) width,
+    height (0 where not given). Annotations in file order: `ann_image` (image id), `ann_category` (category id,
+    `_NO_CATEGORY` where absent), `ann_crowd`, `bbox` (M,4) [x, y, width, height]. `categories`: the category
+    dicts with all their fields (wnid, node, ...).
+    """
+
+    image_ids: np.ndarray
+    files: list[str | None]
+    sizes: np.ndarray
+    ann_image: np.ndarray
+    ann_category: np.ndarray
+    ann_crowd: np.ndarray
+    bbox: np.ndarray
+    categories: list[dict]
+
+
+def _image_rows(items: Iterable, source: str) -> tuple[np.ndarray, list[str | None], np.ndarray]:
+    ids: dict[object, int] = {}
+    files: list[str | None] = []
+    sizes = array("d")
+    for k, im in enumerate(items):
+        if not isinstance(im, dict) or "id" not in im:
+            raise ValueError(f"{source}: images[{k}] has no 'id'")
+        i = im["id"]
+        if not _is_int(i):
+            raise ValueError(f"{source}: images[{k}] field 'id' must be an integer, got {i!r}")
+        if i in ids:
+            raise ValueError(f"{source}: duplicate image id {i!r} (images[{ids[i]}] and images[{k}])")
+        ids[i] = k
+        _check_image(k, im, source)
+        name = im.get("file_name")
+        files.append(None if name is None else str(name))
+        sizes.extend((float(im.get("width", 0) or 0), float(im.get("height", 0) or 0)))
+    return (
+        np.fromiter(ids, dtype=np.int64, count=len(ids)),
+        files,
+        np.frombuffer(sizes, dtype=np.float64).reshape(-1, 2),
+    )
+
+
+def _annotation_rows(items: Iterable, image_ids: np.ndarray, source: str) -> tuple[np.ndarray, ...]:
+    """(image id, category id, crowd, bbox (M,4)) arrays of the annotations, each checked as it comes
+    (`_check_annotation` says what is wrong with one that fails the quick test); unique annotation ids and known
+    image ids are checked over the arrays at the end."""
+    iids, cids, aids, flags = array("q"), array("q"), array("q"), array("b")
+    boxes = array("d")
+    inf = math.inf
+    for k, ann in enumerate(items):
+        try:  # the quick test of a well-formed annotation; anything else goes to _check_annotation
+            iid, aid, cid, bbox = ann["image_id"], ann.get("id"), ann.get("category_id", _NO_CATEGORY), ann["bbox"]
+            x, y, w, h = bbox
+            ok = (
+                type(iid) is int
+                and type(aid) is int
+                and type(cid) is int
+                and type(bbox) is list
+                and type(x) in _NUMBER_TYPES
+                and type(y) in _NUMBER_TYPES
+                and type(w) in _NUMBER_TYPES
+                and type(h) in _NUMBER_TYPES
+                and -inf < x < inf
+                and -inf < y < inf
+                and 0 <= w < inf
+                and 0 <= h < inf
+            )
+        except (TypeError, KeyError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            _check_annotation(k, ann, source)  # raises, unless only the id or category_id is absent
+            iid, aid, cid, bbox = ann["image_id"], ann.get("id"), ann.get("category_id", _NO_CATEGORY), ann["bbox"]
+        iids.append(iid)
+        cids.append(cid)
+        aids.append(0 if aid is None else aid)
+        flags.append((aid is not None) | (bool(ann.get("iscrowd", 0)) << 1))
+        boxes.extend(bbox)
+    image = np.frombuffer(iids, dtype=np.int64)
+    ann_ids = np.frombuffer(aids, dtype=np.int64)
+    flag = np.frombuffer(flags, dtype=np.int8)
+    has_id = (flag & 1).astype(bool)
+    # repeated annotation ids: the first repeat in file order, with the place of the id's first use
+    where = np.flatnonzero(has_id)
+    order = where[np.argsort(ann_ids[where], kind="stable")]
+    same = np.flatnonzero(ann_ids[order][1:] == ann_ids[order][:-1])
+    if len(same):
+        second = order[same + 1]
+        j = int(np.argmin(second))
+        k = int(second[j])
+        aid = int(ann_ids[k])
+        first = int(order[np.searchsorted(ann_ids[order], aid)])
+        raise ValueError(_duplicate_annotation(source, aid, first, k))
+    known = np.isin(image, image_ids)
+    if not known.all():
+        k = int(np.argmin(known))
+        raise ValueError(_unknown_image(source, k, int(ann_ids[k]) if has_id[k] else None, int(image[k])))
+    bbox_rows = np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4)
+    return image, np.frombuffer(cids, dtype=np.int64), (flag & 2).astype(bool), bbox_rows
+
+
+def _index(images: Iterable, annotations: Iterable, categories: list, source: str) -> CocoIndex:
+    image_ids, files, sizes = _image_rows(images, source)
+    _unique_ids(categories, "categories", "category", source)
+    ann_image, ann_category, crowd, bbox = _annotation_rows(annotations, image_ids, source)
+    return CocoIndex(image_ids, files, sizes, ann_image, ann_category, crowd, bbox, list(categories))
+
+
+def read_coco_index(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> CocoIndex:
+    """Read a COCO annotation file into a `CocoIndex` in bounded memory, with the checks of `load_coco_json`.
+
+    The file is streamed (ijson) after its polygon segmentations are cut out (regular expressions over its
+    bytes, in blocks), and only what the index keeps is held: a file the size of instances_train2017.json
+    needs a few hundred MB, not several GB. A file the streaming parser refuses (bad JSON or encoding, NaN),
+    or with one of `keys` empty or not a list, is read by `load_coco_json` instead, for its exact one-line
+    error (or, where Python's json accepts it, its index).
+    """
+    import ijson
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: COCO annotation file not found")
+    source = str(path)
+    data = _without_polygons(path)
+
+    def items(buf: bytes, key: str) -> Iterator:
+        return ijson.items(io.BytesIO(buf), f"{key}.item", use_float=True)
+
+    def objects(key: str) -> Iterator:
+        """The images or categories from `rest`, a copy without the annotation objects (each parse of the text
+        costs about as much as its size, and the annotations are its bulk)."""
+        for x in items(rest, key):
+            if type(x) is int:  # an entry with a 'bbox' field, taken for an annotation: read the whole text
+                raise _CutTooMuch
+            yield x
+
+    try:
+        rest = _FLAT_ANNOTATION.sub(b"0", data)
+        try:
+            cats = list(objects("categories"))  # checked wherever the file has them, as validate_coco does
+            index = _index(objects("images"), items(data, "annotations"), cats, source)
+        except _CutTooMuch:
+            cats = list(items(data, "categories"))
+            index = _index(items(data, "images"), items(data, "annotations"), cats, source)
+        counts = {"images": len(index.image_ids), "annotations": len(index.ann_image), "categories": len(cats)}
+        if all(counts.get(key, 1) for key in keys):
+            return index
+    except ijson.JSONError:
+        pass
+    data = b""  # the fallback below reads the whole file
+    full = load_coco_json(path, keys)  # the exact error, or a file only Python's json reads (NaN outside boxes)
+    return _index(_listed(full, "images"), _listed(full, "annotations"), _listed(full, "categories"), source)
 
 
 def map_categories(
@@ -139,8 +351,9 @@ def map_categories(
 ) -> tuple[dict[int, int], list[str]]:
     """Map COCO category ids to class indices: tree nodes, or 0..C-1 in id order without a tree.
 
-    With a tree, a category's own "wnid" wins, then a tree label map that names it (`label_map` picks one
-    source, otherwise every map the tree carries is searched). Returns ({category_id: index}, names by index).
+    With a tree, a category's own "node" (a node id) or "wnid" wins, then a tree label map that names it
+    (`label_map` picks one source, otherwise every map the tree carries is searched). Returns
+    ({category_id: index}, names by index).
     """
     ids, names = [], []
     for k, cat in enumerate(categories):
@@ -166,7 +379,7 @@ def map_categories(
             by_name.setdefault(lab, set()).add(wnid)
     mapping: dict[int, int] = {}
     for cid, name, cat in zip(ids, names, categories):
-        wnid = cat.get("wnid")
+        wnid = cat.get("node", cat.get("wnid"))  # a node id (user id or wnid), or the older "wnid" field
         if wnid is None:
             found = by_name.get(name, set())
             if len(found) > 1:
@@ -176,12 +389,14 @@ def map_categories(
                 )
             if not found:
                 raise ValueError(
-                    f"{source}: category {name!r} (id {cid}) has no 'wnid' field and no tree label "
-                    f"map names it; add a wnid or build the tree with a map for this dataset"
+                    f"{source}: category {name!r} (id {cid}) has no 'node' or 'wnid' field and no tree label "
+                    f"map names it; add its node id or build the tree with a map for this dataset"
                 )
             wnid = next(iter(found))
         if wnid not in tree:
-            raise ValueError(f"{source}: category {name!r} (id {cid}) has wnid {wnid} which is not a node of the tree")
+            raise ValueError(
+                f"{source}: category {name!r} (id {cid}) names node {wnid} which is not a node of the tree"
+            )
         mapping[cid] = tree.index(wnid)
     return mapping, list(tree.names)
 
@@ -189,13 +404,18 @@ def map_categories(
 class CocoDetection(torch.utils.data.Dataset):
     """A COCO detection file: `ds.load(i)` decodes image i with its boxes (xyxy pixels) and class nodes.
 
+    The file is streamed into arrays (`read_coco_index`): per-image offsets into flat box and node arrays.
     Crowd boxes are skipped; boxes reaching past the image are clipped, boxes with no area inside it are
-    dropped with one logged warning per file. Images listed in the JSON but missing on disk are an error
-    (all missing: probably a wrong `image_dir`) or a logged skip (some missing). A file without any usable box
-    is an error (nothing to train on); so are duplicate ids and malformed boxes (`validate_coco`).
+    dropped with one logged warning per file. Image files are not all checked at start: a random sample of
+    `CHECK_SAMPLE` is (all of them in a smaller set, whose missing files are left out with one warning); a
+    sample mostly missing is an error (probably a wrong `image_dir`), and a file found missing later is a
+    logged skip of the training loader (`JointDataset`). A file without any usable box is an error (nothing to
+    train on); so are duplicate ids and malformed boxes (`validate_coco`'s checks).
     """
 
     kind = "detection"
+    #: image files checked at start (a random sample of a larger set)
+    CHECK_SAMPLE = 64
 
     def __init__(
         self,
@@ -209,80 +429,110 @@ class CocoDetection(torch.utils.data.Dataset):
     ) -> None:
         self.ann_file = Path(ann_file)
         self.exif = exif  # read_image: honour the EXIF orientation (False: the stored pixels, as Darknet)
-        data = load_coco_json(self.ann_file)
+        index = read_coco_index(self.ann_file)
         src = str(self.ann_file)
         if image_dir is None:
             image_dir = self.ann_file.parent / "images"
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"{self.image_dir}: image folder for {src} not found (pass --images)")
-        self.cat_to_node, self.names = map_categories(data["categories"], tree, label_map=label_map, source=src)
-
-        images: dict[int, tuple[str, float, float]] = {}
-        for k, im in enumerate(data["images"]):
-            if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
-                raise ValueError(f"{src}: images[{k}] needs 'id' and 'file_name'")
-            images[int(im["id"])] = (
-                str(im["file_name"]),
-                float(im.get("width", 0) or 0),
-                float(im.get("height", 0) or 0),
+        self.cat_to_node, self.names = map_categories(index.categories, tree, label_map=label_map, source=src)
+        if None in index.files:
+            raise ValueError(f"{src}: images[{index.files.index(None)}] needs 'id' and 'file_name'")
+        no_category = index.ann_category == _NO_CATEGORY
+        if no_category.any():
+            raise ValueError(
+                f"{src}: annotations[{int(np.argmax(no_category))}] needs 'image_id', 'category_id' and 'bbox'"
             )
-        per_image: dict[int, list[tuple[list[float], int]]] = {i: [] for i in images}
-        dropped = 0
-        for k, ann in enumerate(data["annotations"]):
-            if not isinstance(ann, dict) or not {"image_id", "category_id", "bbox"} <= set(ann):
-                raise ValueError(f"{src}: annotations[{k}] needs 'image_id', 'category_id' and 'bbox'")
-            iid, cid = int(ann["image_id"]), int(ann["category_id"])
-            if iid not in images:
-                raise ValueError(f"{src}: annotations[{k}] refers to unknown image id {iid}")
-            if cid not in self.cat_to_node:
-                raise ValueError(f"{src}: annotations[{k}] refers to unknown category id {cid}")
-            if ann.get("iscrowd", 0):
-                continue
-            x, y, w, h = (float(v) for v in ann["bbox"])  # checked by load_coco_json (validate_coco)
-            x0, y0, x1, y1 = x, y, x + w, y + h
-            _, iw, ih = images[iid]
-            if iw > 0 and ih > 0:  # clip to the image the JSON describes
-                x0, x1 = min(max(x0, 0.0), iw), min(max(x1, 0.0), iw)
-                y0, y1 = min(max(y0, 0.0), ih), min(max(y1, 0.0), ih)
-            if x1 - x0 <= 0 or y1 - y0 <= 0:
-                dropped += 1
-                continue
-            per_image[iid].append(([x0, y0, x1, y1], self.cat_to_node[cid]))
+        cat_ids = np.fromiter(self.cat_to_node, dtype=np.int64, count=len(self.cat_to_node))
+        cat_nodes = np.fromiter(self.cat_to_node.values(), dtype=np.int64, count=len(self.cat_to_node))
+        by_id = np.argsort(cat_ids)
+        slot = np.searchsorted(cat_ids, index.ann_category, sorter=by_id).clip(0, max(0, len(cat_ids) - 1))
+        known = cat_ids[by_id][slot] == index.ann_category if len(cat_ids) else np.zeros(len(slot), bool)
+        if not known.all():
+            k = int(np.argmin(known))
+            raise ValueError(f"{src}: annotations[{k}] refers to unknown category id {int(index.ann_category[k])}")
+
+        # images by id; every annotation's image position, its box clipped to the size the JSON gives
+        order = np.argsort(index.image_ids, kind="stable")
+        ids = index.image_ids[order]
+        pos = np.searchsorted(ids, index.ann_image)
+        x, y, w, h = index.bbox.T
+        xyxy = np.stack((x, y, x + w, y + h), axis=1)
+        size = index.sizes[order][pos]  # (M,2) width, height
+        sized = (size[:, 0] > 0) & (size[:, 1] > 0)
+        limit = np.where(sized[:, None], np.concatenate((size, size), axis=1), np.inf)
+        clipped = np.where(sized[:, None], xyxy.clip(0.0, None), xyxy)
+        xyxy = np.minimum(clipped, limit)
+        area = (xyxy[:, 2] - xyxy[:, 0] > 0) & (xyxy[:, 3] - xyxy[:, 1] > 0)
+        use = ~index.ann_crowd & area
+        dropped = int((~index.ann_crowd & ~area).sum())
         if dropped:
             log.warning("%s: skipped %d box(es) with no area inside their image", src, dropped)
-
-        ids = sorted(images)
-        if skip_empty:
-            ids = [i for i in ids if per_image[i]]
-        missing = [i for i in ids if not (self.image_dir / images[i][0]).is_file()]
-        if missing and len(missing) == len(ids):
-            raise FileNotFoundError(
-                f"{self.image_dir}: none of the {len(ids)} images of {src} are there "
-                f"(first: {images[ids[0]][0]}); wrong image folder?"
+        per_image = np.bincount(pos[use], minlength=len(ids))
+        keep_images = np.flatnonzero(per_image > 0) if skip_empty else np.arange(len(ids))
+        files = [index.files[int(k)] for k in order[keep_images]]
+        keep_images = self._check_files(keep_images, files, src)
+        if not len(keep_images):
+            raise ValueError(f"{src}: no usable images")
+        if not per_image[keep_images].any():
+            crowd = int(index.ann_crowd.sum())
+            raise ValueError(
+                f"{src}: no usable boxes to train on ({len(index.ann_image)} annotation(s): {crowd} crowd, "
+                f"{dropped} with no area inside their image)"
             )
-        if missing:
+        # flat box/node arrays grouped by image (file order kept within an image), offsets per kept image
+        chosen = np.flatnonzero(use & np.isin(pos, keep_images))
+        chosen = chosen[np.argsort(pos[chosen], kind="stable")]
+        rank = np.full(len(ids), -1, dtype=np.int64)
+        rank[keep_images] = np.arange(len(keep_images))
+        counts = np.bincount(rank[pos[chosen]], minlength=len(keep_images))
+        self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._box_rows = xyxy[chosen].astype(np.float32)
+        self._node_rows = cat_nodes[by_id][slot[chosen]]
+        self.image_ids = [int(i) for i in ids[keep_images]]
+        self.files = [index.files[int(k)] or "" for k in order[keep_images]]
+
+    def _check_files(self, keep: np.ndarray, files: list[str | None], src: str) -> np.ndarray:
+        """`keep` (image positions, `files` their names) after checking a sample of the files: all of them up to
+        `CHECK_SAMPLE` (the missing ones are left out, with one warning), else a random sample of that many, of
+        which more than half missing is an error, fewer a warning (the loader skips them when reached)."""
+        n = len(files)
+        if n == 0:
+            return keep
+        sample = (
+            np.arange(n) if n <= self.CHECK_SAMPLE else np.random.default_rng(0).choice(n, self.CHECK_SAMPLE, False)
+        )
+        missing = [int(k) for k in sample if not (self.image_dir / str(files[k])).is_file()]
+        if missing and len(missing) == len(sample) and n <= self.CHECK_SAMPLE:
+            raise FileNotFoundError(
+                f"{self.image_dir}: none of the {n} images of {src} are there (first: {files[0]}); wrong image folder?"
+            )
+        if n > self.CHECK_SAMPLE and len(missing) * 2 > len(sample):
+            raise FileNotFoundError(
+                f"{self.image_dir}: {len(missing)} of {len(sample)} sampled images of {src} are not there "
+                f"(first: {files[missing[0]]}); wrong image folder?"
+            )
+        if missing and n <= self.CHECK_SAMPLE:
             log.warning(
                 "%s: %d image file(s) missing under %s, skipped (first: %s)",
                 src,
                 len(missing),
                 self.image_dir,
-                images[missing[0]][0],
+                files[missing[0]],
             )
-            gone = set(missing)
-            ids = [i for i in ids if i not in gone]
-        if not ids:
-            raise ValueError(f"{src}: no usable images")
-        if not any(per_image[i] for i in ids):
-            crowd = sum(1 for a in data["annotations"] if a.get("iscrowd", 0))
-            raise ValueError(
-                f"{src}: no usable boxes to train on ({len(data['annotations'])} annotation(s): {crowd} crowd, "
-                f"{dropped} with no area inside their image)"
+            return np.delete(keep, missing)
+        if missing:
+            log.warning(
+                "%s: %d of %d sampled image files missing under %s (first: %s); missing files are skipped when "
+                "the loader reaches them",
+                src,
+                len(missing),
+                len(sample),
+                self.image_dir,
+                files[missing[0]],
             )
-        self.image_ids = ids
-        self.files = [images[i][0] for i in ids]
-        self._boxes = [np.asarray([b for b, _ in per_image[i]], dtype=np.float32).reshape(-1, 4) for i in ids]
-        self._nodes = [np.asarray([n for _, n in per_image[i]], dtype=np.int64) for i in ids]
+        return keep
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -293,17 +543,21 @@ class CocoDetection(torch.utils.data.Dataset):
 
     def boxes(self, i: int) -> np.ndarray:
         """Boxes of image i, (n,4) xyxy pixels (no decoding)."""
-        return self._boxes[i]
+        return self._box_rows[self._offsets[i] : self._offsets[i + 1]]
 
-    def load(self, i: int) -> DetectionSample:
-        """Decode image i; boxes are clipped to the decoded image size."""
-        img = read_image(self.path(i), exif=self.exif)
+    def nodes(self, i: int) -> np.ndarray:
+        """Class nodes of the boxes of image i, (n,)."""
+        return self._node_rows[self._offsets[i] : self._offsets[i + 1]]
+
+    def load(self, i: int, *, encoded: bool = False) -> DetectionSample:
+        """Decode image i (`encoded`: `read_encoded`, for decoding on the device); boxes are clipped to the
+        decoded image size. A missing file is a FileNotFoundError (the loader logs and skips it)."""
+        path = self.path(i)
+        img = (read_encoded if encoded else read_image)(path, exif=self.exif)
         h, w = img.shape[1:]
-        boxes = torch.from_numpy(self._boxes[i].copy())
-        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
+        boxes = np.minimum(np.maximum(self.boxes(i), np.float32(0)), np.array([w, h, w, h], dtype=np.float32))
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        return DetectionSample(img, boxes[keep], torch.from_numpy(self._nodes[i])[keep], str(self.path(i)))
+        return DetectionSample(img, torch.from_numpy(boxes[keep]), torch.from_numpy(self.nodes(i)[keep]), str(path))
 
     def __getitem__(self, i: int) -> DetectionSample:
         return self.load(i)

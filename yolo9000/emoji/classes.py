@@ -7,6 +7,11 @@ whole branch (insects) never gets a detection box: joint training must find it f
 The ids were checked against WordNet 3.0 (`tests/test_emoji_world.py` re-checks each one is a noun synset
 lying below its coarse parent). Note WordNet's own taxonomy: a sailboat is a sailing vessel, not a boat,
 so the coarse label is "vessel"; tigers are big cats, not `cat`, so the coarse label is "feline".
+
+A second taxonomy, "habitat", puts the same emoji in a hierarchy that is not WordNet's (animals of the sky,
+water and land, vehicles by medium, fruit by colour, and the never-boxed "minibeasts"), with user ids: the
+fine class ``penguin`` is named ``penguin``, its boxed parent is ``water-animals``. The pictures are the same
+(the same emoji are boxed or never boxed); only the labels and the tree differ.
 """
 
 from __future__ import annotations
@@ -118,6 +123,95 @@ CLUTTER: tuple[str, ...] = tuple(
 
 CLASS_SETS = ("core", "all")
 
+TAXONOMIES = ("wordnet", "habitat")
+
+#: the habitat taxonomy's inner nodes: id -> (parent id or "", display name), parents first
+HABITAT_NODES: dict[str, tuple[str, str]] = {
+    "animals": ("", "animals"),
+    "sky-animals": ("animals", "sky animals"),
+    "water-animals": ("animals", "water animals"),
+    "land-animals": ("animals", "land animals"),
+    "minibeasts": ("animals", "minibeasts"),
+    "vehicles": ("", "vehicles"),
+    "land-vehicles": ("vehicles", "land vehicles"),
+    "water-vehicles": ("vehicles", "water vehicles"),
+    "air-vehicles": ("vehicles", "air vehicles"),
+    "fruit": ("", "fruit"),
+    "yellow-fruit": ("fruit", "yellow fruit"),
+    "red-fruit": ("fruit", "red fruit"),
+    "green-fruit": ("fruit", "green fruit"),
+}
+#: the habitat label (boxes carry it) of each fine class, by the WordNet world's coarse label or by fine name
+_HABITAT_BY_COARSE = {
+    "canine": "land-animals",
+    "feline": "land-animals",
+    "equine": "land-animals",
+    "car": "land-vehicles",
+    "bus": "land-vehicles",
+    "vessel": "water-vehicles",
+    "aircraft": "air-vehicles",
+    "insect": "minibeasts",
+}
+_HABITAT_BY_NAME = {
+    "penguin": "water-animals",
+    "duck": "water-animals",
+    "flamingo": "water-animals",
+    "swan": "water-animals",
+    "owl": "sky-animals",
+    "parrot": "sky-animals",
+    "eagle": "sky-animals",
+    "lemon": "yellow-fruit",
+    "banana": "yellow-fruit",
+    "pineapple": "yellow-fruit",
+    "cherry": "red-fruit",
+    "strawberry": "red-fruit",
+    "watermelon": "red-fruit",
+    "pear": "green-fruit",
+    "grape": "green-fruit",
+}
+
+
+def _check_taxonomy(taxonomy: str) -> None:
+    if taxonomy not in TAXONOMIES:
+        raise ValueError(f"unknown emoji taxonomy {taxonomy!r}; choose one of {', '.join(TAXONOMIES)}")
+
+
+def fine_id(c: EmojiClass, taxonomy: str = "wordnet") -> str:
+    """The node id of a fine class: its wnid, or in the habitat taxonomy its name with hyphens (``guide-dog``)."""
+    _check_taxonomy(taxonomy)
+    return c.wnid if taxonomy == "wordnet" else c.name.replace(" ", "-")
+
+
+def coarse_of(c: EmojiClass, taxonomy: str = "wordnet") -> str:
+    """The coarse label of a fine class (what its detection boxes carry): "bird", or "water animals"."""
+    _check_taxonomy(taxonomy)
+    if taxonomy == "wordnet":
+        return c.coarse
+    return HABITAT_NODES[_HABITAT_BY_NAME.get(c.name) or _HABITAT_BY_COARSE[c.coarse]][1]
+
+
+def coarse_id(label: str, taxonomy: str = "wordnet") -> str:
+    """The node id of a coarse label: its wnid, or its habitat id."""
+    _check_taxonomy(taxonomy)
+    if taxonomy == "wordnet":
+        return COARSE[label]
+    return next(k for k, (_, name) in HABITAT_NODES.items() if name == label)
+
+
+def coarse_boxed(label: str, classes: tuple[EmojiClass, ...], taxonomy: str = "wordnet") -> bool:
+    """True when the coarse label gets detection boxes (some fine class below it is boxed)."""
+    return any(c.boxed for c in classes if coarse_of(c, taxonomy) == label)
+
+
+def habitat_rows(classes: tuple[EmojiClass, ...]) -> list[tuple[str, str, str]]:
+    """The habitat hierarchy as ``(id, parent, name)`` rows (the world's hierarchy.csv): the inner nodes the
+    classes use, then the fine classes."""
+    used = {coarse_id(coarse_of(c, "habitat"), "habitat") for c in classes}
+    used |= {HABITAT_NODES[u][0] for u in used}
+    rows = [(k, par, name) for k, (par, name) in HABITAT_NODES.items() if k in used]
+    rows += [(fine_id(c, "habitat"), coarse_id(coarse_of(c, "habitat"), "habitat"), c.name) for c in classes]
+    return rows
+
 
 def select_classes(class_set: str = "core") -> tuple[EmojiClass, ...]:
     """The fine classes of a world: "core" (24 classes, 7 coarse labels, the default) or "all"."""
@@ -128,10 +222,11 @@ def select_classes(class_set: str = "core") -> tuple[EmojiClass, ...]:
     raise ValueError(f"unknown emoji class set {class_set!r}; choose one of {', '.join(CLASS_SETS)}")
 
 
-def coarse_labels(classes: tuple[EmojiClass, ...]) -> list[str]:
-    """Coarse labels used by `classes`, in `COARSE` order (boxed and no-box ones)."""
-    used = {c.coarse for c in classes}
-    return [name for name in COARSE if name in used]
+def coarse_labels(classes: tuple[EmojiClass, ...], taxonomy: str = "wordnet") -> list[str]:
+    """Coarse labels used by `classes`, in `COARSE` (or `HABITAT_NODES`) order (boxed and no-box ones)."""
+    used = {coarse_of(c, taxonomy) for c in classes}
+    order = list(COARSE) if taxonomy == "wordnet" else [name for _, name in HABITAT_NODES.values()]
+    return [name for name in order if name in used]
 
 
 def class_table(classes: tuple[EmojiClass, ...] = CLASSES):

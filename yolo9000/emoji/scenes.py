@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from yolo9000.emoji.classes import CLUTTER, EmojiClass, select_classes
+from yolo9000.emoji.classes import CLUTTER, TAXONOMIES, EmojiClass, select_classes
 from yolo9000.emoji.render import Scene, SpriteBank, background, default_font_path, fragment, make_instance, occluder
 
 GENERATOR_VERSION = 1  # bump whenever the drawing changes, so cached worlds are redrawn
@@ -39,6 +39,7 @@ class WorldConfig:
     occlusion: float = 0.25  # chance per object of an occluder over part of it
     clutter: float = 1.5  # mean number of clutter fragments per picture
     min_visible: float = 0.6  # no object loses more than 40% of its pixels to later drawings
+    taxonomy: str = "wordnet"  # the labels and tree: WordNet's, or the "habitat" hierarchy (same pictures)
 
     def validate(self) -> "WorldConfig":
         """Raise ValueError naming the first bad setting."""
@@ -64,11 +65,16 @@ class WorldConfig:
         if self.clutter < 0:
             raise ValueError(f"emoji world: clutter must be >= 0, got {self.clutter}")
         select_classes(self.class_set)
+        if self.taxonomy not in TAXONOMIES:
+            raise ValueError(f"emoji world: taxonomy must be one of {', '.join(TAXONOMIES)}, got {self.taxonomy!r}")
         return self
 
     def key(self, font: Path | None = None) -> str:
         """A short stable id of these settings (and of the font file's name and size)."""
-        blob = json.dumps({"v": GENERATOR_VERSION, **asdict(self), "font": font_id(font)}, sort_keys=True)
+        fields = asdict(self)
+        if fields["taxonomy"] == "wordnet":  # the keys of worlds made before taxonomies existed stay the same
+            del fields["taxonomy"]
+        blob = json.dumps({"v": GENERATOR_VERSION, **fields, "font": font_id(font)}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 

@@ -4,10 +4,11 @@ Layout of a world directory (`generate_world(out)` writes it; `ensure_world(root
 
     detection/images/*.png, detection/annotations.json    COCO, boxes at COARSE labels (bird, car, ...)
     detection_fine/annotations.json                       the same images, boxes at FINE labels (upper bound)
-    classification/<wnid>/*.png                           class folders at FINE labels, no boxes
+    classification/<id>/*.png                             class folders at FINE labels (named by node id), no boxes
     test/images/*.png, test/annotations.json              COCO, boxes at FINE labels (incl. the no-box branch)
     test/annotations_coarse.json                          the same test boxes at COARSE labels
     wordtree.json                                         WordTree over every label, with label maps
+    hierarchy.csv                                         (taxonomy "habitat") the hierarchy, id,parent,name
     README.md, world.json                                 description and the manifest (settings, counts)
 
 Every picture is drawn from its own seed (seed, split, index), so a world is the same bytes whatever the
@@ -17,6 +18,7 @@ number of worker processes.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -30,7 +32,18 @@ from typing import Any
 from PIL import Image
 
 from wordtree.files import cache_dir
-from yolo9000.emoji.classes import CLUTTER, COARSE, NO_BOX, EmojiClass, coarse_labels, select_classes
+from wordtree.tree import WordTree
+from yolo9000.emoji.classes import (
+    CLUTTER,
+    EmojiClass,
+    coarse_boxed,
+    coarse_id,
+    coarse_labels,
+    coarse_of,
+    fine_id,
+    habitat_rows,
+    select_classes,
+)
 from yolo9000.emoji.render import SpriteBank
 from yolo9000.emoji.scenes import (  # noqa: F401  (re-exported: the public drawing API)
     GENERATOR_VERSION,
@@ -46,7 +59,7 @@ MANIFEST = "world.json"
 #: Every file a world folder holds (`_write_world`), as relative POSIX paths; --force replaces a world only
 #: when nothing else is in it (the rule of `wordtree.files.prepare_output_dir`)
 _WORLD_FILE = re.compile(
-    r"(world\.json|README\.md|wordtree\.json|detection/annotations\.json|detection_fine/annotations\.json"
+    r"(world\.json|README\.md|wordtree\.json|hierarchy\.csv|detection/annotations\.json|detection_fine/annotations\.json"
     r"|test/annotations(_coarse)?\.json|(detection|test)/images/\d+\.png|classification/[^/]+/[^/]+\.png)"
 )
 _PNG_LEVEL = 3  # fixed so the bytes do not depend on a library default; 6+ costs 2x time for 10% size
@@ -79,7 +92,7 @@ def _cls_job(args) -> None:
     bank = _bank(font)
     cls = select_classes(class_set)[ci]
     image = draw_classification(bank, cls, cfg, index, ci)
-    _save_png(image, Path(out_dir) / f"{cls.wnid}_{index:05d}.png")
+    _save_png(image, Path(out_dir) / f"{fine_id(cls, cfg.taxonomy)}_{index:05d}.png")
 
 
 _BANKS: dict[str, SpriteBank] = {}
@@ -111,14 +124,28 @@ def _run(jobs: list, fn: Callable, workers: int, desc: str, progress: bool) -> l
         return list(tqdm(pool.imap(fn, jobs, chunksize=16), **bar))
 
 
-def _categories(classes: tuple[EmojiClass, ...], coarse: bool) -> list[dict]:
+def _categories(classes: tuple[EmojiClass, ...], coarse: bool, taxonomy: str = "wordnet") -> list[dict]:
+    """COCO categories; each names its tree node by "wnid" (WordNet taxonomy) or "node" (a user id)."""
+    key = "wnid" if taxonomy == "wordnet" else "node"
+    everything = select_classes("all")  # whether a coarse label is boxed does not depend on the class set
     if coarse:
         return [
-            {"id": i + 1, "name": name, "supercategory": "no-box" if name in NO_BOX else "boxed", "wnid": COARSE[name]}
-            for i, name in enumerate(coarse_labels(classes))
+            {
+                "id": i + 1,
+                "name": name,
+                "supercategory": "boxed" if coarse_boxed(name, everything, taxonomy) else "no-box",
+                key: coarse_id(name, taxonomy),
+            }
+            for i, name in enumerate(coarse_labels(classes, taxonomy))
         ]
     return [
-        {"id": i + 1, "name": c.name, "supercategory": c.coarse, "wnid": c.wnid, "emoji": c.emoji}
+        {
+            "id": i + 1,
+            "name": c.name,
+            "supercategory": coarse_of(c, taxonomy),
+            key: fine_id(c, taxonomy),
+            "emoji": c.emoji,
+        }
         for i, c in enumerate(classes)
     ]
 
@@ -154,42 +181,63 @@ def _write_json(obj, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _build_tree(classes: tuple[EmojiClass, ...], out: Path) -> dict:
-    """Build the WordTree over every label with our builder, add the label maps, save `wordtree.json`."""
+def _build_tree(classes: tuple[EmojiClass, ...], out: Path, taxonomy: str = "wordnet") -> dict:
+    """Build the WordTree over every label with our builder, add the label maps, save `wordtree.json`.
+
+    WordNet taxonomy: the builder over the fine and coarse wnids. Habitat: the hierarchy is written as
+    `hierarchy.csv` and built as `build-wordtree --hierarchy hierarchy.csv` does."""
     from wordtree import build_wordtree
+    from wordtree.builder import build
+    from wordtree.hierarchy import read_csv, resolve
     from wordtree.tree import LabelMap
 
     boxed = tuple(c for c in classes if c.boxed)
-    det = [n for n in coarse_labels(boxed)]
-    coarse_all = coarse_labels(classes)
-    cls_sorted = sorted(c.wnid for c in classes)  # ImageFolder order
-    wnids = [c.wnid for c in classes] + [COARSE[n] for n in coarse_all]
-    tree = build_wordtree(wnids)
+    det = [n for n in coarse_labels(boxed, taxonomy)]
+    coarse_all = coarse_labels(classes, taxonomy)
+    fine = [fine_id(c, taxonomy) for c in classes]
+    cls_sorted = sorted(fine)  # ImageFolder order
+    if taxonomy == "wordnet":
+        tree = build_wordtree(fine + [coarse_id(n) for n in coarse_all])
+    else:
+        with open(out / "hierarchy.csv", "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh, lineterminator="\n").writerows([("id", "parent", "name"), *habitat_rows(classes)])
+        tree, _ = build([], user=resolve([read_csv(out / "hierarchy.csv")]))
     maps = [
-        LabelMap("detection", tuple(det), tuple(COARSE[n] for n in det)),
-        LabelMap("detection_fine", tuple(c.name for c in classes), tuple(c.wnid for c in classes)),
+        LabelMap("detection", tuple(det), tuple(coarse_id(n, taxonomy) for n in det)),
+        LabelMap("detection_fine", tuple(c.name for c in classes), tuple(fine)),
         LabelMap("classification", tuple(cls_sorted), tuple(cls_sorted)),
-        LabelMap("test", tuple(c.name for c in classes), tuple(c.wnid for c in classes)),
-        LabelMap("test_coarse", tuple(coarse_all), tuple(COARSE[n] for n in coarse_all)),
+        LabelMap("test", tuple(c.name for c in classes), tuple(fine)),
+        LabelMap("test_coarse", tuple(coarse_all), tuple(coarse_id(n, taxonomy) for n in coarse_all)),
     ]
-    tree = tree.with_label_maps(maps)
+    tree = WordTree(tree.ids, tree.parent, tree.names, label_maps=maps, targets=tree.targets)
     tree.save(out / "wordtree.json")
     return tree.summary()
 
 
 def _readme(cfg: WorldConfig, counts: dict, classes: tuple[EmojiClass, ...], summary: dict) -> str:
+    tax = cfg.taxonomy
     rows = "\n".join(
-        f"| {c.emoji} | {c.name} | `{c.wnid}` | {c.coarse} | `{c.coarse_wnid}` | "
+        f"| {c.emoji} | {c.name} | `{fine_id(c, tax)}` | {coarse_of(c, tax)} | `{coarse_id(coarse_of(c, tax), tax)}` | "
         f"{'yes' if c.boxed else '**no** (classification only)'} |"
         for c in classes
     )
     settings = "\n".join(f"| `{k}` | {v} |" for k, v in asdict(cfg).items())
-    nobox = sorted({c.coarse for c in classes if not c.boxed})
+    nobox = sorted({coarse_of(c, tax) for c in classes if not c.boxed})
+    idw = "wnid" if tax == "wordnet" else "id"
+    what = (
+        "stand for real WordNet noun\nsynsets"
+        if tax == "wordnet"
+        else "sit in a hierarchy of our own\n(`hierarchy.csv`: animals by habitat, vehicles by medium, fruit by colour), not WordNet's"
+    )
+    built = (
+        "with `wordtree.build_wordtree` over every fine and coarse wnid"
+        if tax == "wordnet"
+        else "from `hierarchy.csv` (as `build-wordtree --hierarchy hierarchy.csv` does)"
+    )
     return f"""# Emoji world (seed {cfg.seed})
 
 A synthetic world for YOLO9000-style joint training, written by `yolo9000 emoji-world`
-(generator version {GENERATOR_VERSION}). Emoji from the Noto Color Emoji font stand for real WordNet noun
-synsets. Detection boxes carry only coarse, COCO-like labels; class folders carry the fine labels; the
+(generator version {GENERATOR_VERSION}). Emoji from the Noto Color Emoji font {what}. Detection boxes carry only coarse, COCO-like labels; class folders carry the fine labels; the
 test set is boxed at the fine labels. The branch(es) {", ".join(nobox) or "(none)"} never get a detection
 box: a detector must learn to find and name them from the class folders alone.
 
@@ -201,17 +249,17 @@ Same settings and seed give the same bytes (every picture is drawn from its own 
 |---|---|---|---|---|
 | detection | `detection/images/`, `detection/annotations.json` (COCO) | {counts["detection_images"]} | {counts["detection_boxes"]} | coarse ({counts["detection_categories"]} categories) |
 | detection, fine labels | `detection_fine/annotations.json` (same pictures) | {counts["detection_images"]} | {counts["detection_boxes"]} | fine (upper-bound baseline) |
-| classification | `classification/<wnid>/*.png` (class folders) | {counts["classification_images"]} | none | fine ({counts["classification_classes"]} classes) |
+| classification | `classification/<{idw}>/*.png` (class folders) | {counts["classification_images"]} | none | fine ({counts["classification_classes"]} classes) |
 | test | `test/images/`, `test/annotations.json` (COCO) | {counts["test_images"]} | {counts["test_boxes"]} | fine, incl. the no-box branch |
 | test, coarse labels | `test/annotations_coarse.json` (same pictures) | {counts["test_images"]} | {counts["test_boxes"]} | coarse |
 
-`wordtree.json` is the WordTree built with `wordtree.build_wordtree` over every fine and coarse wnid
+`wordtree.json` is the WordTree built {built}
 ({summary.get("nodes", "?")} nodes, depth {summary.get("max_depth", "?")}), with label maps `detection`,
-`detection_fine`, `classification`, `test` and `test_coarse`. COCO categories carry their `wnid`.
+`detection_fine`, `classification`, `test` and `test_coarse`. COCO categories carry their `{"wnid" if tax == "wordnet" else "node"}`.
 
 ## Classes
 
-| emoji | fine label | wnid | coarse label | coarse wnid | detection boxes |
+| emoji | fine label | {idw} | coarse label | coarse {idw} | detection boxes |
 |---|---|---|---|---|---|
 {rows}
 
@@ -362,9 +410,10 @@ def generate_world(
 
 def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers: int, progress: bool) -> None:
     boxed = tuple(c for c in classes if c.boxed)
-    coarse_all = coarse_labels(classes)
-    coarse_det = coarse_labels(boxed)
-    fine_id = {c.wnid: i + 1 for i, c in enumerate(classes)}
+    tax = cfg.taxonomy
+    coarse_all = coarse_labels(classes, tax)
+    coarse_det = coarse_labels(boxed, tax)
+    fine_cat = {c.wnid: i + 1 for i, c in enumerate(classes)}
 
     det_dir, test_dir = tmp / "detection" / "images", tmp / "test" / "images"
     for d in (det_dir, test_dir, tmp / "detection_fine"):
@@ -382,8 +431,8 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
             cfg,
             cfg.image_size,
             det,
-            _categories(boxed, coarse=True),
-            lambda ci: coarse_det.index(boxed[ci].coarse) + 1,
+            _categories(boxed, coarse=True, taxonomy=tax),
+            lambda ci: coarse_det.index(coarse_of(boxed[ci], tax)) + 1,
         ),
         tmp / "detection" / "annotations.json",
     )
@@ -393,8 +442,8 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
             cfg,
             cfg.image_size,
             det,
-            _categories(classes, coarse=False),
-            lambda ci: fine_id[boxed[ci].wnid],
+            _categories(classes, coarse=False, taxonomy=tax),
+            lambda ci: fine_cat[boxed[ci].wnid],
         ),
         tmp / "detection_fine" / "annotations.json",
     )
@@ -408,7 +457,12 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
     )
     _write_json(
         _coco(
-            "test split, fine labels", cfg, cfg.image_size, test, _categories(classes, coarse=False), lambda ci: ci + 1
+            "test split, fine labels",
+            cfg,
+            cfg.image_size,
+            test,
+            _categories(classes, coarse=False, taxonomy=tax),
+            lambda ci: ci + 1,
         ),
         tmp / "test" / "annotations.json",
     )
@@ -418,22 +472,22 @@ def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers
             cfg,
             cfg.image_size,
             test,
-            _categories(classes, coarse=True),
-            lambda ci: coarse_all.index(classes[ci].coarse) + 1,
+            _categories(classes, coarse=True, taxonomy=tax),
+            lambda ci: coarse_all.index(coarse_of(classes[ci], tax)) + 1,
         ),
         tmp / "test" / "annotations_coarse.json",
     )
 
     jobs = []
     for ci, c in enumerate(classes):
-        (tmp / "classification" / c.wnid).mkdir(parents=True)
+        (tmp / "classification" / fine_id(c, tax)).mkdir(parents=True)
         jobs += [
-            (ci, i, str(tmp / "classification" / c.wnid), cfg, cfg.class_set, font)
+            (ci, i, str(tmp / "classification" / fine_id(c, tax)), cfg, cfg.class_set, font)
             for i in range(cfg.n_classification_per_class)
         ]
     _run(jobs, _cls_job, workers, "classification", progress)
 
-    summary = _build_tree(classes, tmp)
+    summary = _build_tree(classes, tmp, tax)
     counts = {
         "detection_images": cfg.n_detection,
         "detection_boxes": sum(len(p) for _, p, _ in det),

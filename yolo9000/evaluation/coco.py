@@ -75,9 +75,9 @@ def _coco_wnids() -> dict[str, str]:
 def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
     """Tree node of every COCO category (in `category_ids(coco)` order: ascending id).
 
-    A category's own ``"wnid"`` field wins; else a label map of the tree holding the category name;
-    else, when (nearly) every category name is one of COCO's 80, the shipped COCO -> WordNet table; else a unique
-    node with that display name. Anything else is a one-line error naming the category.
+    A category's own ``"node"`` (a node id) or ``"wnid"`` field wins; else a label map of the tree holding the
+    category name; else, when (nearly) every category name is one of COCO's 80, the shipped COCO -> WordNet
+    table; else a unique node with that display name. Anything else is a one-line error naming the category.
     """
     where = source or getattr(coco, "source", "COCO file")
     maps = tree.label_maps
@@ -94,11 +94,11 @@ def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
     nodes = []
     for cid in category_ids(coco):
         cat = coco.cats[cid]
-        wnid = cat.get("wnid")
+        wnid = cat.get("node", cat.get("wnid"))  # a node id (user id or wnid), or the older "wnid" field
         if wnid is not None:
             if wnid not in tree:
                 raise ValueError(
-                    f"{where}: category {cat.get('name')!r} (id {cid}) has wnid {wnid} which is not a node of the tree"
+                    f"{where}: category {cat.get('name')!r} (id {cid}) names node {wnid}, not a node of the tree"
                 )
             nodes.append(tree.index(wnid))
             continue
@@ -115,7 +115,7 @@ def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
             continue
         why = (
             "matches no tree node" if not found else f"matches {len(found)} tree nodes"
-        ) + " (give it a 'wnid', or pass a category map)"
+        ) + " (give it a 'node' id, or pass a category map)"
         raise ValueError(f"{where}: category {name!r} (id {cid}) {why}")
     return np.asarray(nodes, dtype=np.int64)
 
@@ -316,6 +316,6 @@ def evaluate_detections(
     if tree is not None:
         assert cat_nodes is not None  # looked up above when not given
         result.per_class["node"] = cat_nodes
-        result.per_class["wnid"] = [tree.wnids[n] for n in cat_nodes]
+        result.per_class["wnid"] = [tree.ids[n] for n in cat_nodes]  # the node id (historical column name)
         result.per_class["depth"] = tree.depth[cat_nodes]
     return result, scored

@@ -104,7 +104,7 @@ def boxed_from_file(path: str | Path, tree) -> np.ndarray:
         got = boxed_from_tree(train_tree)
         if got is None:
             raise ValueError(f"{path}: tree has no detection label map ({', '.join(BOX_MAP_NAMES)})")
-        wnids = [w for w, b in zip(train_tree.wnids, got) if b]
+        wnids = [w for w, b in zip(train_tree.ids, got) if b]
         return _mask_of_wnids(tree, wnids, path)
     lines = [ln.split("#")[0].strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln]
@@ -294,7 +294,7 @@ def _label_of(det: dict, tree, names, cat_by_name: dict[str, int], where: str) -
             if not 0 <= node < len(tree):
                 raise ValueError(f"{where}: node {node} out of range for a tree of {len(tree)} nodes")
             return node
-        if "wnid" in det:
+        if "wnid" in det:  # a node id (WordNet or user id)
             if det["wnid"] not in tree:
                 raise ValueError(f"{where}: wnid {det['wnid']} is not a node of the tree")
             return tree.index(det["wnid"])

@@ -96,7 +96,7 @@ def detection_report(
     if tree is not None:
         assert cat_nodes is not None  # looked up above when not given
         per["node"] = cat_nodes
-        per["wnid"] = [tree.wnids[n] for n in cat_nodes]
+        per["wnid"] = [tree.ids[n] for n in cat_nodes]  # the node id (historical column name)
         per["depth"] = tree.depth[cat_nodes]
         if credit:
             headline["per_box"], box_depth = box_hierarchy(coco_gt, preds, tree, cat_nodes)

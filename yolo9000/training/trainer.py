@@ -39,10 +39,11 @@ from yolo9000.data import (
     CocoDetection,
     JointBatchSampler,
     JointDataset,
-    collate,
     distort_hsv_batch,
     multiscale_sizes,
 )
+from yolo9000.data.image_io import device_decode_problem
+from yolo9000.data.joint import EncodedBatch, collate_for
 from yolo9000.device import resolve_device
 from yolo9000.training.config import TrainConfig
 from yolo9000.training.distributed import amp_dtype, replica_digest, setup_distributed
@@ -360,7 +361,7 @@ class Trainer:
 
         from yolo9000.detection.loss import RegionLoss
 
-        # the data already gives tree nodes (categories resolved by wnid), so the cfg's map= is not re-applied
+        # the data already gives tree nodes (categories resolved by node id), so the cfg's map= is not re-applied
         self.loss_fn = RegionLoss(
             region,
             tree_softmax=getattr(model.head, "tree_softmax", None),
@@ -439,8 +440,19 @@ class Trainer:
             raise ValueError(f"{where}: the saved weights do not fit --cfg {self.model_spec} ({first})") from None
 
     # ------------------------------------------------------------------ loop
+    def _decode_mode(self) -> str:
+        """`cfg.decode`, or "cpu" with one logged line where decoding on the device cannot work."""
+        if self.cfg.decode != "gpu":
+            return "cpu"
+        problem = device_decode_problem(self.device)
+        if problem is not None:
+            log.warning("--decode gpu: %s; decoding on the CPU in the loader workers instead", problem)
+            return "cpu"
+        return "gpu"
+
     def _loader(self):
         cfg = self.cfg
+        decode = self._decode_mode()
         dataset = JointDataset(
             self.det,
             self.cls,
@@ -448,6 +460,7 @@ class Trainer:
             dtype=torch.uint8,
             defer_hsv=True,
             cls_augment_cfg=self.cls_augment_cfg,
+            decode=decode,
         )
         final_steps = min(200, max(1, self.steps // 20)) if self.final_size else 0
         self.sampler = JointBatchSampler(
@@ -473,7 +486,7 @@ class Trainer:
         return torch.utils.data.DataLoader(
             dataset,
             batch_sampler=self.sampler,
-            collate_fn=collate,
+            collate_fn=collate_for(decode),
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=workers > 0,
@@ -555,6 +568,8 @@ class Trainer:
         tw = time.perf_counter()
         images, targets, hsv = next(batches)
         wait = time.perf_counter() - tw
+        if isinstance(images, EncodedBatch):  # --decode gpu: JPEG bytes, decoded, resized and placed here
+            images = images.render(self.device, targets)
         # uint8 over the bus, then float, HSV distortion and channels_last on the device
         images = images.to(self.device, non_blocking=True).float().div_(255)
         images = distort_hsv_batch(images, hsv.to(self.device, non_blocking=True))
