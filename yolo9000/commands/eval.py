@@ -57,15 +57,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    m = p.add_argument_group(
-        "model (default: the emoji-world checkpoint runs/emoji/last.pt, evaluated on its "
-        "world's test split when no data is given)"
+    options.add_model_options(
+        p,
+        title="model (default: the emoji-world checkpoint runs/emoji/last.pt, evaluated on its "
+        "world's test split when no data is given)",
+        path_type=Path,
+        tree_help="our tree JSON or a Darknet .tree: the tree of a --cfg model, or of --predictions",
     )
-    m.add_argument("--checkpoint", type=Path, help="a yolo9000 checkpoint (.pt)")
-    m.add_argument("--cfg", type=Path, help="Darknet cfg file")
-    m.add_argument("--weights", type=Path, help="Darknet .weights file (with --cfg)")
-    m.add_argument("--tree", type=Path, help="tree: our JSON or a Darknet .tree (for --cfg or --predictions)")
-    m.add_argument("--names", type=Path, help="Darknet .names file for a .tree")
     d = p.add_argument_group("data")
     d.add_argument("--coco", type=Path, help="COCO detection JSON with the ground truth")
     d.add_argument("--images", type=Path, help="image folder of --coco (default: next to the JSON)")

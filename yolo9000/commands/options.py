@@ -22,7 +22,10 @@ non_negative_float = options.arg_type(options.non_negative_float)
 
 
 def add_model_options(
-    parser: argparse.ArgumentParser, title: str = "model", path_type: Callable[[str], Any] = str
+    parser: argparse.ArgumentParser,
+    title: str = "model",
+    path_type: Callable[[str], Any] = str,
+    tree_help: str = "our tree JSON or a Darknet .tree, when the cfg's [region] uses a tree",
 ) -> argparse._ArgumentGroup:
     """The options that name a model, shared by `detect`, `export` and `eval`: a checkpoint, or a Darknet cfg
     with its weights, tree and names. Returns the group, for a command's own extra model options."""
@@ -34,8 +37,6 @@ def add_model_options(
     m.add_argument(
         "--weights", type=path_type, help="Darknet .weights for --cfg (without: random weights, with a warning)"
     )
-    m.add_argument(
-        "--tree", type=path_type, help="our tree JSON or a Darknet .tree, when the cfg's [region] uses a tree"
-    )
+    m.add_argument("--tree", type=path_type, help=tree_help)
     m.add_argument("--names", type=path_type, help="label names, one per line (as many as the region's classes)")
     return m
