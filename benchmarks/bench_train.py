@@ -12,19 +12,16 @@ needs no dataset. The numbers are medians over the timed steps (after `--warmup`
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wordtree.tree import WordTree  # noqa: E402
 from yolo9000.darknet import models  # noqa: E402
 from yolo9000.data import (
     AugmentConfig,
@@ -38,44 +35,9 @@ from yolo9000.data.augment import distort_hsv_batch  # noqa: E402
 from yolo9000.detection.loss import RegionLoss  # noqa: E402
 from yolo9000.training.trainer import param_groups  # noqa: E402
 
-
-def make_data(root: Path, n_det: int, n_cls: int, seed: int = 0) -> tuple[Path, Path, WordTree]:
-    """A 2-level tree of 20 leaves, COCO JSON with boxes at the 4 inner nodes, class folders of leaves."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    parents = {"n80000000": None}
-    for i in range(4):
-        parents[f"n8000010{i}"] = "n80000000"
-        for j in range(5):
-            parents[f"n800002{i}{j}"] = f"n8000010{i}"
-    tree = WordTree.from_edges(parents)
-    (root / "images").mkdir(parents=True)
-    images, anns = [], []
-    for k in range(n_det):
-        arr = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-        Image.fromarray(arr).save(root / "images" / f"{k}.jpg", quality=85)
-        images.append({"id": k, "file_name": f"{k}.jpg", "width": 640, "height": 480})
-        for _ in range(int(rng.integers(1, 8))):
-            w, h = rng.uniform(20, 300, 2)
-            x, y = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h)
-            anns.append(
-                {
-                    "id": len(anns),
-                    "image_id": k,
-                    "category_id": int(rng.integers(4)),
-                    "bbox": [x, y, w, h],
-                    "iscrowd": 0,
-                }
-            )
-    cats = [{"id": i, "name": f"c{i}", "wnid": f"n8000010{i}"} for i in range(4)]
-    (root / "ann.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
-    for i in range(4):
-        d = root / "cls" / f"n800002{i}0"
-        d.mkdir(parents=True)
-        for k in range(max(1, n_cls // 4)):
-            Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)).save(d / f"{k}.jpg", quality=85)
-    return root / "ann.json", root / "cls", tree
+# the synthetic COCO + class-folder data (photo-like JPEGs) is bench_loader's, one generator for both benchmarks
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_loader import make_data  # noqa: E402
 
 
 def main(argv=None) -> int:

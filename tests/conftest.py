@@ -100,6 +100,16 @@ def _restore_global_rng():
 # --- the reference folder ----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (the CI machine has 2 shared cores: OpenMP's second thread only adds
+    contention for tiny tensors). Modules use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     """`../shared/reference` (Darknet's cfgs, 9k tree files, measurements), or skip."""

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tiny_data as td
-import torch
 from PIL import Image
 
 from wordtree.formats import load_json
@@ -36,12 +35,7 @@ FINE = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _folders(root: Path) -> Path:

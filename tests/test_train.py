@@ -14,14 +14,7 @@ from yolo9000.cli import main
 from yolo9000.training.config import TrainConfig
 from yolo9000.training.schedule import DarknetSchedule
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # the CI machine has 2 shared cores: OpenMP's second thread only adds contention for these tiny tensors
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -327,18 +327,23 @@ def _graft(parent: dict[str, str | None], graft, report: BuildReport) -> None:
         report.grafted += 1
 
 
+def _drop_class_less_roots(parent: dict[str, str | None], targets: set[str]) -> None:
+    """Remove the roots of `parent` that are not targets; their children become roots."""
+    tops = {n for n, p in parent.items() if p is None and n not in targets}
+    for n, p in list(parent.items()):
+        if p in tops:
+            parent[n] = None
+    for t in tops:
+        del parent[t]
+
+
 def _keep(parent: dict[str, str | None], keep: str | None, targets: set[str], report: BuildReport) -> None:
     """Cut the tree to the strict descendants of `keep` (its children become roots); `ROOT_KEEP` removes
     the graph's non-target roots (entity) only; targets cut away are listed in `report.dropped`."""
     if keep is None:
         return
     if keep == ROOT_KEEP:
-        tops = {n for n, p in parent.items() if p is None and n not in targets}
-        for n, p in list(parent.items()):
-            if p in tops:
-                parent[n] = None
-        for t in tops:
-            del parent[t]
+        _drop_class_less_roots(parent, targets)
         return
     inside: dict[str, bool] = {}
     for n in parent:  # walk up once per node, memoising whole chains
@@ -480,12 +485,7 @@ def _add_user(
     own = dict(user.parent)
     keep = set(user.targets)
     if opts.keep == ROOT_KEEP:  # as WordNet's entity: a root that is no class hands its children to the top
-        tops = {n for n, p in own.items() if p is None and n not in keep}
-        for n, p in list(own.items()):
-            if p in tops:
-                own[n] = None
-        for t in tops:
-            del own[t]
+        _drop_class_less_roots(own, keep)
     _collapse(own, keep | set(user.wordnet_parents.values()) | set(parent), opts.collapse, report)
     parent.update(own)
     names.update({n: user.names[n] for n in own})

@@ -74,10 +74,18 @@ def _listed(data: dict, key: str) -> list:
     return value if isinstance(value, list) else []
 
 
-def _unique_ids(items: list, key: str, kind: str, source: str) -> dict[object, int]:
+def _unique_ids(items: Iterable, key: str, kind: str, source: str) -> dict[object, int]:
     """id -> position of every entry of `items` (the list `data[key]`); each entry must be a dict with a unique
     integer 'id', else one ValueError line naming `source`."""
     ids: dict[object, int] = {}
+    for _ in _with_unique_ids(items, key, kind, source, ids):
+        pass
+    return ids
+
+
+def _with_unique_ids(items: Iterable, key: str, kind: str, source: str, ids: dict[object, int]) -> Iterator:
+    """(position, entry) of each entry of `items` as it streams in, after checking its 'id' as `_unique_ids`
+    does; `ids` fills with id -> position."""
     for k, item in enumerate(items):
         if not isinstance(item, dict) or "id" not in item:
             raise ValueError(f"{source}: {key}[{k}] has no 'id'")
@@ -87,7 +95,7 @@ def _unique_ids(items: list, key: str, kind: str, source: str) -> dict[object, i
         if i in ids:
             raise ValueError(f"{source}: duplicate {kind} id {i!r} ({key}[{ids[i]}] and {key}[{k}])")
         ids[i] = k
-    return ids
+        yield k, item
 
 
 def validate_coco(data: dict, source: str) -> None:
@@ -215,15 +223,7 @@ def _image_rows(items: Iterable, source: str) -> tuple[np.ndarray, list[str | No
     ids: dict[object, int] = {}
     files: list[str | None] = []
     sizes = array("d")
-    for k, im in enumerate(items):
-        if not isinstance(im, dict) or "id" not in im:
-            raise ValueError(f"{source}: images[{k}] has no 'id'")
-        i = im["id"]
-        if not _is_int(i):
-            raise ValueError(f"{source}: images[{k}] field 'id' must be an integer, got {i!r}")
-        if i in ids:
-            raise ValueError(f"{source}: duplicate image id {i!r} (images[{ids[i]}] and images[{k}])")
-        ids[i] = k
+    for k, im in _with_unique_ids(items, "images", "image", source, ids):
         _check_image(k, im, source)
         name = im.get("file_name")
         files.append(None if name is None else str(name))
