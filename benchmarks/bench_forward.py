@@ -266,8 +266,8 @@ def end_to_end(model_name: str, base, args) -> list[dict]:
     """Batch 1 at 416 on a 640x480 picture, per backend: the whole `Detector` call (letterbox + network +
     region activation / tree softmax + decode + NMS) against the network alone, interleaved.
 
-    Random weights make every prediction's objectness about 0.5, so all of them pass the threshold and get
-    the full (tree) softmax: the worst case. A trained model leaves most cells as background; "few" shifts
+    Random weights make every prediction's objectness about 0.5, so all of them pass the threshold and are
+    decoded (box, tree walk): the worst case. A trained model leaves most cells as background; "few" shifts
     the objectness bias so that 30 predictions pass .25 on this picture, as a trained model's would."""
     from yolo9000.detection.letterbox import letterbox_batch
     from yolo9000.inference.backends import backend_available

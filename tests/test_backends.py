@@ -202,12 +202,11 @@ def test_metadata_round_trip(models):
 
 
 @pytest.mark.parametrize("tree", [False, True])
-def test_selected_activation_gives_the_full_activations_detections(tree):
-    """`activate_selected` (class probabilities only where the objectness passes) decodes exactly as
-    `RegionHead.activate` does, in both modes, for flat and tree heads."""
+def test_decoding_raw_logits_gives_the_full_activations_detections(tree):
+    """`decode(head.view(raw), head=head)` (activating only what it reads) gives the detections of
+    `decode(head.activate(raw))`, in both modes, for flat and tree heads, with and without the report's walk."""
     from yolo9000.detection.decode import decode
     from yolo9000.detection.head import RegionConfig, RegionHead
-    from yolo9000.inference.detector import activate_selected
 
     wt = toy_tree() if tree else None
     classes = len(wt) if wt is not None else 4
@@ -215,19 +214,19 @@ def test_selected_activation_gives_the_full_activations_detections(tree):
     gen = torch.Generator().manual_seed(0)
     raw = torch.randn(3, 2 * (5 + classes), 5, 6, generator=gen) * 2
     full = head.activate(raw)
-    selective = 0
+    found = 0
     for mode in ("paper", "darknet"):
         for thresh in (0.05, 0.5, 0.9, 0.97):
-            part = activate_selected(head, raw, thresh)
-            kept = part[:, :, 4] > thresh
-            assert torch.allclose(part[:, :, :5], full[:, :, :5], atol=1e-7, rtol=0)  # sigmoid's last ulp
-            assert torch.allclose(part.movedim(2, -1)[kept], full.movedim(2, -1)[kept], atol=1e-6)
-            if 4 * int(kept.sum()) <= kept.numel():  # few pass: nothing computed where decode never reads
-                assert not part.movedim(2, -1)[~kept][:, 5:].any()
-                selective += 1
-            kw = dict(thresh=thresh, mode=mode, tree_softmax=head.tree_softmax)
-            want, got = decode(full, head.config, **kw), decode(part, head.config, **kw)
-            for w, g in zip(want, got):
-                assert torch.equal(w.labels, g.labels) and torch.equal(w.index, g.index)
-                assert torch.allclose(w.scores, g.scores, atol=1e-6)
-    assert selective >= 2  # both paths ran
+            for hier in (0.0, 0.4, 0.8):
+                kw = dict(thresh=thresh, hier_thresh=hier, mode=mode, tree_softmax=head.tree_softmax)
+                kw["siblings"] = 2 if tree else 0
+                want, got = decode(full, head.config, **kw), decode(head.view(raw), head.config, head=head, **kw)
+                for w, g in zip(want, got):
+                    assert torch.equal(w.labels, g.labels) and torch.equal(w.index, g.index)
+                    for k in ("scores", "probs", "objectness", "boxes", "path_probs", "walk_probs"):
+                        if getattr(w, k, None) is not None:
+                            torch.testing.assert_close(getattr(g, k), getattr(w, k), atol=1e-6, rtol=1e-6)
+                    if tree:
+                        assert torch.equal(w.path, g.path) and torch.equal(w.walk, g.walk)
+                    found += len(w)
+    assert found > 0

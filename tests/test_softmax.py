@@ -363,6 +363,28 @@ def test_predict_matches_loop_references_on_random_trees(trees):
             assert torch.equal(paper.depth.reshape(-1), ts.depth[pn])
 
 
+def test_predict_reads_any_layout_without_a_copy(trees):
+    """The walk reads strided inputs in place (the class entries of a region output): the same walk, bit for
+    bit, as on a contiguous copy, in both modes, on logits and on probabilities; broadcast rows too."""
+    torch.manual_seed(3)
+    for tree in trees:
+        ts, n = TreeSoftmax(tree), len(tree)
+        region = torch.randn(2, 3, 5 + n, 4, 5) * 2.5  # (B, A, 5+C, H, W), as a region output
+        strided = region[:, :, 5:].movedim(2, -1)  # (B, A, H, W, C), node axis strided
+        assert strided.stride(-1) != 1
+        probs = ts.darknet_probs(strided)  # kept in the input's memory order
+        assert probs.stride(-1) != 1
+        for thresh in (0.0, 0.3, 0.6):
+            for mode in ("paper", "darknet"):
+                for x, as_probs in ((strided, False), (probs, True)):
+                    got = ts.predict(x, thresh, mode=mode, probs=as_probs)
+                    want = ts.predict(x.contiguous(), thresh, mode=mode, probs=as_probs)
+                    assert got.node.shape == (2, 3, 4, 5)
+                    assert torch.equal(got.node, want.node) and torch.equal(got.prob, want.prob)
+        row = torch.randn(n).expand(4, n)  # stride 0 over the rows
+        assert torch.equal(ts.predict(row, 0.3).node, ts.predict(row.contiguous(), 0.3).node)
+
+
 # ---- topk and inspect ------------------------------------------------------------------------------------
 def test_topk(trees):
     tree = trees[4]

@@ -55,6 +55,18 @@ def _long(a: np.ndarray) -> Tensor:
     return torch.tensor(np.asarray(a, dtype=np.int64))
 
 
+def _row_offsets(x: Tensor) -> tuple[Tensor, Tensor, int]:
+    """The rows of `x` (..., N) in whatever layout it has, without a copy: (offset of each row's first entry
+    (R,), a 1-D view of the memory `x` spans, the stride of the last axis). Entry j of row r is
+    ``flat[offsets[r] + j * step]``."""
+    dev = x.device
+    offsets = torch.zeros((), dtype=torch.long, device=dev)
+    for size, stride in zip(x.shape[:-1], x.stride()[:-1]):  # over the leading axes (a few), not the data
+        offsets = offsets[..., None] + torch.arange(size, device=dev) * stride
+    span = 1 + sum((size - 1) * stride for size, stride in zip(x.shape, x.stride())) if x.numel() else 0
+    return offsets.reshape(-1), x.as_strided((span,), (1,), x.storage_offset()), x.stride(-1)
+
+
 class TreeSoftmax(nn.Module):
     """Softmax over each sibling group of `tree`; its index tensors are (non-persistent) buffers."""
 
@@ -426,10 +438,13 @@ class TreeSoftmax(nn.Module):
             raise ValueError(f"TreeSoftmax.predict: mode must be 'paper' or 'darknet', got {mode!r}")
         if not 0.0 <= float(threshold) <= 1.0:
             raise ValueError(f"TreeSoftmax.predict: threshold must lie in [0, 1], got {threshold}")
-        x, lead = self._rows(logits)
-        cdt, dev = self._cdtype(x), x.device
-        n = x.shape[0]
-        flat = x.reshape(-1)
+        self._check(logits)
+        lead = logits.shape[:-1]
+        # the walk reads only the groups it visits, straight from the input's memory (any layout, no copy:
+        # e.g. the class entries of a whole region output, node axis strided)
+        base, flat, step = _row_offsets(logits)
+        cdt, dev = self._cdtype(logits), logits.device
+        n = base.numel()
         node = torch.zeros(n, dtype=torch.long, device=dev)
         prob = torch.ones(n, dtype=cdt, device=dev)  # absolute P of the current node
         run = torch.ones(n, dtype=cdt, device=dev)  # Darknet's running product p (== prob in paper mode)
@@ -441,7 +456,7 @@ class TreeSoftmax(nn.Module):
                 break
             k = rows.numel()
             seg, member = expand_segments(self.group_offset[grp], self.group_size[grp])
-            xv = flat.index_select(0, rows[seg] * self.num_nodes + member).to(cdt)
+            xv = flat.index_select(0, base[rows[seg]] + member * step).to(cdt)
             if probs:
                 cond = xv
             else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
@@ -42,7 +43,7 @@ from yolo9000.detection.nms import (
 if TYPE_CHECKING:  # imports point one way: decode only reads the region settings
     from wordtree import WordTree
     from wordtree.softmax import TreeSoftmax
-    from yolo9000.detection.head import RegionConfig
+    from yolo9000.detection.head import RegionConfig, RegionHead
 
 MODES = ("paper", "darknet")
 
@@ -260,26 +261,41 @@ class _Selected(NamedTuple):
     p_idx: torch.Tensor  # (n,) prediction index a*HW + cell
     a_idx: torch.Tensor  # (n,) anchor
     s_idx: torch.Tensor  # (n,) cell (row * W + col)
-    rows: torch.Tensor  # (n, 5+C) float32 entries of each selected prediction
+    rows: torch.Tensor  # (n, 5) float32 x, y, w, h, objectness of each selected prediction (activated)
+    classes: torch.Tensor  # (B, A, HW, C) view of every prediction's class entries (class axis strided)
+    activate: Callable[[torch.Tensor], torch.Tensor] | None  # class activation still to apply (raw logits)
 
     @property
     def obj(self) -> torch.Tensor:
         return self.rows[:, 4]
 
-    @property
-    def cls(self) -> torch.Tensor:
-        return self.rows[:, 5:]
+    def cls(self, r: torch.Tensor | None = None) -> torch.Tensor:
+        """Class probabilities (trees: P(node | parent)) of the selected predictions `r` (default all), float32."""
+        b, a, s = (self.b_idx, self.a_idx, self.s_idx) if r is None else (self.b_idx[r], self.a_idx[r], self.s_idx[r])
+        c = self.classes[b, a, s].float()
+        return c if self.activate is None else self.activate(c)
 
 
-def _select(region_out: torch.Tensor, thresh: float) -> _Selected:
-    """Gather only the predictions above the objectness threshold, for the whole batch at once."""
+def _select(region_out: torch.Tensor, thresh: float, head: "RegionHead | None" = None) -> _Selected:
+    """Gather only the predictions above the objectness threshold, for the whole batch at once. With `head`,
+    `region_out` holds its raw logits: x, y and the objectness get their sigmoid here, only the class
+    entries are left for `_Selected.cls` (and the tree walk) to activate."""
     bsz, num_a, ent, gh, gw = region_out.shape
     hw = gh * gw
-    active = region_out[:, :, 4].reshape(bsz, num_a * hw).float() > thresh  # Darknet: obj if obj > thresh else 0
+    r = region_out.reshape(bsz, num_a, ent, hw)
+    obj = r[:, :, 4].float()
+    if head is not None:
+        obj = torch.sigmoid(obj)
+    active = obj.reshape(bsz, num_a * hw) > thresh  # Darknet: obj if obj > thresh else 0
     b_idx, p_idx = active.nonzero(as_tuple=True)
     a_idx, s_idx = torch.div(p_idx, hw, rounding_mode="floor"), p_idx % hw
-    rows = region_out.reshape(bsz, num_a, ent, hw)[b_idx, a_idx, :, s_idx].float()
-    return _Selected(active, b_idx, p_idx, a_idx, s_idx, rows)
+    rows = r[b_idx, a_idx, :5, s_idx].float()
+    activate = None
+    if head is not None:
+        rows[:, [0, 1]] = torch.sigmoid(rows[:, [0, 1]])
+        rows[:, 4] = obj[b_idx, a_idx, s_idx]
+        activate = partial(head.class_probs, dim=-1)
+    return _Selected(active, b_idx, p_idx, a_idx, s_idx, rows, r[:, :, 5:].transpose(2, 3), activate)
 
 
 def _grid_boxes(sel: _Selected, anchors: torch.Tensor, gw: int, gh: int) -> tuple[torch.Tensor, ...]:
@@ -344,8 +360,9 @@ def _per_label(obj: torch.Tensor, probs: torch.Tensor, thresh: float, mode: str)
 
 def _flat_candidates(sel: _Selected, thresh: float, mode: str) -> _Candidates:
     """Flat softmax/logistic head: every class above the threshold."""
-    r_idx, lab, score, prob, dense = _per_label(sel.obj, sel.cls, thresh, mode)
-    return _Candidates(r_idx, lab, score, prob, None, sel.cls.shape[1], dense)
+    cls = sel.cls()
+    r_idx, lab, score, prob, dense = _per_label(sel.obj, cls, thresh, mode)
+    return _Candidates(r_idx, lab, score, prob, None, cls.shape[1], dense)
 
 
 def _mapped_candidates(
@@ -355,7 +372,7 @@ def _mapped_candidates(
     cmap = torch.as_tensor(list(class_map), dtype=torch.long, device=sel.rows.device)
     if cmap.numel() and (cmap.min() < 0 or cmap.max() >= len(tree)):
         raise ValueError(f"decode: class_map entries must be tree nodes in [0, {len(tree) - 1}]")
-    r_idx, lab, score, prob, dense = _per_label(sel.obj, _absolute_at(tree, sel.cls, cmap), thresh, mode)
+    r_idx, lab, score, prob, dense = _per_label(sel.obj, _absolute_at(tree, sel.cls(), cmap), thresh, mode)
     return _Candidates(r_idx, lab, score, prob, cmap[lab], int(cmap.numel()), dense)
 
 
@@ -363,11 +380,14 @@ def _tree_candidates(
     sel: _Selected, tree: "WordTree", ts: "TreeSoftmax", thresh: float, hier_thresh: float, mode: str
 ) -> _Candidates:
     """Tree without a map: one node per box from the top-down walk (paper: obj * P(node); darknet: obj)."""
-    obj, cls = sel.obj, sel.cls
-    # the region output already holds conditional probabilities: the walk reads them directly
-    pred = ts.predict(cls, threshold=hier_thresh, mode=mode, probs=True)
-    lab = pred.node.long()
-    prob = pred.prob.float() if mode == "paper" else _absolute_at_rows(tree, cls, lab)
+    obj = sel.obj
+    # the walk reads the class entries in place (conditional probabilities, or logits whose softmax it takes
+    # only in the groups it visits), for every prediction: cheaper than gathering the selected rows
+    pred = ts.predict(sel.classes, threshold=hier_thresh, mode=mode, probs=sel.activate is None)
+    lab = pred.node[sel.b_idx, sel.a_idx, sel.s_idx].long()
+    prob = pred.prob[sel.b_idx, sel.a_idx, sel.s_idx].float() if mode == "paper" else None
+    if prob is None:
+        prob = _absolute_at_rows(tree, sel.cls(), lab)
     score = obj * prob if mode == "paper" else obj
     r_idx = (score > thresh).nonzero(as_tuple=True)[0]
     lab = lab[r_idx]
@@ -442,9 +462,10 @@ def _kept_columns(
     if tree is not None:
         assert cand.nodes is not None  # tree candidates (mapped or not) always carry their nodes
         cols["nodes"] = cand.nodes[keep]
-        cols["path"], cols["path_probs"] = _kept_paths(tree, sel.cls[fr], cols["nodes"])
+        cond = sel.cls(fr)
+        cols["path"], cols["path_probs"] = _kept_paths(tree, cond, cols["nodes"])
         if siblings > 0:
-            cols.update(greedy_walk(tree, sel.cls[fr], siblings))
+            cols.update(greedy_walk(tree, cond, siblings))
     return cols
 
 
@@ -544,8 +565,9 @@ def decode(
     clip: bool = True,
     names: Sequence[str] | None = None,
     siblings: int = 0,
+    head: "RegionHead | None" = None,
 ) -> list[Detections]:
-    """Detections per image from Darknet's activated region output.
+    """Detections per image from Darknet's activated region output (or, with `head`, from its raw logits).
 
     region_out: (B, A, 5+C, H, W) as `DarknetModel.region_output` returns (x, y, obj after the sigmoid;
     w, h raw; classes as (tree-)softmax probabilities). `net_size` = (W, H) of the network input (default
@@ -557,13 +579,19 @@ def decode(
     everything. `clip` clips the returned boxes to the image (Darknet itself does not clip). `siblings=K > 0`
     (trees) adds each kept box's greedy walk to a leaf with the K most likely siblings per level
     (`greedy_walk`; `Detections.walk`), for the report page.
+
+    `head`: `region_out` is that head's raw logits (`head.view(raw)`), activated here only where needed:
+    x, y and objectness for the predictions that pass `thresh`, the tree walk's softmax in the groups it
+    visits, all class probabilities only for the kept boxes (or for the predictions that pass, in the
+    flat, mapped and darknet-mode cases). The detections are those of `decode(head.activate(raw))`, to the
+    last bits of the floats, without activating every prediction (YOLO9000: 9418 nodes each).
     """
     _check_inputs(region_out, region, mode, thresh, nms)
     bsz, _, _, gh, gw = region_out.shape
     tree = getattr(region, "tree", None)
     _check_options(bsz, tree, tree_nms, class_agnostic, class_map, image_sizes)
     net = (int(net_size[0]), int(net_size[1])) if net_size is not None else (gw * 32, gh * 32)
-    sel = _select(region_out, thresh)
+    sel = _select(region_out, thresh, head)
     sizes = _size_tensor(image_sizes, region_out.device)
     rel, scale = _image_boxes(sel, region.anchors, (gw, gh), net, sizes, letterbox)
     if tree is None:

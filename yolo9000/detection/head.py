@@ -150,12 +150,13 @@ class RegionHead(nn.Module):
         b, _, h, w = raw.shape
         return raw.reshape(b, self.num, self.entries, h, w)
 
-    def class_probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Class probabilities from class logits with the class axis at dim 2: (B, A, C, H, W)."""
+    def class_probs(self, logits: torch.Tensor, dim: int = 2) -> torch.Tensor:
+        """Class probabilities (trees: P(node | parent)) from class logits with the class axis at `dim` (2 for
+        (B, A, C, H, W); -1 for rows of classes)."""
         if self.tree_softmax is not None:
-            return self.tree_softmax.darknet_probs(logits.movedim(2, -1)).movedim(-1, 2)
+            return self.tree_softmax.darknet_probs(logits.movedim(dim, -1)).movedim(-1, dim)
         if self.config.softmax:
-            return torch.softmax(logits, dim=2)
+            return torch.softmax(logits, dim=dim)
         return torch.sigmoid(logits)
 
     def activate(self, raw: torch.Tensor) -> torch.Tensor:

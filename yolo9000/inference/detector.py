@@ -75,30 +75,6 @@ def load_detector_model(
 
 
 # ---------------------------------------------------------------- the detector
-def activate_selected(head, raw: torch.Tensor, thresh: float) -> torch.Tensor:
-    """Darknet's activated region output (B, A, 5+C, H, W) from raw head logits, with class probabilities only
-    where the objectness passes `thresh` (zeros elsewhere): `decode` reads no other rows (a score is never
-    above the objectness), so its detections are those of `head.activate(raw)`. YOLO9000's tree softmax over
-    9418 nodes then runs on the few predictions that can become detections instead of all A*H*W of them
-    (1 thread: 30 ms for all 507 of yolo9000 at 416). When most predictions pass (random weights, a very low
-    threshold) the full activation, which works in place on the node-major layout, is cheaper."""
-    r = head.view(raw).float()
-    obj = torch.sigmoid(r[:, :, 4])
-    active = obj > thresh
-    if 4 * int(active.sum()) > active.numel():
-        return head.activate(raw)
-    out = torch.zeros_like(r)
-    out[:, :, 0:2] = torch.sigmoid(r[:, :, 0:2])
-    out[:, :, 2:4] = r[:, :, 2:4]
-    out[:, :, 4] = obj
-    b_idx, a_idx, y_idx, x_idx = active.nonzero(as_tuple=True)
-    if b_idx.numel():
-        logits = r[b_idx, a_idx, 5:, y_idx, x_idx]  # (n, C)
-        probs = head.class_probs(logits[:, None, :, None, None])  # class_probs takes the classes at dim 2
-        out[b_idx, a_idx, 5:, y_idx, x_idx] = probs[:, 0, :, 0, 0]
-    return out
-
-
 class Detector:
     """Letterbox -> model -> `decode`, batched on one device.
 
@@ -202,10 +178,14 @@ class Detector:
         if not images:
             return []
         x = self.preprocess(images)
+        head = None
         if isinstance(self.model, RuntimeModel) and self.model.backend.output == "region":
             out = self.model.region_output(x)  # activated by the runtime's graph
         else:
-            out = activate_selected(self.model.head, self.model(x), self.thresh)
+            # raw logits: decode activates only what it reads (YOLO9000's tree softmax over 9418 nodes
+            # for the kept boxes, not for all A*H*W predictions)
+            head = self.model.head
+            out = head.view(self.model(x))
         sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
         return decode(
             out,
@@ -222,7 +202,8 @@ class Detector:
             clip=self.clip,
             names=self.names,
             siblings=self.siblings,
+            head=head,
         )
 
 
-__all__ = ["Detector", "PRECISIONS", "activate_selected", "load_detector_model"]
+__all__ = ["Detector", "PRECISIONS", "load_detector_model"]
