@@ -107,8 +107,10 @@ def test_detect_names_user_nodes(data, checkpoint, tmp_path):
     dets = [d for r in rows for d in r["detections"]]
     assert dets and {r["tree_fingerprint"] for r in rows} == {tree.fingerprint}
     for d in dets:
-        assert d["name"] == tree.names[d["node"]]
+        assert d["name"] == tree.names[d["node"]] and d["id"] == tree.ids[d["node"]]  # the user's own ids
         assert [p["name"] for p in d["path"]] == [tree.names[i] for i in tree.path(d["node"])]
+        assert [p["id"] for p in d["path"]] == [tree.ids[i] for i in tree.path(d["node"])]
+    assert {d["id"] for d in dets} & {"/m/animal", "/m/dog", "/m/cat", "acme:vehicle", "acme:car", "acme:lemon"}
 
 
 def test_eval_credits_ancestors_and_scores_the_never_boxed_branch(data, checkpoint, tmp_path):

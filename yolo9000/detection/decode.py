@@ -70,6 +70,7 @@ class Detections:
     image_size: (width, height) of the original image, or None.
     names:      optional label names (indexed by `labels`), used by `to_records` and drawing.
     node_names: optional tree node names (indexed by `path` entries).
+    node_ids:   optional tree node ids (WordNet ids, or the ids of your own hierarchy), indexed like node_names.
     """
 
     boxes: torch.Tensor
@@ -88,6 +89,7 @@ class Detections:
     image_size: tuple[int, int] | None = None
     names: Sequence[str] | None = field(default=None, repr=False)
     node_names: Sequence[str] | None = field(default=None, repr=False)
+    node_ids: Sequence[str] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -121,9 +123,11 @@ class Detections:
         return f"{text} ({float(self.scores[i]):.2f})"
 
     def to_records(self, names: Sequence[str] | None = None, *, digits: int = 6) -> list[dict[str, Any]]:
-        """JSON-able list, one dict per detection (box xyxy, COCO bbox xywh, score, label, name, path...)."""
+        """JSON-able list, one dict per detection (box xyxy, COCO bbox xywh, score, label, name, path...). Tree
+        nodes are written by index ("node"), name and, when known, id ("id": a wnid or your hierarchy's id)."""
         names = names if names is not None else self.names
         node_names = self.node_names if self.node_names is not None else names
+        ids = self.node_ids
         boxes = self.boxes.detach().double().cpu().tolist()
         cols = {
             k: getattr(self, k).detach().cpu().tolist() for k in ("scores", "objectness", "labels", "probs", "index")
@@ -154,9 +158,17 @@ class Detections:
             }
             if nodes is not None:
                 rec["node"] = int(nodes[i])
+                if ids is not None:
+                    rec["id"] = ids[int(nodes[i])]
             if path_rows is not None:
                 rec["path"] = [
-                    {"node": n, "name": node_names[n] if node_names is not None else str(n), "prob": r(p), "abs": r(a)}
+                    {
+                        "node": n,
+                        **({"id": ids[n]} if ids is not None else {}),
+                        "name": node_names[n] if node_names is not None else str(n),
+                        "prob": r(p),
+                        "abs": r(a),
+                    }
                     for n, p, a in zip(*path_rows[i])
                     if n >= 0
                 ]
@@ -541,6 +553,7 @@ def _per_image(
             image_size=(int(image_sizes[i][0]), int(image_sizes[i][1])) if image_sizes is not None else None,
             names=names if names is not None else (node_names if class_map is None else None),
             node_names=node_names,
+            node_ids=tree.ids if tree is not None else None,
         )
         for i in range(batch)
     ]
