@@ -234,6 +234,7 @@ def read_openimages(
                 parts.append((part["LabelName"].strip(), f"{path}.Part[{i}]"))
 
     place(data, None, "$")
+    out.nodes = _nearest_parents(out.nodes, str(p))
     placed = {n.id for n in out.nodes}
     for nid, path in parts:
         if nid not in placed and not user_id_problem(nid):
@@ -242,6 +243,50 @@ def read_openimages(
     if parts:
         log.info("%s: %d Part entries (not kinds of their holder) kept out of the is-a tree", p, len(parts))
     return out
+
+
+def _nearest_parents(nodes: list[UserNode], source: str) -> list[UserNode]:
+    """One node per id. Open Images' hierarchy is a DAG (a helmet is listed under clothing and under sports
+    equipment, with the same subtree each time): a class listed under several parents keeps the one nearest the
+    root, the first listed on ties (the paper's rule for WordNet), and the choice is logged."""
+    children: dict[str | None, list[str]] = {}
+    for n in nodes:
+        children.setdefault(n.parent, []).append(n.id)
+    depth: dict[str, int] = {}  # shortest distance from a root over every listed parent (breadth first)
+    frontier, d = children.get(None, []), 0
+    while frontier:
+        nxt = []
+        for i in frontier:
+            if i not in depth:
+                depth[i] = d
+                nxt.extend(children.get(i, []))
+        frontier, d = nxt, d + 1
+    chosen: dict[str, UserNode] = {}
+    others: dict[str, list[str]] = {}
+    for n in nodes:  # file order: the first listed wins ties
+        old = chosen.get(n.id)
+        if old is None:
+            chosen[n.id] = n
+        elif n.parent != old.parent:
+            rank = lambda u: -1 if u.parent is None else depth.get(u.parent, len(depth))  # noqa: E731
+            if rank(n) < rank(old):
+                chosen[n.id], n = n, old
+            others.setdefault(n.id, []).append(n.parent or "(root)")
+    if others:
+        name = lambda i: f"{chosen[i].name} ({i})" if i in chosen and chosen[i].name != i else i  # noqa: E731
+        shown = "; ".join(
+            f"{name(i)} under {name(chosen[i].parent or '(root)')}, not {', '.join(map(name, dict.fromkeys(o)))}"
+            for i, o in list(others.items())[:5]
+        )
+        more = f" (and {len(others) - 5} more)" if len(others) > 5 else ""
+        log.warning(
+            "%s: %d classes are listed under several parents; each keeps the parent nearest the root: %s%s",
+            source,
+            len(others),
+            shown,
+            more,
+        )
+    return list(chosen.values())
 
 
 def read_file(
