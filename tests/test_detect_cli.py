@@ -60,24 +60,30 @@ def flat_model(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def tree_checkpoint(tmp_path_factory):
-    pytest.importorskip("wordtree.softmax")
+def toy_tree_checkpoint(path: Path, weight_std: float, class_bias: list[float]) -> Path:
+    """A checkpoint of the tiny detector over `toy_tree()`: head weights N(0, weight_std), objectness bias 3
+    (most cells pass), `class_bias` on the 7 node logits (which walks are likely)."""
     from yolo9000.darknet.checkpoint import save_checkpoint
     from yolo9000.darknet.model import DarknetModel
 
-    d = tmp_path_factory.mktemp("tree")
     tree = toy_tree()
     torch.manual_seed(1)
     model = DarknetModel.from_cfg_text(tiny_cfg(len(tree)), tree=tree)
     with torch.no_grad():
         head = model.conv_blocks()[-1].conv
-        head.weight.normal_(0, 0.5)
+        head.weight.normal_(0, weight_std)
         bias = torch.zeros(2, 5 + len(tree))
         bias[:, 4] = 3.0
-        bias[:, 5:] = torch.tensor([3.0, 0, 3.0, 0, 0, 2.0, 0])  # animal > dog > terrier is likely
+        bias[:, 5:] = torch.tensor(class_bias)
         head.bias.copy_(bias.flatten())
-    return save_checkpoint(d / "tree.pt", model, names=list(tree.names), with_rng=False)
+    return save_checkpoint(path, model, names=list(tree.names), with_rng=False)
+
+
+@pytest.fixture(scope="module")
+def tree_checkpoint(tmp_path_factory):
+    pytest.importorskip("wordtree.softmax")
+    # animal > dog > terrier is likely
+    return toy_tree_checkpoint(tmp_path_factory.mktemp("tree") / "tree.pt", 0.5, [3.0, 0, 3.0, 0, 0, 2.0, 0])
 
 
 def read_jsonl(path: Path) -> list[dict]:

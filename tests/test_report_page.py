@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_detect_cli import read_jsonl, tiny_cfg, toy_tree
+from test_detect_cli import read_jsonl, toy_tree, toy_tree_checkpoint
 
 from wordtree import WordTree
 from yolo9000.cli import main
@@ -83,21 +83,8 @@ def test_greedy_walk_replays_predict_at_every_threshold(tree, mode):
 @pytest.fixture(scope="module")
 def tree_run(tmp_path_factory, random_pictures):
     """A tree checkpoint (the biased toy head of test_detect_cli) run through `yolo9000 detect` into a folder."""
-    from yolo9000.darknet.checkpoint import save_checkpoint
-    from yolo9000.darknet.model import DarknetModel
-
     d = tmp_path_factory.mktemp("report")
-    tree = toy_tree()
-    torch.manual_seed(1)
-    model = DarknetModel.from_cfg_text(tiny_cfg(len(tree)), tree=tree)
-    with torch.no_grad():
-        head = model.conv_blocks()[-1].conv
-        head.weight.normal_(0, 1.5)
-        bias = torch.zeros(2, 5 + len(tree))
-        bias[:, 4] = 3.0
-        bias[:, 5:] = torch.tensor([2.0, 0, 1.0, 0, 0, 0.5, 0])
-        head.bias.copy_(bias.flatten())
-    ckpt = save_checkpoint(d / "tree.pt", model, names=list(tree.names), with_rng=False)
+    ckpt = toy_tree_checkpoint(d / "tree.pt", 1.5, [2.0, 0, 1.0, 0, 0, 0.5, 0])
     args = ["detect", "--checkpoint", str(ckpt), "--thresh", "0.05", "--quiet", "--device", "cpu"]
     return {"ckpt": ckpt, "args": args, "pictures": random_pictures, "dir": d}
 
