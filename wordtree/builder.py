@@ -449,7 +449,7 @@ def build(
         if outside:
             raise ValueError(
                 "; ".join(
-                    f"{user.where[u]}: {u}: parent {g.name(user.wordnet_parents[u])} lies outside the kept "
+                    f"{user.nodes[u].where}: {u}: parent {g.name(user.wordnet_parents[u])} lies outside the kept "
                     f"subtree {opts.keep}"
                     for u in outside
                 )
@@ -488,7 +488,7 @@ def _add_user(
         _drop_class_less_roots(own, keep)
     _collapse(own, keep | set(user.wordnet_parents.values()) | set(parent), opts.collapse, report)
     parent.update(own)
-    names.update({n: user.names[n] for n in own})
+    names.update({n: user.nodes[n].name for n in own})
     report.user_nodes = len(own)
     report.name_collisions = name_collisions(names, own)
     for w in report.name_collisions:

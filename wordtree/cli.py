@@ -13,6 +13,7 @@ from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptio
 from wordtree.formats import load_tree, read_names
 from wordtree.hierarchy import HierarchyError
 from wordtree.options import arg_type, non_negative_int, positive_int
+from wordtree.tree import distinct_source
 
 PROG = "build-wordtree"
 DEFAULT_OUT = "wordtree_out"
@@ -280,14 +281,9 @@ def _gather_sources(args, graph, progress) -> list:
         src = p.stem if p.is_file() else ("names" if k == 0 else f"names{k + 1}")
         results.append(S.names(texts, graph=graph, ambiguous=args.ambiguous, on_invalid=on_invalid, source=src))
     # distinct source names (two folders called "train" ...)
-    used: dict[str, int] = {}
+    used: set[str] = set()
     for r in results:
-        base = r.label_map.source
-        if base in used:
-            used[base] += 1
-            r.label_map = replace(r.label_map, source=f"{base}{used[base]}")
-        else:
-            used[base] = 1
+        r.label_map = replace(r.label_map, source=distinct_source(r.label_map.source, used))
     problems = [f"{r.label_map.source}: {p}" for r in results for p in r.problems]
     if problems and not args.skip_invalid:
         raise TargetError(problems)
@@ -423,17 +419,10 @@ def _build(args) -> int:
         progress(f"WordNet {graph.version or '?'} noun graph loaded: {len(graph)} synsets")
     results = _gather_sources(args, graph, progress) if wordnet else []
     targets, maps = S.merge(results)
-    user = resolve(user_files, graph) if user_files else None
+    user = resolve(user_files, graph, taken={m.source for m in maps}) if user_files else None
     if user is not None:
-        used = {m.source for m in maps}
-        for k, m in enumerate(user.label_maps):  # distinct label-map names (a file called coco.csv ...)
-            name, n = m.source, 1
-            while name in used:
-                n += 1
-                name = f"{m.source}{n}"
-            used.add(name)
-            user.label_maps[k] = replace(m, source=name)
-            progress(f"source {name}: {len(m.labels)} labels from {user.where[m.ids[0]].rsplit(':', 1)[0]}")
+        for m in user.label_maps:
+            progress(f"source {m.source}: {len(m.labels)} labels from {user.nodes[m.ids[0]].file}")
     opts = _options(args, graph)
     what = f"{len(targets)} targets" + (f" and {len(user)} user nodes" if user is not None else "")
     progress(f"building the tree over {what} ...")

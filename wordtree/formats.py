@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from wordtree.files import write_text_atomic
-from wordtree.tree import LabelMap, TreeError, WordTree, find_problems, id_problem, is_wordnet_id
+from wordtree.tree import LabelMap, TreeError, WordTree, find_problems, id_problems, is_wordnet_id
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,13 @@ def _id_key(ids) -> str:
     return "wnid" if all(is_wordnet_id(i) for i in ids) else "id"
 
 
-def _node_id(d: dict) -> str:
-    """A JSON node's or label map's id field, under either key (KeyError naming both when absent)."""
-    if "id" in d:
-        return str(d["id"])
-    if "wnid" in d:
-        return str(d["wnid"])
-    raise KeyError("'id' (or 'wnid')")
+def _node_id(d: dict, key: str = "id"):
+    """A JSON node's id (`key` "id") or a label map's ids ("ids"), under either name: "id(s)" or "wnid(s)"
+    (KeyError naming both when absent)."""
+    for k in (key, "wn" + key):
+        if k in d:
+            return d[k]
+    raise KeyError(f"'{key}' (or 'wn{key}')")
 
 
 def tree_to_dict(tree: WordTree, meta: dict | None = None) -> dict:
@@ -85,14 +85,12 @@ def tree_from_dict(d: dict, source: str | None = None) -> WordTree:
         raise ValueError(f"{where}wordtree format version {d['version']} is newer than this reader ({FORMAT_VERSION})")
     try:
         nodes = d["nodes"]
-        wnids = [_node_id(n) for n in nodes]
+        wnids = [str(_node_id(n)) for n in nodes]
         names = [str(n.get("name", w)) for n, w in zip(nodes, wnids)]
         parent = [int(n["parent"]) for n in nodes]
         targets = [w for n, w in zip(nodes, wnids) if n.get("target")]
         maps = [
-            LabelMap(
-                str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, m["ids" if "ids" in m else "wnids"]))
-            )
+            LabelMap(str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, _node_id(m, "ids"))))
             for m in d.get("label_maps", [])
         ]
     except (KeyError, TypeError, ValueError) as exc:
@@ -278,15 +276,10 @@ def _check_tree_file(path: Path) -> list[str]:
         return [f"{path}: empty tree file"]
     wnids, parent, problems = _parse_tree_lines(lines, path)
     problems += [f"{path}:{p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
-    seen: dict[str, int] = {}
-    for i, w in enumerate(wnids, 1):
-        bad = id_problem(w) if w else None
-        if bad:
-            problems.append(f"{path}:{i}: {bad}")
-        elif w in seen:
-            problems.append(f"{path}:{i}: duplicate id {w} (first on line {seen[w]})")
-        elif w:
-            seen[w] = i
+    problems += [
+        f"{path}:{i + 1}: {what}" + (f" (first on line {j + 1})" if j is not None else "")
+        for i, what, j in id_problems(wnids)
+    ]
     n = len(wnids)
     for ext in (".names", ".labels"):
         side = path.with_suffix(ext)
@@ -328,26 +321,22 @@ def _check_json_file(path: Path) -> list[str]:
     wnids, parent = [], []
     for i, node in enumerate(d["nodes"]):
         try:
-            wnids.append(_node_id(node))
+            wnids.append(str(_node_id(node)))
             parent.append(int(node["parent"]))
         except (KeyError, TypeError, ValueError):
             problems.append(f"{path}: node {i}: needs an id (or wnid) and an integer parent")
             wnids.append("")
             parent.append(-1)
     problems += [f"{path}: node {p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
-    seen: dict[str, int] = {}
-    for i, w in enumerate(wnids):
-        bad = id_problem(w) if w else None
-        if bad:
-            problems.append(f"{path}: node {i}: {bad}")
-        elif w in seen:
-            problems.append(f"{path}: node {i}: duplicate id {w} (first at node {seen[w]})")
-        elif w:
-            seen[w] = i
+    problems += [
+        f"{path}: node {i}: {what}" + (f" (first at node {j})" if j is not None else "")
+        for i, what, j in id_problems(wnids)
+    ]
+    seen = set(filter(None, wnids))
     for m in d.get("label_maps", []) or []:
         src = m.get("source", "?") if isinstance(m, dict) else "?"
         try:
-            labs, ws = list(m["labels"]), list(m["ids" if "ids" in m else "wnids"])
+            labs, ws = list(m["labels"]), list(_node_id(m, "ids"))
         except (KeyError, TypeError):
             problems.append(f"{path}: label map {src!r}: needs 'labels' and 'ids' (or 'wnids') lists")
             continue

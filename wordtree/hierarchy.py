@@ -26,10 +26,10 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from wordtree.tree import LabelMap, id_problem
+from wordtree.tree import LabelMap, distinct_source, id_problem
 from wordtree.wordnet import SYNSET_NAME_RE, WNID_RE, NounGraph
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,14 @@ class UserNode:
     id: str
     parent: str | None
     name: str
-    where: str  # "file:line" (Open Images JSON: the line of its "LabelName")
+    file: str
+    at: int | str  # line (Open Images JSON: of its "LabelName"), or the entry's JSON path where none is found
     target: bool = True
+
+    @property
+    def where(self) -> str:
+        """Its place for messages: ``file:line`` (or ``file: $.Subcategory[2]``)."""
+        return f"{self.file}:{self.at}" if isinstance(self.at, int) else f"{self.file}: {self.at}"
 
 
 @dataclass
@@ -75,11 +81,11 @@ class UserFile:
 
 @dataclass
 class UserNodes:
-    """Every user node of all files, checked: parent (user id, wnid, or None), names, targets, label maps."""
+    """Every user node of all files, checked: its row (`nodes`), resolved parent (user id, wnid, or None),
+    targets, label maps."""
 
+    nodes: dict[str, UserNode]
     parent: dict[str, str | None]
-    names: dict[str, str]
-    where: dict[str, str]
     targets: list[str]
     label_maps: list[LabelMap]
     wordnet_parents: dict[str, str]  # user id -> wnid of a WordNet parent (the grafts)
@@ -164,7 +170,7 @@ def read_csv(path: str | Path, kind: str = "hierarchy", targets: Iterable[str] |
             out.problems.append(f"{p}:{line}: {nid}: the name holds a line break")
             continue
         target = want is None or nid in want
-        out.nodes.append(UserNode(nid, par or None, name or nid, f"{p}:{line}", target))
+        out.nodes.append(UserNode(nid, par or None, name or nid, str(p), line, target))
     return out
 
 
@@ -220,13 +226,12 @@ def read_openimages(
         k = seen_at.get(nid, 0)
         seen_at[nid] = k + 1
         lines = where.get(nid, [])
-        loc = f"{p}:{lines[k]}" if k < len(lines) else f"{p}: {path}"
+        node = UserNode(nid, parent, names.get(nid, nid), str(p), lines[k] if k < len(lines) else path)
         bad = user_id_problem(nid)
         if bad:
-            out.problems.append(f"{loc}: {bad}")
+            out.problems.append(f"{node.where}: {bad}")
             return
-        target = want is None or nid in want
-        out.nodes.append(UserNode(nid, parent, names.get(nid, nid), loc, target))
+        out.nodes.append(replace(node, target=want is None or nid in want))
         for i, sub in enumerate(entry.get("Subcategory", []) or []):
             place(sub, nid, f"{path}.Subcategory[{i}]")
         for i, part in enumerate(entry.get("Part", []) or []):
@@ -239,7 +244,7 @@ def read_openimages(
     for nid, path in parts:
         if nid not in placed and not user_id_problem(nid):
             placed.add(nid)
-            out.nodes.append(UserNode(nid, None, names.get(nid, nid), f"{p}: {path}", want is None or nid in want))
+            out.nodes.append(UserNode(nid, None, names.get(nid, nid), str(p), path, want is None or nid in want))
     if parts:
         log.info("%s: %d Part entries (not kinds of their holder) kept out of the is-a tree", p, len(parts))
     return out
@@ -249,18 +254,11 @@ def _nearest_parents(nodes: list[UserNode], source: str) -> list[UserNode]:
     """One node per id. Open Images' hierarchy is a DAG (a helmet is listed under clothing and under sports
     equipment, with the same subtree each time): a class listed under several parents keeps the one nearest the
     root, the first listed on ties (the paper's rule for WordNet), and the choice is logged."""
-    children: dict[str | None, list[str]] = {}
-    for n in nodes:
-        children.setdefault(n.parent, []).append(n.id)
-    depth: dict[str, int] = {}  # shortest distance from a root over every listed parent (breadth first)
-    frontier, d = children.get(None, []), 0
-    while frontier:
-        nxt = []
-        for i in frontier:
-            if i not in depth:
-                depth[i] = d
-                nxt.extend(children.get(i, []))
-        frontier, d = nxt, d + 1
+    import networkx as nx
+
+    top = object()  # one source above the roots: depth = shortest distance from a root over every parent
+    g = nx.DiGraph((n.parent if n.parent is not None else top, n.id) for n in nodes)
+    depth = nx.single_source_shortest_path_length(g, top) if nodes else {}
     chosen: dict[str, UserNode] = {}
     others: dict[str, list[str]] = {}
     for n in nodes:  # file order: the first listed wins ties
@@ -268,7 +266,7 @@ def _nearest_parents(nodes: list[UserNode], source: str) -> list[UserNode]:
         if old is None:
             chosen[n.id] = n
         elif n.parent != old.parent:
-            rank = lambda u: -1 if u.parent is None else depth.get(u.parent, len(depth))  # noqa: E731
+            rank = lambda u: 0 if u.parent is None else depth.get(u.parent, len(depth) + 1)  # noqa: E731
             if rank(n) < rank(old):
                 chosen[n.id], n = n, old
             others.setdefault(n.id, []).append(n.parent or "(root)")
@@ -322,87 +320,67 @@ def _wordnet_parent(token: str, graph: NounGraph | None) -> tuple[str | None, st
     return (None, f"parent {why}") if why else (token, None)
 
 
-def resolve(files: Sequence[UserFile], graph: NounGraph | None = None) -> UserNodes:
+def resolve(files: Sequence[UserFile], graph: NounGraph | None = None, taken: Iterable[str] = ()) -> UserNodes:
     """Join the files' rows into one set of user nodes; raise `HierarchyError` listing every problem.
 
-    `graph` resolves WordNet parents (needed only when some row names one)."""
+    `graph` resolves WordNet parents (needed only when some row names one). Each file's targets become a label
+    map named by its stem, numbered where the name is `taken` (other sources) or used by another file."""
     problems = [q for f in files for q in f.problems]
     first: dict[str, UserNode] = {}
-    names: dict[str, str] = {}
-    order: list[str] = []
     targets: set[str] = set()
-    for f in files:
-        for n in f.nodes:
-            old = first.get(n.id)
-            if old is None:
-                first[n.id] = n
-                order.append(n.id)
-                names[n.id] = n.name
-            elif old.parent != n.parent:
-                problems.append(
-                    f"{n.where}: {n.id}: two parents: {old.parent or '(root)'} ({old.where}) and "
-                    f"{n.parent or '(root)'} here"
-                )
-                continue
-            elif old.where.rsplit(":", 1)[0] == n.where.rsplit(":", 1)[0]:
-                problems.append(f"{n.where}: {n.id}: duplicate id (first at {old.where})")
-                continue
-            if n.target:
-                targets.add(n.id)
+    for n in (n for f in files for n in f.nodes):
+        old = first.get(n.id)
+        if old is None:
+            first[n.id] = n
+        elif old.parent != n.parent:
+            was, now = old.parent or "(root)", n.parent or "(root)"
+            problems.append(f"{n.where}: {n.id}: two parents: {was} ({old.where}) and {now} here")
+            continue
+        elif old.file == n.file:
+            problems.append(f"{n.where}: {n.id}: duplicate id (first at {old.where})")
+            continue
+        if n.target:
+            targets.add(n.id)
+    kinds = {f.path: f.kind for f in files}
     parent: dict[str, str | None] = {}
     wordnet_parents: dict[str, str] = {}
-    for nid in order:
-        n = first[nid]
+    for nid, n in first.items():
         par = n.parent
         if par is None or par in first:
             parent[nid] = par
-            continue
-        if is_wordnet_ref(par):
+        elif is_wordnet_ref(par):
             w, why = _wordnet_parent(par, graph)
             if w is None:
                 problems.append(f"{n.where}: {nid}: {why}")
-                continue
-            parent[nid] = w
-            wordnet_parents[nid] = w
-            continue
-        kind = next((f.kind for f in files if f.path == n.where.rsplit(":", 1)[0]), "hierarchy")
-        wants = "a WordNet noun synset or an id of the files" if kind == "graft" else "an id of the files"
-        problems.append(f"{n.where}: {nid}: missing parent {par} (not {wants})")
+            else:
+                parent[nid] = wordnet_parents[nid] = w
+        else:
+            wants = "a WordNet noun synset or an id of the files" if kinds[n.file] == "graft" else "an id of the files"
+            problems.append(f"{n.where}: {nid}: missing parent {par} (not {wants})")
     problems += _cycles(first, parent)
     if problems:
         raise HierarchyError(problems)
-    maps = []
+    maps, used = [], set(taken)
     for f in files:
         rows = [n for n in f.nodes if n.id in targets and first[n.id] is n]
         if rows:
-            maps.append(LabelMap(f.source, tuple(n.name for n in rows), tuple(n.id for n in rows)))
-    return UserNodes(
-        parent,
-        names,
-        {k: v.where for k, v in first.items()},
-        [i for i in order if i in targets],
-        maps,
-        wordnet_parents,
-    )
+            name = distinct_source(f.source, used)
+            maps.append(LabelMap(name, tuple(n.name for n in rows), tuple(n.id for n in rows)))
+    return UserNodes(first, parent, [i for i in first if i in targets], maps, wordnet_parents)
 
 
 def _cycles(first: dict[str, UserNode], parent: dict[str, str | None]) -> list[str]:
-    """One problem per cycle among user parents, naming every member with its place."""
-    state: dict[str, int] = {}  # 1 on the current chain, 2 done
+    """One problem per cycle among user parents, naming every member with its place (from the first listed)."""
+    import networkx as nx
+
+    order = {nid: k for k, nid in enumerate(first)}
+    g = nx.DiGraph((c, p) for c, p in parent.items() if p in first)
     problems = []
-    for start in parent:
-        chain: list[str] = []
-        node: str | None = start
-        while node is not None and node in parent and node in first and state.get(node) is None:
-            state[node] = 1
-            chain.append(node)
-            node = parent[node]
-        if node is not None and state.get(node) == 1:
-            cyc = chain[chain.index(node) :]
-            members = ", ".join(f"{c} ({first[c].where})" for c in cyc)
-            problems.append(f"{first[cyc[0]].where}: {cyc[0]}: cycle through {members}")
-        for c in chain:
-            state[c] = 2
+    for cyc in sorted(nx.simple_cycles(g), key=lambda c: min(order[x] for x in c)):
+        start = min(range(len(cyc)), key=lambda k: order[cyc[k]])
+        cyc = cyc[start:] + cyc[:start]
+        members = ", ".join(f"{c} ({first[c].where})" for c in cyc)
+        problems.append(f"{first[cyc[0]].where}: {cyc[0]}: cycle through {members}")
     return problems
 
 

@@ -71,6 +71,34 @@ class LabelMap:
         return self.wnids
 
 
+def id_problems(ids: Sequence[str]) -> list[tuple[int, str, int | None]]:
+    """(position, what is wrong, position of the first use for a duplicate, else None) for every id that cannot
+    identify a node (`id_problem`) or repeats an earlier one; empty ids (a syntax problem of their own) are
+    skipped. Each file format words the positions its own way."""
+    out: list[tuple[int, str, int | None]] = []
+    seen: dict[str, int] = {}
+    for i, w in enumerate(ids):
+        bad = id_problem(w) if w else None
+        if bad:
+            out.append((i, bad, None))
+        elif w in seen:
+            out.append((i, f"duplicate id {w}", seen[w]))
+        elif w:
+            seen[w] = i
+    return out
+
+
+def distinct_source(base: str, used: set[str]) -> str:
+    """`base`, else base2, base3, ...: the first name not in `used` (which it joins), so that label maps from
+    sources of the same name (two folders called "train", a file coco.csv beside --coco) stay apart."""
+    name, k = base, 1
+    while name in used:
+        k += 1
+        name = f"{base}{k}"
+    used.add(name)
+    return name
+
+
 def find_problems(parent: np.ndarray | Sequence[int]) -> list[str]:
     """Every broken invariant of a Darknet-style parent array, one message per problem (line = node index)."""
     problems: list[str] = []
@@ -156,15 +184,11 @@ class WordTree:
         if len(names) != len(wnids):
             raise TreeError([f"{len(wnids)} nodes but {len(names)} names"], source)
         problems = find_problems(parent)
-        seen: dict[str, int] = {}
-        for i, w in enumerate(wnids):
-            bad = id_problem(w)
-            if bad:
-                problems.append(f"line {i + 1}: {bad}")
-            elif w in seen:
-                problems.append(f"line {i + 1}: duplicate id {w} (first on line {seen[w] + 1})")
-            else:
-                seen[w] = i
+        problems += [f"line {i + 1}: empty id" for i, w in enumerate(wnids) if not w]
+        problems += [
+            f"line {i + 1}: {what}" + (f" (first on line {j + 1})" if j is not None else "")
+            for i, what, j in id_problems(wnids)
+        ]
         problems += [
             f"line {i + 1}: name {n!r} holds a line break (Darknet's .names has one name per line)"
             for i, n in enumerate(names)
@@ -174,17 +198,16 @@ class WordTree:
             raise TreeError(problems, source)
         self._wnids = tuple(wnids)
         self._names = tuple(names)
-        self._index = seen
+        self._index = {w: i for i, w in enumerate(wnids)}
         self._build_arrays(np.asarray(parent, dtype=np.int64))
         self._label_maps: dict[str, LabelMap] = {}
         for m in label_maps:
             self._add_label_map(m)
         tset = set(targets) if targets is not None else set()
-        unknown = sorted(tset - set(seen))
+        unknown = sorted(tset - self._index.keys())
         if unknown:
             raise TreeError([f"target {w} is not a node of the tree" for w in unknown], source)
         self._is_target = _frozen(np.array([w in tset for w in wnids], dtype=bool))
-        self._is_wordnet = _frozen(np.array([is_wordnet_id(w) for w in wnids], dtype=bool))
         self.derived: dict = {}
 
     def __getstate__(self) -> dict:
@@ -302,10 +325,10 @@ class WordTree:
     @property
     def is_wordnet(self) -> np.ndarray:
         """Boolean mask of nodes whose id is a WordNet id (the others carry user ids)."""
-        state = self.__dict__
-        if "_is_wordnet" not in state:  # a tree pickled before user ids existed
-            state["_is_wordnet"] = _frozen(np.array([is_wordnet_id(w) for w in self._wnids], dtype=bool))
-        return state["_is_wordnet"]
+        mask = self.__dict__.get("_is_wordnet")
+        if mask is None:  # computed on first use (also for trees pickled before user ids existed)
+            mask = self.__dict__["_is_wordnet"] = _frozen(np.array([is_wordnet_id(w) for w in self._wnids], dtype=bool))
+        return mask
 
     @property
     def names(self) -> tuple[str, ...]:

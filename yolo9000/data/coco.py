@@ -346,6 +346,12 @@ def read_coco_index(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> CocoIn
     return _index(_listed(full, "images"), _listed(full, "annotations"), _listed(full, "categories"), source)
 
 
+def category_node_id(cat: dict) -> str | None:
+    """The node a COCO category names itself: its "node" field (a node id: wnid or user id), else the older
+    "wnid" field, else None."""
+    return cat.get("node", cat.get("wnid"))
+
+
 def map_categories(
     categories: Sequence[dict], tree=None, *, label_map: str | None = None, source: str = "<json>"
 ) -> tuple[dict[int, int], list[str]]:
@@ -379,7 +385,7 @@ def map_categories(
             by_name.setdefault(lab, set()).add(wnid)
     mapping: dict[int, int] = {}
     for cid, name, cat in zip(ids, names, categories):
-        wnid = cat.get("node", cat.get("wnid"))  # a node id (user id or wnid), or the older "wnid" field
+        wnid = category_node_id(cat)
         if wnid is None:
             found = by_name.get(name, set())
             if len(found) > 1:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wordtree.builder import data_dir
-from yolo9000.data.coco import load_coco_json
+from yolo9000.data.coco import category_node_id, load_coco_json
 
 if TYPE_CHECKING:
     from pycocotools.coco import _Dataset
@@ -94,7 +94,7 @@ def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
     nodes = []
     for cid in category_ids(coco):
         cat = coco.cats[cid]
-        wnid = cat.get("node", cat.get("wnid"))  # a node id (user id or wnid), or the older "wnid" field
+        wnid = category_node_id(cat)
         if wnid is not None:
             if wnid not in tree:
                 raise ValueError(
