@@ -32,7 +32,7 @@ from pathlib import Path
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 want = [p.as_posix() for top in ("wordtree", "yolo9000") for p in Path(top).rglob("*.py") if "__pycache__" not in p.parts]
 want += [p.as_posix() for p in Path("yolo9000/darknet/cfgs").glob("*.cfg")]
-want += [f"wordtree/data/{p.name}" for p in Path("data").iterdir() if p.suffix in {".py", ".csv", ".json", ".txt", ".md"}]
+want += [f"wordtree/data/{p.name}" for p in Path("wordtree/data").iterdir() if p.suffix in {".py", ".csv", ".json", ".txt", ".md"}]
 missing = sorted(set(want) - names)
 if missing:
     sys.exit(f"check_wheel: FAILED: not in the wheel (a subpackage missing from [tool.setuptools] packages?): {missing}")

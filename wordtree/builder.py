@@ -135,16 +135,9 @@ class BuildReport:
 
 # ---- presets -------------------------------------------------------------------------------------------
 def data_dir() -> Path:
-    """The folder of shipped lists: the package ``wordtree.data``, which is the checkout's top-level ``data/``
-    (mapped by ``[tool.setuptools.package-dir]`` in pyproject.toml; an editable install imports it from there)
-    and ``wordtree/data/`` inside an installed wheel. Every reader of those lists goes through here.
-
-    A checkout that is importable but not pip-installed (``PYTHONPATH=.``) has no ``wordtree.data``: then the
-    ``data/`` folder beside the ``wordtree`` source folder is used."""
-    try:
-        root = resources.files("wordtree.data")
-    except ModuleNotFoundError:
-        root = Path(__file__).resolve().parent.parent / "data"
+    """The folder of shipped lists: the package ``wordtree.data`` (``wordtree/data/``, in a checkout and in an
+    installed wheel alike). Every reader of those lists goes through here."""
+    root = resources.files("wordtree.data")
     # wheels install unpacked, so this is a real folder (a zipped install would need importlib.resources.as_file)
     if not isinstance(root, Path) or not (root / "darknet_compatible.json").is_file():
         raise FileNotFoundError(f"shipped data folder not found (package wordtree.data at {root})")
@@ -153,7 +146,7 @@ def data_dir() -> Path:
 
 def darknet_preset(path: str | Path | None = None) -> BuildOptions:
     """Options that rebuild Darknet's 9k tree: general defaults + ``physical_entity`` roots + its 4 hand edits
-    and 3 display-name overrides, read from ``data/darknet_compatible.json``."""
+    and 3 display-name overrides, read from ``wordtree/data/darknet_compatible.json``."""
     p = Path(path) if path else data_dir() / "darknet_compatible.json"
     try:
         d = json.loads(p.read_text())

@@ -34,7 +34,7 @@ examples:
 
 sources: with none given, --coco and --imagenet1k are used. Each source's label map (dataset label ->
 tree node) is saved in the JSON file and written as <source>.map (+ <source>.names) for Darknet.
---darknet-compatible adds Darknet's hand edits (data/darknet_compatible.json): roots under
+--darknet-compatible adds Darknet's hand edits (wordtree/data/darknet_compatible.json): roots under
 physical_entity, 4 re-attachments, 3 display names; with Darknet's class set it rebuilds 9k.tree exactly.
 
 your own nodes: --hierarchy FILE (repeatable) reads a CSV with the header id,parent,name (empty parent: a

@@ -1,7 +1,7 @@
 """Label sources: where a tree's targets come from, each giving a `LabelMap` (dataset label -> wnid).
 
-* `coco()`: COCO's 80 categories mapped to WordNet (``data/coco_wordnet.csv``, checked against WordNet);
-* `imagenet1k()`: the 1000 ILSVRC-2012 classes in their usual order (``data/imagenet1k_wnids.txt``);
+* `coco()`: COCO's 80 categories mapped to WordNet (``wordtree/data/coco_wordnet.csv``, checked against WordNet);
+* `imagenet1k()`: the 1000 ILSVRC-2012 classes in their usual order (``wordtree/data/imagenet1k_wnids.txt``);
 * `class_folders(root)`: a folder of class folders named by wnid (ImageNet-21k layout), optionally the
   top-K by image count or those with at least N images;
 * `release_status(xml)`: the same selection from ImageNet's ``ReleaseStatus.xml`` (image counts only);

@@ -67,7 +67,7 @@ def load_coco(path: str | Path):
 
 
 def _coco_wnids() -> dict[str, str]:
-    """COCO's 80 category names -> wnid, from the table shipped in `data/coco_wordnet.csv` (package `wordtree.data`)."""
+    """COCO's 80 category names -> wnid, from the table shipped in `wordtree/data/coco_wordnet.csv`."""
     with open(data_dir() / "coco_wordnet.csv", newline="", encoding="utf-8") as fh:
         return {r["name"].strip(): r["wnid"].strip() for r in csv.DictReader(fh)}
 
