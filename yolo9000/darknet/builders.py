@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from yolo9000.darknet.cfg import Section
@@ -31,6 +32,7 @@ from yolo9000.detection.head import RegionConfig, make_tree_softmax
 
 if TYPE_CHECKING:
     from wordtree.softmax import TreeSoftmax
+    from wordtree.tree import WordTree
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +187,46 @@ def cost(s: Section, idx: int, shape: Shape, state: BuildState) -> tuple[nn.Modu
     return Passthrough("cost"), shape
 
 
+def region_config(s: Section, net: dict, tree: WordTree | None = None, map: list[int] | None = None) -> RegionConfig:
+    """A `RegionConfig` from a parsed `[region]` section and the typed `[net]` options (Darknet's defaults)."""
+    num = s.get_int("num", 1)
+    anchors = s.get_floats("anchors")
+    if anchors is None:
+        anchors = [0.5] * (2 * num)  # Darknet's default bias
+    if len(anchors) != 2 * num:
+        raise ValueError(f"{s.where()}: anchors has {len(anchors)} values but num={num} needs {2 * num}")
+    classes = s.get_int("classes", 20)
+    if tree is not None and len(tree) != classes:
+        raise ValueError(f"{s.where()}: the tree has {len(tree)} nodes but classes={classes}")
+    try:
+        return RegionConfig(
+            anchors=torch.tensor(anchors, dtype=torch.float32, device="cpu").reshape(num, 2),
+            num=num,
+            classes=classes,
+            coords=s.get_int("coords", 4),
+            softmax=bool(s.get_int("softmax", 0)),
+            tree=tree,
+            map=map,
+            thresh=s.get_float("thresh", 0.5),
+            object_scale=s.get_float("object_scale", 1.0),
+            noobject_scale=s.get_float("noobject_scale", 1.0),
+            class_scale=s.get_float("class_scale", 1.0),
+            coord_scale=s.get_float("coord_scale", 1.0),
+            rescore=bool(s.get_int("rescore", 0)),
+            bias_match=bool(s.get_int("bias_match", 0)),
+            absolute=bool(s.get_int("absolute", 0)),
+            jitter=s.get_float("jitter", 0.2),
+            random=bool(s.get_int("random", 0)),
+            hue=net.get("hue", 0.0),
+            saturation=net.get("saturation", 1.0),
+            exposure=net.get("exposure", 1.0),
+            tree_file=s.get_str("tree"),
+            map_file=s.get_str("map"),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{s.where()}: {exc}") from None
+
+
 def region(s: Section, idx: int, shape: Shape, state: BuildState) -> tuple[nn.Module, Shape]:
     if state.region is not None:
         raise ValueError(f"{s.where()}: only one [region] layer is supported")
@@ -198,7 +240,7 @@ def region(s: Section, idx: int, shape: Shape, state: BuildState) -> tuple[nn.Mo
             log.log(level, "%s: map file %r not found; box labels will not be remapped", s.where(), map_opt)
         else:
             mapping = _read_map(found)
-    cfg = RegionConfig.from_section(s, state.net, tree=state.tree, map=mapping)
+    cfg = region_config(s, state.net, tree=state.tree, map=mapping)
     if shape[0] != cfg.filters:
         raise ValueError(
             f"{s.where()}: the layer before [region] has {shape[0]} filters but num={cfg.num} x "

@@ -8,7 +8,7 @@ tree softmax (Darknet's GPU semantics).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -71,49 +71,6 @@ class RegionConfig:
     def filters(self) -> int:
         """Channels the conv feeding the region must have."""
         return self.num * self.entries
-
-    @classmethod
-    def from_section(
-        cls, section: Any, net: dict, tree: "WordTree | None" = None, map: list[int] | None = None
-    ) -> "RegionConfig":
-        """Build from a parsed `[region]` section (`yolo9000.darknet.cfg.Section`) and the typed `[net]` options."""
-        s = section
-        num = s.get_int("num", 1)
-        anchors = s.get_floats("anchors")
-        if anchors is None:
-            anchors = [0.5] * (2 * num)  # Darknet's default bias
-        if len(anchors) != 2 * num:
-            raise ValueError(f"{s.where()}: anchors has {len(anchors)} values but num={num} needs {2 * num}")
-        classes = s.get_int("classes", 20)
-        if tree is not None and len(tree) != classes:
-            raise ValueError(f"{s.where()}: the tree has {len(tree)} nodes but classes={classes}")
-        try:
-            return cls(
-                anchors=torch.tensor(anchors, dtype=torch.float32, device="cpu").reshape(num, 2),
-                num=num,
-                classes=classes,
-                coords=s.get_int("coords", 4),
-                softmax=bool(s.get_int("softmax", 0)),
-                tree=tree,
-                map=map,
-                thresh=s.get_float("thresh", 0.5),
-                object_scale=s.get_float("object_scale", 1.0),
-                noobject_scale=s.get_float("noobject_scale", 1.0),
-                class_scale=s.get_float("class_scale", 1.0),
-                coord_scale=s.get_float("coord_scale", 1.0),
-                rescore=bool(s.get_int("rescore", 0)),
-                bias_match=bool(s.get_int("bias_match", 0)),
-                absolute=bool(s.get_int("absolute", 0)),
-                jitter=s.get_float("jitter", 0.2),
-                random=bool(s.get_int("random", 0)),
-                hue=net.get("hue", 0.0),
-                saturation=net.get("saturation", 1.0),
-                exposure=net.get("exposure", 1.0),
-                tree_file=s.get_str("tree"),
-                map_file=s.get_str("map"),
-            )
-        except ValueError as exc:
-            raise ValueError(f"{s.where()}: {exc}") from None
 
 
 def make_tree_softmax(tree: "WordTree") -> "TreeSoftmax":
