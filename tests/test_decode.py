@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from wordtree import WordTree
-from yolo9000.detection.decode import Detections, decode
+from yolo9000.detection.decode import decode
+from yolo9000.detection.detections import Detections
 from yolo9000.detection.letterbox import letterbox_sizes
 from yolo9000.detection.nms import darknet_partition_position
 

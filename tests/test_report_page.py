@@ -47,7 +47,8 @@ def random_tree(n: int, seed: int) -> WordTree:
 @pytest.mark.parametrize("mode", ["paper", "darknet"])
 def test_greedy_walk_replays_predict_at_every_threshold(tree, mode):
     from wordtree.softmax import TreeSoftmax
-    from yolo9000.detection.decode import Detections, greedy_walk
+    from yolo9000.detection.decode import greedy_walk
+    from yolo9000.detection.detections import Detections
 
     ts = TreeSoftmax(tree)
     torch.manual_seed(3)

@@ -37,7 +37,8 @@ __all__ = [
 if TYPE_CHECKING:
     from yolo9000.darknet.checkpoint import load_model
     from yolo9000.darknet.model import DarknetModel, load_darknet
-    from yolo9000.detection.decode import Detections, decode
+    from yolo9000.detection.decode import decode
+    from yolo9000.detection.detections import Detections
     from yolo9000.detection.loss import RegionLoss
     from yolo9000.inference.detector import Detector
 

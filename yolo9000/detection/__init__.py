@@ -7,7 +7,8 @@ those build on this package (the Darknet model imports `yolo9000.detection.head`
 """
 
 from yolo9000.detection.anchors import kmeans_anchors
-from yolo9000.detection.decode import Detections, decode
+from yolo9000.detection.decode import decode
+from yolo9000.detection.detections import Detections
 from yolo9000.detection.head import RegionConfig, RegionHead
 from yolo9000.detection.letterbox import letterbox, letterbox_batch
 from yolo9000.detection.loss import RegionLoss

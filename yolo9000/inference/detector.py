@@ -14,7 +14,8 @@ import torch
 
 from wordtree.formats import load_tree, read_names
 from wordtree.options import size32
-from yolo9000.detection.decode import MODES, Detections, decode
+from yolo9000.detection.decode import MODES, decode
+from yolo9000.detection.detections import Detections
 from yolo9000.inference.backends import RuntimeModel, best_backend, runtime_model
 
 log = logging.getLogger(__name__)

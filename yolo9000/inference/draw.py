@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.utils import draw_bounding_boxes
 
-from yolo9000.detection.decode import Detections
+from yolo9000.detection.detections import Detections
 
 # Okabe-Ito's colour-blind-safe colours (black left out: label text is black); a label keeps its colour across
 # images, and the report page (report_assets/report.js) colours its boxes in the same order

@@ -18,7 +18,7 @@ import torch
 
 from wordtree.files import atomic_open, prepare_output_dir
 from yolo9000.data.prefetch import batched, prefetched
-from yolo9000.detection.decode import Detections
+from yolo9000.detection.detections import Detections
 from yolo9000.inference.detector import Detector
 from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, frames_av, frames_pil, read_or_reason
 from yolo9000.inference.report_page import ReportPage, report_files
