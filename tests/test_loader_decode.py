@@ -19,7 +19,7 @@ from torchvision.transforms.v2 import functional as F
 
 from yolo9000.data import AugmentConfig, CocoDetection, JointDataset, SampleKey
 from yolo9000.data.augment import augment, distort_hsv, render_batch
-from yolo9000.data.coco import _without_polygons, read_coco_index
+from yolo9000.data.coco_index import _without_polygons, read_coco_index
 from yolo9000.data.image_io import apply_orientation, decode_on_device, read_encoded, read_image, to_rgb_array
 from yolo9000.data.joint import CLS, DET, EncodedBatch, collate, collate_encoded
 

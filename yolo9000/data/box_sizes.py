@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo9000.data.coco import read_coco_index
+from yolo9000.data.coco_index import read_coco_index
 
 log = logging.getLogger(__name__)
 

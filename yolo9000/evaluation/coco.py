@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from wordtree.builder import data_dir
-from yolo9000.data.coco import category_node_id, load_coco_json
+from yolo9000.data.coco import category_node_id
+from yolo9000.data.coco_index import load_coco_json
 
 if TYPE_CHECKING:
     from pycocotools.coco import _Dataset
