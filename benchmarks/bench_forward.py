@@ -64,9 +64,9 @@ def get_weights(cache: Path) -> tuple[Path, Path, bool]:
         if not w.is_file():
             subprocess.run([sys.executable, str(TOOL), str(REF_CFG), str(w), "--seed", "0", "--quiet"], check=True)
         return REF_CFG, w, True
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
-    model = models.yolov2(size=416)
+    model = templates.yolov2(size=416)
     cfg = cache / "yolov2.cfg"
     cfg.write_text(model.cfg_text)
     w = cache / "yolov2_random.weights"
@@ -134,10 +134,10 @@ def yolo9000_model() -> torch.nn.Module | None:
         print(f"yolo9000 skipped: {TREE_9K} not found (needs ../shared)", file=sys.stderr)
         return None
     from wordtree.formats import load_tree
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
     torch.manual_seed(0)
-    model = models.yolo9000(load_tree(TREE_9K, NAMES_9K), size=416)
+    model = templates.yolo9000(load_tree(TREE_9K, NAMES_9K), size=416)
     with torch.no_grad():
         for b in model.conv_blocks():
             if b.bn is not None:

@@ -42,12 +42,12 @@ def load_tree(path: Path | None):
 
 
 def build(model: str, tree, size: int):
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
     if model == "yolov2":
-        return models.yolov2(classes=80, size=size)
+        return templates.yolov2(classes=80, size=size)
     if model == "yolo9000":
-        return models.yolo9000(tree, size=size)
+        return templates.yolo9000(tree, size=size)
     raise SystemExit(f"unknown model {model}")
 
 

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from yolo9000.darknet import models  # noqa: E402
+from yolo9000.darknet import templates  # noqa: E402
 from yolo9000.data import (
     AugmentConfig,
     ClassFolders,
@@ -81,11 +81,11 @@ def main(argv=None) -> int:
 
         # 2. the training step, split into model forward, loss forward, loss backward, model backward, update
         if args.model == "yolov2":
-            model = models.yolov2(tree=tree, size=args.size)
+            model = templates.yolov2(tree=tree, size=args.size)
         elif args.model == "yolo9000":
-            model = models.yolo9000(tree, size=args.size)
+            model = templates.yolo9000(tree, size=args.size)
         else:
-            model = models.tiny_yolo9000(tree, size=args.size)
+            model = templates.tiny_yolo9000(tree, size=args.size)
         model = model.to(device).train()
         fmt = torch.channels_last if args.channels_last else torch.contiguous_format
         model = model.to(memory_format=fmt)

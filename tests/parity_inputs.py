@@ -226,13 +226,13 @@ def write_darknet_weights(cfg_text: str, path: Path, seed: int = 0, detector_gai
 
 
 def yolov2_cfg_text(size: int = 416) -> str:
-    """The project's yolov2 template as `yolo9000.darknet.models.yolov2` renders it (80 classes, 5 anchors)."""
+    """The project's yolov2 template as `yolo9000.darknet.templates.yolov2` renders it (80 classes, 5 anchors)."""
     import torch
 
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
     with torch.device("meta"):  # only the text is wanted: no 200 MB of parameters, no random draws
-        return models.yolov2(size=size).cfg_text
+        return templates.yolov2(size=size).cfg_text
 
 
 # --- Darknet's measurements, as vendored ------------------------------------------------------------------

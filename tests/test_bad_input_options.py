@@ -192,11 +192,11 @@ def test_rules_in_python(rule, value, words):
 
 
 def test_library_size_checks_use_the_same_rule():
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
     from yolo9000.data.augment import multiscale_sizes
 
     with pytest.raises(ValueError, match="expected a positive multiple of 32, got 70"):
-        models.yolov2(size=70)
+        templates.yolov2(size=70)
     with pytest.raises(ValueError, match="multiples of 32"):
         multiscale_sizes(416, 300, 608)
     with pytest.raises(ValueError, match="multiples of 32"):

@@ -186,9 +186,9 @@ def test_reference_cfgs_build(reference_dir):
 
 
 def test_darknet19_classifier_probabilities():
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
-    cls = models.darknet19(classes=7, size=64).eval()
+    cls = templates.darknet19(classes=7, size=64).eval()
     p = cls.classify(torch.rand(2, 3, 64, 64))
     assert p.shape == (2, 7) and torch.allclose(p.sum(1), torch.ones(2))
 
@@ -239,12 +239,12 @@ def test_relative_tree_next_to_cfg_and_length_mismatch(tmp_path):
 
 
 def test_shipped_templates_match_darknet_architectures(reference_dir):
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
     with torch.device("meta"):
-        ours = models.yolov2(size=608)
+        ours = templates.yolov2(size=608)
         ref = load_darknet(reference_dir / "darknet" / "yolov2.cfg")
-        cls = models.darknet19(classes=1000, size=256)
+        cls = templates.darknet19(classes=1000, size=256)
         ref_cls = load_darknet(reference_dir / "darknet" / "darknet19.cfg")
     assert ours.kinds == ref.kinds
     assert [(k, v.shape) for k, v in ours.state_dict().items()] == [(k, v.shape) for k, v in ref.state_dict().items()]
@@ -256,31 +256,31 @@ def test_shipped_templates_match_darknet_architectures(reference_dir):
 
 def test_model_constructors_and_tree_heads(tmp_path):
     from wordtree.tree import WordTree
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
     tree = WordTree(["a", "b", "c", "d", "e"], [-1, 0, 0, 1, 1])
-    m = models.yolov2(tree=tree, num_anchors=3, size=64)
+    m = templates.yolov2(tree=tree, num_anchors=3, size=64)
     assert m.region.classes == len(tree) == 5 and m.region.num == 3 and m.tree is tree
     assert m(torch.zeros(1, 3, 64, 64)).shape == (1, 3 * 10, 2, 2)
     assert "tree=" in m.cfg_text and "reorg" in m.kinds
     with torch.device("meta"):
-        y9 = models.yolo9000(tree, size=64)
+        y9 = templates.yolo9000(tree, size=64)
     assert y9.region.num == 3 and "reorg" not in y9.kinds and y9.region.saturation == 0.75
-    tiny = models.tiny_yolo9000(tree, size=64, width=0.25)
+    tiny = templates.tiny_yolo9000(tree, size=64, width=0.25)
     assert tiny(torch.zeros(2, 3, 64, 64)).shape == (2, 30, 2, 2)
     # the rendered cfg rebuilds the same module (what checkpoints rely on)
     again = DarknetModel.from_cfg_text(tiny.cfg_text, tree=tree)
     assert [(k, v.shape) for k, v in again.state_dict().items()] == [(k, v.shape) for k, v in tiny.state_dict().items()]
-    flat = models.tiny_yolo(classes=3, anchors=[(1, 1), (2, 2)], size=96, width=0.25)
+    flat = templates.tiny_yolo(classes=3, anchors=[(1, 1), (2, 2)], size=96, width=0.25)
     assert flat.region.num == 2 and flat(torch.zeros(1, 3, 96, 96)).shape == (1, 16, 3, 3)
     with pytest.raises(ValueError, match="multiple of 32"):
-        models.yolov2(size=100)
+        templates.yolov2(size=100)
     with pytest.raises(ValueError, match="num_anchors=7 needs explicit anchors"):
-        models.yolov2(num_anchors=7)
+        templates.yolov2(num_anchors=7)
     with pytest.raises(ValueError, match="2 anchors given but num_anchors=3"):
-        models.yolov2(anchors=[(1, 1), (2, 2)], num_anchors=3)
+        templates.yolov2(anchors=[(1, 1), (2, 2)], num_anchors=3)
     with pytest.raises(ValueError, match="unknown model template"):
-        models.render_cfg("resnet")
+        templates.render_cfg("resnet")
 
 
 def test_wrong_input_shape_is_a_clear_error():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from yolo9000.darknet import models
+from yolo9000.darknet import templates
 from yolo9000.detection.letterbox import letterbox, letterbox_batch
 from yolo9000.inference.optimize import optimize_for_inference
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.fixture(scope="module")
 def small_model():
     torch.manual_seed(0)
-    m = models.tiny_yolo(classes=3, size=128, width=0.5).eval()
+    m = templates.tiny_yolo(classes=3, size=128, width=0.5).eval()
     with torch.no_grad():
         for b in m.conv_blocks():
             if b.bn is not None:
@@ -56,7 +56,7 @@ def test_cuda_tree_head_and_training_step():
     from wordtree.tree import WordTree
 
     tree = WordTree(["a", "b", "c", "d", "e"], [-1, 0, 0, 1, 1])
-    m = models.tiny_yolo9000(tree, size=64, width=0.25).cuda().train()
+    m = templates.tiny_yolo9000(tree, size=64, width=0.25).cuda().train()
     x = torch.rand(2, 3, 64, 64, device="cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):
         raw = m(x)

@@ -375,7 +375,7 @@ def _toy_world(tmp_path, tree):
     from PIL import Image
 
     from yolo9000.darknet.checkpoint import save_checkpoint
-    from yolo9000.darknet.models import tiny_yolo9000
+    from yolo9000.darknet.templates import tiny_yolo9000
 
     tree = tree.with_label_maps([LabelMap("detection", ("dog", "car"), (WNID["dog"], WNID["car"]))])
     torch = pytest.importorskip("torch")
@@ -770,7 +770,7 @@ def test_eval_cli_flat_model(tmp_path):
 
     from yolo9000.cli import main
     from yolo9000.darknet.checkpoint import save_checkpoint
-    from yolo9000.darknet.models import tiny_yolo
+    from yolo9000.darknet.templates import tiny_yolo
 
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

@@ -192,11 +192,11 @@ def test_convert_cli_round_trip(cfg_file, tmp_path):
 def test_convert_tree_model_round_trip(tmp_path):
     from wordtree.tree import WordTree
     from yolo9000.cli import main
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
     from yolo9000.darknet.checkpoint import load_model, save_checkpoint
 
     tree = WordTree(["n1", "n2", "n3", "n4"], [-1, 0, 0, 1], ["thing", "animal", "plant", "dog"])
-    model = models.tiny_yolo9000(tree, size=64, width=0.25).eval()
+    model = templates.tiny_yolo9000(tree, size=64, width=0.25).eval()
     ckpt = tmp_path / "tree.pt"
     save_checkpoint(ckpt, model, seen=32)
     assert main(["convert", str(ckpt), "--to-darknet", "-o", str(tmp_path / "dk" / "toy")]) == 0

@@ -116,9 +116,9 @@ def make_folders(
 
 def make_cfg(tree, path: Path, size: int = 64, width: float = 0.125) -> Path:
     """A very small tiny-yolo cfg with a tree head, written to `path`."""
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
-    model = models.tiny_yolo9000(tree, size=size, width=width)
+    model = templates.tiny_yolo9000(tree, size=size, width=width)
     path.write_text(model.cfg_text)
     return path
 

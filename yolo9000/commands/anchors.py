@@ -24,7 +24,7 @@ examples:
   yolo9000 anchors --coco data/emoji/detection/annotations.json -k 5 --out anchors.json
 
 The printed `anchors = ...` line goes into the [region] section of a cfg (with num = k), or to a
-model constructor (`yolo9000.darknet.models.yolov2(anchors=...)`). Units are grid cells (32 input pixels).
+model constructor (`yolo9000.darknet.templates.yolov2(anchors=...)`). Units are grid cells (32 input pixels).
 Boxes are measured after the letterbox (scaled by size / longest side); --stretch measures them on an
 image stretched to size x size.
 """

@@ -358,7 +358,7 @@ def run(args) -> int:
     """Evaluate and write the report; prints the headline numbers."""
 
     from yolo9000 import evaluation as ev
-    from yolo9000.evaluation.report import ReportWriter, markdown_table
+    from yolo9000.evaluation.writer import ReportWriter, markdown_table
 
     coco_path, images, folders, world_tree = _resolve_data(args)
     _check_numbers(args)

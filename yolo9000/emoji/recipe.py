@@ -13,7 +13,7 @@ import numpy as np
 
 from wordtree.options import size32
 from yolo9000.darknet.model import DarknetModel
-from yolo9000.darknet.models import render_cfg
+from yolo9000.darknet.templates import render_cfg
 from yolo9000.emoji.world import ensure_world
 from yolo9000.training.config import TrainConfig
 from yolo9000.training.trainer import build_model as build_named_model

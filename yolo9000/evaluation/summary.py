@@ -141,7 +141,7 @@ def write_report(
     classification `classification.csv/.md`, `depth_accuracy.csv/.md/.png`, `distances.csv/.md`
     (`plots=False` skips the PNGs). `out_dir` follows `wordtree.files.prepare_output_dir`: it may be neither
     nor hold one of `inputs`, and `overwrite` (the CLI's --force) never replaces a file the tool did not write."""
-    from yolo9000.evaluation import report as rep
+    from yolo9000.evaluation import writer as rep
 
     w = rep.ReportWriter(out_dir, overwrite=overwrite, inputs=inputs, settings=meta)
     names = ["summary.json"]

@@ -93,7 +93,7 @@ def _scale_range(value, flag: str) -> tuple[float, float]:
 
 
 def build_model(spec: str, tree, classes: int | None, anchors: list[float] | None = None):
-    """A DarknetModel from a cfg file path or a `yolo9000.darknet.models` constructor name.
+    """A DarknetModel from a cfg file path or a `yolo9000.darknet.templates` constructor name.
 
     `anchors` (flat w,h list in grid cells) replace the defaults of a named model; a cfg file keeps its own.
     """
@@ -109,13 +109,13 @@ def build_model(spec: str, tree, classes: int | None, anchors: list[float] | Non
         if pairs is not None:
             raise ValueError(f"--anchors applies to model names; edit the anchors= line of {p} instead")
         return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent, source=str(p))
-    from yolo9000.darknet import models
+    from yolo9000.darknet import templates
 
-    ctor = models.MODELS.get(spec.replace("-", "_"))
+    ctor = templates.MODELS.get(spec.replace("-", "_"))
     if ctor is None or spec.replace("-", "_") == "darknet19":
         raise FileNotFoundError(
             f"--cfg {spec}: no such cfg file, and not a detector name "
-            f"({', '.join(sorted(set(models.MODELS) - {'darknet19'}))})"
+            f"({', '.join(sorted(set(templates.MODELS) - {'darknet19'}))})"
         )
     kw = {} if pairs is None else {"anchors": pairs, "num_anchors": len(pairs)}
     if tree is not None:
@@ -201,7 +201,7 @@ class Trainer:
     """Builds data, model, optimizer and loop from a TrainConfig; `run()` trains and returns a summary dict.
 
     `model_builder(spec, tree, classes, anchors)` makes the model named by `cfg.cfg` (default `build_model`:
-    a cfg file or a `yolo9000.darknet.models` name; a recipe may pass one that knows more names)."""
+    a cfg file or a `yolo9000.darknet.templates` name; a recipe may pass one that knows more names)."""
 
     def __init__(
         self,
