@@ -82,6 +82,10 @@ size32 = Rule("size32", _to_int, f"a positive multiple of {SIZE_STEP}", lambda v
 positive_float = Rule("positive_float", _to_float, "a positive number", lambda v: v > 0)
 non_negative_float = Rule("non_negative_float", _to_float, "a number >= 0", lambda v: v >= 0)
 probability = Rule("probability", _to_float, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+#: a score threshold: a score equal to 1 could never pass a strict ">"
+threshold = Rule("threshold", _to_float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+#: an NMS IoU threshold: 0 would suppress every overlapping box, 1 keeps everything
+iou_threshold = Rule("iou_threshold", _to_float, "a number in (0, 1]", lambda v: 0 < v <= 1)
 
 
 def arg_type(rule: Rule) -> Callable[[str], Any]:

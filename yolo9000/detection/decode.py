@@ -23,11 +23,13 @@ tied boxes survives.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
+from wordtree import options
 from yolo9000.detection.detections import Detections
 from yolo9000.detection.letterbox import letterbox_sizes, unletterbox
 from yolo9000.detection.nms import (
@@ -46,6 +48,52 @@ if TYPE_CHECKING:  # imports point one way: decode only reads the region setting
     from yolo9000.detection.head import RegionConfig, RegionHead
 
 MODES = ("paper", "darknet")
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How region outputs become detections; one value passed through `decode`, `Detector`, evaluation and the
+    commands (whose options of the same names fill it). Checked once, here, with `wordtree.options`' rules.
+
+    thresh:         score threshold in [0, 1) (a prediction takes part when its objectness passes it).
+    hier_thresh:    the top-down walk stops where P(node) falls to it or below (trees), in [0, 1).
+    nms:            IoU above which a lower-scored box is dropped, in (0, 1]; 1 keeps everything.
+    mode:           "paper" (the paper's walk, score obj * P(node)) or "darknet" (`detector test`'s quirks).
+    class_agnostic: NMS across classes.
+    tree_nms:       NMS only between boxes whose nodes lie on one root-to-leaf path (trees).
+    class_map:      tree node of each output class (Darknet's `.map`, `detector valid`); labels are positions.
+    letterbox:      the input was letterboxed (False: stretched) when undoing the boxes.
+    clip:           clip boxes to the image (Darknet does not).
+    siblings:       K > 0 adds each kept box's greedy walk with the K most likely siblings per level (trees).
+    """
+
+    thresh: float = 0.25
+    hier_thresh: float = 0.5
+    nms: float = 0.45
+    mode: str = "paper"
+    class_agnostic: bool = False
+    tree_nms: bool = False
+    class_map: tuple[int, ...] | None = None
+    letterbox: bool = True
+    clip: bool = True
+    siblings: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"decode: mode must be one of {MODES}, got {self.mode!r}")
+        set_ = partial(object.__setattr__, self)
+        set_("thresh", options.threshold(self.thresh, "thresh"))
+        set_("hier_thresh", options.threshold(self.hier_thresh, "hier_thresh"))
+        set_("nms", options.iou_threshold(self.nms, "nms"))
+        set_("siblings", options.non_negative_int(self.siblings, "siblings"))
+        if self.tree_nms and self.class_agnostic:
+            raise ValueError("decode: tree_nms and class_agnostic exclude each other")
+        if self.class_map is not None:
+            set_("class_map", tuple(int(c) for c in self.class_map))
+
+    def with_(self, **changes: Any) -> DecodeOptions:
+        """A copy with `changes` applied (checked again)."""
+        return replace(self, **changes) if changes else self
 
 
 def _absolute_at(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
@@ -68,9 +116,7 @@ def _tree_paths(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> tu
     return path, probs
 
 
-def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, thresh: float, nms: float) -> None:
-    if mode not in MODES:
-        raise ValueError(f"decode: mode must be one of {MODES}, got {mode!r}")
+def _check_inputs(region_out: torch.Tensor, region: RegionConfig) -> None:
     if region_out.dim() != 5:
         raise ValueError(f"decode: region output must be (B, A, 5+C, H, W), got shape {tuple(region_out.shape)}")
     a, e = region_out.shape[1], region_out.shape[2]
@@ -81,21 +127,14 @@ def _check_inputs(region_out: torch.Tensor, region: "RegionConfig", mode: str, t
         raise ValueError(
             f"decode: region output has {e} entries per anchor, expected 5 + classes = {5 + int(region.classes)}"
         )
-    if not (0.0 <= thresh < 1.0) or not (0.0 < nms <= 1.0):
-        raise ValueError(f"decode: need 0 <= thresh < 1 and 0 < nms <= 1, got thresh={thresh}, nms={nms}")
 
 
 def _check_options(
-    batch: int,
-    tree: "WordTree | None",
-    tree_nms: bool,
-    class_agnostic: bool,
-    class_map: Sequence[int] | None,
-    image_sizes: Sequence[tuple[int, int]] | None,
+    batch: int, tree: WordTree | None, opts: DecodeOptions, image_sizes: Sequence[tuple[int, int]] | None
 ) -> None:
-    if tree_nms and (tree is None or class_agnostic):
-        raise ValueError("decode: tree_nms needs a tree region and excludes class_agnostic")
-    if class_map is not None and tree is None:
+    if opts.tree_nms and tree is None:
+        raise ValueError("decode: tree_nms needs a tree region")
+    if opts.class_map is not None and tree is None:
         raise ValueError("decode: class_map needs a tree region (Darknet applies .map only to tree heads)")
     if image_sizes is not None and len(image_sizes) != batch:
         raise ValueError(f"decode: {len(image_sizes)} image sizes for a batch of {batch}")
@@ -408,36 +447,24 @@ def _per_image(
 @torch.no_grad()
 def decode(
     region_out: torch.Tensor,
-    region: "RegionConfig",
+    region: RegionConfig,
+    options: DecodeOptions | None = None,
     *,
-    thresh: float = 0.25,
-    hier_thresh: float = 0.5,
-    nms: float = 0.45,
-    mode: str = "paper",
     net_size: tuple[int, int] | None = None,
     image_sizes: Sequence[tuple[int, int]] | None = None,
-    tree_softmax: "TreeSoftmax | None" = None,
-    class_agnostic: bool = False,
-    tree_nms: bool = False,
-    class_map: Sequence[int] | None = None,
-    letterbox: bool = True,
-    clip: bool = True,
+    tree_softmax: TreeSoftmax | None = None,
     names: Sequence[str] | None = None,
-    siblings: int = 0,
-    head: "RegionHead | None" = None,
+    head: RegionHead | None = None,
+    **changes: Any,
 ) -> list[Detections]:
     """Detections per image from Darknet's activated region output (or, with `head`, from its raw logits).
 
     region_out: (B, A, 5+C, H, W) as `DarknetModel.region_output` returns (x, y, obj after the sigmoid;
-    w, h raw; classes as (tree-)softmax probabilities). `net_size` = (W, H) of the network input (default
-    32 x the grid); `image_sizes` = original (width, height) per image to undo the letterbox (Darknet's
-    `correct_region_boxes`, un-floored half offset included; `letterbox=False` undoes a plain stretch).
-    Without `image_sizes` boxes stay in network pixels. `nms` is the IoU above which a lower-scored box of
-    the same class/node (or any box with `class_agnostic`; with `tree_nms`, any box whose node lies on the
-    same root-to-leaf path, so "terrier" suppresses a weaker "dog" but not a "cat") is dropped; `nms=1` keeps
-    everything. `clip` clips the returned boxes to the image (Darknet itself does not clip). `siblings=K > 0`
-    (trees) adds each kept box's greedy walk to a leaf with the K most likely siblings per level
-    (`greedy_walk`; `Detections.walk`), for the report page.
+    w, h raw; classes as (tree-)softmax probabilities). `options` (`DecodeOptions`, its defaults when None;
+    single fields may be changed by keyword: `decode(out, region, thresh=.5)`) says how to score, suppress
+    and undo the boxes. `net_size` = (W, H) of the network input (default 32 x the grid); `image_sizes` =
+    original (width, height) per image to undo the letterbox (Darknet's `correct_region_boxes`, un-floored
+    half offset included). Without `image_sizes` boxes stay in network pixels. `names` label the records.
 
     `head`: `region_out` is that head's raw logits (`head.view(raw)`), activated here only where needed:
     x, y and objectness for the predictions that pass `thresh`, the tree walk's softmax in the groups it
@@ -445,24 +472,28 @@ def decode(
     flat, mapped and darknet-mode cases). The detections are those of `decode(head.activate(raw))`, to the
     last bits of the floats, without activating every prediction (YOLO9000: 9418 nodes each).
     """
-    _check_inputs(region_out, region, mode, thresh, nms)
+    opts = (options or DecodeOptions()).with_(**changes)
+    _check_inputs(region_out, region)
     bsz, _, _, gh, gw = region_out.shape
-    tree = getattr(region, "tree", None)
-    _check_options(bsz, tree, tree_nms, class_agnostic, class_map, image_sizes)
+    tree = region.tree
+    _check_options(bsz, tree, opts, image_sizes)
+    thresh, mode = opts.thresh, opts.mode
     net = (int(net_size[0]), int(net_size[1])) if net_size is not None else (gw * 32, gh * 32)
     sel = _select(region_out, thresh, head)
     sizes = _size_tensor(image_sizes, region_out.device)
-    rel, scale = _image_boxes(sel, region.anchors, (gw, gh), net, sizes, letterbox)
+    rel, scale = _image_boxes(sel, region.anchors, (gw, gh), net, sizes, opts.letterbox)
     if tree is None:
         cand = _flat_candidates(sel, thresh, mode)
-    elif class_map is not None:
-        cand = _mapped_candidates(sel, tree, class_map, thresh, mode)
+    elif opts.class_map is not None:
+        cand = _mapped_candidates(sel, tree, opts.class_map, thresh, mode)
     else:
         ts = tree_softmax if tree_softmax is not None else _tree_softmax_for(tree, region_out.device)
-        cand = _tree_candidates(sel, tree, ts, thresh, hier_thresh, mode)
-    keep = _suppress(cand, sel, rel, tree, mode=mode, nms=nms, class_agnostic=class_agnostic, tree_nms=tree_nms)
-    cols = _kept_columns(cand, sel, keep, rel, scale, sizes, tree, clip, siblings)
-    return _per_image(cols, sel.b_idx[cand.r_idx[keep]], bsz, tree, image_sizes, names, class_map)
+        cand = _tree_candidates(sel, tree, ts, thresh, opts.hier_thresh, mode)
+    keep = _suppress(
+        cand, sel, rel, tree, mode=mode, nms=opts.nms, class_agnostic=opts.class_agnostic, tree_nms=opts.tree_nms
+    )
+    cols = _kept_columns(cand, sel, keep, rel, scale, sizes, tree, opts.clip, opts.siblings)
+    return _per_image(cols, sel.b_idx[cand.r_idx[keep]], bsz, tree, image_sizes, names, opts.class_map)
 
 
 def _absolute_at_rows(tree: "WordTree", cond: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
