@@ -221,25 +221,41 @@ def load_tree(tree: WordTree | str | Path, names: str | Path | None = None) -> W
     return read_darknet(p)
 
 
+def read_map_indices(path: str | Path, *, size: int | None = None, count: int | None = None) -> list[int]:
+    """The integers of a Darknet ``.map`` file: line k holds the tree node (or class) of dataset label k.
+
+    The one reader of ``.map`` files (the tree's label maps, the `[region]`'s ``map=``, evaluation's category
+    map). A line's first whitespace-separated field is the index; blank lines are skipped (Darknet's ``atoi``
+    would read them as 0, which no file means). `size`: indices must lie in [0, size); `count`: the file must
+    have that many entries. Every problem is one line naming the file (and the line)."""
+    path = Path(path)
+    vals: list[int] = []
+    for i, line in enumerate(_read_lines(path), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            idx = int(fields[0])
+        except ValueError:
+            raise ValueError(f"{path}:{i}: {line.strip()[:40]!r} is not a node index") from None
+        if size is not None and not 0 <= idx < size:
+            raise ValueError(f"{path}:{i}: node index {idx} out of range for a tree of {size} nodes")
+        vals.append(idx)
+    if count is not None and len(vals) != count:
+        raise ValueError(f"{path}: {len(vals)} entries but {count} expected")
+    return vals
+
+
 def read_map(
     path: str | Path, tree: WordTree, source: str | None = None, labels: Iterable[str] | None = None
 ) -> LabelMap:
     """A Darknet ``.map`` (line k = tree index of dataset label k) as a `LabelMap`."""
     path = Path(path)
-    lines = _read_lines(path)
-    wnids = []
-    for i, line in enumerate(lines, 1):
-        try:
-            idx = int(line.strip())
-        except ValueError:
-            raise ValueError(f"{path}:{i}: {line.strip()[:40]!r} is not a node index") from None
-        if not 0 <= idx < len(tree):
-            raise ValueError(f"{path}:{i}: node index {idx} out of range for a tree of {len(tree)} nodes")
-        wnids.append(tree.ids[idx])
-    labs = list(labels) if labels is not None else [str(k) for k in range(len(wnids))]
-    if len(labs) != len(wnids):
-        raise ValueError(f"{path}: {len(wnids)} lines but {len(labs)} labels given")
-    return LabelMap(source or path.stem, tuple(labs), tuple(wnids))
+    ids = [tree.ids[idx] for idx in read_map_indices(path, size=len(tree))]
+    labs = list(labels) if labels is not None else [str(k) for k in range(len(ids))]
+    if len(labs) != len(ids):
+        raise ValueError(f"{path}: {len(ids)} lines but {len(labs)} labels given")
+    return LabelMap(source or path.stem, tuple(labs), tuple(ids))
 
 
 def darknet_texts(tree: WordTree, stem: str = "tree") -> dict[str, str]:

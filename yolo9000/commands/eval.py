@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from wordtree.formats import load_tree
+from wordtree.formats import load_tree, read_map_indices
 from yolo9000.commands import options
 from yolo9000.commands.defaults import default_checkpoint
 from yolo9000.device import resolve_device
@@ -457,17 +457,5 @@ def _read_category_map(path: Path, coco, tree):
     """Darknet-style .map: line k = tree node of the k-th category by ascending id (coco9k.map's layout)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: category map not found")
-    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-    n_cat = len(coco.getCatIds())
-    if len(lines) != n_cat:
-        raise ValueError(f"{path}: {len(lines)} lines but the COCO file has {n_cat} categories")
-    try:
-        nodes = np.array([int(ln.split()[0]) for ln in lines], dtype=np.int64)
-    except ValueError:
-        raise ValueError(f"{path}: every line must be a node index") from None
-    bad = np.flatnonzero((nodes < 0) | (nodes >= len(tree)))
-    if len(bad):
-        raise ValueError(
-            f"{path}: line {bad[0] + 1}: node {nodes[bad[0]]} out of range for a tree of {len(tree)} nodes"
-        )
-    return nodes
+    nodes = read_map_indices(path, size=len(tree), count=len(coco.getCatIds()))
+    return np.array(nodes, dtype=np.int64)

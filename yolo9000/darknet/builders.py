@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from wordtree.formats import read_map_indices
 from yolo9000.darknet.cfg import Section
 from yolo9000.darknet.layers import (
     ConvBlock,
@@ -70,19 +71,6 @@ def find_file(option: str, base_dir: Path | None) -> Path | None:
         if c.is_file():
             return c
     return None
-
-
-def _read_map(path: Path) -> list[int]:
-    """A Darknet `.map` file: line k holds the tree node (or class) of dataset label k."""
-    vals = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            vals.append(int(line.split()[0]))
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: map line {line!r} is not an integer") from None
-    return vals
 
 
 def convolutional(s: Section, idx: int, shape: Shape, state: BuildState) -> tuple[nn.Module, Shape]:
@@ -239,7 +227,7 @@ def region(s: Section, idx: int, shape: Shape, state: BuildState) -> tuple[nn.Mo
             level = logging.WARNING if state.base is not None else logging.DEBUG
             log.log(level, "%s: map file %r not found; box labels will not be remapped", s.where(), map_opt)
         else:
-            mapping = _read_map(found)
+            mapping = read_map_indices(found)
     cfg = region_config(s, state.net, tree=state.tree, map=mapping)
     if shape[0] != cfg.filters:
         raise ValueError(
