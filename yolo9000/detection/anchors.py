@@ -8,12 +8,15 @@ with Euclidean k-means. Anchors come out in grid units (cells of 32 input pixels
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from yolo9000.detection.box_ops import iou_wh
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 STRIDE = 32  # input pixels per output cell of the YOLOv2 / YOLO9000 heads
 
@@ -125,7 +128,7 @@ def kmeans_anchors(
     return best
 
 
-def anchor_table(wh: np.ndarray | torch.Tensor, ks: Iterable[int] = range(1, 10), **kw):
+def anchor_table(wh: np.ndarray | torch.Tensor, ks: Iterable[int] = range(1, 10), **kw: Any) -> pd.DataFrame:
     """A pandas DataFrame: one row per k with the mean IoU and the anchors (grid units if `wh` is)."""
     import pandas as pd
 

@@ -8,14 +8,17 @@ device, batched per size, within float rounding of the exact path except on the 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-def to_chw_float(image) -> torch.Tensor:
+
+def to_chw_float(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
     """A PIL image, an HxW / HxWx3 / HxWx4 uint8 array, or a (3,H,W) tensor -> (3,H,W) float32 in 0..1.
 
     Grey is replicated and alpha dropped (as stb_image does when asked for 3 channels); uint8 values become
@@ -132,7 +135,7 @@ def resize_darknet(im: torch.Tensor, ow: int, oh: int) -> torch.Tensor:
     return out
 
 
-def letterbox(image, size: int | tuple[int, int]) -> torch.Tensor:
+def letterbox(image: Image.Image | np.ndarray | torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Darknet's `letterbox_image`: (3, net_h, net_w) float tensor with the image resized exactly as Darknet
     does, on a 0.5 canvas at the floored centre offset. `size` is an int or (width, height)."""
     net_w, net_h = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))

@@ -22,6 +22,9 @@ from torchvision.ops import nms as _nms
 if TYPE_CHECKING:
     from wordtree.tree import WordTree
 
+#: `dense_rows(idx)`: every class score of candidates idx (see `exact_darknet_rank`)
+DenseRows = Callable[[torch.Tensor], torch.Tensor]
+
 T = TypeVar("T")
 
 __all__ = [
@@ -59,7 +62,11 @@ def darknet_partition_position(active: torch.Tensor) -> torch.Tensor:
 
 
 def exact_darknet_rank(
-    groups: torch.Tensor, scores: torch.Tensor, pos: torch.Tensor, dense_rows=None, labels: torch.Tensor | None = None
+    groups: torch.Tensor,
+    scores: torch.Tensor,
+    pos: torch.Tensor,
+    dense_rows: DenseRows | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rank of each candidate in `do_nms_sort`'s per-class order (0 = first), unique over all candidates.
 
@@ -97,7 +104,7 @@ def exact_darknet_rank(
     return torch.from_numpy(rank).to(scores.device)
 
 
-def thresholded_rows(scores_all: torch.Tensor, r_idx: torch.Tensor, thresh: float):
+def thresholded_rows(scores_all: torch.Tensor, r_idx: torch.Tensor, thresh: float) -> DenseRows:
     """dense_rows(idx) -> every class score of candidates idx as Darknet stores them (0 if <= thresh)."""
 
     def rows(idx: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ class Targets:
     def batch_size(self) -> int:
         return int(self.is_cls.shape[0])
 
-    def to(self, device, non_blocking: bool = False) -> "Targets":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Targets":
         """The same targets on `device`."""
         return Targets(
             *(
