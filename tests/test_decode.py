@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from wordtree import WordTree
-from yolo9000.detection.decode import decode
+from yolo9000.detection.decode import DecodeOptions, decode
 from yolo9000.detection.detections import Detections
 from yolo9000.detection.letterbox import letterbox_sizes
 from yolo9000.detection.nms import darknet_partition_position
@@ -247,6 +247,42 @@ def test_bad_inputs_are_clear():
         decode(blank(a=2, c=3), reg, image_sizes=[(1, 1), (2, 2)])
     with pytest.raises(ValueError, match="class_map"):
         decode(blank(a=2, c=3), reg, class_map=[0, 1])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"thresh": 1.0}, r"option 'thresh': expected a number in \[0, 1\), got 1.0"),
+        ({"thresh": -0.1}, r"option 'thresh'"),
+        ({"hier_thresh": 1.5}, r"option 'hier_thresh'"),
+        ({"nms": 0.0}, r"option 'nms': expected a number in \(0, 1\], got 0.0"),
+        ({"siblings": -1}, r"option 'siblings'"),
+        ({"mode": "fast"}, "mode must be one of"),
+        ({"tree_nms": True, "class_agnostic": True}, "exclude each other"),
+    ],
+)
+def test_decode_options_are_checked_once(change, message):
+    """Every decode option is checked when the options are made, with `wordtree.options`' rules; the keyword
+    form of `decode` goes through the same checks."""
+    with pytest.raises(ValueError, match=message):
+        DecodeOptions(**change)
+    with pytest.raises(ValueError, match=message):
+        decode(blank(a=2, c=3), region([[1, 1], [2, 2]], 3), **change)
+
+
+def test_decode_options_equal_keywords():
+    """`decode(out, region, options)` and the keyword form give the same detections; `with_` changes a copy."""
+    out = blank(a=2, c=3)
+    out[0, 1, 4, 2, 3] = 0.9
+    out[0, 1, 5:, 2, 3] = torch.tensor([0.1, 0.7, 0.2])
+    reg = region([[1, 1], [2, 2]], 3)
+    opts = DecodeOptions(thresh=0.3, nms=0.5)
+    a = decode(out, reg, opts)[0]
+    b = decode(out, reg, thresh=0.3, nms=0.5)[0]
+    assert torch.equal(a.boxes, b.boxes) and torch.equal(a.labels, b.labels) and len(a) == 1
+    assert opts.with_(thresh=0.8).thresh == 0.8 and opts.thresh == 0.3
+    assert len(decode(out, reg, opts, thresh=0.8)[0]) == 0
+    assert DecodeOptions(class_map=[3, 1]).class_map == (3, 1)
 
 
 def test_records_are_json():

@@ -3,7 +3,7 @@ inference and evaluation over a WordTree (`wordtree`).
 
 The names a user needs are here; they load on first use, so `import yolo9000` stays cheap:
 
-    from yolo9000 import load_darknet, load_model, Detector, decode, Detections, RegionLoss
+    from yolo9000 import load_darknet, load_model, Detector, DecodeOptions, decode, Detections, RegionLoss
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ _EXPORTS = {
     "DarknetModel": "yolo9000.darknet.model",
     "load_model": "yolo9000.darknet.checkpoint",
     "decode": "yolo9000.detection.decode",
-    "Detections": "yolo9000.detection.decode",
+    "DecodeOptions": "yolo9000.detection.decode",
+    "DetectionModel": "yolo9000.detection.detection_model",
+    "Detections": "yolo9000.detection.detections",
     "RegionLoss": "yolo9000.detection.loss",
     "Detector": "yolo9000.inference.detector",
 }
 
 __all__ = [
     "DarknetModel",
+    "DecodeOptions",
+    "DetectionModel",
     "Detections",
     "Detector",
     "RegionLoss",
@@ -37,7 +41,8 @@ __all__ = [
 if TYPE_CHECKING:
     from yolo9000.darknet.checkpoint import load_model
     from yolo9000.darknet.model import DarknetModel, load_darknet
-    from yolo9000.detection.decode import decode
+    from yolo9000.detection.decode import DecodeOptions, decode
+    from yolo9000.detection.detection_model import DetectionModel
     from yolo9000.detection.detections import Detections
     from yolo9000.detection.loss import RegionLoss
     from yolo9000.inference.detector import Detector

@@ -7,7 +7,8 @@ those build on this package (the Darknet model imports `yolo9000.detection.head`
 """
 
 from yolo9000.detection.anchors import kmeans_anchors
-from yolo9000.detection.decode import decode
+from yolo9000.detection.decode import DecodeOptions, decode
+from yolo9000.detection.detection_model import DetectionModel, region_parts
 from yolo9000.detection.detections import Detections
 from yolo9000.detection.head import RegionConfig, RegionHead
 from yolo9000.detection.letterbox import letterbox, letterbox_batch
@@ -16,6 +17,8 @@ from yolo9000.detection.nms import grouped_nms, tree_path_nms
 from yolo9000.detection.targets import Targets
 
 __all__ = [
+    "DecodeOptions",
+    "DetectionModel",
     "Detections",
     "RegionConfig",
     "RegionHead",
@@ -26,5 +29,6 @@ __all__ = [
     "kmeans_anchors",
     "letterbox",
     "letterbox_batch",
+    "region_parts",
     "tree_path_nms",
 ]
