@@ -36,7 +36,7 @@ def _cli(args: list[str], env: dict | None = None) -> float:
 
 
 def _parents(tree: WordTree) -> dict:
-    return {w: (tree.wnids[p] if p >= 0 else None) for w, p in zip(tree.wnids, tree.parent.tolist())}
+    return {w: (tree.ids[p] if p >= 0 else None) for w, p in zip(tree.ids, tree.parent.tolist())}
 
 
 def _match(built: WordTree, ref: WordTree) -> int:
@@ -53,7 +53,7 @@ def main() -> int:
     g = noun_graph()
 
     print("== ImageNet-1k (paper's WordTree1k: 1369 nodes = 1000 + 369)")
-    in1k = list(S.imagenet1k(graph=g).wnids)
+    in1k = list(S.imagenet1k(graph=g).ids)
     for label, opts in (
         ("defaults", BuildOptions()),
         ("--darknet-compatible", darknet_preset()),

@@ -19,7 +19,7 @@ def G(**hyps) -> NounGraph:
 
 
 def edges(tree) -> dict[str, str | None]:
-    return {w: (tree.wnids[p] if p >= 0 else None) for w, p in zip(tree.wnids, tree.parent.tolist())}
+    return {w: (tree.ids[p] if p >= 0 else None) for w, p in zip(tree.ids, tree.parent.tolist())}
 
 
 @pytest.fixture()
@@ -45,7 +45,7 @@ def test_layout_keeps_darknet_invariants():
     par = tree.parent.tolist()
     assert all(p < i for i, p in enumerate(par))  # parents first
     # Darknet's pre-order group layout, siblings by wnid: the top block, then a's block, recursively, ...
-    assert list(tree.wnids) == ["a", "c", "b", "t1", "t2", "t3"]
+    assert list(tree.ids) == ["a", "c", "b", "t1", "t2", "t3"]
 
 
 def test_cheapest_path_wins_and_single_path_targets_go_first():
@@ -117,7 +117,7 @@ def test_invalid_targets_are_all_reported_or_skipped():
     assert "v01234567" in err.value.problems[0] and "n99999999" in err.value.problems[1]
     assert "+1 more" in str(err.value)
     tree, rep = build(["a", "v01234567", "b"], BuildOptions(on_invalid="skip"), graph=g)
-    assert set(tree.wnids) == {"a", "b"} and len(rep.invalid) == 1
+    assert set(tree.ids) == {"a", "b"} and len(rep.invalid) == 1
     with pytest.raises(ValueError, match="no valid targets"):
         build(["zzz"], BuildOptions(on_invalid="skip"), graph=g)
     with pytest.raises(ValueError, match="schedule"):
@@ -146,7 +146,7 @@ def test_every_schedule_places_every_target(schedule):
 def test_label_maps_travel_with_the_tree():
     lm = LabelMap("toy", ("first", "second"), ("t2", "t1"))
     tree = build_wordtree(["t1", "t2", "t3"], graph=CHAIN, label_maps=[lm])
-    assert [tree.wnids[i] for i in tree.label_map("toy")] == ["t2", "t1"]
+    assert [tree.ids[i] for i in tree.label_map("toy")] == ["t2", "t1"]
     bad = LabelMap("toy", ("x",), ("a",))  # "a" is collapsed away: not a node
     with pytest.raises(ValueError, match="no node in the tree"):
         build_wordtree(["t1", "t2", "t3"], graph=CHAIN, label_maps=[bad])
@@ -156,12 +156,12 @@ def test_label_maps_travel_with_the_tree():
 def test_imagenet1k_node_counts(wordnet):
     from wordtree.sources import imagenet1k
 
-    ids = list(imagenet1k(graph=wordnet).wnids)
+    ids = list(imagenet1k(graph=wordnet).ids)
     tree, rep = build(ids, graph=wordnet)
     s = tree.summary()
     # the paper's WordTree1k has 1369 nodes; these rules give 1000 targets + 373 intermediates (see notes)
     assert (s["nodes"], s["targets"], s["target_leaves"]) == (1373, 1000, 1000)
-    assert [tree.wnids[i] for i in tree.roots] == ["n00001930", "n00002137"]  # physical_entity, abstraction
+    assert [tree.ids[i] for i in tree.roots] == ["n00001930", "n00002137"]  # physical_entity, abstraction
     preset = darknet_preset()
     assert len(build(ids, preset, graph=wordnet)[0]) == 1372
     assert len(build(ids, replace(preset, tie_break="first"), graph=wordnet)[0]) == 1369

@@ -18,7 +18,7 @@ def dk(reference_dir):
 
 
 def _parents(tree: WordTree) -> dict[str, str | None]:
-    return {w: (tree.wnids[p] if p >= 0 else None) for w, p in zip(tree.wnids, tree.parent.tolist())}
+    return {w: (tree.ids[p] if p >= 0 else None) for w, p in zip(tree.ids, tree.parent.tolist())}
 
 
 def _matching(built: WordTree, ref: WordTree) -> int:
@@ -31,7 +31,7 @@ def test_darknet_files_round_trip_byte_identical(dk, tmp_path):
     assert len(tree) == 9418 and tree.num_groups == 1846 and tree.max_depth == 16
     coco_names = (d / "coco.names").read_text().split("\n")[:80]
     m = read_map(d / "coco9k.map", tree, "coco9k", coco_names)
-    assert tree.names[tree.index(m.wnids[0])] == "person"
+    assert tree.names[tree.index(m.ids[0])] == "person"
     write_darknet(tree.with_label_maps([m]), tmp_path, "9k")
     for name, ref in (
         ("9k.tree", "9k.tree"),
@@ -70,6 +70,6 @@ def test_preset_with_darknet_class_set_rebuilds_every_parent(dk, graph, referenc
         f"{len(report.dropped)} non-physical targets dropped, {report.seconds:.2f} s"
     )
     assert len(tree) == 9418 and matching == 9418
-    assert set(tree.wnids) == set(ref.wnids)
-    assert [tree.names[tree.index(w)] for w in ref.wnids] == list(ref.names)  # incl. the 3 overrides
+    assert set(tree.ids) == set(ref.ids)
+    assert [tree.names[tree.index(w)] for w in ref.ids] == list(ref.names)  # incl. the 3 overrides
     assert len(report.dropped) == 260 and report.grafted == 4

@@ -81,7 +81,7 @@ def test_darknet_round_trip_is_byte_identical(tree, tmp_path):
     write_darknet(back.with_label_maps([m]), other, "toy9k")
     for name in paths:
         assert (other / name).read_bytes() == (tmp_path / name).read_bytes()
-    assert (tmp_path / "toy9k.labels").read_text().split() == list(tree.wnids)
+    assert (tmp_path / "toy9k.labels").read_text().split() == list(tree.ids)
     assert check_file(tmp_path / "toy9k.tree") == []
 
 
@@ -167,3 +167,13 @@ def test_check_json(tree, tmp_path):
     assert "id n12345678 is not a node" in text
     (tmp_path / "junk.json").write_text("[1, 2]")
     assert "not a wordtree JSON file" in check_file(tmp_path / "junk.json")[0]
+
+
+def test_an_empty_name_is_rejected_by_the_loader_and_the_check(tmp_path):
+    """A blank line in a .names file: the loader and `--check` agree, naming the file and line."""
+    _write(tmp_path, "n00000001 -1\nn00000002 0\nn00000003 0\n")
+    names = _write(tmp_path, "a\n\nc\n", "t.names")
+    assert check_file(tmp_path / "t.tree") == [f"{names}:2: empty name"]
+    assert check_file(names) == [f"{names}:2: empty name"]
+    with pytest.raises(TreeError, match=f"{names}:2: empty name"):
+        read_darknet(tmp_path / "t.tree", names)

@@ -65,7 +65,7 @@ def test_node_ids_wordnet_or_user():
     assert "control" in id_problem("a\x07b") and id_problem("") == "empty id"
     assert "255 bytes" in id_problem("x" * 256)  # Darknet reads an id into a 256-byte buffer
     tree = WordTree(["n00000001", "/m/0bl9f", "acme:w"], [-1, 0, 0], ["thing", "Entity", "widget"])
-    assert tree.ids == tree.wnids == ("n00000001", "/m/0bl9f", "acme:w")
+    assert tree.ids == ("n00000001", "/m/0bl9f", "acme:w")
     assert tree.is_wordnet.tolist() == [True, False, False]
     assert tree.to_frame()["wordnet"].tolist() == [True, False, False]
     with pytest.raises(TreeError, match="line 2: id 'a b' holds whitespace"):
@@ -212,8 +212,8 @@ def test_every_problem_is_reported_at_once(tmp_path, capsys):
         "x,,X again\n"  # 5 duplicate
         "y,x,Y\n"
         "y,z,Y two\n"  # 7 two parents
-        "c1,c2,cycle\n"  # 8 cycle with 9
-        "c2,c1,cycle\n"
+        "c1,c2,cycle 1\n"  # 8 cycle with 9
+        "c2,c1,cycle 2\n"
         "m,nowhere,missing\n"  # 10 missing parent
         "long,,a,b\n",  # 11 an extra column
     )
@@ -263,3 +263,61 @@ def test_hierarchy_alone_needs_no_wordnet(tmp_path, monkeypatch):
     tree = load_json(out / "wordtree.json")
     assert set(tree.label_maps) == {"shop"} and len(tree) == 7  # no default COCO / ImageNet sources
     assert main(["--info", str(out / "wordtree.tree")]) == 0
+
+
+# ---- class names: blank, duplicate, missing ---------------------------------------------------------------------
+def test_blank_or_duplicate_open_images_names_are_errors_naming_the_line(tmp_path, capsys):
+    h = _write(tmp_path / "h.json", OI_JSON)
+    names = _write(tmp_path / "n.csv", OI_NAMES.replace("/m/0gjkl,Doll", "/m/0gjkl, ").replace(",Kite", ",Toy"))
+    with pytest.raises(HierarchyError) as info:
+        resolve([read_openimages(h, names)])
+    assert info.value.problems == [
+        f"{names}:3: /m/0gjkl: blank class name",
+        f"{names}:4: /m/0l14j_: duplicate class name 'Toy' (first on line 2)",
+    ]
+    # the command stops with the same lines instead of writing an empty name into the .names file
+    out = tmp_path / "out"
+    assert main(["--hierarchy", str(h), "--hierarchy-names", str(names), "-o", str(out)]) == 1
+    assert f"{names}:3: /m/0gjkl: blank class name" in capsys.readouterr().err and not out.exists()
+    # a description of an id outside the hierarchy is not checked; an id described twice is
+    extra = _write(tmp_path / "x.csv", OI_NAMES + "/m/other,\n/m/0gjkl,Doll again\n")
+    (problem,) = read_openimages(h, extra).problems
+    assert problem == f"{extra}:8: /m/0gjkl: described twice (first on line 3)"
+
+
+def test_a_class_missing_from_the_names_file_is_an_error(tmp_path):
+    """Without targets the names file says which classes there are: one it leaves out would drop out of the
+    tree. The top entry (Open Images' Entity) is the one class it leaves out on purpose."""
+    h = _write(tmp_path / "h.json", OI_JSON)
+    names = _write(tmp_path / "n.csv", OI_NAMES.replace("/m/0l14j_,Kite\n", ""))
+    with pytest.raises(HierarchyError) as info:
+        resolve([read_openimages(h, names)])
+    assert info.value.problems == [f"{h}:5: /m/0l14j_: class of the hierarchy without a name in {names}"]
+    # explicit targets: only a target without a name is an error
+    assert read_openimages(h, names, targets=["/m/01g317", "/m/0138tl"]).problems == []
+    (problem,) = read_openimages(h, names, targets=["/m/0l14j_"]).problems
+    assert problem.startswith(f"{h}:5: /m/0l14j_: class of the hierarchy without a name")
+
+
+def test_blank_or_duplicate_csv_names_are_errors_naming_the_line(tmp_path):
+    csv_file = _write(tmp_path / "h.csv", "id,parent,name\na,,A\nb,a,\nc,a,A\n")
+    with pytest.raises(HierarchyError) as info:
+        resolve([read_csv(csv_file)])
+    assert info.value.problems == [
+        f"{csv_file}:3: b: blank class name",
+        f"{csv_file}:4: c: duplicate class name 'A' (first on line 2)",
+    ]
+
+
+def test_the_several_parents_warning_names_every_class(tmp_path, caplog):
+    """Open Images' hierarchy has 45 classes under several parents: every one is named, one per line."""
+    kids = [{"LabelName": f"/m/k{i}"} for i in range(8)]
+    doc = {"LabelName": "/m/top", "Subcategory": [{"LabelName": "/m/a", "Subcategory": kids}, {"LabelName": "/m/b"}]}
+    doc["Subcategory"][1]["Subcategory"] = kids
+    h = _write(tmp_path / "h.json", json.dumps(doc, indent=1))
+    with caplog.at_level(logging.WARNING, logger="wordtree.hierarchy"):
+        read_openimages(h)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    lines = warning.splitlines()
+    assert lines[0].startswith(f"{h}: 8 classes are listed under several parents")
+    assert lines[1:] == [f"  /m/k{i} under /m/a, not /m/b" for i in range(8)]

@@ -320,3 +320,21 @@ def test_cuda_matches_cpu():
     lg.backward()
     assert lg.item() == pytest.approx(lc.item(), rel=1e-9)
     assert torch.allclose(rg.grad.cpu(), rc_.grad, atol=1e-12)
+
+
+def test_tree_keyword_gives_the_same_loss():
+    """RegionLoss(tree=...) is the same loss as the region's tree or a tree softmax's; two trees are an error."""
+    softmax = pytest.importorskip("wordtree.softmax")
+    tree = small_tree()
+    rc = region(classes=7, tree=tree, anchors=((1.0, 1.0),))
+    raw = torch.randn(2, 12, 2, 2, dtype=torch.float64)
+    tg = Targets.collate(
+        [{"boxes": [(0.3, 0.3, 0.4, 0.4)], "nodes": [5]}, {"boxes": [], "nodes": [], "is_cls": True, "label": 3}]
+    )
+    by_region, _ = RegionLoss(rc)(raw, tg, 0)
+    by_tree, _ = RegionLoss(rc, tree=tree)(raw, tg, 0)
+    by_softmax, _ = RegionLoss(rc, softmax.TreeSoftmax(tree))(raw, tg, 0)
+    assert by_region.item() == by_tree.item() == by_softmax.item()
+    other = WordTree([f"m{i}" for i in range(7)], [-1, -1, 0, 0, 0, 2, 2])
+    with pytest.raises(ValueError, match="different trees"):
+        RegionLoss(rc, softmax.TreeSoftmax(other), tree=tree)

@@ -561,3 +561,37 @@ def test_single_row_and_empty_batches():
     assert ts.log_absolute(empty).shape == (0, 6)
     assert ts.predict(empty).node.shape == (0,)
     assert ts.loss(empty, torch.zeros(0, dtype=torch.long), reduction="sum").item() == 0.0
+
+
+# ---- per-level conditionals along a path ----------------------------------------------------------------------
+def test_path_log_conditional_levels_sum_to_log_prob():
+    tree = random_tree(60, seed=3)
+    ts = TreeSoftmax(tree)
+    x = torch.randn(9, len(tree), dtype=torch.float64)
+    nodes = torch.randint(0, len(tree), (9,))
+    levels = ts.path_log_conditional(x, nodes)
+    assert levels.shape == (9, tree.max_depth + 1) and levels.dtype == torch.float64
+    torch.testing.assert_close(levels.sum(1), ts.log_prob(x, nodes))
+    lc = ts.log_conditional(x)
+    for r, n in enumerate(nodes.tolist()):
+        path = tree.path(n)  # root first
+        torch.testing.assert_close(levels[r, : len(path)], lc[r, path])
+        assert torch.equal(levels[r, len(path) :], torch.zeros(tree.max_depth + 1 - len(path), dtype=torch.float64))
+
+
+def test_path_log_conditional_reads_rows_and_shared_cells():
+    """Images' class logits (B, N, anchors, cells): one node per chosen image, shared by its anchors and cells."""
+    tree = random_tree(40, seed=4)
+    ts = TreeSoftmax(tree)
+    x = torch.randn(3, 2, len(tree), 5)  # (B, A, N, HW) as the region head lays them out
+    rows, nodes = torch.tensor([2, 0]), torch.tensor([7, 31])
+    got = ts.path_log_conditional(x.transpose(1, 2), nodes, rows=rows)  # (2, L, A, HW)
+    assert got.shape == (2, tree.max_depth + 1, 2, 5)
+    for k in range(2):
+        rows_k = x[rows[k]].permute(0, 2, 1).reshape(-1, len(tree))  # (A * HW, N)
+        want = ts.log_prob(rows_k, int(nodes[k])).view(2, 5)
+        torch.testing.assert_close(got[k].sum(0), want)
+    with pytest.raises(ValueError, match="node indices in"):
+        ts.path_log_conditional(x.transpose(1, 2), torch.tensor([len(tree), 0]), rows=rows)
+    with pytest.raises(ValueError, match="axis 1 must equal"):
+        ts.path_log_conditional(x, nodes, rows=rows)

@@ -45,14 +45,14 @@ def test_coco_csv_matches_wordnet(graph):
             assert _norm(head) in related, r
     m = S.coco(graph=graph).label_map
     assert m.labels[:3] == ("person", "bicycle", "car") and m.labels[-1] == "toothbrush"
-    assert m.wnids[16] == DOG
+    assert m.ids[16] == DOG
 
 
 def test_imagenet1k_list(graph):
     r = S.imagenet1k(graph=graph)
-    assert len(r) == 1000 and len(set(r.wnids)) == 1000 and r.problems == []
-    assert r.wnids[0] == "n01440764" and r.wnids[-1] == "n15075141"  # tench ... toilet tissue
-    assert r.label_map.labels == r.wnids
+    assert len(r) == 1000 and len(set(r.ids)) == 1000 and r.problems == []
+    assert r.ids[0] == "n01440764" and r.ids[-1] == "n15075141"  # tench ... toilet tissue
+    assert r.label_map.labels == r.ids
 
 
 def _folders(root, counts: dict[str, int]):
@@ -68,13 +68,13 @@ def test_class_folders_top_k_and_min_images(tmp_path, graph):
     _folders(tmp_path, {DOG: 5, CAT: 3, HUSKY: 7, TABBY: 3, PENGUIN: 1})
     (tmp_path / "README").write_text("a stray file is ignored")
     every = S.class_folders(tmp_path, graph=graph)
-    assert every.label_map.wnids == tuple(sorted([DOG, CAT, HUSKY, TABBY, PENGUIN]))
+    assert every.label_map.ids == tuple(sorted([DOG, CAT, HUSKY, TABBY, PENGUIN]))
     assert every.counts == {DOG: 5, CAT: 3, HUSKY: 7, TABBY: 3, PENGUIN: 1}
     top = S.class_folders(tmp_path, top_k=3, graph=graph)
-    assert set(top.wnids) == {HUSKY, DOG, CAT}  # tie at 3 images broken by wnid: n02121620 < n02123045
-    assert list(top.wnids) == sorted(top.wnids)  # labels in ImageFolder order
+    assert set(top.ids) == {HUSKY, DOG, CAT}  # tie at 3 images broken by wnid: n02121620 < n02123045
+    assert list(top.ids) == sorted(top.ids)  # labels in ImageFolder order
     assert "top 3 by image count" in top.notes[0]
-    assert set(S.class_folders(tmp_path, min_images=3, graph=graph).wnids) == {HUSKY, DOG, CAT, TABBY}
+    assert set(S.class_folders(tmp_path, min_images=3, graph=graph).ids) == {HUSKY, DOG, CAT, TABBY}
     with pytest.raises(ValueError, match="top-k"):
         S.class_folders(tmp_path, top_k=0, graph=graph)
 
@@ -90,7 +90,7 @@ def test_class_folders_report_every_bad_name(tmp_path, graph, verb):
     assert f"{verb}: a verb synset, not a noun" in text
     assert "n99999999: no noun synset" in text
     skipped = S.class_folders(tmp_path, graph=graph, on_invalid="skip")
-    assert skipped.wnids == (DOG,) and len(skipped.problems) == 3
+    assert skipped.ids == (DOG,) and len(skipped.problems) == 3
     with pytest.raises(FileNotFoundError):
         S.class_folders(tmp_path / "absent", graph=graph)
 
@@ -108,9 +108,9 @@ def test_release_status_small_file(tmp_path, graph, verb):
         "</synsetInfos></bow></features></ReleaseStatus>"
     )
     r = S.release_status(xml, min_images=777, graph=graph, on_invalid="skip")
-    assert r.wnids == (DOG, CAT)  # >= 777 from the images section only, sorted by wnid
+    assert r.ids == (DOG, CAT)  # >= 777 from the images section only, sorted by wnid
     assert len(r.problems) == 1 and verb in r.problems[0]
-    assert S.release_status(xml, top_k=1, graph=graph, on_invalid="skip").wnids == (DOG,)
+    assert S.release_status(xml, top_k=1, graph=graph, on_invalid="skip").ids == (DOG,)
     with pytest.raises(TargetError):
         S.release_status(xml, graph=graph)
     (tmp_path / "bad.xml").write_text("<ReleaseStatus><images>")
@@ -132,15 +132,15 @@ def test_wnid_file(tmp_path, graph, verb):
     assert [p.split(": ")[1].split(":")[-1] for p in probs] == ["6", "7", "8"]  # file:line of each problem
     r = S.wnid_file(f, graph=graph, on_invalid="skip")
     assert r.label_map.labels == ("doggo", "cat.n.01", HUSKY)
-    assert r.wnids == (DOG, CAT, HUSKY)
+    assert r.ids == (DOG, CAT, HUSKY)
     assert r.label_map.source == "classes"
 
 
 def test_names_resolve_and_report_ambiguity(graph):
     r = S.names(["penguin", "dog", "cell phone", "taxi = n02930766", "Siberian husky"], graph=graph)
-    assert r.wnids[0] == PENGUIN and r.wnids[1] == DOG and r.wnids[4] == HUSKY
-    assert graph.name(r.wnids[2]) == "cellular_telephone.n.01"
-    assert r.label_map.labels[3] == "taxi" and graph.name(r.wnids[3]) == "cab.n.03"
+    assert r.ids[0] == PENGUIN and r.ids[1] == DOG and r.ids[4] == HUSKY
+    assert graph.name(r.ids[2]) == "cellular_telephone.n.01"
+    assert r.label_map.labels[3] == "taxi" and graph.name(r.ids[3]) == "cab.n.03"
     assert any("'dog' is ambiguous" in n and "frump.n.01" in n for n in r.notes)
     with pytest.raises(TargetError) as err:
         S.names(["dog", "bank", "xyzzyplugh"], graph=graph, ambiguous="error")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ def toy() -> WordTree:
 
 
 def test_layout_keeps_darknet_invariants(toy: WordTree) -> None:
-    assert toy.wnids == ("animal", "vehicle", "bird", "dog", "owl", "penguin", "terrier", "car")
+    assert toy.ids == ("animal", "vehicle", "bird", "dog", "owl", "penguin", "terrier", "car")
     assert toy.parent.tolist() == [-1, -1, 0, 0, 2, 2, 3, 1]
     assert toy.group.tolist() == [0, 0, 1, 1, 2, 2, 3, 4]
     assert toy.group_offset.tolist() == [0, 2, 4, 6, 7]
@@ -62,7 +64,7 @@ def test_exports(toy: WordTree) -> None:
     assert g.number_of_nodes() == 8 and g.number_of_edges() == 6
     assert set(g.successors(2)) == {4, 5}
     df = toy.to_frame()
-    assert list(df["wnid"]) == list(toy.wnids)
+    assert list(df["wnid"]) == list(toy.ids)
     assert df.loc[3, "n_children"] == 1 and bool(df.loc[4, "leaf"])
     s = toy.summary()
     assert s["nodes"] == 8 and s["leaves"] == 4 and s["targets"] == 4
@@ -109,3 +111,38 @@ def test_single_node_tree() -> None:
     t = WordTree(["n1"], [-1])
     assert len(t) == 1 and t.num_groups == 1 and t.path(0) == [0]
     assert np.array_equal(t.is_leaf, [True])
+
+
+def test_wnids_is_a_deprecated_alias_of_ids(toy: WordTree, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wnids` (attributes and keywords) still works for one release, with one DeprecationWarning per name."""
+    import pickle
+
+    from wordtree import tree as tree_module
+
+    monkeypatch.setattr(tree_module, "_WARNED", set())
+    with pytest.warns(DeprecationWarning, match=r"WordTree.wnids is deprecated .* next release; use WordTree.ids"):
+        assert toy.wnids == toy.ids
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: the second use is quiet
+        assert toy.wnids == toy.ids
+    with pytest.warns(DeprecationWarning, match=r"WordTree\(wnids=...\)"):
+        old = WordTree(wnids=["a", "b"], parent=[-1, 0])
+    assert old.ids == ("a", "b")
+    with pytest.warns(DeprecationWarning, match=r"LabelMap\(wnids=...\)"):
+        m = LabelMap("src", ("x",), wnids=("a",))
+    assert m == LabelMap("src", ("x",), ("a",))
+    with pytest.warns(DeprecationWarning, match=r"LabelMap.wnids"):
+        assert m.wnids == ("a",)
+    with pytest.raises(TypeError, match="not both"):
+        LabelMap("src", ("x",), ("a",), wnids=("a",))
+    # objects pickled before the rename load under the new name
+    state = {**m.__dict__}
+    state["wnids"] = state.pop("ids")
+    revived = LabelMap.__new__(LabelMap)
+    revived.__setstate__(state)
+    assert revived == m
+    tree_state = pickle.loads(pickle.dumps(old)).__getstate__()
+    tree_state["_wnids"] = tree_state.pop("_ids")
+    back = WordTree.__new__(WordTree)
+    back.__setstate__(tree_state)
+    assert back == old and back.ids == ("a", "b")

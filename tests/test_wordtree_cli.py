@@ -48,7 +48,7 @@ def test_defaults_build_coco_plus_imagenet(tmp_path, monkeypatch, capsys):
     dark = WordTree.from_darknet(folder / "wordtree.tree", folder / "wordtree.names")
     assert dark == tree
     coco_map = [int(x) for x in (folder / "coco.map").read_text().split()]
-    assert tree.wnids[coco_map[16]] == "n02084071"  # COCO "dog"
+    assert tree.ids[coco_map[16]] == "n02084071"  # COCO "dog"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     # same inputs: identical bytes, so rewriting is allowed without --force
     assert main(["-q"]) == 0
@@ -90,7 +90,7 @@ def test_folders_top_k_and_invalid_targets(tmp_path, capsys):
     out, err = capsys.readouterr()
     tree = WordTree.load(out_dir / "wordtree.json")
     assert set(tree.targets) == {"n02084071", "n02110185"}
-    assert tree.label_maps["train"].wnids == ("n02084071", "n02110185")
+    assert tree.label_maps["train"].ids == ("n02084071", "n02110185")
     assert "selected 2 of 4 classes (top 2 by image count)" in err
     (root / "not_a_wnid").mkdir()
     wn = tmp_path / "ids.txt"

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from wordtree.hierarchy import UserNodes, name_collisions
 from wordtree.tree import LabelMap, WordTree
@@ -307,7 +308,7 @@ def _children(parent: Mapping[str, str | None]) -> dict[str | None, list[str]]:
     return kids
 
 
-def _graft(parent: dict[str, str | None], graft, report: BuildReport) -> None:
+def _graft(parent: dict[str, str | None], graft: Iterable[tuple[str, str]], report: BuildReport) -> None:
     for child, new_parent in graft:
         if child not in parent or new_parent not in parent:
             continue
@@ -511,14 +512,14 @@ def _fit_label_maps(
     report); any other label without a node is an error unless invalid targets are being skipped."""
     out = []
     for m in label_maps:
-        missing = [(lab, w) for lab, w in zip(m.labels, m.wnids) if w not in parent and w not in dropped]
+        missing = [(lab, w) for lab, w in zip(m.labels, m.ids) if w not in parent and w not in dropped]
         if missing and on_invalid == "error":
             shown = ", ".join(f"{lab}={w}" for lab, w in missing[:5])
             raise ValueError(f"label map {m.source!r}: {len(missing)} labels have no node in the tree ({shown})")
-        gone = sum(1 for w in m.wnids if w not in parent)
+        gone = sum(1 for w in m.ids if w not in parent)
         if gone:
             log.warning("label map %r: dropping %d labels without a tree node", m.source, gone)
-            keep = [(lab, w) for lab, w in zip(m.labels, m.wnids) if w in parent]
+            keep = [(lab, w) for lab, w in zip(m.labels, m.ids) if w in parent]
             m = LabelMap(m.source, tuple(lab for lab, _ in keep), tuple(w for _, w in keep))
         out.append(m)
     return out
@@ -531,7 +532,7 @@ def build_wordtree(
     graph: NounGraph | None = None,
     label_maps: Iterable[LabelMap] = (),
     darknet_compatible: bool = False,
-    **options,
+    **options: Any,
 ) -> WordTree:
     """Build a WordTree over `targets` (WordNet ids such as ``"n02084071"`` or names such as ``"dog.n.01"``).
 

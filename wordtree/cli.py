@@ -6,14 +6,22 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build, darknet_preset
 from wordtree.formats import load_tree, read_names
 from wordtree.hierarchy import HierarchyError
 from wordtree.options import arg_type, non_negative_int, positive_int
-from wordtree.tree import distinct_source
+from wordtree.tree import WordTree, distinct_source
+
+if TYPE_CHECKING:
+    from wordtree.files import OutputDir
+    from wordtree.hierarchy import UserFile
+    from wordtree.sources import SourceResult
+    from wordtree.wordnet import NounGraph
 
 PROG = "build-wordtree"
 DEFAULT_OUT = "wordtree_out"
@@ -216,7 +224,7 @@ def _check(files: list[str]) -> int:
     return 1 if bad else 0
 
 
-def _print_summary(tree, out=None) -> None:
+def _print_summary(tree: WordTree, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     s = tree.summary()
     print(
@@ -247,7 +255,9 @@ def _print_summary(tree, out=None) -> None:
         print(f"label map {src}: {len(m.labels)} labels -> {len(set(idx))} nodes ({leaves} leaves)", file=out)
 
 
-def _gather_sources(args, graph, progress) -> list:
+def _gather_sources(
+    args: argparse.Namespace, graph: NounGraph | None, progress: Callable[[str], None]
+) -> list[SourceResult]:
     from wordtree import sources as S
 
     # collect every source's problems first, so one run reports all invalid entries of all sources
@@ -296,7 +306,7 @@ def _gather_sources(args, graph, progress) -> list:
     return results
 
 
-def _wordnet_sources_given(args) -> bool:
+def _wordnet_sources_given(args: argparse.Namespace) -> bool:
     """True when the command line names a WordNet label source (else the defaults apply, or, beside
     --hierarchy, none)."""
     return any(
@@ -304,7 +314,7 @@ def _wordnet_sources_given(args) -> bool:
     )
 
 
-def _user_files(args) -> list:
+def _user_files(args: argparse.Namespace) -> list[UserFile]:
     """The --hierarchy and --graft files, read (their problems kept for `resolve` to report at once)."""
     from wordtree import hierarchy as H
 
@@ -317,9 +327,9 @@ def _user_files(args) -> list:
     return files
 
 
-def _options(args, graph) -> BuildOptions:
+def _options(args: argparse.Namespace, graph: NounGraph | None) -> BuildOptions:
     opts = darknet_preset() if args.darknet_compatible else BuildOptions()
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     for name in ("collapse", "hoist", "tie_break", "schedule", "cost"):
         v = getattr(args, name)
         if v is not None:
@@ -343,7 +353,7 @@ def _options(args, graph) -> BuildOptions:
     return replace(opts, **changes)
 
 
-def _inputs(args) -> list[str]:
+def _inputs(args: argparse.Namespace) -> list[str]:
     """The files and folders the label sources read (an output folder may neither be nor hold one)."""
     found = [getattr(args, k, None) for k in ("coco", "imagenet1k", "release_status")]
     found += [getattr(args, k, None) for k in ("hierarchy_names", "hierarchy_targets")]
@@ -352,7 +362,9 @@ def _inputs(args) -> list[str]:
     return [str(x) for x in found if x]
 
 
-def _output_dir(args, *, save: bool = True, owned=()):
+def _output_dir(
+    args: argparse.Namespace, *, save: bool = True, owned: Iterable[str] | Callable[[str], bool] = ()
+) -> OutputDir:
     """The output folder under the rule of `wordtree.files.prepare_output_dir`."""
     from wordtree.files import prepare_output_dir
 
@@ -368,7 +380,9 @@ def _output_dir(args, *, save: bool = True, owned=()):
     )
 
 
-def _write(tree, args, meta: dict, progress) -> list[Path]:
+def _write(
+    tree: WordTree, args: argparse.Namespace, meta: dict[str, Any], progress: Callable[[str], None]
+) -> list[Path]:
     from wordtree.formats import darknet_texts, dumps_json, write_text_atomic
 
     formats = {f.strip() for f in args.format.split(",") if f.strip()}
@@ -402,7 +416,7 @@ def _write(tree, args, meta: dict, progress) -> list[Path]:
     return written
 
 
-def _build(args) -> int:
+def _build(args: argparse.Namespace) -> int:
     from wordtree import sources as S
     from wordtree.hierarchy import is_wordnet_ref, resolve
     from wordtree.wordnet import find_wordnet, noun_graph

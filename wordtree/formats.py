@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from wordtree.files import write_text_atomic
 from wordtree.tree import LabelMap, TreeError, WordTree, find_problems, id_problems, is_wordnet_id
@@ -42,12 +43,12 @@ def _read_lines(path: Path) -> list[str]:
 
 
 # ---- JSON --------------------------------------------------------------------------------------------------
-def _id_key(ids) -> str:
+def _id_key(ids: Iterable[str]) -> str:
     """The JSON key of node ids: "wnid(s)" when every id is a WordNet id, else "id(s)"."""
     return "wnid" if all(is_wordnet_id(i) for i in ids) else "id"
 
 
-def _node_id(d: dict, key: str = "id"):
+def _node_id(d: dict[str, Any], key: str = "id") -> Any:
     """A JSON node's id (`key` "id") or a label map's ids ("ids"), under either name: "id(s)" or "wnid(s)"
     (KeyError naming both when absent)."""
     for k in (key, "wn" + key):
@@ -85,17 +86,17 @@ def tree_from_dict(d: dict, source: str | None = None) -> WordTree:
         raise ValueError(f"{where}wordtree format version {d['version']} is newer than this reader ({FORMAT_VERSION})")
     try:
         nodes = d["nodes"]
-        wnids = [str(_node_id(n)) for n in nodes]
-        names = [str(n.get("name", w)) for n, w in zip(nodes, wnids)]
+        ids = [str(_node_id(n)) for n in nodes]
+        names = [str(n.get("name", w)) for n, w in zip(nodes, ids)]
         parent = [int(n["parent"]) for n in nodes]
-        targets = [w for n, w in zip(nodes, wnids) if n.get("target")]
+        targets = [w for n, w in zip(nodes, ids) if n.get("target")]
         maps = [
             LabelMap(str(m["source"]), tuple(map(str, m["labels"])), tuple(map(str, _node_id(m, "ids"))))
             for m in d.get("label_maps", [])
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}malformed wordtree JSON ({type(exc).__name__}: {exc})") from None
-    tree = WordTree(wnids, parent, names, targets=targets, source=source)
+    tree = WordTree(ids, parent, names, targets=targets, source=source)
     try:
         return tree.with_label_maps(maps) if maps else tree
     except TreeError as exc:
@@ -136,22 +137,17 @@ def load_json(path: str | Path) -> WordTree:
     return tree_from_dict(d, str(path))
 
 
-def load_meta(path: str | Path) -> dict:
-    """The ``meta`` block of a JSON tree file (builder options, sources), or {}."""
-    return json.loads(Path(path).read_text(encoding="utf-8")).get("meta", {})
-
-
 # ---- Darknet -----------------------------------------------------------------------------------------------
 def _parse_tree_lines(lines: list[str], path: Path) -> tuple[list[str], list[int], list[str]]:
     """Node ids, parents and every syntax problem (``file:line: ...``)."""
-    wnids: list[str] = []
+    ids: list[str] = []
     parent: list[int] = []
     problems: list[str] = []
     for i, line in enumerate(lines, 1):
         parts = line.split()
         if len(parts) != 2:
             problems.append(f"{path}:{i}: expected '<id> <parent index>', got {line.strip()[:60]!r}")
-            wnids.append(parts[0] if parts else "")
+            ids.append(parts[0] if parts else "")
             parent.append(-1)
             continue
         try:
@@ -159,23 +155,31 @@ def _parse_tree_lines(lines: list[str], path: Path) -> tuple[list[str], list[int
         except ValueError:
             problems.append(f"{path}:{i}: parent {parts[1]!r} is not an integer")
             p = -1
-        wnids.append(parts[0])
+        ids.append(parts[0])
         parent.append(p)
-    return wnids, parent, problems
+    return ids, parent, problems
+
+
+def _blank_names(lines: list[str], path: Path) -> list[str]:
+    """One problem per blank line of a ``.names`` file: every node needs a name (an empty one reads as a
+    missing line)."""
+    return [f"{path}:{i}: empty name" for i, name in enumerate(lines, 1) if not name.strip()]
 
 
 def read_darknet(tree_file: str | Path, names_file: str | Path | None = None) -> WordTree:
-    """Read Darknet's ``.tree`` (and ``.names``, one per node); raises `TreeError` listing every problem."""
+    """Read Darknet's ``.tree`` (and ``.names``, one non-empty name per node); raises `TreeError` listing every
+    problem."""
     tree_file = Path(tree_file)
-    wnids, parent, problems = _parse_tree_lines(_read_lines(tree_file), tree_file)
+    ids, parent, problems = _parse_tree_lines(_read_lines(tree_file), tree_file)
     names = None
     if names_file is not None:
         names = _read_lines(Path(names_file))
-        if len(names) != len(wnids):
-            problems.append(f"{names_file}: {len(names)} names for {len(wnids)} tree nodes")
+        if len(names) != len(ids):
+            problems.append(f"{names_file}: {len(names)} names for {len(ids)} tree nodes")
+        problems += _blank_names(names, Path(names_file))
     if problems:
         raise TreeError(problems, str(tree_file))
-    return WordTree(wnids, parent, names, source=str(tree_file))
+    return WordTree(ids, parent, names, source=str(tree_file))
 
 
 def read_names(path: str | Path, *, comments: bool = False) -> list[str]:
@@ -290,21 +294,23 @@ def _check_tree_file(path: Path) -> list[str]:
     lines = _read_lines(path)
     if not lines:
         return [f"{path}: empty tree file"]
-    wnids, parent, problems = _parse_tree_lines(lines, path)
+    ids, parent, problems = _parse_tree_lines(lines, path)
     problems += [f"{path}:{p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
     problems += [
         f"{path}:{i + 1}: {what}" + (f" (first on line {j + 1})" if j is not None else "")
-        for i, what, j in id_problems(wnids)
+        for i, what, j in id_problems(ids)
     ]
-    n = len(wnids)
+    n = len(ids)
     for ext in (".names", ".labels"):
         side = path.with_suffix(ext)
         if side.is_file():
             side_lines = _read_lines(side)
             if len(side_lines) != n:
                 problems.append(f"{side}: {len(side_lines)} lines but {path.name} has {n} nodes")
+            if ext == ".names":
+                problems += _blank_names(side_lines, side)
             if ext == ".labels":
-                for i, (a, b) in enumerate(zip(side_lines, wnids), 1):
+                for i, (a, b) in enumerate(zip(side_lines, ids), 1):
                     if a.strip() != b:
                         problems.append(f"{side}:{i}: id {a.strip()!r} differs from {path.name} line {i} ({b})")
                         break
@@ -334,21 +340,22 @@ def _check_json_file(path: Path) -> list[str]:
     if not isinstance(d, dict) or d.get("format") != FORMAT_NAME or not isinstance(d.get("nodes"), list):
         return [f'{path}: not a wordtree JSON file (needs "format": "{FORMAT_NAME}" and a "nodes" list)']
     problems = []
-    wnids, parent = [], []
+    ids: list[str] = []
+    parent: list[int] = []
     for i, node in enumerate(d["nodes"]):
         try:
-            wnids.append(str(_node_id(node)))
+            ids.append(str(_node_id(node)))
             parent.append(int(node["parent"]))
         except (KeyError, TypeError, ValueError):
             problems.append(f"{path}: node {i}: needs an id (or wnid) and an integer parent")
-            wnids.append("")
+            ids.append("")
             parent.append(-1)
     problems += [f"{path}: node {p[5:]}" if p.startswith("line ") else f"{path}: {p}" for p in find_problems(parent)]
     problems += [
         f"{path}: node {i}: {what}" + (f" (first at node {j})" if j is not None else "")
-        for i, what, j in id_problems(wnids)
+        for i, what, j in id_problems(ids)
     ]
-    seen = set(filter(None, wnids))
+    seen = set(filter(None, ids))
     for m in d.get("label_maps", []) or []:
         src = m.get("source", "?") if isinstance(m, dict) else "?"
         try:

@@ -148,6 +148,7 @@ def read_csv(path: str | Path, kind: str = "hierarchy", targets: Iterable[str] |
         return out
     col = {c: header.index(c) for c in CSV_COLUMNS}
     want = set(targets) if targets is not None else None
+    name_line: dict[str, int] = {}  # each name's first line: a class name names one class
     for line, row in enumerate(rows[1:], 2):
         if not row or all(not c.strip() for c in row):
             continue
@@ -169,9 +170,25 @@ def read_csv(path: str | Path, kind: str = "hierarchy", targets: Iterable[str] |
         if "\n" in name or "\r" in name:
             out.problems.append(f"{p}:{line}: {nid}: the name holds a line break")
             continue
+        why = _name_problem(name, name_line, line)
+        if why:
+            out.problems.append(f"{p}:{line}: {nid}: {why}")
+            continue
         target = want is None or nid in want
-        out.nodes.append(UserNode(nid, par or None, name or nid, str(p), line, target))
+        out.nodes.append(UserNode(nid, par or None, name, str(p), line, target))
     return out
+
+
+def _name_problem(name: str, first_line: dict[str, int], line: int) -> str | None:
+    """Why `name` (on `line`) cannot name a class: blank (Darknet's `.names` would hold an empty line, which
+    the tree's own loader rejects) or already the name of the class on an earlier line (labels must tell
+    classes apart). Records the name's first line in `first_line`."""
+    if not name:
+        return "blank class name"
+    if name in first_line:
+        return f"duplicate class name {name!r} (first on line {first_line[name]})"
+    first_line[name] = line
+    return None
 
 
 def _label_lines(text: str) -> dict[str, list[int]]:
@@ -201,18 +218,9 @@ def read_openimages(
         out.problems.append(f"{p}:{exc.lineno}: not valid JSON ({exc.msg})")
         return out
     names: dict[str, str] = {}
+    name_line: dict[str, int] = {}  # line of each id's description
     if descriptions is not None:
-        d = Path(descriptions)
-        for line, row in enumerate(csv.reader(io.StringIO(_text(d))), 1):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != 2:
-                out.problems.append(f"{d}:{line}: {row[0].strip()}: {len(row)} fields, expected 2 (LabelName,Name)")
-                continue
-            key, name = row[0].strip(), row[1].strip()
-            if line == 1 and key in ("LabelName", "label_name"):
-                continue
-            names[key] = name
+        names, name_line = _read_descriptions(Path(descriptions), out)
     where = _label_lines(text)
     seen_at: dict[str, int] = {}
     want = set(targets) if targets is not None else (set(names) if descriptions is not None else None)
@@ -247,7 +255,59 @@ def read_openimages(
             out.nodes.append(UserNode(nid, None, names.get(nid, nid), str(p), path, want is None or nid in want))
     if parts:
         log.info("%s: %d Part entries (not kinds of their holder) kept out of the is-a tree", p, len(parts))
+    if descriptions is not None:
+        top = data.get("LabelName", "").strip() if isinstance(data, dict) else ""
+        out.problems += _description_problems(out.nodes, names, name_line, Path(descriptions), top, targets)
     return out
+
+
+def _read_descriptions(path: Path, out: UserFile) -> tuple[dict[str, str], dict[str, int]]:
+    """Open Images' class descriptions (``LabelName,Name`` rows, an optional header): (name of each id, its
+    line). Rows of the wrong length and an id described twice go to `out.problems`."""
+    names: dict[str, str] = {}
+    at: dict[str, int] = {}
+    for line, row in enumerate(csv.reader(io.StringIO(_text(path))), 1):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            out.problems.append(f"{path}:{line}: {row[0].strip()}: {len(row)} fields, expected 2 (LabelName,Name)")
+            continue
+        key, name = row[0].strip(), row[1].strip()
+        if line == 1 and key in ("LabelName", "label_name"):
+            continue
+        if key in at:
+            out.problems.append(f"{path}:{line}: {key}: described twice (first on line {at[key]})")
+            continue
+        names[key], at[key] = name, line
+    return names, at
+
+
+def _description_problems(
+    nodes: Sequence[UserNode],
+    names: dict[str, str],
+    at: dict[str, int],
+    path: Path,
+    top: str,
+    targets: Iterable[str] | None,
+) -> list[str]:
+    """The names file's problems for the hierarchy's classes: a blank or duplicate name (on the class's line of
+    `path`), and a target class the file does not name.
+
+    A missing class is an error, not a note: without explicit targets the names file is what makes a class a
+    target, so a class it leaves out would silently drop out of the tree (likely a names file of another
+    Open Images version); an explicit target it leaves out would carry a bare id as its label. Only the top
+    entry (Open Images' ``Entity``) is left out on purpose: the builder drops it like WordNet's entity."""
+    problems: list[str] = []
+    first: dict[str, int] = {}
+    wanted = set(targets) if targets is not None else None
+    for n in sorted(nodes, key=lambda n: at.get(n.id, 0)):  # in the names file's order: "first on" is earlier
+        if n.id in at:
+            why = _name_problem(names[n.id], first, at[n.id])
+            if why:
+                problems.append(f"{path}:{at[n.id]}: {n.id}: {why}")
+        elif (n.id in wanted) if wanted is not None else n.id != top:
+            problems.append(f"{n.where}: {n.id}: class of the hierarchy without a name in {path}")
+    return problems
 
 
 def _nearest_parents(nodes: list[UserNode], source: str) -> list[UserNode]:
@@ -272,17 +332,16 @@ def _nearest_parents(nodes: list[UserNode], source: str) -> list[UserNode]:
             others.setdefault(n.id, []).append(n.parent or "(root)")
     if others:
         name = lambda i: f"{chosen[i].name} ({i})" if i in chosen and chosen[i].name != i else i  # noqa: E731
-        shown = "; ".join(
-            f"{name(i)} under {name(chosen[i].parent or '(root)')}, not {', '.join(map(name, dict.fromkeys(o)))}"
-            for i, o in list(others.items())[:5]
+        # every class, one per line: a user checking the choices needs all of them (Open Images has 45)
+        shown = "".join(
+            f"\n  {name(i)} under {name(chosen[i].parent or '(root)')}, not {', '.join(map(name, dict.fromkeys(o)))}"
+            for i, o in others.items()
         )
-        more = f" (and {len(others) - 5} more)" if len(others) > 5 else ""
         log.warning(
-            "%s: %d classes are listed under several parents; each keeps the parent nearest the root: %s%s",
+            "%s: %d classes are listed under several parents; each keeps the parent nearest the root:%s",
             source,
             len(others),
             shown,
-            more,
         )
     return list(chosen.values())
 

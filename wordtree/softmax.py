@@ -8,6 +8,9 @@
   the groups on each row's root path (at most max_depth + 1 groups), which is far cheaper than a softmax over
   all N logits; the gradient is Darknet's hierarchical class delta (a softmax-CE push in every group on the
   path from the label up to the root, nothing below it),
+* log P(node at depth d | its parent) at every level of given nodes' root paths (`path_log_conditional`,
+  read through the padded `PathTables`: the one per-level implementation, which the region loss and its
+  matcher use with tables trimmed to a batch's labels),
 * the top-down prediction walk (`predict`, paper rule or Darknet's exact quirk), `topk` and `inspect`.
 
 Internally everything is computed in float32 (float64 stays float64), so fp16/bf16 inputs are stable.
@@ -27,7 +30,8 @@ See benchmarks/bench_tree_softmax.py for the measured cost against a flat softma
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -36,7 +40,13 @@ from torch import Tensor, nn
 from wordtree.softmax_ops import expand_segments, segment_first_argmax, segment_logsumexp
 from wordtree.tree import WordTree
 
-__all__ = ["TreeSoftmax", "TreePrediction"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PathTables", "TreeSoftmax", "TreePrediction"]
+
+#: node indices as the path-only methods take them: a tensor, an array, a sequence or one index
+NodeIndices = Tensor | np.ndarray | Sequence[int] | int
 
 _MEMBER_MAJOR_MAX = 16  # groups up to this size are laid out member-major (see _build_buckets)
 _CHUNK_ELEMENTS = 1 << 21  # on CPU, inputs are processed in chunks of about this many logits (8 MB fp32)
@@ -53,6 +63,75 @@ class TreePrediction(NamedTuple):
 
 def _long(a: np.ndarray) -> Tensor:
     return torch.tensor(np.asarray(a, dtype=np.int64))
+
+
+class PathTables(NamedTuple):
+    """A tree's sibling groups as padded index tables, all that `log_conditional` reads.
+
+    A flat softmax over C classes is the one-group case (`PathTables.flat`). Callers that know which nodes
+    a batch reads may `trim` the tables to the depths and group widths those nodes need (fewer padded
+    entries to gather and reduce); the values do not change.
+    """
+
+    path_by_depth: Tensor  # (N, L) node at depth d on each node's root path (root first), -1 below the node
+    members: Tensor  # (G, S) members of each sibling group, padded with -1
+    group: Tensor  # (N,) sibling group of each node
+
+    @classmethod
+    def from_tree(cls, tree: WordTree) -> PathTables:
+        """The tables of `tree` (L = max_depth + 1 levels, S = its largest group), as CPU long tensors."""
+        depth, ancestors = np.asarray(tree.depth), np.asarray(tree.ancestors)  # ancestors: node first, root last
+        idx = depth[:, None] - np.arange(ancestors.shape[1])[None, :]
+        path = np.where(idx >= 0, np.take_along_axis(ancestors, np.clip(idx, 0, None), axis=1), -1)
+        size, offset = np.asarray(tree.group_size), np.asarray(tree.group_offset)
+        k = np.arange(int(size.max()))[None, :]
+        members = np.where(k < size[:, None], offset[:, None] + k, -1)
+        return cls(_long(path), _long(members), _long(tree.group))
+
+    @classmethod
+    def flat(cls, classes: int) -> PathTables:
+        """One group of every class: the tables of a flat softmax."""
+        every = torch.arange(classes, dtype=torch.long)
+        return cls(every[:, None], every[None, :], torch.zeros(classes, dtype=torch.long))
+
+    def to(self, device: torch.device | str) -> PathTables:
+        """The same tables on `device`."""
+        return PathTables(*(t.to(device) for t in self))
+
+    def trim(self, levels: int, width: int) -> PathTables:
+        """The first `levels` depths and `width` member slots: enough for nodes at depth < `levels` whose path
+        groups have at most `width` members."""
+        return PathTables(self.path_by_depth[:, :levels], self.members[:, :width], self.group)
+
+    def log_conditional(
+        self, logits: Tensor, nodes: Tensor, *, rows: Tensor | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """log P(path node at depth d | its parent) for every level d of each node's root path.
+
+        logits (R, N, *cells): the node axis is axis 1; trailing `cells` axes share their row's node (e.g. the
+        anchors and cells of one image). nodes (K,): one node per output row, read from logits row
+        `rows[k]` (default: row k), so only the groups on the paths are gathered, never whole rows.
+        Returns (K, L, *cells) in `dtype` (default float32; float64 stays float64). Each level is a
+        log-softmax over that level's sibling group only (padded members count as -inf); levels past a node's
+        own depth hold a root group's value: mask them with ``path_by_depth[nodes] >= 0`` (summing the kept
+        levels gives log P(node)). Nodes and rows are not checked here (`TreeSoftmax.path_log_conditional`
+        checks them): this runs inside the loss, without host syncs.
+        """
+        k = nodes.numel()
+        if rows is None:
+            rows = torch.arange(k, device=logits.device)
+        cdt = dtype or (torch.float64 if logits.dtype == torch.float64 else torch.float32)
+        path = self.path_by_depth[nodes]  # (K, L)
+        levels = path.shape[1]
+        mem = self.members[torch.where(path >= 0, self.group[path.clamp(min=0)], 0)]  # (K, L, S)
+        width = mem.shape[-1]
+        cells = logits.shape[2:]
+        pick = rows[:, None]
+        z = logits[pick, mem.clamp(min=0).reshape(k, levels * width)].to(cdt)  # (K, L*S, *cells)
+        pad = (mem < 0).view(k, levels, width, *([1] * len(cells)))
+        z = z.view(k, levels, width, *cells).masked_fill(pad, float("-inf"))
+        on_path = logits[pick, path.clamp(min=0)].to(cdt)  # (K, L, *cells)
+        return on_path - torch.logsumexp(z, dim=2)
 
 
 def _row_offsets(x: Tensor) -> tuple[Tensor, Tensor, int]:
@@ -79,6 +158,8 @@ class TreeSoftmax(nn.Module):
     child_group: Tensor
     depth: Tensor
     ancestors: Tensor
+    path_by_depth: Tensor
+    members: Tensor
     is_leaf: Tensor
     perm: Tensor
     fast_src: Tensor
@@ -110,6 +191,9 @@ class TreeSoftmax(nn.Module):
         ):
             self.register_buffer(name, _long(getattr(tree, name)), persistent=False)
         self.register_buffer("is_leaf", torch.tensor(np.asarray(tree.is_leaf, dtype=bool)), persistent=False)
+        tables = PathTables.from_tree(tree)
+        self.register_buffer("path_by_depth", tables.path_by_depth, persistent=False)
+        self.register_buffer("members", tables.members, persistent=False)
         self._build_buckets(tree)
         self._build_fast_buckets(tree)
         self._build_levels(tree)
@@ -214,7 +298,7 @@ class TreeSoftmax(nn.Module):
         return torch.float64 if x.dtype == torch.float64 else torch.float32
 
     def _nodes(
-        self, nodes, lead: torch.Size, what: str, device: torch.device, ignore_index: int | None = None
+        self, nodes: NodeIndices, lead: torch.Size, what: str, device: torch.device, ignore_index: int | None = None
     ) -> Tensor:
         nodes = torch.as_tensor(nodes, device=device)
         if nodes.is_floating_point() or nodes.is_complex() or nodes.dtype == torch.bool:
@@ -352,7 +436,36 @@ class TreeSoftmax(nn.Module):
             return self.log_absolute(logits).exp()
         return self.darknet_probs(logits)
 
-    # ---- path-only: log P(node) and the loss -------------------------------------------------------
+    # ---- path-only: per-level conditionals, log P(node) and the loss ------------------------------------
+    @property
+    def path_tables(self) -> PathTables:
+        """The tree's padded path and group tables (`PathTables`), on this module's device."""
+        return PathTables(self.path_by_depth, self.members, self.group)
+
+    def path_log_conditional(self, logits: Tensor, nodes: NodeIndices, *, rows: Tensor | None = None) -> Tensor:
+        """log P(n_d | n_(d-1)) at every level d = 0..max_depth of each node's root path n_0 (a root) ... n.
+
+        logits (R, N, *cells) with the node axis second, e.g. rows of logits (R, N) or images' class logits
+        (R, N, anchors, cells) whose trailing axes share the row's node; nodes (K,) with `rows` (K,) the
+        logits row of each (default: one node per row, or one node for every row). Returns
+        (K, max_depth + 1, *cells), float32 (float64 stays float64); levels past a node's depth are 0, so
+        the sum over the levels is log P(node). Only the sibling groups on the paths are read
+        (`PathTables.log_conditional`, which the region loss and its matcher call with tables trimmed to
+        their batch). For many rows of one node each, `log_prob` is cheaper (ragged, no padded groups).
+        """
+        if not isinstance(logits, Tensor) or logits.dim() < 2 or not logits.is_floating_point():
+            raise ValueError("TreeSoftmax.path_log_conditional: logits must be a floating tensor (R, N, ...)")
+        if logits.shape[1] != self.num_nodes:
+            raise ValueError(
+                f"TreeSoftmax.path_log_conditional: logits have shape {tuple(logits.shape)}, but axis 1 must equal "
+                f"the tree's {self.num_nodes} nodes"
+            )
+        count = logits.shape[0] if rows is None else rows.numel()
+        flat = self._nodes(nodes, torch.Size([count]), "nodes", logits.device)  # one node per row (or one for all)
+        logc = self.path_tables.log_conditional(logits, flat, rows=rows)
+        keep = (self.path_by_depth[flat] >= 0).view(*flat.shape, -1, *([1] * (logits.dim() - 2)))
+        return torch.where(keep, logc, torch.zeros((), dtype=logc.dtype, device=logc.device))
+
     def _path_log_prob(self, x: Tensor, nodes: Tensor, rows: Tensor | None = None) -> Tensor:
         """log P(nodes[r]) from row rows[r] of x (R, N), touching only the groups on each path.
 
@@ -377,7 +490,7 @@ class TreeSoftmax(nn.Module):
         out = torch.zeros(n_rows, dtype=cdt, device=x.device)
         return out.index_add(0, elem_row.index_select(0, on), xv.index_select(0, on)).index_add(0, seg_row, -lse)
 
-    def log_prob(self, logits: Tensor, nodes) -> Tensor:
+    def log_prob(self, logits: Tensor, nodes: NodeIndices) -> Tensor:
         """Absolute log P(nodes[...]) per row; `nodes` broadcasts to the logits' leading shape."""
         x, lead = self._rows(logits)
         flat = self._nodes(nodes, lead, "nodes", x.device)
@@ -386,7 +499,7 @@ class TreeSoftmax(nn.Module):
     def loss(
         self,
         logits: Tensor,
-        targets,
+        targets: NodeIndices,
         reduction: str = "mean",
         ignore_index: int = -100,
         weight: Tensor | None = None,
@@ -504,12 +617,12 @@ class TreeSoftmax(nn.Module):
         vals, idx = la.topk(int(k), dim=1)
         return vals.exp().view(*lead, int(k)), idx.view(*lead, int(k))
 
-    def inspect(self, logits: Tensor, node: int | str | None = None, threshold: float = 0.5):
+    def inspect(self, logits: Tensor, node: int | str | None = None, threshold: float = 0.5) -> pd.DataFrame:
         """A pandas DataFrame explaining one prediction.
 
         One row per member of every sibling group on the path to `node` (default: the paper-mode prediction
-        at `threshold`), then the group of `node`'s own children: level, group, node, wnid, name, on_path,
-        conditional and absolute probability, rank among siblings (1 = most probable).
+        at `threshold`), then the group of `node`'s own children: level, group, node, wnid (the node's
+        id), name, on_path, conditional and absolute probability, rank among siblings (1 = most probable).
         """
         import pandas as pd
 
@@ -540,7 +653,7 @@ class TreeSoftmax(nn.Module):
                         "level": int(self.tree.depth[m]),
                         "group": g,
                         "node": int(m),
-                        "wnid": self.tree.wnids[m],
+                        "wnid": self.tree.ids[m],
                         "name": self.tree.names[m],
                         "on_path": int(m) in on,
                         "conditional": float(np.exp(lc[m])),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from wordtree.builder import TargetError, data_dir
 from wordtree.files import IMAGE_EXTENSIONS
-from wordtree.tree import LabelMap
+from wordtree.tree import LabelMap, warn_renamed
 from wordtree.wordnet import SYNSET_NAME_RE, WNID_RE, NounGraph, noun_graph
 
 
@@ -39,11 +39,18 @@ class SourceResult:
     counts: dict[str, int] | None = None  # images per wnid, for count-based sources
 
     @property
+    def ids(self) -> tuple[str, ...]:
+        """The node id (here a WordNet id) of each label, in label order."""
+        return self.label_map.ids
+
+    @property
     def wnids(self) -> tuple[str, ...]:
-        return self.label_map.wnids
+        """Deprecated old name of `ids` (removed in the next release)."""
+        warn_renamed("SourceResult.wnids", "SourceResult.ids")
+        return self.label_map.ids
 
     def __len__(self) -> int:
-        return len(self.label_map.wnids)
+        return len(self.label_map.ids)
 
 
 def _finish(
@@ -307,7 +314,7 @@ def merge(results: Sequence[SourceResult | LabelMap]) -> tuple[list[str], list[L
     targets: list[str] = []
     seen: set[str] = set()
     for m in maps:
-        for w in m.wnids:
+        for w in m.ids:
             if w not in seen:
                 seen.add(w)
                 targets.append(w)

@@ -10,16 +10,36 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import pandas as pd
 
 #: the shape of a WordNet noun id (``n`` + 8 digits, the synset's offset): a node with such an id comes from
 #: WordNet; any other id is a user id (``/m/0bl9f``, ``acme:widget-3``)
 WORDNET_ID_RE = re.compile(r"n\d{8}")
 #: Darknet reads a `.tree` line's id with ``sscanf("%s")`` into a 256-byte buffer: a longer id overflows it
 MAX_ID_BYTES = 255
+
+
+_WARNED: set[str] = set()
+
+
+def warn_renamed(old: str, new: str) -> None:
+    """One DeprecationWarning per process for the old name `old` of `new` (kept for one release)."""
+    if old in _WARNED:
+        return
+    _WARNED.add(old)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new}", DeprecationWarning, stacklevel=3
+    )
 
 
 def is_wordnet_id(node_id: str) -> bool:
@@ -51,24 +71,48 @@ class TreeError(ValueError):
         super().__init__(f"{where}{self.problems[0]}{more}" if self.problems else f"{where}invalid tree")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class LabelMap:
-    """How one dataset's labels map onto tree nodes: label k (in dataset order) -> node id.
+    """How one dataset's labels map onto tree nodes: label k (in dataset order) -> node id (`ids`: WordNet or
+    user ids).
 
-    The field keeps its historical name `wnids`; `ids` is the same tuple (node ids, WordNet or user ids)."""
+    `wnids` (attribute and keyword) is the deprecated old name of `ids`, removed in the next release."""
 
     source: str
     labels: tuple[str, ...]
-    wnids: tuple[str, ...]
+    ids: tuple[str, ...]
 
-    def __post_init__(self) -> None:
-        if len(self.labels) != len(self.wnids):
-            raise ValueError(f"label map {self.source!r}: {len(self.labels)} labels but {len(self.wnids)} ids")
+    def __init__(
+        self,
+        source: str,
+        labels: Sequence[str],
+        ids: Sequence[str] | None = None,
+        *,
+        wnids: Sequence[str] | None = None,
+    ) -> None:
+        if wnids is not None:
+            warn_renamed("LabelMap(wnids=...)", "LabelMap(ids=...)")
+            if ids is not None:
+                raise TypeError("LabelMap: pass ids (wnids is its deprecated old name), not both")
+            ids = wnids
+        if ids is None:
+            raise TypeError("LabelMap() missing required argument 'ids'")
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "labels", tuple(labels))
+        object.__setattr__(self, "ids", tuple(ids))
+        if len(self.labels) != len(self.ids):
+            raise ValueError(f"label map {self.source!r}: {len(self.labels)} labels but {len(self.ids)} ids")
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "wnids" in state:  # pickled before the rename
+            state = {**state, "ids": state.pop("wnids")}
+        self.__dict__.update(state)
 
     @property
-    def ids(self) -> tuple[str, ...]:
-        """Node id of each label, in dataset label order."""
-        return self.wnids
+    def wnids(self) -> tuple[str, ...]:
+        """Deprecated old name of `ids` (removed in the next release)."""
+        warn_renamed("LabelMap.wnids", "LabelMap.ids")
+        return self.ids
 
 
 def id_problems(ids: Sequence[str]) -> list[tuple[int, str, int | None]]:
@@ -155,7 +199,8 @@ class WordTree:
     """A label hierarchy in Darknet layout: node i has `parent[i]` (-1 for roots), siblings contiguous.
 
     Each node has an id (`ids`: a WordNet id such as ``n02084071`` or a user id such as ``/m/0bl9f``;
-    `is_wordnet` tells which), a display name (`names`) and an index. `wnids` is the historical name of `ids`.
+    `is_wordnet` tells which), a display name (`names`) and an index. `wnids` (attribute and keyword) is the
+    deprecated old name of `ids`, removed in the next release.
 
     Arrays (numpy, read-only, int64): `parent`, `group` (softmax group of each node), `group_offset`,
     `group_size`, `group_parent`, `child_group` (group of a node's children, -1 for leaves), `depth`
@@ -167,38 +212,46 @@ class WordTree:
 
     def __init__(
         self,
-        wnids: Sequence[str],
-        parent: np.ndarray | Sequence[int],
+        ids: Sequence[str] | None = None,
+        parent: np.ndarray | Sequence[int] | None = None,
         names: Sequence[str] | None = None,
         *,
         label_maps: Iterable[LabelMap] = (),
         targets: Iterable[str] | None = None,
         source: str | None = None,
+        wnids: Sequence[str] | None = None,
     ) -> None:
-        wnids = [str(w) for w in wnids]
-        if len(wnids) == 0:
+        if wnids is not None:
+            warn_renamed("WordTree(wnids=...)", "WordTree(ids=...)")
+            if ids is not None:
+                raise TypeError("WordTree: pass ids (wnids is its deprecated old name), not both")
+            ids = wnids
+        if ids is None or parent is None:
+            raise TypeError("WordTree() needs the node ids and their parent indices")
+        node_ids = [str(w) for w in ids]
+        if len(node_ids) == 0:
             raise TreeError(["tree has no nodes"], source)
-        if len(parent) != len(wnids):
-            raise TreeError([f"{len(wnids)} ids but {len(parent)} parents"], source)
-        names = [w for w in wnids] if names is None else [str(s) for s in names]
-        if len(names) != len(wnids):
-            raise TreeError([f"{len(wnids)} nodes but {len(names)} names"], source)
+        if len(parent) != len(node_ids):
+            raise TreeError([f"{len(node_ids)} ids but {len(parent)} parents"], source)
+        name_list = list(node_ids) if names is None else [str(s) for s in names]
+        if len(name_list) != len(node_ids):
+            raise TreeError([f"{len(node_ids)} nodes but {len(name_list)} names"], source)
         problems = find_problems(parent)
-        problems += [f"line {i + 1}: empty id" for i, w in enumerate(wnids) if not w]
+        problems += [f"line {i + 1}: empty id" for i, w in enumerate(node_ids) if not w]
         problems += [
             f"line {i + 1}: {what}" + (f" (first on line {j + 1})" if j is not None else "")
-            for i, what, j in id_problems(wnids)
+            for i, what, j in id_problems(node_ids)
         ]
         problems += [
             f"line {i + 1}: name {n!r} holds a line break (Darknet's .names has one name per line)"
-            for i, n in enumerate(names)
+            for i, n in enumerate(name_list)
             if "\n" in n or "\r" in n
         ]
         if problems:
             raise TreeError(problems, source)
-        self._wnids = tuple(wnids)
-        self._names = tuple(names)
-        self._index = {w: i for i, w in enumerate(wnids)}
+        self._ids = tuple(node_ids)
+        self._names = tuple(name_list)
+        self._index = {w: i for i, w in enumerate(node_ids)}
         self._build_arrays(np.asarray(parent, dtype=np.int64))
         self._label_maps: dict[str, LabelMap] = {}
         for m in label_maps:
@@ -207,15 +260,17 @@ class WordTree:
         unknown = sorted(tset - self._index.keys())
         if unknown:
             raise TreeError([f"target {w} is not a node of the tree" for w in unknown], source)
-        self._is_target = _frozen(np.array([w in tset for w in wnids], dtype=bool))
-        self.derived: dict = {}
+        self._is_target = _frozen(np.array([w in tset for w in node_ids], dtype=bool))
+        self.derived: dict[Any, Any] = {}
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("derived", None)  # device tensors and modules: rebuilt on demand, never carried along
         return state
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_wnids" in state:  # pickled before the rename
+            state = {**state, "_ids": state.pop("_wnids")}
         self.__dict__.update(state)
         self.derived = {}
 
@@ -253,9 +308,9 @@ class WordTree:
         self.ancestors = _frozen(anc)
 
     def _add_label_map(self, m: LabelMap) -> None:
-        missing = [w for w in m.wnids if w not in self._index]
+        missing = [w for w in m.ids if w not in self._index]
         if missing:
-            raise TreeError([f"label map {m.source!r}: wnid {w} is not in the tree" for w in missing])
+            raise TreeError([f"label map {m.source!r}: id {w} is not in the tree" for w in missing])
         self._label_maps[m.source] = m
 
     @classmethod
@@ -264,16 +319,16 @@ class WordTree:
         parent_of: Mapping[str, str | None],
         names: Mapping[str, str] | None = None,
         *,
-        sibling_key=None,
+        sibling_key: Callable[[str], Any] | None = None,
         label_maps: Iterable[LabelMap] = (),
         targets: Iterable[str] | None = None,
-    ) -> "WordTree":
+    ) -> WordTree:
         """Lay out a child -> parent mapping in Darknet's pre-order group layout.
 
         Roots form the first block; then, recursively, each node's children are written as one block.
-        Siblings are ordered by `sibling_key(wnid)` (default: the wnid), so equal input gives equal output.
+        Siblings are ordered by `sibling_key(id)` (default: the id), so equal input gives equal output.
         """
-        key = sibling_key or (lambda w: w)
+        key: Callable[[str], Any] = sibling_key or (lambda w: w)
         kids: dict[str | None, list[str]] = {}
         for child, par in parent_of.items():
             if par is not None and par not in parent_of:
@@ -300,7 +355,7 @@ class WordTree:
 
     # ---- basic accessors ------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._wnids)
+        return len(self._ids)
 
     def __repr__(self) -> str:
         return f"WordTree({len(self)} nodes, {self.num_groups} groups, max depth {self.max_depth})"
@@ -308,31 +363,32 @@ class WordTree:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WordTree):
             return NotImplemented
-        return self._wnids == other._wnids and self._names == other._names and np.array_equal(self.parent, other.parent)
+        return self._ids == other._ids and self._names == other._names and np.array_equal(self.parent, other.parent)
 
     __hash__ = None  # type: ignore[assignment]
 
     @property
     def ids(self) -> tuple[str, ...]:
         """Node ids in node order (the identity of each node): WordNet ids and user ids."""
-        return self._wnids
+        return self._ids
 
     @property
     def wnids(self) -> tuple[str, ...]:
-        """Node ids in node order; the WordNet ids of a WordNet tree (kept name: the same tuple as `ids`)."""
-        return self._wnids
+        """Deprecated old name of `ids` (removed in the next release)."""
+        warn_renamed("WordTree.wnids", "WordTree.ids")
+        return self._ids
 
     @property
     def is_wordnet(self) -> np.ndarray:
         """Boolean mask of nodes whose id is a WordNet id (the others carry user ids)."""
         mask = self.__dict__.get("_is_wordnet")
         if mask is None:  # computed on first use (also for trees pickled before user ids existed)
-            mask = self.__dict__["_is_wordnet"] = _frozen(np.array([is_wordnet_id(w) for w in self._wnids], dtype=bool))
+            mask = self.__dict__["_is_wordnet"] = _frozen(np.array([is_wordnet_id(w) for w in self._ids], dtype=bool))
         return mask
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Display names in node order (not unique: identify nodes by index or wnid)."""
+        """Display names in node order (not unique: identify nodes by index or id)."""
         return self._names
 
     @property
@@ -341,7 +397,7 @@ class WordTree:
         layout, parent = node index, -1 for roots), first 16 hex digits; names and label maps do not count."""
         fp = self.__dict__.get("_fingerprint")
         if fp is None:
-            text = "".join(f"{w} {int(p)}\n" for w, p in zip(self._wnids, self.parent))
+            text = "".join(f"{w} {int(p)}\n" for w, p in zip(self._ids, self.parent))
             fp = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
             self.__dict__["_fingerprint"] = fp
         return fp
@@ -369,7 +425,7 @@ class WordTree:
     @property
     def targets(self) -> tuple[str, ...]:
         """Ids of the builder's target nodes, in node order."""
-        return tuple(w for w, t in zip(self._wnids, self._is_target) if t)
+        return tuple(w for w, t in zip(self._ids, self._is_target) if t)
 
     @property
     def roots(self) -> np.ndarray:
@@ -392,8 +448,8 @@ class WordTree:
         except KeyError:
             raise KeyError(f"{key!r} is not a node of this tree") from None
 
-    def __contains__(self, wnid: object) -> bool:
-        return wnid in self._index
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._index
 
     def find(self, name: str) -> list[int]:
         """All nodes whose display name equals `name` (names repeat, hence a list)."""
@@ -430,15 +486,15 @@ class WordTree:
     def label_map(self, source: str) -> list[int]:
         """Node index of each label of `source`, in dataset label order (Darknet's `.map` content)."""
         m = self._label_maps[source]
-        return [self._index[w] for w in m.wnids]
+        return [self._index[w] for w in m.ids]
 
-    def with_label_maps(self, maps: Iterable[LabelMap]) -> "WordTree":
+    def with_label_maps(self, maps: Iterable[LabelMap]) -> WordTree:
         """A copy of this tree that also carries `maps` (replacing maps of the same source)."""
         merged = dict(self._label_maps)
         for m in maps:
             merged[m.source] = m
         return WordTree(
-            self._wnids,
+            self._ids,
             self.parent,
             self._names,
             label_maps=merged.values(),
@@ -446,26 +502,26 @@ class WordTree:
         )
 
     # ---- exports ------------------------------------------------------------------------------------
-    def to_networkx(self):
+    def to_networkx(self) -> nx.DiGraph:
         """A `networkx.DiGraph` with edges parent -> child; nodes are indices with id/wnid/name attributes."""
         import networkx as nx
 
-        g = nx.DiGraph()
-        for i, (w, s) in enumerate(zip(self._wnids, self._names)):
+        g: nx.DiGraph = nx.DiGraph()
+        for i, (w, s) in enumerate(zip(self._ids, self._names)):
             g.add_node(i, id=w, wnid=w, name=s, depth=int(self.depth[i]))
         kids = np.flatnonzero(self.parent >= 0)
         g.add_edges_from(zip(self.parent[kids].tolist(), kids.tolist()))
         return g
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """A pandas DataFrame with one row per node: id (and wnid), wordnet, name, parent, depth, group, leaf,
         target."""
         import pandas as pd
 
         return pd.DataFrame(
             {
-                "id": self._wnids,
-                "wnid": self._wnids,
+                "id": self._ids,
+                "wnid": self._ids,
                 "wordnet": self.is_wordnet,
                 "name": self._names,
                 "parent": self.parent,
@@ -495,27 +551,27 @@ class WordTree:
         }
 
     # ---- persistence (implemented in wordtree.formats; thin wrappers here) ---------------------------
-    def save(self, path) -> None:
+    def save(self, path: str | Path) -> None:
         """Write this tree (and its label maps) as our JSON format."""
         from wordtree.formats import save_json
 
         save_json(self, path)
 
     @classmethod
-    def load(cls, path) -> "WordTree":
+    def load(cls, path: str | Path) -> WordTree:
         """Read a tree saved with `save`."""
         from wordtree.formats import load_json
 
         return load_json(path)
 
     @classmethod
-    def from_darknet(cls, tree_file, names_file=None) -> "WordTree":
+    def from_darknet(cls, tree_file: str | Path, names_file: str | Path | None = None) -> WordTree:
         """Read Darknet's `.tree` (and optionally `.names`) files."""
         from wordtree.formats import read_darknet
 
         return read_darknet(tree_file, names_file)
 
-    def to_darknet(self, directory, stem: str = "tree") -> dict[str, str]:
+    def to_darknet(self, directory: str | Path, stem: str = "tree") -> dict[str, str]:
         """Write `<stem>.tree/.names/.labels` and one `<source>.map` per label map; returns the paths."""
         from wordtree.formats import write_darknet
 

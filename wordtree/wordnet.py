@@ -30,6 +30,10 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:  # NLTK ships no types: these read as Any to mypy, as names to people
+    from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
 
 from wordtree.files import ENV_CACHE, atomic_open, cache_dir  # noqa: F401  (ENV_CACHE: documented here)
 
@@ -167,7 +171,7 @@ class WordNetSource:
     def is_zip(self) -> bool:
         return self.path.suffix == ".zip"
 
-    def open(self, name: str):
+    def open(self, name: str) -> IO[str]:
         """Open one WordNet file for reading as text."""
         if self.is_zip:
             zf = zipfile.ZipFile(self.path)
@@ -284,7 +288,7 @@ def find_wordnet() -> WordNetSource:
 
 # ---- NLTK access ---------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def get_wordnet():
+def get_wordnet() -> WordNetCorpusReader:
     """NLTK's `WordNetCorpusReader` over the located WordNet (slow the first time: NLTK import + index)."""
     import warnings
 
@@ -304,7 +308,7 @@ def get_wordnet():
         root = nltk.data.FileSystemPathPointer(str(src.path))
 
     class _Reader(WordNetCorpusReader):
-        def map_wn(self, version="wordnet"):
+        def map_wn(self, version: str = "wordnet") -> object:  # NLTK: its version map, None for 3.0
             # NLTK maps "WordNet 3.0 -> loaded WordNet" for multilingual data by reading index.sense twice
             # (half of its start-up time); for WordNet 3.0 itself that map is the identity
             return None if self.get_version() == "3.0" else super().map_wn(version)
@@ -314,13 +318,13 @@ def get_wordnet():
         return _Reader(root, None)
 
 
-def wnid_of(synset) -> str:
+def wnid_of(synset: Synset) -> str:
     """The WordNet id of an NLTK synset: pos letter + 8-digit offset (``n02084071``)."""
     pos = synset.pos()
     return f"{'a' if pos == 's' else pos}{synset.offset():08d}"
 
 
-def synset_from_wnid(wnid: str):
+def synset_from_wnid(wnid: str) -> Synset:
     """NLTK synset for a wnid such as ``n02084071``; ValueError with the id if it is malformed or unknown."""
     m = WNID_RE.match(wnid.strip())
     if not m:
@@ -340,7 +344,7 @@ def synset_from_wnid(wnid: str):
     return s
 
 
-def lookup(query: str) -> list:
+def lookup(query: str) -> list[Synset]:
     """NLTK synsets for a wnid (``n02084071``), a synset name (``dog.n.01``) or a lemma (``dog``, nouns)."""
     q = query.strip()
     if WNID_RE.match(q):

@@ -34,16 +34,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wordtree.softmax import PathTables
 from yolo9000.detection.box_ops import iou_cxcywh
 from yolo9000.detection.head import RegionConfig
-from yolo9000.detection.matcher import Assignment, ClassTables, Truths, match
+from yolo9000.detection.matcher import Assignment, Truths, match
 from yolo9000.detection.targets import Targets
 
 if TYPE_CHECKING:
@@ -56,52 +56,26 @@ PRIOR_UNTIL = 12800  # Darknet: prior term while fewer images than this have bee
 PRIOR_SCALE = 0.01
 PAPER_CLS_IOU = 0.3  # the paper: a classification image's chosen box is assumed to have IoU >= .3
 
-PART_NAMES = (
-    "coord",
-    "obj",
-    "noobj",
-    "class",
-    "prior",
-    "cls_only",
-    "avg_iou",
-    "recall",
-    "avg_obj",
-    "avg_noobj",
-    "avg_cat",
-    "cost",
-    "count",
-    "cls_count",
-)
 
-
-def _tree_tables(tree: "WordTree") -> tuple[np.ndarray, np.ndarray]:
-    """(path_by_depth (N, D+1): node at depth d on each node's path or -1, members (G, S): group members or -1)."""
-    ancestors, depth = np.asarray(tree.ancestors), np.asarray(tree.depth)
-    group_offset, group_size = np.asarray(tree.group_offset), np.asarray(tree.group_size)
-    d1 = ancestors.shape[1]
-    idx = depth[:, None] - np.arange(d1)[None, :]
-    path = np.where(idx >= 0, np.take_along_axis(ancestors, np.clip(idx, 0, None), axis=1), -1)
-    smax = int(group_size.max())
-    k = np.arange(smax)[None, :]
-    members = np.where(k < group_size[:, None], group_offset[:, None] + k, -1)
-    return path.astype(np.int64), members.astype(np.int64)
-
-
-def _class_layout(
-    tree: "WordTree | None", classes: int, softmax: bool
-) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
-    """(class mode, path_by_depth, members, group): the tree's sibling groups, else one group of every class.
+def _class_layout(tree: WordTree | None, classes: int, softmax: bool) -> tuple[str, PathTables]:
+    """(class mode, tables): the tree's sibling groups, else one group of every class.
 
     Darknet's logistic classes (no tree, no softmax) are independent sigmoids; the one-group tables then only
     serve the shapes."""
     if tree is not None:
         if len(tree) != classes:
             raise ValueError(f"region: classes={classes} but the tree has {len(tree)} nodes")
-        path, members = _tree_tables(tree)
-        return "tree", path, members, np.asarray(tree.group, dtype=np.int64)
-    path = np.arange(classes, dtype=np.int64)[:, None]
-    members = np.arange(classes, dtype=np.int64)[None, :]
-    return ("softmax" if softmax else "logistic"), path, members, np.zeros(classes, dtype=np.int64)
+        return "tree", PathTables.from_tree(tree)
+    return ("softmax" if softmax else "logistic"), PathTables.flat(classes)
+
+
+def _loss_tree(tree: WordTree | None, tree_softmax: TreeSoftmax | None, region: RegionConfig) -> WordTree | None:
+    """The class tree: `tree=`, else the tree softmax's, else the region's; two different trees are an error."""
+    if tree is None:
+        return tree_softmax.tree if tree_softmax is not None else region.tree
+    if tree_softmax is not None and tree_softmax.tree != tree:
+        raise ValueError("RegionLoss: tree= and tree_softmax= hold different trees; pass one of them")
+    return tree
 
 
 def _region_map(cmap: Sequence[int] | None, classes: int) -> torch.Tensor | None:
@@ -127,8 +101,10 @@ class RegionLoss(nn.Module):
     """YOLOv2/YOLO9000 region loss for a raw head output `(B, A*(5+C), H, W)` and padded `Targets`.
 
     region: the `RegionConfig` (anchors in grid units, scales, thresh, rescore, bias_match, softmax, tree,
-    map). tree_softmax: optional `wordtree.softmax.TreeSoftmax`; its tree is used when given (else
-    `region.tree`). cls_objectness: objectness on classification-only images: "paper" (noobject
+    map). tree: the class tree (default: the tree_softmax's, else `region.tree`); tree_softmax: an optional
+    `wordtree.softmax.TreeSoftmax` whose tree is used (the older way to pass the tree). The class terms are
+    the tree softmax's per-level log P(node | parent) (`PathTables.log_conditional`) on the tables of that
+    tree, trimmed to each batch's labels. cls_objectness: objectness on classification-only images: "paper" (noobject
     everywhere, the chosen box pushed up to .3 when below it, the 2017 YOLO9000 code), "darknet" (HEAD:
     noobject everywhere, nothing at the chosen box) or "none" (no objectness term on those images).
     cls_anchor: where a classification image's class loss goes: "label" (the paper: the box predicting the
@@ -143,14 +119,16 @@ class RegionLoss(nn.Module):
     members: torch.Tensor
     group: torch.Tensor
     group_size: torch.Tensor
+    tree: WordTree | None
     cmap: torch.Tensor | None  # a buffer when the region has a map (and apply_map), else None
 
     def __init__(
         self,
         region: RegionConfig,
-        tree_softmax: "TreeSoftmax | None" = None,
+        tree_softmax: TreeSoftmax | None = None,
         cls_objectness: str = "paper",
         *,
+        tree: WordTree | None = None,
         cls_anchor: str = "label",
         apply_map: bool = True,
         reduction: str = "sum",
@@ -175,13 +153,13 @@ class RegionLoss(nn.Module):
         self.coord_scale = float(region.coord_scale)
         self.rescore = bool(region.rescore)
         self.bias_match = bool(region.bias_match)
-        self.tree = tree_softmax.tree if tree_softmax is not None else region.tree
-        self.class_mode, path, members, group = _class_layout(self.tree, self.classes, bool(region.softmax))
+        self.tree = _loss_tree(tree, tree_softmax, region)
+        self.class_mode, tables = _class_layout(self.tree, self.classes, bool(region.softmax))
         self.register_buffer("anchors", anchors.clone(), persistent=False)
-        self.register_buffer("path_by_depth", torch.tensor(path), persistent=False)
-        self.register_buffer("members", torch.tensor(members), persistent=False)
-        self.register_buffer("group", torch.tensor(group), persistent=False)
-        self.register_buffer("group_size", torch.tensor((members >= 0).sum(1)), persistent=False)
+        self.register_buffer("path_by_depth", tables.path_by_depth, persistent=False)
+        self.register_buffer("members", tables.members, persistent=False)
+        self.register_buffer("group", tables.group, persistent=False)
+        self.register_buffer("group_size", (tables.members >= 0).sum(1), persistent=False)
         cmap = _region_map(region.map if apply_map else None, self.classes)
         if cmap is not None:
             self.register_buffer("cmap", cmap, persistent=False)
@@ -189,7 +167,7 @@ class RegionLoss(nn.Module):
             self.cmap = None
 
     # ------------------------------------------------------------------------------------------------
-    def forward(self, raw: torch.Tensor, targets: Targets, seen: int) -> tuple[torch.Tensor, dict]:
+    def forward(self, raw: torch.Tensor, targets: Targets, seen: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(loss, parts): the region loss of raw head output `raw` (B, A*(5+C), H, W) for `targets`.
 
         Computed in float32 (float64 if `raw` is float64) whatever the autocast state; pass the head output
@@ -210,7 +188,7 @@ class RegionLoss(nn.Module):
         with torch.autocast(device_type=raw.device.type, enabled=False):
             return self._forward(raw, targets.to(raw.device), int(seen))
 
-    def _forward(self, raw: torch.Tensor, tg: Targets, seen: int) -> tuple[torch.Tensor, dict]:
+    def _forward(self, raw: torch.Tensor, tg: Targets, seen: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         dt = torch.float64 if raw.dtype == torch.float64 else torch.float32
         b, _, h, w = raw.shape
         a, c = self.num, self.classes
@@ -301,7 +279,7 @@ class RegionLoss(nn.Module):
             class_mode=self.class_mode,
         )
 
-    def _truths(self, tg: Targets, dt: torch.dtype, dev: torch.device) -> tuple[Truths, ClassTables]:
+    def _truths(self, tg: Targets, dt: torch.dtype, dev: torch.device) -> tuple[Truths, PathTables]:
         """The real detection truths (classes through the region map) and the class tables trimmed to the
         widths this batch's labels need."""
         group, gsize = self.group.to(dev), self.group_size.to(dev)
@@ -316,7 +294,7 @@ class RegionLoss(nn.Module):
         # the loss's single host sync: input checks, the number of classification images and the widths
         # of the (padded) path and group tables that this batch's labels need
         n_cls, dl, sw = self._sync_stats(nodes, tvalid, labels, is_cls, group, gsize)
-        tables = ClassTables(self.path_by_depth.to(dev)[:, :dl], self.members.to(dev)[:, :sw], group)
+        tables = PathTables(self.path_by_depth.to(dev), self.members.to(dev), group).trim(dl, sw)
         if self.cmap is not None:
             nodes = self.cmap.to(dev)[nodes.clamp(0, self.cmap.numel() - 1)]
         nodes = torch.where(tvalid, nodes, torch.zeros_like(nodes))
@@ -324,7 +302,9 @@ class RegionLoss(nn.Module):
         boxes = torch.where(tvalid[..., None], boxes, boxes.new_tensor([0.5, 0.5, 0.25, 0.25]))
         return Truths(boxes, tvalid, nodes, labels, is_cls, n_cls), tables
 
-    def _truth_terms(self, act: torch.Tensor, s: Assignment, h: int, w: int):
+    def _truth_terms(
+        self, act: torch.Tensor, s: Assignment, h: int, w: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Coordinate and objectness terms at each winning truth's prediction; (coord, obj, IoU, obj prob)."""
         dt = act.dtype
         b, t = s.winner.shape
@@ -355,7 +335,9 @@ class RegionLoss(nn.Module):
         obj = torch.where(s.winner, 0.5 * self.object_scale * (target - so) ** 2, zero).sum()
         return coord, obj, iou_t, so
 
-    def _dense_terms(self, act: torch.Tensor, s: Assignment, seen: int):
+    def _dense_terms(
+        self, act: torch.Tensor, s: Assignment, seen: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Noobject and prior terms over every prediction; (noobj, prior, objectness (B, A*HW))."""
         b = act.shape[0]
         zero = act.new_zeros(())
@@ -372,7 +354,9 @@ class RegionLoss(nn.Module):
             prior = zero
         return noobj, prior, objp
 
-    def _class_terms(self, cls_raw: torch.Tensor, s: Assignment, dt: torch.dtype, need_grad: bool):
+    def _class_terms(
+        self, cls_raw: torch.Tensor, s: Assignment, dt: torch.dtype, need_grad: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Class loss rows: one gather of the logits at every truth's slot and each chosen slot.
 
         Returns (rows (R, C) leaf, row image/anchor/cell indices, per-row loss (R,), P(class) per row)."""
@@ -393,9 +377,10 @@ class RegionLoss(nn.Module):
             with torch.no_grad():
                 pcat = torch.sigmoid(rows.gather(1, rnode[:, None]))[:, 0]
         else:
-            rpath = s.path_by_depth[rnode]  # (R, D')
+            tables = PathTables(s.path_by_depth, s.members, s.group)
+            rpath = tables.path_by_depth[rnode]  # (R, D')
             weight = torch.cat([s.cls_w.reshape(b * t, -1), rpath[b * t :] >= 0])
-            logc = _path_log_cond(rows, rpath, s.members, s.group)  # (R, D')
+            logc = tables.log_conditional(rows, rnode)  # (R, D') log P(path node | parent)
             per_row = -self.class_scale * torch.where(weight, logc, zero).sum(-1)
             with torch.no_grad():
                 pcat = torch.exp(torch.where(rpath >= 0, logc, zero).sum(-1))
@@ -449,7 +434,16 @@ class _InjectGrad(torch.autograd.Function):
     """Passes the loss value through; backward builds d loss / d raw from the box and class-row gradients."""
 
     @staticmethod
-    def forward(ctx, total, raw, gbox, grows, rb, ra, rc):
+    def forward(
+        ctx: Any,
+        total: torch.Tensor,
+        raw: torch.Tensor,
+        gbox: torch.Tensor,
+        grows: torch.Tensor,
+        rb: torch.Tensor,
+        ra: torch.Tensor,
+        rc: torch.Tensor,
+    ) -> torch.Tensor:
         ctx.save_for_backward(gbox, grows, rb, ra, rc)
         ctx.raw_shape, ctx.raw_dtype = raw.shape, raw.dtype
         ctx.raw_device = raw.device
@@ -459,7 +453,7 @@ class _InjectGrad(torch.autograd.Function):
         return total.clone()
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         gbox, grows, rb, ra, rc = ctx.saved_tensors
         b, ch, h, w = ctx.raw_shape
         a = gbox.shape[1]
@@ -470,16 +464,3 @@ class _InjectGrad(torch.autograd.Function):
         # rows of one slot may repeat (several truths in one cell): accumulate
         v.permute(0, 1, 3, 2)[..., 5:].index_put_((rb, ra, rc), (grows * g).to(ctx.raw_dtype), accumulate=True)
         return None, grad, None, None, None, None, None
-
-
-def _path_log_cond(rows: torch.Tensor, path: torch.Tensor, members: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-    """log P(path node | parent) of each row (R, C) at each depth (R, D+1) via its sibling group only."""
-    r, d1 = path.shape
-    pg = torch.where(path >= 0, group[path.clamp(min=0)], torch.zeros_like(path))
-    mem = members[pg]  # (R, D+1, S)
-    s = mem.shape[-1]
-    z = rows.gather(1, mem.clamp(min=0).reshape(r, d1 * s)).view(r, d1, s)
-    z = z.masked_fill(mem < 0, float("-inf"))
-    lse = torch.logsumexp(z, dim=-1)
-    zt = rows.gather(1, path.clamp(min=0))
-    return zt - lse

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from wordtree.softmax import PathTables
 from yolo9000.detection.box_ops import iou_cxcywh, iou_wh
 
 __all__ = [
@@ -53,12 +54,10 @@ class Truths(NamedTuple):
     n_cls: int  # their number (known on the host: it sizes the outputs)
 
 
-class ClassTables(NamedTuple):
-    """The class layout: one group for a flat softmax, the sibling groups of a tree (padded with -1)."""
-
-    path_by_depth: torch.Tensor  # (N, D') node at each depth of each node's path, root first
-    members: torch.Tensor  # (G, S') members of each group
-    group: torch.Tensor  # (N,) group of each node
+#: The class layout: one group for a flat softmax (`PathTables.flat`), the sibling groups of a tree (padded with
+#: -1, `PathTables.from_tree`): fields path_by_depth (N, D'), members (G, S'), group (N,). The matcher's name for
+#: the tree softmax's tables, whose `log_conditional` is the one per-level log P(node | parent) implementation.
+ClassTables = PathTables
 
 
 class Assignment(NamedTuple):
@@ -211,15 +210,10 @@ def _label_log_prob(
 ) -> torch.Tensor:
     """(Bc, A, HW) log P(label) at every anchor and cell from only the groups on each label's path."""
     bc = cls_img.numel()
-    a, hw = cls_raw.shape[1], cls_raw.shape[3]
     path = tables.path_by_depth[label]  # (Bc, D')
-    dl, s = path.shape[1], tables.members.shape[1]
-    mem = tables.members[torch.where(path >= 0, tables.group[path.clamp(min=0)], 0)]  # (Bc, D', S)
-    z = cls_raw[cls_img[:, None], :, mem.clamp(min=0).reshape(bc, dl * s), :].to(dt)  # (Bc, D'S, A, HW)
-    z = z.view(bc, dl, s, a, hw).masked_fill((mem < 0).view(bc, dl, s, 1, 1), float("-inf"))
-    zt = cls_raw[cls_img[:, None], :, path.clamp(min=0), :].to(dt)  # (Bc, D', A, HW)
-    logc = zt - torch.logsumexp(z, dim=2)
-    return torch.where((path >= 0).view(bc, dl, 1, 1), logc, 0).sum(1)
+    # classes second (a view): each classification image's anchors and cells share its label's path
+    logc = tables.log_conditional(cls_raw.transpose(1, 2), label, rows=cls_img, dtype=dt)  # (Bc, D', A, HW)
+    return torch.where((path >= 0).view(bc, path.shape[1], 1, 1), logc, 0).sum(1)
 
 
 def match(
