@@ -200,7 +200,7 @@ def test_yolo9000_cfg_finds_tree_and_map_next_to_cfg(reference_dir):
         m = load_darknet(reference_dir / "darknet" / "yolo9000.cfg")  # tree=data/9k.tree, tried next to the cfg
     assert weight_count(m) == 48_807_501
     assert len(m.tree) == 9418 and m.region.num == 3 and m.region.map[:3] == [5177, 3768, 3802]
-    assert m.tree.wnids[6912] == "n02084071" and m.region.tree_file == "data/9k.tree"
+    assert m.tree.ids[6912] == "n02084071" and m.region.tree_file == "data/9k.tree"
     out = RegionHead(m.region).activate(torch.randn(1, 3 * 9423, 1, 1) * 3)
     # per-group softmax: the class block of each prediction sums to 1 inside every sibling group
     g = torch.tensor(m.tree.group.copy())
@@ -289,3 +289,18 @@ def test_wrong_input_shape_is_a_clear_error():
     )
     with pytest.raises(ValueError, match=r"x.cfg: expected input \(B, 3, H, W\), got \(1, 1, 32, 32\)"):
         m(torch.zeros(1, 1, 32, 32))
+
+
+def test_load_darknet_takes_template_names(tmp_path):
+    """A --cfg that is no file may name one of our templates, sized for the tree; anything else is one line."""
+    import tiny_data as td
+
+    tree = td.make_tree()
+    m = load_darknet("tiny-yolo9000", tree=tree)
+    assert m.region is not None and m.region.classes == len(tree) and m.tree is tree and not m.training
+    assert load_darknet("tiny_yolo", tree=tree).region.classes == len(tree)  # a flat template with a tree head
+    assert load_darknet("tiny-yolo").region.classes == 20 and load_darknet("tiny-yolo").tree is None
+    with pytest.raises(ValueError, match=r"^--cfg yolo9000: the template has a tree head; pass --tree to size it$"):
+        load_darknet("yolo9000")
+    with pytest.raises(FileNotFoundError, match=r"resnet: cfg file not found, and not a template name \(darknet19, "):
+        load_darknet("resnet")

@@ -25,7 +25,7 @@ def test_folders_map_to_tree_nodes(tmp_path, tree):
     for i in range(len(ds)):
         s = ds.load(i)
         assert s.image.dtype == torch.uint8 and s.image.shape == (3, 64, 64)
-        assert tree.wnids[s.label] in s.path  # the image sits in its class's folder
+        assert tree.ids[s.label] in s.path  # the image sits in its class's folder
 
 
 def test_flat_folders_without_tree(tmp_path):

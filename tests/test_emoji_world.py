@@ -208,9 +208,9 @@ def test_wordtree_holds_every_label_and_the_label_maps(world):
         assert tree.is_leaf[tree.index(c.wnid)]
     maps = tree.label_maps
     assert set(maps) >= {"detection", "detection_fine", "classification", "test", "test_coarse"}
-    assert list(maps["classification"].wnids) == sorted(c.wnid for c in core)
+    assert list(maps["classification"].ids) == sorted(c.wnid for c in core)
     det = json.loads((world / "detection" / "annotations.json").read_text())
-    assert list(maps["detection"].wnids) == [c["wnid"] for c in det["categories"]]
+    assert list(maps["detection"].ids) == [c["wnid"] for c in det["categories"]]
     assert tree.label_map("test") == [tree.index(c.wnid) for c in core]
 
 
@@ -400,7 +400,7 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
     assert recipe.uses_world(no_data)  # what `yolo9000 train` checks before applying the recipe
     t = Trainer(recipe.training_config(no_data), model_builder=recipe.build_model)
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("none", "objectness")
-    assert t.cls_augment_cfg.scale == (0.4, 1.0) and t.augment_cfg.scale == (1.0, 1.0)
+    assert t.settings.cls_augment.scale == (0.4, 1.0) and t.settings.augment.scale == (1.0, 1.0)
     data = dict(
         coco=str(world / "detection" / "annotations.json"),
         folders=str(world / "classification"),
@@ -412,7 +412,7 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
     assert not recipe.uses_world(TrainConfig(**data))
     t = Trainer(TrainConfig(out=str(tmp_path / "b"), **data, **common), model_builder=recipe.build_model)
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("paper", "label")
-    assert t.cls_augment_cfg.scale == (1.0, 1.0)
+    assert t.settings.cls_augment.scale == (1.0, 1.0)
     t = Trainer(
         TrainConfig(out=str(tmp_path / "c"), cls_anchor="objectness", **data, **common),
         model_builder=recipe.build_model,

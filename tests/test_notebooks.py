@@ -88,7 +88,7 @@ def test_conditional_probabilities_on_your_own_hierarchy(world_root, tmp_path, m
     tree = WordTree.from_edges(parents, names)
     torch.manual_seed(0)
     model = DarknetModel.from_cfg_text(emoji_model_cfg(tree, size=128), tree=tree)
-    ckpt = save_checkpoint(tmp_path / "own.pt", model, with_rng=False)
+    ckpt = save_checkpoint(tmp_path / "own.pt", model)
     outputs = _run("conditional_probabilities", world_root, ckpt, monkeypatch)
     printed = "".join(str(o.get("text", "")) for o in outputs if o.output_type == "stream")
     label = re.search(r"label '([^']+)'", printed)

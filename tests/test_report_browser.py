@@ -167,9 +167,7 @@ def test_emoji_world_report_in_chromium(tmp_path):
         pytest.skip(f"emoji world unavailable (WordNet?): {exc}")
     tree = load_tree(world / "wordtree.json")
     cfg = make_cfg(tree, tmp_path / "emoji.cfg", size=96).read_text()
-    ckpt = save_checkpoint(
-        tmp_path / "emoji.pt", _random_tree_model(tree, cfg, 0), names=list(tree.names), with_rng=False
-    )
+    ckpt = save_checkpoint(tmp_path / "emoji.pt", _random_tree_model(tree, cfg, 0), names=list(tree.names))
     pictures = sorted((world / "test" / "images").iterdir())
     out = tmp_path / "out"
     args = ["detect", "--checkpoint", str(ckpt), "--thresh", "0.01", "--quiet", "--device", "cpu", "--out", str(out)]

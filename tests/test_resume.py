@@ -135,3 +135,60 @@ def test_atomic_save_never_leaves_a_half_written_checkpoint(tmp_path):
         load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt")
+
+
+def test_trainer_keeps_its_randomness_to_itself(tmp_path):
+    """A Trainer's model initialisation and loop draw from its own streams seeded by `seed`: the caller's
+    global RNGs are the same after constructing and running it, and the run does not depend on them."""
+    import random
+
+    import numpy as np
+
+    from yolo9000.training.config import TrainConfig
+    from yolo9000.training.trainer import Trainer
+
+    d = td.make_all(tmp_path / "data")
+    common = dict(coco=str(d["coco"]), folders=str(d["folders"]), tree=str(d["tree"]), cfg=str(d["cfg"]))
+    opts = dict(steps=1, batch=2, size=64, multiscale=False, workers=0, tensorboard=False, progress=False)
+
+    def trainer(name: str) -> Trainer:
+        return Trainer(TrainConfig(out=str(tmp_path / name), seed=5, **common, **opts))
+
+    torch.manual_seed(123)
+    np.random.seed(123)
+    random.seed(123)
+    before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    a = trainer("a")
+    a.run()
+    after = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1]) and before[2] == after[2]
+    torch.manual_seed(999)  # another global state: the same run
+    b = trainer("b")
+    torch.manual_seed(5)
+    for (k, vb), vc in zip(b.model.state_dict().items(), trainer("c").model.state_dict().values()):
+        assert torch.equal(vb, vc), k  # the initial weights: a function of `seed` alone
+    b.run()
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_training_rng_scopes_the_global_streams():
+    from yolo9000.training.resume import TrainingRng
+
+    torch.manual_seed(1)
+    outer = torch.get_rng_state()
+    rng = TrainingRng(7)
+    assert torch.equal(torch.get_rng_state(), outer)
+    with rng.active():
+        first = torch.rand(3)
+    assert torch.equal(torch.get_rng_state(), outer)
+    with rng.active():
+        second = torch.rand(3)  # the run's stream goes on where it stopped
+    torch.manual_seed(7)
+    assert torch.equal(torch.cat([first, second]), torch.rand(6))
+    saved = rng.snapshot()
+    with rng.active():
+        third = torch.rand(3)
+    rng.restore(saved)
+    with rng.active():
+        assert torch.equal(torch.rand(3), third)

@@ -163,29 +163,31 @@ def test_darknet_schedule():
 
 def test_backbone_from_darknet_weights(data, tmp_path):
     from yolo9000.darknet.model import DarknetModel
-    from yolo9000.darknet.weights import save_weights
-    from yolo9000.training.trainer import load_backbone, param_groups
+    from yolo9000.darknet.weights import load_weights, save_weights
+    from yolo9000.training.trainer import param_groups
 
     tree = td.make_tree()
     torch.manual_seed(1)
     src = DarknetModel.from_cfg_text(data["cfg"].read_text(), tree=tree)
+    src.seen = 77
     save_weights(src, tmp_path / "src.weights")
     torch.manual_seed(2)
     dst = DarknetModel.from_cfg_text(data["cfg"].read_text(), tree=tree)
-    assert load_backbone(dst, tmp_path / "src.weights", layers=3) == 3
+    assert load_weights(dst, tmp_path / "src.weights", layers=3) == 77
+    assert dst.seen == 0  # a trunk starts a new model: the file's `seen` is not taken
     blocks_s, blocks_d = src.conv_blocks(), dst.conv_blocks()
     for k in range(3):
         assert torch.equal(blocks_s[k].conv.weight, blocks_d[k].conv.weight)
     assert not torch.equal(blocks_s[3].conv.weight, blocks_d[3].conv.weight)
     with pytest.raises(ValueError, match="asked for 99 conv layers"):
-        load_backbone(dst, tmp_path / "src.weights", layers=99)
+        load_weights(dst, tmp_path / "src.weights", layers=99)
     decay, rest = param_groups(dst, 5e-4)
     assert decay["weight_decay"] == 5e-4 and rest["weight_decay"] == 0.0
     assert all(p.dim() == 4 for p in decay["params"]) and all(p.dim() == 1 for p in rest["params"])
 
 
 def test_named_models_with_anchors():
-    from yolo9000.training.trainer import build_model
+    from yolo9000.darknet.templates import anchor_pairs, build_model
 
     tree = td.make_tree()
     m = build_model("tiny_yolo9000", tree, None, [1.0, 1.5, 3.0, 2.0])
@@ -199,12 +201,16 @@ def test_named_models_with_anchors():
         build_model("tiny_yolo9000", tree, None, [1.0, 2.0, 3.0])
     with pytest.raises(FileNotFoundError, match="not a detector name"):
         build_model("darknet19", tree, None)
+    # the one anchors parser: flat w,h lists and pairs alike
+    assert anchor_pairs([1, 2, 3, 4]) == anchor_pairs([(1, 2), (3, 4)]) == [(1.0, 2.0), (3.0, 4.0)]
+    with pytest.raises(ValueError, match="--anchors: anchor sizes must be positive"):
+        anchor_pairs([1, -2], "--anchors")
 
 
 def test_classification_pictures_get_their_own_placement_scale(data, tmp_path, capsys):
     from yolo9000.data import AugmentConfig, ClassFolders, JointDataset, SampleKey
     from yolo9000.data.joint import CLS
-    from yolo9000.training.trainer import _scale_range
+    from yolo9000.training.config import scale_range
 
     tree = td.make_tree()
     folders = ClassFolders(data["folders"], tree)
@@ -215,8 +221,34 @@ def test_classification_pictures_get_their_own_placement_scale(data, tmp_path, c
     assert grey.float().mean() > 0.8  # a 19x19 picture on a 64x64 grey canvas
     full = JointDataset(None, folders, plain)[SampleKey(CLS, 0, 64, seed=1)]["image"]
     assert ((full - 0.5).abs().amax(0) < 1e-6).float().mean() < 0.2
-    assert _scale_range(None, "--cls-scale") == (1.0, 1.0) and _scale_range([0.3, 1], "--cls-scale") == (0.3, 1.0)
+    assert scale_range(None, "--cls-scale") == (1.0, 1.0) and scale_range([0.3, 1], "--cls-scale") == (0.3, 1.0)
     with pytest.raises(ValueError, match="--cls-scale takes MIN MAX"):
-        _scale_range([1.0, 0.3], "--cls-scale")
+        scale_range([1.0, 0.3], "--cls-scale")
     assert main(_args(data, tmp_path / "bad", "--steps", "1", "--cls-scale", "1", "0.3")) != 0
     assert "--cls-scale takes MIN MAX" in capsys.readouterr().err
+
+
+def test_config_resolved_against_the_cfg():
+    """Options left at None come from the cfg's [net]/[region] in one place; given ones win."""
+    from yolo9000.darknet.templates import tiny_yolo
+
+    model = tiny_yolo(classes=3, size=96, width=0.25)
+    net, region = model.net, model.region
+    r = TrainConfig().resolved(net, region)
+    assert (r.batch, r.subdivisions, r.micro) == (
+        net["batch"],
+        net["subdivisions"],
+        net["batch"] // net["subdivisions"],
+    )
+    assert r.lr == net["learning_rate"] and r.momentum == net["momentum"] and r.decay == net["decay"]
+    assert r.steps == (net["max_batches"] or 1000) and r.lr_steps == net["steps"] and r.lr_scales == net["scales"]
+    assert r.augment.jitter == region.jitter and r.augment.hue == region.hue
+    assert r.sizes == ([96] if not region.random else r.sizes) and r.cls_augment == r.augment
+    assert (r.cls_objectness, r.cls_anchor) == ("paper", "label")
+    given = TrainConfig(batch=8, subdivisions=2, lr=0.5, size=64, multiscale=False, jitter=0.0, cls_scale=[0.5, 1.0])
+    g = given.resolved(net, region)
+    assert (g.batch, g.micro, g.lr, g.sizes, g.final_size, g.augment.jitter) == (8, 4, 0.5, [64], None, 0.0)
+    assert g.cls_augment.scale == (0.5, 1.0) and g.augment.scale == (1.0, 1.0)
+    assert TrainConfig(multiscale=True, sizes=[64, 128], size=96).resolved(net, region).final_size == 128
+    with pytest.raises(ValueError, match="batch 6 is not divisible by subdivisions 4"):
+        TrainConfig(batch=6, subdivisions=4).resolved(net, region)

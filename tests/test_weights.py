@@ -127,17 +127,27 @@ def test_partial_weights_load_a_prefix(cfg_file, tmp_path):
     values = np.full(first, 0.25, dtype=np.float32)
     p = tmp_path / "partial.weights"
     write_weights(p, values)
-    with pytest.raises(ValueError, match="needs"):
+    with pytest.raises(ValueError, match=r"holds exactly this model's first 1 conv layers: pass --weights-layers 1"):
         load_weights(model, p)
-    load_weights(model, p, allow_partial=True)
+    write_weights(p, values, seen=9)
+    assert load_weights(model, p, layers=1) == 9 and model.seen == 0  # a prefix: a new model, `seen` not taken
     b0 = model.conv_blocks()[0]
     assert torch.all(b0.conv.weight == 0.25) and torch.all(b0.bn.running_var == 0.25)
     assert torch.equal(
         model.conv_blocks()[1].conv.weight, before[list(model.state_dict()).index("layers.2.conv.weight")]
     )
-    write_weights(p, np.zeros(first + 3, np.float32))
-    with pytest.raises(ValueError, match="layer boundary"):
+    # the same policy for a longer file of another cfg sharing the first layer: only the layers asked for
+    write_weights(p, np.full(first + 3, 0.5, np.float32))
+    assert load_weights(model, p, layers=1) == 0 and torch.all(model.conv_blocks()[0].conv.weight == 0.5)
+    with pytest.raises(ValueError, match="holds only 1 conv layers that fit this model, 2 requested"):
+        load_weights(model, p, layers=2)
+    # the deprecated allow_partial: the whole layers of a shorter file, which must end on a layer boundary
+    with pytest.warns(DeprecationWarning, match="pass layers=N"), pytest.raises(ValueError, match="layer boundary"):
         load_weights(model, p, allow_partial=True)
+    write_weights(p, values)
+    with pytest.warns(DeprecationWarning):
+        load_weights(model, p, allow_partial=True)
+    assert torch.all(model.conv_blocks()[0].conv.weight == 0.25)
 
 
 def test_shared_generator_file_round_trips(shared_tools_dir, cfg_file, tmp_path):
@@ -223,7 +233,7 @@ def test_convert_tree_model_round_trip(tmp_path):
         == 0
     )
     again = load_model(tmp_path / "again.pt")
-    assert again.tree.wnids == tree.wnids
+    assert again.tree.ids == tree.ids
 
 
 def test_convert_keeps_names_map_and_refuses_overwrite(tmp_path):

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("train", "detect", "eval", "anchors", "convert", "export", "emoji_world")
+COMMANDS = ("train", "detect", "eval", "anchors", "convert", "export", "cfg", "emoji_world")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from wordtree.files import OutputFiles, prepare_output_files, write_text_atomic
 from wordtree.formats import darknet_texts, read_names
+from yolo9000.commands import options
 
 EPILOG = """\
 examples:
@@ -20,7 +21,7 @@ examples:
 """
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     """Register `convert`."""
     p = subparsers.add_parser(
         "convert",
@@ -45,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _check_free(paths: list[Path], force: bool, inputs: list) -> OutputFiles:
+def _check_free(paths: list[Path], force: bool, inputs: list[str | Path | None]) -> OutputFiles:
     """The output rule (`wordtree.files.prepare_output_files`): an existing file only with --force, and then
     only one this tool wrote; never an input. `record()` the result once the files are written."""
     return prepare_output_files(paths, command="yolo9000 convert", force=force, inputs=inputs, flag="-o")
@@ -74,7 +75,7 @@ def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names:
     extra = {"weights_version": list(model.weights_version), "source": str(Path(cfg).name)}
     if model.region is not None and model.region.map is not None:
         extra["region_map"] = list(model.region.map)  # Darknet's map= file, which the cfg text only names
-    return save_checkpoint(output, model, seen=model.seen, names=name_list, with_rng=False, extra=extra)
+    return save_checkpoint(output, model, seen=model.seen, names=name_list, extra=extra)
 
 
 def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:

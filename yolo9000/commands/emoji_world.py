@@ -25,7 +25,7 @@ animals, vehicles by medium, fruit by colour; the minibeasts never get a box), w
 """
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     """Register `emoji-world` on the `yolo9000` sub-command parser."""
     from yolo9000.emoji.classes import CLASS_SETS, TAXONOMIES
     from yolo9000.emoji.world import WorldConfig

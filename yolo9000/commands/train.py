@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from yolo9000.commands import options
@@ -33,7 +34,7 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     """Register `train`."""
     p = subparsers.add_parser(
         "train",
@@ -203,7 +204,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None
     """The merged config (checkpoint/YAML < command line) and the checkpoint to resume from."""
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.names()}
     base = TrainConfig(out=str(DEFAULT_RUN_DIR))
-    if getattr(args, "config", None):
+    if args.config:
         base = TrainConfig.from_yaml(args.config, base)
     resume = None
     if args.resume is not None:
@@ -227,14 +228,15 @@ def run(args: argparse.Namespace) -> int:
     if recipe.uses_world(cfg):  # no data given: the synthetic emoji world and its recipe
         cfg = recipe.training_config(cfg, args.world)
     summary = train(cfg, resume=resume, model_builder=recipe.build_model, force=args.force)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 prints
     if summary.get("already_done"):
-        if int(__import__("os").environ.get("RANK", "0")) == 0:
+        if main_rank:
             print(
                 f"{summary['checkpoint']}: the run already reached its last step ({summary['step']} of "
                 f"{summary['steps']} steps); nothing to train (give a larger --steps to continue it)"
             )
         return 0
-    if summary.get("checkpoint") and int(__import__("os").environ.get("RANK", "0")) == 0:
+    if summary.get("checkpoint") and main_rank:
         print(
             f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "
             f"{summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}"

@@ -196,12 +196,3 @@ def net_options(section: Section) -> dict:
     if out["steps"] and out["scales"] and len(out["steps"]) != len(out["scales"]):
         raise ValueError(f"{s.where()}: steps has {len(out['steps'])} values but scales has {len(out['scales'])}")
     return out
-
-
-def format_cfg(sections: list[Section]) -> str:
-    """Write sections back as cfg text (options in their stored order)."""
-    blocks = []
-    for s in sections:
-        lines = [f"[{s.header or s.name}]"] + [f"{k}={v}" for k, v in s.options.items()]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"

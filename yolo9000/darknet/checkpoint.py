@@ -1,56 +1,24 @@
-"""Training checkpoints: written atomically (temp file + rename), enough to rebuild the model and resume exactly.
+"""Model checkpoints: written atomically (temp file + rename), enough to rebuild the model exactly.
 
 A checkpoint dict holds "model" (state_dict), "cfg_text", "tree" (JSON-able dict or None), "tree_fingerprint"
-(`WordTree.fingerprint` or None), "names", "step", "seen", and for resuming "optimizer", "scheduler", "scaler",
-"rng" (python, numpy, torch, cuda), "sampler", "config". Loading refuses model tensors holding NaN or inf and a
-"tree_fingerprint" that is not its stored tree's;
+(`WordTree.fingerprint` or None), "names", "step", "seen", "config", and whatever `extra` adds (a training run's
+resume state: `yolo9000.training.resume`). Loading refuses model tensors holding NaN or inf and a
+"tree_fingerprint" that is not its stored tree's.
 """
 
 from __future__ import annotations
 
-import random
+import warnings
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from wordtree.files import atomic_open
 from wordtree.formats import tree_from_dict, tree_to_dict
+from yolo9000.darknet.model import DarknetModel
 
 CHECKPOINT_VERSION = 1
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP / torch.compile wrappers."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = cast(nn.Module, model._orig_mod)  # torch.compile's wrapper; nn.Module types attributes loosely
-        elif isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        else:
-            return model
-
-
-def rng_state() -> dict:
-    """Every global RNG's state (python, numpy, torch CPU, CUDA when present)."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore `rng_state()`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        try:
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-        except (RuntimeError, IndexError):  # fewer GPUs now than when saved: keep the current CUDA state
-            pass
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
@@ -63,48 +31,46 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
 
 def save_checkpoint(
     path: str | Path,
-    model: nn.Module,
+    model: DarknetModel,
     *,
-    optimizer=None,
-    scheduler=None,
-    scaler=None,
     step: int = 0,
     seen: int = 0,
     names: list[str] | None = None,
-    config: dict | None = None,
-    sampler: dict | None = None,
-    extra: dict | None = None,
-    with_rng: bool = True,
+    config: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    with_rng: bool | None = None,
 ) -> Path:
-    """Write a checkpoint atomically; `model` may be wrapped in DDP or torch.compile."""
-    m = unwrap(model)
-    tree = getattr(m, "tree", None)
-    ckpt = {
+    """Write a checkpoint of `model` (a plain `DarknetModel`, not a DDP or torch.compile wrapper) atomically.
+
+    `extra` entries are stored beside the model's (a training run adds its optimizer, schedule and RNG state
+    through `yolo9000.training.resume.save_training_checkpoint`). `with_rng` is deprecated and ignored (removed
+    in the next release): a model checkpoint holds no RNG state.
+    """
+    if with_rng is not None:  # the RNG state belongs to a training run (yolo9000.training.resume)
+        warnings.warn(
+            "save_checkpoint(with_rng=...) is deprecated and ignored: a training run's RNG state is saved by "
+            "yolo9000.training.resume.save_training_checkpoint",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    tree = model.tree
+    ckpt: dict[str, Any] = {
         "version": CHECKPOINT_VERSION,
-        "model": {k: v.detach().cpu() for k, v in m.state_dict().items()},
-        "cfg_text": getattr(m, "cfg_text", None),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "cfg_text": model.cfg_text,
         "tree": tree_to_dict(tree) if tree is not None else None,
         "tree_fingerprint": tree.fingerprint if tree is not None else None,
         "names": list(names) if names is not None else (list(tree.names) if tree is not None else None),
         "step": int(step),
         "seen": int(seen),
         "config": config,
-        "sampler": sampler,
     }
-    if optimizer is not None:
-        ckpt["optimizer"] = optimizer.state_dict()
-    if scheduler is not None:
-        ckpt["scheduler"] = scheduler.state_dict()
-    if scaler is not None:
-        ckpt["scaler"] = scaler.state_dict()
-    if with_rng:
-        ckpt["rng"] = rng_state()
     if extra:
         ckpt.update(extra)
     return atomic_save(ckpt, path)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint dict, with one-line errors for a missing or unreadable file."""
     p = Path(path)
     if not p.is_file():
@@ -119,7 +85,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def check_finite(state: dict, path: str | Path) -> None:
+def check_finite(state: dict[str, Any], path: str | Path) -> None:
     """Refuse a state dict holding NaN or inf, naming the first such tensor."""
     for name, value in state.items():
         if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
@@ -127,10 +93,8 @@ def check_finite(state: dict, path: str | Path) -> None:
             raise ValueError(f"{path}: tensor {name} holds {bad} (NaN or inf); the checkpoint is unusable")
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu"):
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> DarknetModel:
     """Rebuild the DarknetModel saved in a checkpoint (from its cfg text and tree) with its weights, in eval mode."""
-    from yolo9000.darknet.model import DarknetModel
-
     ckpt = load_checkpoint(path)
     if not ckpt.get("cfg_text"):
         raise ValueError(f"{path}: checkpoint has no 'cfg_text' to rebuild the model from")

@@ -1,4 +1,5 @@
-"""`DarknetModel`: a generic nn.Module built from a Darknet cfg; `load_darknet` (cfg + `.weights`).
+"""`DarknetModel`: a generic nn.Module built from a Darknet cfg; `load_darknet` (a cfg file or one of our template
+names, + `.weights`). `DarknetModel` satisfies `yolo9000.detection.detection_model.DetectionModel`.
 
 The exact `.weights` read/write lives in `yolo9000.darknet.weights`.
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from wordtree.formats import load_tree
+from wordtree.tree import WordTree
 from yolo9000.darknet.builders import BuildState, build_layer, candidate_paths, find_file
 from yolo9000.darknet.cfg import Section, net_options, parse_cfg
 from yolo9000.darknet.layers import ConvBlock, Route, Shortcut
@@ -44,16 +46,20 @@ class DarknetModel(nn.Module):
     """
 
     def __init__(
-        self, sections: list[Section], tree=None, base_dir: str | Path | None = None, cfg_text: str | None = None
+        self,
+        sections: list[Section],
+        tree: WordTree | str | Path | None = None,
+        base_dir: str | Path | None = None,
+        cfg_text: str | None = None,
     ) -> None:
         super().__init__()
         if not sections or sections[0].name != "net":
             raise ValueError("a Darknet cfg must start with [net]")
         self.cfg_text = cfg_text if cfg_text is not None else ""
-        self.source = sections[0].source
-        self.net = net_options(sections[0])
+        self.source: str = sections[0].source
+        self.net: dict[str, Any] = net_options(sections[0])
         base = Path(base_dir) if base_dir is not None else None
-        self.tree = self._load_tree(sections, tree, base)
+        self.tree: WordTree | None = self._load_tree(sections, tree, base)
         self.region: RegionConfig | None = None
         self.head: RegionHead | None = None
         self.classifier_softmax: TreeSoftmax | None = None
@@ -92,7 +98,7 @@ class DarknetModel(nn.Module):
 
     # ---------------------------------------------------------------- construction
     @staticmethod
-    def _load_tree(sections: list[Section], tree, base: Path | None):
+    def _load_tree(sections: list[Section], tree: WordTree | str | Path | None, base: Path | None) -> WordTree | None:
         tree_sections = [s for s in sections if s.name in ("region", "softmax") and s.get_str("tree")]
         if tree is not None:
             return load_tree(tree)
@@ -108,8 +114,12 @@ class DarknetModel(nn.Module):
 
     @classmethod
     def from_cfg_text(
-        cls, text: str, tree=None, base_dir: str | Path | None = None, source: str = "<cfg>"
-    ) -> "DarknetModel":
+        cls,
+        text: str,
+        tree: WordTree | str | Path | None = None,
+        base_dir: str | Path | None = None,
+        source: str = "<cfg>",
+    ) -> DarknetModel:
         """Build from cfg text; `tree` (WordTree or .tree path) overrides the cfg's `tree=`; `base_dir` is
         where relative `tree=` / `map=` files are looked for."""
         return cls(parse_cfg(text, source=source), tree=tree, base_dir=base_dir, cfg_text=text)
@@ -154,8 +164,8 @@ class DarknetModel(nn.Module):
 
         On CPU the full-resolution maps of a batch (177 MB for 8 images at 416) overflow the caches and the
         convolutions and pools wait on memory; one image's maps stay in cache. yolov2 at 416, batch 8, 2 cores:
-        eager 4.45 -> 3.97 s, the folded fp32 path with Winograd convs 1.36 -> 0.95 s; tiny-yolo at 160, batch
-        32: 424 -> 385 ms. Later layers run batched, where the larger GEMMs pay off."""
+        eager 4.45 -> 3.97 s; tiny-yolo at 160, batch 32: 424 -> 385 ms. Later layers run batched, where the
+        larger GEMMs pay off."""
         n = len(self.layers)
         image_outputs: list[list] = [[None] * n for _ in range(x.shape[0])]
         first, stop = self._run_layers(x[:1], image_outputs[0], 0, n, until_bytes=self.per_image_bytes)
@@ -253,7 +263,7 @@ class DarknetModel(nn.Module):
         return self
 
 
-def check_cfg_tree(cfg: str | Path, tree, tree_source: str | None = None) -> None:
+def check_cfg_tree(cfg: str | Path, tree: WordTree | None, tree_source: str | None = None) -> None:
     """A cfg written by `yolo9000 convert` names its tree in a `# tree_fingerprint=...` comment (Darknet skips
     comment lines): refuse a model read from it with another tree (its node numbers would mean other classes)."""
     p = Path(cfg)
@@ -271,23 +281,41 @@ def check_cfg_tree(cfg: str | Path, tree, tree_source: str | None = None) -> Non
 def load_darknet(
     cfg_path: str | Path,
     weights_path: str | Path | None = None,
-    tree=None,
+    tree: WordTree | str | Path | None = None,
     bn_mode: str = "gpu",
     tree_source: str | None = None,
 ) -> DarknetModel:
-    """Build a model from a Darknet cfg file and optionally load its .weights (returned in eval mode).
+    """Build a model from a Darknet cfg file, or one of our templates by name, and optionally load its .weights
+    (returned in eval mode).
 
-    `tree`: a WordTree or a Darknet `.tree` path for cfgs whose region uses one; relative `tree=`/`map=`
-    entries of the cfg are also tried next to the cfg file. `bn_mode="cpu"` mimics Darknet's CPU build. A cfg
-    written by `yolo9000 convert` names its tree's fingerprint; another tree is refused (`tree_source` names it).
+    `cfg_path` that is no file may name a template of `yolo9000.darknet.templates` (`yolov2`, `yolo9000`,
+    `tiny-yolo`, `tiny-yolo9000`, `darknet19`): rendered and sized for `tree` (a tree template needs one; a flat
+    one without a tree keeps its default classes). `tree`: a WordTree or a Darknet `.tree` path for cfgs whose
+    region uses one; relative `tree=`/`map=` entries of the cfg are also tried next to the cfg file.
+    `bn_mode="cpu"` mimics Darknet's CPU build. A cfg written by `yolo9000 convert` or `yolo9000 cfg` names its
+    tree's fingerprint; another tree is refused (`tree_source` names it).
     """
     p = Path(cfg_path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: cfg file not found")
-    text = p.read_text(encoding="utf-8", errors="replace")
-    model = DarknetModel.from_cfg_text(text, tree=tree, base_dir=p.parent, source=str(p))
-    check_cfg_tree(p, model.tree, str(tree) if isinstance(tree, (str, Path)) else tree_source)
+    if p.is_file():
+        text = p.read_text(encoding="utf-8", errors="replace")
+        model = DarknetModel.from_cfg_text(text, tree=tree, base_dir=p.parent, source=str(p))
+        check_cfg_tree(p, model.tree, str(tree) if isinstance(tree, (str, Path)) else tree_source)
+    else:
+        from yolo9000.darknet import templates  # templates build on this module
+
+        if templates.template_key(str(cfg_path)) is None:
+            raise FileNotFoundError(
+                f"{p}: cfg file not found, and not a template name ({', '.join(templates.template_names())})"
+            )
+        model = templates.model_from_template(str(cfg_path), tree)
     if weights_path is not None:
         load_weights(model, weights_path)
     model.set_bn_mode(bn_mode)
     return model.eval()
+
+
+if TYPE_CHECKING:
+    from yolo9000.detection.detection_model import DetectionModel
+
+    def _is_a_detection_model(model: DarknetModel) -> DetectionModel:
+        return model  # mypy checks here that DarknetModel satisfies the DetectionModel protocol

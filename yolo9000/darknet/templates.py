@@ -1,19 +1,24 @@
-"""Our architectures as Python constructors, each rendered from a cfg template shipped in `yolo9000/darknet/cfgs/`.
+"""Our architectures as cfg templates shipped in `yolo9000/darknet/cfgs/`, the constructors rendered from them,
+and the one reading of a model spec (a cfg file or a template name) for training.
 
-The rendered text becomes `model.cfg_text`, so a checkpoint rebuilds exactly the same module and
-`yolo9000 convert` can hand it to Darknet.
+`template_cfg(name, tree)` gives a template's cfg text sized for a tree (`yolo9000 cfg` writes it); the
+constructors (`yolov2`, `yolo9000`, ...) build a `DarknetModel` from that text, which becomes `model.cfg_text`,
+so a checkpoint rebuilds exactly the same module and `yolo9000 convert` can hand it to Darknet.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import numpy as np
 
 from wordtree.formats import load_tree
 from wordtree.options import size32
+from wordtree.tree import WordTree
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
 
@@ -21,8 +26,13 @@ CFG_DIR = Path(__file__).resolve().parent / "cfgs"
 TEMPLATES = ("yolov2", "yolo9000", "darknet19", "tiny-yolo")
 DEFAULT_TREE_FILE = "wordtree.tree"
 
+#: A tree argument: a WordTree, or the path of our tree JSON or a Darknet `.tree`
+TreeLike = WordTree | str | Path
+#: Anchors: (w, h) pairs in grid cells, or the same values flat (w, h, w, h, ...) as `--anchors` takes them
+AnchorsLike = Sequence[float] | Sequence[Sequence[float]] | np.ndarray
 
-def render_cfg(template: str | Path, **values) -> str:
+
+def render_cfg(template: str | Path, **values: object) -> str:
     """The text of a cfg template (a name in TEMPLATES, or a template file) with its `${...}` fields filled in."""
     path = Path(template) if isinstance(template, Path) else CFG_DIR / f"{template}.cfg"
     if not path.is_file():
@@ -33,15 +43,31 @@ def render_cfg(template: str | Path, **values) -> str:
         raise ValueError(f"{path}: template field {exc.args[0]!r} has no value") from None
 
 
-def pick_anchors(anchors: Sequence | None, num_anchors: int | None, default: Sequence) -> list[tuple[float, float]]:
+def anchor_pairs(anchors: AnchorsLike, what: str = "anchors") -> list[tuple[float, float]]:
+    """(w, h) pairs in grid cells from pairs or a flat w, h, w, h, ... list (`--anchors`): the one anchors
+    parser. An odd count, no values or a size that is not positive is one line naming `what`."""
+    arr = np.asarray(anchors, dtype=float)
+    if arr.ndim == 1 and (arr.size == 0 or arr.size % 2):
+        raise ValueError(f"{what} needs w,h pairs, got {arr.size} values")
+    if arr.ndim > 2 or (arr.ndim == 2 and arr.shape[1] != 2):
+        raise ValueError(f"{what} needs w,h pairs, got an array of shape {arr.shape}")
+    arr = arr.reshape(-1, 2)
+    if len(arr) == 0:
+        raise ValueError(f"{what} needs w,h pairs, got none")
+    if not (arr > 0).all():
+        raise ValueError(f"{what}: anchor sizes must be positive")
+    return [(float(w), float(h)) for w, h in arr]
+
+
+def pick_anchors(
+    anchors: AnchorsLike | None, num_anchors: int | None, default: Sequence[tuple[float, float]]
+) -> list[tuple[float, float]]:
     """Anchors as (w, h) grid-unit pairs: the given ones, or `num_anchors` spread over `default` (sorted by area)."""
     if anchors is not None:
-        arr = np.asarray(anchors, dtype=float).reshape(-1, 2)
-        if num_anchors is not None and len(arr) != num_anchors:
-            raise ValueError(f"{len(arr)} anchors given but num_anchors={num_anchors}")
-        if (arr <= 0).any():
-            raise ValueError("anchor sizes must be positive")
-        return [(float(w), float(h)) for w, h in arr]
+        pairs = anchor_pairs(anchors)
+        if num_anchors is not None and len(pairs) != num_anchors:
+            raise ValueError(f"{len(pairs)} anchors given but num_anchors={num_anchors}")
+        return pairs
     base = sorted(default, key=lambda a: a[0] * a[1])
     n = len(base) if num_anchors is None else int(num_anchors)
     if n < 1:
@@ -54,7 +80,18 @@ def pick_anchors(anchors: Sequence | None, num_anchors: int | None, default: Seq
     return [base[i] for i in idx]
 
 
-def _region_values(tree, classes: int, anchors, tree_file: str | None) -> dict:
+def _tree(tree: TreeLike | None) -> WordTree | None:
+    return load_tree(tree) if tree is not None else None
+
+
+def _tree_line(tree: WordTree | None, tree_file: str | None) -> str:
+    """The `tree=` line of a tree head (the file named, else Darknet's default name), or nothing."""
+    return f"tree={tree_file or DEFAULT_TREE_FILE}" if tree is not None else ""
+
+
+def _region_values(
+    tree: WordTree | None, classes: int, anchors: list[tuple[float, float]], tree_file: str | None
+) -> dict[str, object]:
     if tree is not None:
         classes = len(tree)
     if classes < 1:
@@ -64,7 +101,7 @@ def _region_values(tree, classes: int, anchors, tree_file: str | None) -> dict:
         "num": len(anchors),
         "anchors": ", ".join(f"{w:g},{h:g}" for w, h in anchors),
         "filters": len(anchors) * (5 + classes),
-        "tree_line": f"tree={tree_file or DEFAULT_TREE_FILE}" if tree is not None else "",
+        "tree_line": _tree_line(tree, tree_file),
     }
 
 
@@ -72,69 +109,146 @@ def _check_size(size: int) -> int:
     return size32(size, "size")
 
 
-def yolov2(
-    tree=None, classes: int = 80, anchors=None, num_anchors: int | None = None, size: int = 416, jitter: float = 0.3
-) -> DarknetModel:
-    """YOLOv2 with the passthrough layer; flat softmax over `classes`, or a tree head when `tree` is given."""
-    tree = load_tree(tree) if tree is not None else None
-    vals = _region_values(tree, classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), None)
-    text = render_cfg("yolov2", size=_check_size(size), jitter=jitter, **vals)
-    return DarknetModel.from_cfg_text(text, tree=tree, source="yolov2.cfg")
-
-
-def yolo9000(tree, anchors=None, num_anchors: int | None = None, size: int = 544, jitter: float = 0.2) -> DarknetModel:
-    """YOLO9000-style detector: Darknet-19 trunk and a 1x1 tree head (3 anchors by default) for any WordTree."""
-    tree = load_tree(tree) if tree is not None else None
+def _needs_tree(tree: WordTree | None, name: str) -> WordTree:
     if tree is None:
-        raise ValueError("yolo9000() needs a WordTree (or a .tree path)")
-    vals = _region_values(tree, len(tree), pick_anchors(anchors, num_anchors, YOLO9000_ANCHORS), None)
-    text = render_cfg("yolo9000", size=_check_size(size), jitter=jitter, **vals)
-    return DarknetModel.from_cfg_text(text, tree=tree, source="yolo9000.cfg")
+        raise ValueError(f"{name}() needs a WordTree (or a .tree path)")
+    return tree
 
 
-def darknet19(classes: int = 1000, tree=None, size: int = 224) -> DarknetModel:
-    """Darknet-19 classifier; `model.classify(x)` gives (B, classes) probabilities (tree: conditional)."""
-    tree = load_tree(tree) if tree is not None else None
-    if tree is not None:
-        classes = len(tree)
-    text = render_cfg(
-        "darknet19",
-        size=_check_size(size),
-        classes=classes,
-        tree_line=f"tree={DEFAULT_TREE_FILE}" if tree is not None else "",
-    )
-    return DarknetModel.from_cfg_text(text, tree=tree, source="darknet19.cfg")
+# ----------------------------------------------------------------------------------------------- cfg texts
+def yolov2_cfg(
+    tree: TreeLike | None = None,
+    classes: int = 80,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = None,
+    size: int = 416,
+    jitter: float = 0.3,
+    tree_file: str | None = None,
+) -> str:
+    """The cfg text of `yolov2` (`tree_file`: the file its `tree=` line names)."""
+    vals = _region_values(_tree(tree), classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), tree_file)
+    return render_cfg("yolov2", size=_check_size(size), jitter=jitter, **vals)
+
+
+def yolo9000_cfg(
+    tree: TreeLike | None,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = None,
+    size: int = 544,
+    jitter: float = 0.2,
+    tree_file: str | None = None,
+) -> str:
+    """The cfg text of `yolo9000` for `tree`."""
+    t = _needs_tree(_tree(tree), "yolo9000")
+    vals = _region_values(t, len(t), pick_anchors(anchors, num_anchors, YOLO9000_ANCHORS), tree_file)
+    return render_cfg("yolo9000", size=_check_size(size), jitter=jitter, **vals)
+
+
+def darknet19_cfg(
+    classes: int = 1000, tree: TreeLike | None = None, size: int = 224, tree_file: str | None = None
+) -> str:
+    """The cfg text of the `darknet19` classifier."""
+    t = _tree(tree)
+    if t is not None:
+        classes = len(t)
+    return render_cfg("darknet19", size=_check_size(size), classes=classes, tree_line=_tree_line(t, tree_file))
 
 
 TINY_WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
 
 
-def tiny_yolo(
-    tree=None,
+def tiny_yolo_cfg(
+    tree: TreeLike | None = None,
     classes: int = 20,
-    anchors=None,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = None,
+    size: int = 416,
+    width: float = 1.0,
+    jitter: float = 0.2,
+    tree_file: str | None = None,
+) -> str:
+    """The cfg text of `tiny_yolo`."""
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    chans = {f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(TINY_WIDTHS)}
+    vals = _region_values(_tree(tree), classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), tree_file)
+    return render_cfg("tiny-yolo", size=_check_size(size), jitter=jitter, **chans, **vals)
+
+
+def tiny_yolo9000_cfg(
+    tree: TreeLike | None,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = 3,
+    size: int = 416,
+    width: float = 1.0,
+    tree_file: str | None = None,
+) -> str:
+    """The cfg text of `tiny_yolo9000` for `tree`."""
+    t = _needs_tree(_tree(tree), "tiny_yolo9000")
+    pairs = pick_anchors(anchors, num_anchors, YOLO9000_ANCHORS)
+    return tiny_yolo_cfg(tree=t, anchors=pairs, size=size, width=width, tree_file=tree_file)
+
+
+# ----------------------------------------------------------------------------------------------- constructors
+def yolov2(
+    tree: TreeLike | None = None,
+    classes: int = 80,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = None,
+    size: int = 416,
+    jitter: float = 0.3,
+) -> DarknetModel:
+    """YOLOv2 with the passthrough layer; flat softmax over `classes`, or a tree head when `tree` is given."""
+    t = _tree(tree)
+    text = yolov2_cfg(t, classes, anchors, num_anchors, size, jitter)
+    return DarknetModel.from_cfg_text(text, tree=t, source="yolov2.cfg")
+
+
+def yolo9000(
+    tree: TreeLike | None,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = None,
+    size: int = 544,
+    jitter: float = 0.2,
+) -> DarknetModel:
+    """YOLO9000-style detector: Darknet-19 trunk and a 1x1 tree head (3 anchors by default) for any WordTree."""
+    t = _tree(tree)
+    text = yolo9000_cfg(t, anchors, num_anchors, size, jitter)
+    return DarknetModel.from_cfg_text(text, tree=t, source="yolo9000.cfg")
+
+
+def darknet19(classes: int = 1000, tree: TreeLike | None = None, size: int = 224) -> DarknetModel:
+    """Darknet-19 classifier; `model.classify(x)` gives (B, classes) probabilities (tree: conditional)."""
+    t = _tree(tree)
+    return DarknetModel.from_cfg_text(darknet19_cfg(classes, t, size), tree=t, source="darknet19.cfg")
+
+
+def tiny_yolo(
+    tree: TreeLike | None = None,
+    classes: int = 20,
+    anchors: AnchorsLike | None = None,
     num_anchors: int | None = None,
     size: int = 416,
     width: float = 1.0,
     jitter: float = 0.2,
 ) -> DarknetModel:
     """A tiny YOLOv2-style detector (7 3x3 convs); `width` scales every channel count (min 8) for CPU runs."""
-    tree = load_tree(tree) if tree is not None else None
-    if width <= 0:
-        raise ValueError(f"width must be positive, got {width}")
-    chans = {f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(TINY_WIDTHS)}
-    vals = _region_values(tree, classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), None)
-    text = render_cfg("tiny-yolo", size=_check_size(size), jitter=jitter, **chans, **vals)
-    return DarknetModel.from_cfg_text(text, tree=tree, source="tiny-yolo.cfg")
+    t = _tree(tree)
+    text = tiny_yolo_cfg(t, classes, anchors, num_anchors, size, width, jitter)
+    return DarknetModel.from_cfg_text(text, tree=t, source="tiny-yolo.cfg")
 
 
-def tiny_yolo9000(tree, anchors=None, num_anchors: int | None = 3, size: int = 416, width: float = 1.0) -> DarknetModel:
+def tiny_yolo9000(
+    tree: TreeLike | None,
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = 3,
+    size: int = 416,
+    width: float = 1.0,
+) -> DarknetModel:
     """`tiny_yolo` with a tree head (3 YOLO9000 anchors by default)."""
-    tree = load_tree(tree) if tree is not None else None
-    if tree is None:
-        raise ValueError("tiny_yolo9000() needs a WordTree (or a .tree path)")
-    anchors = pick_anchors(anchors, num_anchors, YOLO9000_ANCHORS)
-    return tiny_yolo(tree=tree, anchors=anchors, size=size, width=width)
+    t = _tree(tree)
+    text = tiny_yolo9000_cfg(t, anchors, num_anchors, size, width)
+    return DarknetModel.from_cfg_text(text, tree=t, source="tiny-yolo.cfg")
 
 
 MODELS: dict[str, Callable[..., DarknetModel]] = {
@@ -144,3 +258,103 @@ MODELS: dict[str, Callable[..., DarknetModel]] = {
     "tiny_yolo": tiny_yolo,
     "tiny_yolo9000": tiny_yolo9000,
 }
+#: The cfg text of each constructor (same keys)
+CFG_TEXTS: dict[str, Callable[..., str]] = {
+    "yolov2": yolov2_cfg,
+    "yolo9000": yolo9000_cfg,
+    "darknet19": darknet19_cfg,
+    "tiny_yolo": tiny_yolo_cfg,
+    "tiny_yolo9000": tiny_yolo9000_cfg,
+}
+#: Templates whose head is a tree: they are sized only for a tree
+TREE_TEMPLATES = frozenset({"yolo9000", "tiny_yolo9000"})
+#: Templates without a [region] layer
+CLASSIFIERS = frozenset({"darknet19"})
+
+
+# ----------------------------------------------------------------------------------------------- by name
+def template_key(name: str) -> str | None:
+    """The key in `MODELS` of a template name (dashes or underscores: `tiny-yolo9000`), or None."""
+    key = name.replace("-", "_")
+    return key if key in MODELS else None
+
+
+def template_names(detectors: bool = False) -> list[str]:
+    """The template names as the command line shows them (`tiny-yolo9000`); `detectors`: without classifiers."""
+    return sorted(k.replace("_", "-") for k in MODELS if not (detectors and k in CLASSIFIERS))
+
+
+def template_cfg(
+    name: str,
+    tree: TreeLike | None = None,
+    *,
+    classes: int | None = None,
+    anchors: AnchorsLike | None = None,
+    size: int | None = None,
+    tree_file: str | None = None,
+    what: str = "--cfg",
+) -> str:
+    """The cfg text of template `name` sized for `tree` (classes = the tree's nodes, a `tree=` line naming
+    `tree_file`) or, for a flat template, for `classes` (default: the template's). `anchors` (pairs or flat)
+    and `size` replace the template's defaults. `what` names the option in messages: a name that is no
+    template, or a tree template without a tree, is one line."""
+    key = template_key(name)
+    if key is None:
+        raise ValueError(f"{what} {name}: not a template name ({', '.join(template_names())})")
+    t = _tree(tree)
+    if t is None and key in TREE_TEMPLATES:
+        raise ValueError(f"{what} {name}: the template has a tree head; pass --tree to size it")
+    params = inspect.signature(CFG_TEXTS[key]).parameters
+    kw: dict[str, Any] = {"tree": t}
+    if "tree_file" in params:
+        kw["tree_file"] = tree_file
+    if classes is not None and t is None:
+        kw["classes"] = classes
+    if anchors is not None:
+        if "anchors" not in params:
+            raise ValueError(f"{what} {name}: the template has no anchors (a classifier)")
+        pairs = anchor_pairs(anchors, "--anchors")
+        kw.update(anchors=pairs, num_anchors=len(pairs))
+    if size is not None:
+        kw["size"] = size
+    return CFG_TEXTS[key](**kw)
+
+
+def model_from_template(
+    name: str,
+    tree: TreeLike | None = None,
+    *,
+    classes: int | None = None,
+    anchors: AnchorsLike | None = None,
+    size: int | None = None,
+    what: str = "--cfg",
+) -> DarknetModel:
+    """A `DarknetModel` of template `name` (see `template_cfg`)."""
+    t = _tree(tree)
+    text = template_cfg(name, t, classes=classes, anchors=anchors, size=size, what=what)
+    key = template_key(name)
+    source = f"{name if key is None else key.replace('_', '-')}.cfg"
+    return DarknetModel.from_cfg_text(text, tree=t, source=source)
+
+
+def build_model(
+    spec: str, tree: WordTree | None, classes: int | None, anchors: AnchorsLike | None = None
+) -> DarknetModel:
+    """A detector for training from a cfg file path or a template name (`yolo9000 train --cfg`).
+
+    `anchors` (flat w,h list or pairs in grid cells) replace the defaults of a named model; a cfg file keeps its
+    own. A flat template is sized for `tree` when given, else for `classes`; a tree template needs a tree.
+    """
+    p = Path(spec)
+    if p.is_file():
+        if anchors is not None:
+            raise ValueError(f"--anchors applies to model names; edit the anchors= line of {p} instead")
+        return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent, source=str(p))
+    key = template_key(spec)
+    if key is None or key in CLASSIFIERS:
+        raise FileNotFoundError(
+            f"--cfg {spec}: no such cfg file, and not a detector name ({', '.join(template_names(detectors=True))})"
+        )
+    if tree is None and (classes is None or key in TREE_TEMPLATES):
+        raise ValueError(f"--cfg {spec}: needs a tree (--tree) to size its head")
+    return model_from_template(spec, tree, classes=classes, anchors=anchors)

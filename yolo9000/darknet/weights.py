@@ -7,8 +7,8 @@ when major*10+minor >= 2 and major, minor < 1000 (int32 otherwise); then per [co
 
 from __future__ import annotations
 
-import logging
 import struct
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +21,7 @@ from yolo9000.darknet.layers import ConvBlock
 if TYPE_CHECKING:
     from yolo9000.darknet.model import DarknetModel
 
-__all__ = ["load_weights", "save_weights", "read_weights_header", "weight_count"]
-
-log = logging.getLogger(__name__)
+__all__ = ["load_weights", "save_weights", "read_weights_header", "weight_count", "conv_layer_sizes"]
 
 
 def _seen_is_long(major: int, minor: int) -> bool:
@@ -102,42 +100,83 @@ def fill_conv_layers(blocks: list[ConvBlock], data: np.ndarray, source: str | Pa
     return loaded, pos
 
 
-@torch.no_grad()
-def load_weights(model: DarknetModel, path: str | Path, allow_partial: bool = False) -> int:
-    """Load a Darknet .weights file into `model`; returns `seen`.
+def _size_problem(p: Path, size: int, header: int, blocks: list[ConvBlock], source: str) -> str:
+    """The one line for a file that does not hold exactly every conv layer of the model (both sizes, and how to
+    load the layers it does hold when it is a prefix of the model's, e.g. `darknet19_448.conv.23`)."""
+    ends = np.cumsum(conv_layer_sizes(blocks))
+    total = int(ends[-1]) if len(ends) else 0
+    need = header + 4 * total
+    if (size - header) % 4:
+        return (
+            f"{p}: weights file has {size} bytes, not a header plus whole float32 values (the model {source} "
+            f"needs {need} bytes: {header}-byte header + {total} float32 values)"
+        )
+    floats = (size - header) // 4
+    hint = "to start from the first N layers of another cfg pass --weights-layers N"
+    if floats in ends:
+        k = int(np.searchsorted(ends, floats)) + 1
+        hint = f"it holds exactly this model's first {k} conv layers: pass --weights-layers {k} to load them"
+    return (
+        f"{p}: weights file has {size} bytes ({floats} float32 values) but the model needs {need} bytes "
+        f"({header}-byte header + {total} float32 values) for all {len(blocks)} conv layers of {source}; {hint}"
+    )
 
-    The size must match the cfg exactly (error states both sizes). `allow_partial` accepts a shorter file
-    that ends on a conv-layer boundary (Darknet's `partial` pretrained backbones) and loads that prefix.
+
+@torch.no_grad()
+def load_weights(
+    model: DarknetModel, path: str | Path, layers: int | None = None, *, allow_partial: bool = False
+) -> int:
+    """Load a Darknet .weights file into `model`; returns the file's `seen`. The one `.weights` loader.
+
+    `layers=None`: the file must hold exactly every conv layer of the model (an error states both sizes and,
+    when the file is a prefix of the model's layers, the `layers` that would load it); `model.seen` and
+    `model.weights_version` become the header's. `layers=N` (`yolo9000 train --weights-layers N`): the first N
+    conv layers are read from the start of the file, which may belong to another cfg sharing the trunk and hold
+    more after them (the Darknet-19 ImageNet classifier's `darknet19_448.conv.23` with N=23); fewer than N whole
+    layers is an error. A partial load starts a new model: its `seen` stays as it was unless N is every layer.
+    `allow_partial` (deprecated): `layers` = the whole layers a shorter file holds, which must end on a layer
+    boundary. A layer holding NaN or inf is an error naming it.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: weights file not found")
     version, seen, header = read_weights_header(p)
-    size = p.stat().st_size
-    need = weight_count(model)
-    expected = header + 4 * need
-    if (size - header) % 4:
+    blocks = model.conv_blocks()
+    size, need = p.stat().st_size, header + 4 * sum(conv_layer_sizes(blocks))
+    if allow_partial:
+        warnings.warn("load_weights(allow_partial=True) is deprecated; pass layers=N", DeprecationWarning, 2)
+        if layers is None and size < need:
+            layers = _whole_layers(p, size, header, blocks)
+    if layers is None:
+        if size != need:
+            raise ValueError(_size_problem(p, size, header, blocks, model.source))
+        layers = len(blocks)
+    if layers < 1:
+        raise ValueError(f"{p}: --weights-layers must be >= 1, got {layers}")
+    if layers > len(blocks):
         raise ValueError(
-            f"{p}: weights file has {size} bytes, not a header plus whole float32 values "
-            f"(the cfg needs {expected} bytes)"
-        )
-    if size != expected and not (allow_partial and size < expected):
-        raise ValueError(
-            f"{p}: weights file has {size} bytes but the cfg {model.source} needs {expected} bytes "
-            f"({header}-byte header + {need} float32 values)"
+            f"{p}: asked for {layers} conv layers (--weights-layers {layers}) but the model has only {len(blocks)}"
         )
     data = np.fromfile(p, dtype="<f4", offset=header)
-    loaded, pos = fill_conv_layers(model.conv_blocks(), data, p)
-    if loaded < len(model.conv_blocks()) and pos != data.size:
-        raise ValueError(
-            f"{p}: weights end inside conv layer {loaded} ({data.size} floats in the file; "
-            f"a partial file must end on a layer boundary)"
-        )
-    if allow_partial and loaded < len(model.conv_blocks()):
-        log.info("%s: loaded %d of %d conv layers", p, loaded, len(model.conv_blocks()))
-    model.seen = seen
-    model.weights_version = version
+    loaded, _ = fill_conv_layers(blocks[:layers], data, p)
+    if loaded < layers:
+        raise ValueError(f"{p}: holds only {loaded} conv layers that fit this model, {layers} requested")
+    if loaded == len(blocks):  # a whole model: its `seen` goes on counting, as Darknet's does
+        model.seen = seen
+        model.weights_version = version
     return seen
+
+
+def _whole_layers(p: Path, size: int, header: int, blocks: list[ConvBlock]) -> int:
+    """How many of the model's conv layers a shorter file holds (`allow_partial`): it must end on a boundary."""
+    ends = np.cumsum(conv_layer_sizes(blocks))
+    floats = (size - header) / 4
+    if floats not in ends:
+        raise ValueError(
+            f"{p}: weights end inside conv layer {int(np.searchsorted(ends, floats))} ({floats:g} floats in the "
+            f"file; a partial file must end on a layer boundary)"
+        )
+    return int(np.searchsorted(ends, floats)) + 1
 
 
 @torch.no_grad()

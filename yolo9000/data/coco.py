@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from wordtree.tree import WordTree
 from yolo9000.data.coco_index import NO_CATEGORY, read_coco_index
 from yolo9000.data.image_io import EncodedImage, read_encoded, read_image
 
@@ -27,14 +28,15 @@ class DetectionSample:
     path: str
 
 
-def category_node_id(cat: dict) -> str | None:
+def category_node_id(cat: Mapping[str, object]) -> str | None:
     """The node a COCO category names itself: its "node" field (a node id: wnid or user id), else the older
     "wnid" field, else None."""
-    return cat.get("node", cat.get("wnid"))
+    node = cat.get("node", cat.get("wnid"))
+    return None if node is None else str(node)
 
 
 def map_categories(
-    categories: Sequence[dict], tree=None, *, label_map: str | None = None, source: str = "<json>"
+    categories: Sequence[dict], tree: WordTree | None = None, *, label_map: str | None = None, source: str = "<json>"
 ) -> tuple[dict[int, int], list[str]]:
     """Map COCO category ids to class indices: tree nodes, or 0..C-1 in id order without a tree.
 
@@ -62,12 +64,12 @@ def map_categories(
     maps = [tree.label_maps[label_map]] if label_map else list(tree.label_maps.values())
     by_name: dict[str, set[str]] = {}
     for m in maps:
-        for lab, wnid in zip(m.labels, m.wnids):
-            by_name.setdefault(lab, set()).add(wnid)
+        for lab, node in zip(m.labels, m.ids):
+            by_name.setdefault(lab, set()).add(node)
     mapping: dict[int, int] = {}
     for cid, name, cat in zip(ids, names, categories):
-        wnid = category_node_id(cat)
-        if wnid is None:
+        node_id = category_node_id(cat)
+        if node_id is None:
             found = by_name.get(name, set())
             if len(found) > 1:
                 raise ValueError(
@@ -79,12 +81,12 @@ def map_categories(
                     f"{source}: category {name!r} (id {cid}) has no 'node' or 'wnid' field and no tree label "
                     f"map names it; add its node id or build the tree with a map for this dataset"
                 )
-            wnid = next(iter(found))
-        if wnid not in tree:
+            node_id = next(iter(found))
+        if node_id not in tree:
             raise ValueError(
-                f"{source}: category {name!r} (id {cid}) names node {wnid} which is not a node of the tree"
+                f"{source}: category {name!r} (id {cid}) names node {node_id} which is not a node of the tree"
             )
-        mapping[cid] = tree.index(wnid)
+        mapping[cid] = tree.index(node_id)
     return mapping, list(tree.names)
 
 
@@ -108,7 +110,7 @@ class CocoDetection(torch.utils.data.Dataset):
         self,
         ann_file: str | Path,
         image_dir: str | Path | None = None,
-        tree=None,
+        tree: WordTree | None = None,
         *,
         label_map: str | None = None,
         skip_empty: bool = False,

@@ -48,11 +48,11 @@ def load_coco_json(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> dict:
     return data
 
 
-def _is_number(v) -> bool:
+def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _is_int(v) -> bool:
+def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

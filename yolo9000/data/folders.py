@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from wordtree.files import IMAGE_EXTENSIONS
+from wordtree.tree import WordTree
 from yolo9000.data.image_io import EncodedImage, read_encoded, read_image
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class ClassFolders(torch.utils.data.Dataset):
     def __init__(
         self,
         root: str | Path,
-        tree=None,
+        tree: WordTree | None = None,
         *,
         skip_empty: bool = False,
         extensions: tuple[str, ...] = IMAGE_EXTENSIONS,

@@ -21,9 +21,13 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageFile
 
 #: the largest image `read_image` decodes (width * height), checked from the file header before decoding.
 MAX_PIXELS = 100_000_000
@@ -66,7 +70,7 @@ def _too_large(path: Path, size: str) -> DecodeError:
     )
 
 
-def _orientation(im) -> int:
+def _orientation(im: Image.Image) -> int:
     """The EXIF orientation tag of an opened PIL image (1, as stored, when absent or unreadable)."""
     try:
         value = im.getexif().get(_EXIF_ORIENTATION, 1)
@@ -79,7 +83,7 @@ def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
-def to_rgb_array(im) -> np.ndarray:
+def to_rgb_array(im: Image.Image) -> np.ndarray:
     """(H, W, 3) uint8 of an opened PIL image in any mode."""
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":  # 16-bit grey (mode I: older Pillow's 16-bit PNG/TIFF)
@@ -107,7 +111,7 @@ def _read_bytes(path: Path) -> bytearray:
     return data
 
 
-def _open(path: Path, data: bytearray):
+def _open(path: Path, data: bytearray) -> ImageFile.ImageFile:
     """PIL's lazy open of `data` (the header only), with the size limit checked; one DecodeError line otherwise."""
     from PIL import Image
 
@@ -192,7 +196,7 @@ def _decode_tv(path: Path, data: bytearray, exif: bool) -> torch.Tensor:
     return _checked(path, img)
 
 
-def _decode(path: Path, data: bytearray, im, exif: bool) -> torch.Tensor:
+def _decode(path: Path, data: bytearray, im: Image.Image, exif: bool) -> torch.Tensor:
     """Decode the opened file: torchvision for JPEG/PNG, else PIL."""
     from PIL import ImageOps
 

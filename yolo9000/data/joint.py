@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from yolo9000.data.augment import AugmentConfig, augment, plan, render_batch
+from yolo9000.data.coco import CocoDetection, DetectionSample
+from yolo9000.data.folders import ClassFolders, ClassificationSample
 from yolo9000.data.image_io import DecodeError, EncodedImage, decode_on_device
 from yolo9000.detection.targets import Targets
 
@@ -52,8 +54,8 @@ class JointDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        detection=None,
-        classification=None,
+        detection: CocoDetection | None = None,
+        classification: ClassFolders | None = None,
         augment_cfg: AugmentConfig = AugmentConfig(),
         max_retries: int = 10,
         *,
@@ -70,7 +72,7 @@ class JointDataset(torch.utils.data.Dataset):
             raise ValueError("decode='gpu' needs defer_hsv=True and dtype=torch.uint8 (the training loader's setting)")
         self.decode = decode
         self.skipped = 0  # pictures skipped (unreadable or missing) by this process
-        self.sources = {DET: detection, CLS: classification}
+        self.sources: dict[int, CocoDetection | ClassFolders | None] = {DET: detection, CLS: classification}
         self.augment_cfg = augment_cfg
         self.cls_augment_cfg = augment_cfg if cls_augment_cfg is None else cls_augment_cfg
         self.max_retries = max_retries
@@ -104,6 +106,7 @@ class JointDataset(torch.utils.data.Dataset):
     def _item(self, key: SampleKey, canvas: torch.Tensor | None = None) -> dict:
         """The sample of `key`; `canvas` (3,S,S uint8): where its picture is placed."""
         ds = self.sources[key.kind]
+        assert ds is not None, key  # the sampler draws only the kinds the dataset has
         rng = np.random.default_rng(key.seed)
         index = key.index
         encoded = self.decode == "gpu"
@@ -118,7 +121,8 @@ class JointDataset(torch.utils.data.Dataset):
                 log.warning("skipping unreadable image (%s); using another (%d skipped so far)", exc, self.skipped)
                 index = int(rng.integers(len(ds)))
         aug = self.augment_cfg if key.kind == DET else self.cls_augment_cfg
-        boxes = sample.boxes if key.kind == DET else None
+        det = sample if isinstance(sample, DetectionSample) else None
+        boxes = det.boxes if det is not None else None
         if encoded:
             h, w = sample.image.shape[1:]
             placement, placed, kept, hsv = plan(h, w, boxes, key.size, rng, aug)
@@ -126,13 +130,15 @@ class JointDataset(torch.utils.data.Dataset):
             item = {"image": sample.image, "placement": placement, "size": key.size, "boxes": placed}
             item["is_cls"] = key.kind == CLS
         else:
+            assert isinstance(sample.image, torch.Tensor)  # decoded: load(encoded=False)
             out = augment(
                 sample.image, boxes, key.size, rng, aug, dtype=self.dtype, defer_hsv=self.defer_hsv, out=canvas
             )
             item = {"image": out[0], "boxes": out[1], "is_cls": key.kind == CLS}
-        if key.kind == DET:
-            item.update(nodes=sample.nodes[out[2]], label=-1)
+        if det is not None:
+            item.update(nodes=det.nodes[out[2]], label=-1)
         else:
+            assert isinstance(sample, ClassificationSample)
             item.update(nodes=torch.zeros(0, dtype=torch.long), label=int(sample.label))
         if self.defer_hsv:
             item["hsv"] = out[3]
@@ -187,7 +193,7 @@ def collate_encoded(samples: Sequence[dict]) -> tuple:
     return batch, Targets.collate(list(samples)), torch.stack([s["hsv"] for s in samples])
 
 
-def collate_for(decode: str):
+def collate_for(decode: str) -> Callable[[Sequence[dict]], tuple]:
     """The DataLoader collate of a `JointDataset` with this `decode` mode."""
     return collate_encoded if decode == "gpu" else collate
 

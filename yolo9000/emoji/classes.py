@@ -227,21 +227,3 @@ def coarse_labels(classes: tuple[EmojiClass, ...], taxonomy: str = "wordnet") ->
     used = {coarse_of(c, taxonomy) for c in classes}
     order = list(COARSE) if taxonomy == "wordnet" else [name for _, name in HABITAT_NODES.values()]
     return [name for name in order if name in used]
-
-
-def class_table(classes: tuple[EmojiClass, ...] = CLASSES):
-    """The class table as a pandas DataFrame (one row per fine class)."""
-    import pandas as pd
-
-    return pd.DataFrame(
-        {
-            "emoji": [c.emoji for c in classes],
-            "codepoint": [c.codepoint for c in classes],
-            "name": [c.name for c in classes],
-            "wnid": [c.wnid for c in classes],
-            "coarse": [c.coarse for c in classes],
-            "coarse_wnid": [c.coarse_wnid for c in classes],
-            "boxed": [c.boxed for c in classes],
-            "core": [c.core for c in classes],
-        }
-    )

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from wordtree.options import size32
+from wordtree.tree import WordTree
 from yolo9000.darknet.model import DarknetModel
-from yolo9000.darknet.templates import render_cfg
+from yolo9000.darknet.templates import AnchorsLike, anchor_pairs, render_cfg
+from yolo9000.darknet.templates import build_model as build_named_model
 from yolo9000.emoji.world import ensure_world
 from yolo9000.training.config import TrainConfig
-from yolo9000.training.trainer import build_model as build_named_model
 
 #: Rules for the class-only pictures of the emoji world, measured best there (benchmarks/bench_emoji_world.py):
 #: names trained where the detector sees an object, the pictures' one emoji shrunk to detection scale
@@ -33,11 +33,11 @@ EMOJI_WIDTHS = (16, 32, 64, 128, 256, 512, 256)
 
 
 def emoji_model_cfg(
-    tree,
+    tree: WordTree,
     *,
     size: int = 160,
     width: float = 0.5,
-    anchors=None,
+    anchors: AnchorsLike | None = None,
     batch: int = 16,
     max_batches: int = 2000,
     learning_rate: float = 0.008,
@@ -55,17 +55,16 @@ def emoji_model_cfg(
     if width <= 0:
         raise ValueError(f"emoji-tiny: width must be positive, got {width}")
     if anchors is None:
-        anchors = [(w * size / 224, h * size / 224) for w, h in EMOJI_ANCHORS]
-    anchors = np.asarray(anchors, dtype=float).reshape(-1, 2)
-    if len(anchors) == 0 or (anchors <= 0).any():
-        raise ValueError("emoji-tiny: anchors must be positive (w, h) pairs")
+        pairs = [(w * size / 224, h * size / 224) for w, h in EMOJI_ANCHORS]
+    else:
+        pairs = anchor_pairs(anchors, "emoji-tiny: anchors")
     classes = len(tree)
     values = {
         "size": size,
         "classes": classes,
-        "num": len(anchors),
-        "filters": len(anchors) * (5 + classes),
-        "anchors": ", ".join(f"{w:.3g},{h:.3g}" for w, h in anchors),
+        "num": len(pairs),
+        "filters": len(pairs) * (5 + classes),
+        "anchors": ", ".join(f"{w:.3g},{h:.3g}" for w, h in pairs),
         "tree_line": "tree=wordtree.tree",
         "jitter": jitter,
         "batch": batch,
@@ -78,18 +77,15 @@ def emoji_model_cfg(
     return render_cfg(EMOJI_CFG, **values)
 
 
-def build_model(spec: str, tree, classes: int | None, anchors: list[float] | None = None) -> DarknetModel:
-    """`yolo9000.training.trainer.build_model` that also knows the name `emoji-tiny` (a tree is required)."""
+def build_model(
+    spec: str, tree: WordTree | None, classes: int | None, anchors: AnchorsLike | None = None
+) -> DarknetModel:
+    """`yolo9000.darknet.templates.build_model` that also knows the name `emoji-tiny` (a tree is required)."""
     if spec not in MODEL_NAMES:
         return build_named_model(spec, tree, classes, anchors)
     if tree is None:
         raise ValueError("the emoji-tiny model needs a tree (--tree)")
-    pairs = None
-    if anchors is not None:
-        if len(anchors) < 2 or len(anchors) % 2:
-            raise ValueError(f"--anchors needs w,h pairs, got {len(anchors)} values")
-        pairs = [(float(anchors[i]), float(anchors[i + 1])) for i in range(0, len(anchors), 2)]
-    return DarknetModel.from_cfg_text(emoji_model_cfg(tree, anchors=pairs), tree=tree, source="emoji-tiny.cfg")
+    return DarknetModel.from_cfg_text(emoji_model_cfg(tree, anchors=anchors), tree=tree, source="emoji-tiny.cfg")
 
 
 def uses_world(cfg: TrainConfig) -> bool:
@@ -105,7 +101,7 @@ def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) ->
     Safe to call from every rank of a DDP run at once: one process generates the world, the others wait."""
     workers = max(1, (os.cpu_count() or 1) - 1)
     root = Path(ensure_world(world, workers=workers, progress=cfg.progress))
-    values: dict = {
+    values: dict[str, Any] = {
         "coco": str(root / "detection" / "annotations.json"),
         "images": str(root / "detection" / "images"),
         "folders": str(root / "classification"),

@@ -9,6 +9,7 @@ passed in, so one (seed, split, index) always gives the same picture.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class SpriteBank:
             self._sprites[emoji] = sprite
         return sprite
 
-    def preload(self, emojis) -> None:
+    def preload(self, emojis: Iterable[str]) -> None:
         """Render `emojis` now (fails early, before any file is written, on a glyph the font lacks)."""
         for e in emojis:
             self[e]
@@ -233,7 +234,7 @@ class Scene:
     def size(self) -> tuple[int, int]:
         return self.image.shape[1], self.image.shape[0]
 
-    def _window(self, p: Placed):
+    def _window(self, p: Placed) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
         """Slices of the canvas and of the sprite where they overlap (None when they do not)."""
         H, W = self.image.shape[:2]
         h, w = p.alpha.shape

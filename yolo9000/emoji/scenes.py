@@ -16,7 +16,16 @@ import numpy as np
 from PIL import Image
 
 from yolo9000.emoji.classes import CLUTTER, TAXONOMIES, EmojiClass, select_classes
-from yolo9000.emoji.render import Scene, SpriteBank, background, default_font_path, fragment, make_instance, occluder
+from yolo9000.emoji.render import (
+    Placed,
+    Scene,
+    SpriteBank,
+    background,
+    default_font_path,
+    fragment,
+    make_instance,
+    occluder,
+)
 
 GENERATOR_VERSION = 1  # bump whenever the drawing changes, so cached worlds are redrawn
 _SPLIT_CODE = {"detection": 1, "classification": 2, "test": 3}
@@ -106,7 +115,7 @@ def _add_clutter(scene: Scene, bank: SpriteBank, rng: np.random.Generator, mean:
         scene.draw(p)
 
 
-def _fits(scene: Scene, p, min_visible: float) -> bool:
+def _fits(scene: Scene, p: Placed, min_visible: float) -> bool:
     """Drawing `p` leaves every earlier object at least `min_visible` of its drawn area."""
     if not scene.area:
         return True

@@ -78,7 +78,13 @@ def _save_png(image: Image.Image, path: Path) -> None:
     image.save(path, format="PNG", compress_level=_PNG_LEVEL)
 
 
-def _scene_job(args) -> tuple[int, list[int], list[list[float]]]:
+#: One picture to draw: (split, index, output folder, settings, class set, font path or None)
+Job = tuple[Any, int, str, WorldConfig, str, "str | None"]
+#: What a scene job returns: (index, fine class index of each box, boxes as x0, y0, x1, y1)
+SceneResult = tuple[int, list[int], list[list[float]]]
+
+
+def _scene_job(args: Job) -> SceneResult:
     split, index, out_dir, cfg, class_set, font = args
     bank = _bank(font)
     classes = _split_classes(class_set, split)
@@ -87,7 +93,7 @@ def _scene_job(args) -> tuple[int, list[int], list[list[float]]]:
     return index, picks, boxes.tolist()
 
 
-def _cls_job(args) -> None:
+def _cls_job(args: Job) -> None:
     ci, index, out_dir, cfg, class_set, font = args
     bank = _bank(font)
     cls = select_classes(class_set)[ci]
@@ -110,7 +116,7 @@ def _split_classes(class_set: str, split: str) -> tuple[EmojiClass, ...]:
     return tuple(c for c in classes if c.boxed) if split == "detection" else classes
 
 
-def _run(jobs: list, fn: Callable, workers: int, desc: str, progress: bool) -> list:
+def _run(jobs: list[Job], fn: Callable[[Job], Any], workers: int, desc: str, progress: bool) -> list[Any]:
     """Run `fn` over `jobs` (in order of results) in this process or a pool, with a progress bar."""
     from tqdm import tqdm
 
@@ -150,7 +156,14 @@ def _categories(classes: tuple[EmojiClass, ...], coarse: bool, taxonomy: str = "
     ]
 
 
-def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict], label_of) -> dict:
+def _coco(
+    desc: str,
+    cfg: WorldConfig,
+    size: int,
+    results: list[SceneResult],
+    categories: list[dict[str, Any]],
+    label_of: Callable[[int], int],
+) -> dict[str, Any]:
     """A COCO dict: images in index order, annotation ids 1..n, category ids via `label_of(fine_index)`."""
     images: list[dict] = []
     anns: list[dict] = []
@@ -177,7 +190,7 @@ def _coco(desc: str, cfg: WorldConfig, size: int, results, categories: list[dict
     return {"info": info, "licenses": [], "images": images, "annotations": anns, "categories": categories}
 
 
-def _write_json(obj, path: Path) -> None:
+def _write_json(obj: Any, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -286,7 +299,7 @@ def _world_file(rel: str) -> bool:
     return _WORLD_FILE.fullmatch(rel) is not None
 
 
-def _check_out(out: Path, cfg: WorldConfig, font, force: bool) -> bool:
+def _check_out(out: Path, cfg: WorldConfig, font: Path | None, force: bool) -> bool:
     """True when `out` already holds this exact world; raise when it holds anything else (unless `force`).
 
     The rule of `wordtree.files.prepare_output_dir`, with `world.json` as the folder's marker: `out` is new,
@@ -357,7 +370,7 @@ def generate_world(
     workers: int = 1,
     force: bool = False,
     progress: bool = False,
-    **settings,
+    **settings: Any,
 ) -> Path:
     """Draw a world into `out` (see the module doc for the layout) and return `out`.
 
@@ -408,7 +421,9 @@ def generate_world(
     return out
 
 
-def _write_world(tmp: Path, cfg: WorldConfig, classes, font: str | None, workers: int, progress: bool) -> None:
+def _write_world(
+    tmp: Path, cfg: WorldConfig, classes: tuple[EmojiClass, ...], font: str | None, workers: int, progress: bool
+) -> None:
     boxed = tuple(c for c in classes if c.boxed)
     tax = cfg.taxonomy
     coarse_all = coarse_labels(classes, tax)
@@ -526,7 +541,7 @@ def ensure_world(
     font: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = False,
-    **sizes,
+    **sizes: Any,
 ) -> Path:
     """The world for these settings under `root` (default `default_world_root()`), generated on first use.
 

@@ -1,14 +1,17 @@
 """Training configuration: defaults < YAML file < command-line overrides; saved as YAML beside the checkpoints.
 
 Options left at None are filled from the model cfg's [net]/[region] sections (Darknet's batch, subdivisions,
-learning_rate, burn_in, steps, scales, max_batches, size, random, jitter, hue, saturation, exposure).
+learning_rate, momentum, decay, burn_in, policy, steps, scales, power, max_batches, width, random, jitter, hue,
+saturation, exposure) in one place, `TrainConfig.resolved(net, region)`, whose `ResolvedTrainConfig` the trainer
+reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,10 @@ from typing import Any
 import yaml
 
 from wordtree import options as rules
+from yolo9000.data.augment import AugmentConfig, multiscale_sizes
+from yolo9000.detection.head import RegionConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULT_OUT = "runs/train"
 
@@ -92,6 +99,23 @@ def check_option(name: str, value: Any) -> Any:
     return value
 
 
+# Rules for classification-only pictures when the options leave them unset: YOLO9000's (a recipe such as the
+# emoji world's, `yolo9000.emoji.recipe`, sets its own in the config)
+PAPER_CLS_RULES: dict[str, Any] = {"cls_objectness": "paper", "cls_anchor": "label", "cls_scale": None}
+#: The learning-rate policies the trainer runs (another cfg policy runs as "constant", with a warning)
+POLICIES = ("steps", "cosine", "constant")
+
+
+def scale_range(value: Sequence[float] | None, flag: str) -> tuple[float, float]:
+    """A [min, max] placement-scale option as a checked tuple ((1, 1) when unset)."""
+    if value is None:
+        return (1.0, 1.0)
+    values = [float(v) for v in value]
+    if len(values) != 2 or not 0 < values[0] <= values[1]:
+        raise ValueError(f"{flag} takes MIN MAX with 0 < MIN <= MAX, got {' '.join(map(str, value))}")
+    return (values[0], values[1])
+
+
 @dataclass
 class TrainConfig:
     """Every knob of `yolo9000 train` (see `yolo9000 train --help` for each)."""
@@ -136,9 +160,9 @@ class TrainConfig:
     flip: bool = True
     max_boxes: int = 30
     scale: list[float] | None = None  # [min, max] size of the placed picture vs the canvas (Darknet: 1)
-    cls_scale: list[float] | None = None  # the same for classification pictures (None: trainer.PAPER_CLS_RULES)
+    cls_scale: list[float] | None = None  # the same for classification pictures (None: PAPER_CLS_RULES)
     # loss
-    # classification images; None: the paper's rules (trainer.PAPER_CLS_RULES)
+    # classification images; None: the paper's rules (PAPER_CLS_RULES)
     cls_objectness: str | None = None
     cls_anchor: str | None = None
     # runtime
@@ -192,6 +216,66 @@ class TrainConfig:
                     raise ValueError(f"{source}: {exc}") from None
         return dataclasses.replace(self, **clean)
 
+    def resolved(self, net: dict[str, Any], region: RegionConfig) -> ResolvedTrainConfig:
+        """The config with every option left at None filled from the model cfg's `[net]` options (typed, as
+        `DarknetModel.net`) and its `[region]`, and the class-picture rules from `PAPER_CLS_RULES`; checked
+        (batch divisible by subdivisions, scale ranges). The trainer reads only this."""
+        batch = int(self.batch or net["batch"])
+        subdivisions = int(self.subdivisions or net["subdivisions"])
+        if batch % subdivisions:
+            raise ValueError(f"batch {batch} is not divisible by subdivisions {subdivisions}")
+        steps = int(self.steps or net["max_batches"] or 1000)
+        size = int(self.size or net["width"])
+        multiscale = bool(region.random) if self.multiscale is None else self.multiscale
+        if multiscale:
+            bounds: Sequence[int | None] = self.sizes or [None, None]
+            sizes = multiscale_sizes(size, bounds[0], bounds[1])
+        else:
+            sizes = [size]
+        final_size = self.final_size if self.final_size else (max(sizes) if multiscale else None)
+        augment = AugmentConfig(
+            jitter=region.jitter if self.jitter is None else self.jitter,
+            hue=region.hue if self.hue is None else self.hue,
+            saturation=region.saturation if self.saturation is None else self.saturation,
+            exposure=region.exposure if self.exposure is None else self.exposure,
+            flip=self.flip,
+            max_boxes=self.max_boxes,
+            scale=scale_range(self.scale, "--scale"),
+        )
+        rules_: dict[str, Any] = {
+            k: v if getattr(self, k) is None else getattr(self, k) for k, v in PAPER_CLS_RULES.items()
+        }
+        # classification pictures (one big object, ImageNet-like) may be shrunk onto the canvas so their objects
+        # come at detection scale; None keeps the detection setting
+        cls_scale = rules_["cls_scale"]
+        cls_augment = (
+            augment if cls_scale is None else dataclasses.replace(augment, scale=scale_range(cls_scale, "--cls-scale"))
+        )
+        policy = self.policy or str(net["policy"])
+        if policy not in POLICIES:
+            log.warning("lr policy %r is not supported; using a constant rate after burn-in", policy)
+            policy = "constant"
+        return ResolvedTrainConfig(
+            batch=batch,
+            subdivisions=subdivisions,
+            micro=batch // subdivisions,
+            steps=steps,
+            sizes=sizes,
+            final_size=final_size,
+            augment=augment,
+            cls_augment=cls_augment,
+            cls_objectness=str(rules_["cls_objectness"]),
+            cls_anchor=str(rules_["cls_anchor"]),
+            lr=float(self.lr if self.lr is not None else net["learning_rate"]),
+            decay=float(self.decay if self.decay is not None else net["decay"]),
+            momentum=float(self.momentum if self.momentum is not None else net["momentum"]),
+            policy=policy,
+            burn_in=int(self.burn_in if self.burn_in is not None else net["burn_in"] or 0),
+            power=float(net["power"] or 4),
+            lr_steps=[int(v) for v in (self.lr_steps if self.lr_steps is not None else net["steps"] or [])],
+            lr_scales=[float(v) for v in (self.lr_scales if self.lr_scales is not None else net["scales"] or [])],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML/JSON-able)."""
         return asdict(self)
@@ -201,3 +285,32 @@ class TrainConfig:
         from wordtree.files import write_text_atomic
 
         return write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+@dataclass(frozen=True)
+class ResolvedTrainConfig:
+    """A `TrainConfig` with the model cfg's defaults filled in (`TrainConfig.resolved`): what the trainer runs.
+
+    `micro` is the images per micro-batch (batch / subdivisions); `sizes` the input sizes the sampler draws from
+    (one without multi-scale); `final_size` the size of the last steps (None: no final phase); `augment` and
+    `cls_augment` the augmentation of detection and classification pictures.
+    """
+
+    batch: int
+    subdivisions: int
+    micro: int
+    steps: int
+    sizes: list[int]
+    final_size: int | None
+    augment: AugmentConfig
+    cls_augment: AugmentConfig
+    cls_objectness: str
+    cls_anchor: str
+    lr: float
+    decay: float
+    momentum: float
+    policy: str
+    burn_in: int
+    power: float
+    lr_steps: list[int]
+    lr_scales: list[float]

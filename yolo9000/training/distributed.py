@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from yolo9000.darknet.checkpoint import unwrap
+from yolo9000.training.resume import unwrap
 
 
 @dataclass
@@ -46,6 +46,7 @@ def setup_distributed(device: torch.device) -> Dist:
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `--amp` on `device` (auto: bf16 on CUDA, none on CPU); None: full precision."""
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" else "off"
     if amp == "off":
