@@ -302,7 +302,7 @@ def end_to_end(model_name: str, base, args) -> list[dict]:
     for b, det in detectors.items():
         net, e2e = statistics.median(times[f"{b} network"]), statistics.median(times[f"{b} end_to_end"])
         with torch.inference_mode():
-            passing = int((torch.sigmoid(det.model.head.view(det.model(x))[:, :, 4]) > det.thresh).sum())
+            passing = int((torch.sigmoid(det.model.head.view(det.model(x))[:, :, 4]) > det.options.thresh).sum())
         rows.append(
             {
                 "model": model_name,

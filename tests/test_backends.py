@@ -42,7 +42,7 @@ def models(tmp_path_factory):
     (d / "tiny.cfg").write_text(tiny_cfg(3))
     save_weights(flat, d / "tiny.weights")
     (d / "tiny.names").write_text("red\ngreen\nblue\n")
-    save_checkpoint(d / "tree.pt", treem, names=list(tree.names), with_rng=False)
+    save_checkpoint(d / "tree.pt", treem, names=list(tree.names))
     export_onnx(flat.eval(), d / "flat.onnx", names=["red", "green", "blue"])
     export_onnx(treem.eval(), d / "tree.onnx")
     export_onnx(treem.eval(), d / "tree_region.onnx", output="region")

@@ -484,10 +484,10 @@ def test_fingerprint_is_wnids_and_parents():
     from wordtree.tree import WordTree
 
     tree = td.make_tree()
-    lines = "".join(f"{wnid} {int(p)}\n" for wnid, p in zip(tree.wnids, tree.parent))
+    lines = "".join(f"{wnid} {int(p)}\n" for wnid, p in zip(tree.ids, tree.parent))
     assert tree.fingerprint == hashlib.sha256(lines.encode()).hexdigest()[:16]
     assert len(tree.fingerprint) == 16 and int(tree.fingerprint, 16) >= 0
-    renamed = WordTree(tree.wnids, tree.parent, [n.upper() for n in tree.names])  # no label maps, other names
+    renamed = WordTree(tree.ids, tree.parent, [n.upper() for n in tree.names])  # no label maps, other names
     assert renamed.fingerprint == tree.fingerprint
     assert _other_tree().fingerprint != tree.fingerprint
     assert _bigger_tree().fingerprint != tree.fingerprint

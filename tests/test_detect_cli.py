@@ -76,7 +76,7 @@ def toy_tree_checkpoint(path: Path, weight_std: float, class_bias: list[float]) 
         bias[:, 4] = 3.0
         bias[:, 5:] = torch.tensor(class_bias)
         head.bias.copy_(bias.flatten())
-    return save_checkpoint(path, model, names=list(tree.names), with_rng=False)
+    return save_checkpoint(path, model, names=list(tree.names))
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ def test_clear_errors(random_pictures, flat_model, tmp_path, capsys, monkeypatch
 
     tree_file = tmp_path / "toy.tree"  # 7 nodes for a cfg with classes=3
     tree = toy_tree()
-    tree_file.write_text("".join(f"{w} {p}\n" for w, p in zip(tree.wnids, tree.parent.tolist())))
+    tree_file.write_text("".join(f"{w} {p}\n" for w, p in zip(tree.ids, tree.parent.tolist())))
     assert (
         main(
             base
@@ -286,8 +286,43 @@ def test_clear_errors(random_pictures, flat_model, tmp_path, capsys, monkeypatch
     assert main(["detect", str(pics[0])]) == 1
     assert "yolo9000 train" in capsys.readouterr().err
 
-    assert main(base + ["--nms", "0", str(pics[0])]) == 1
-    assert "--nms" in capsys.readouterr().err
+
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [
+        ("--thresh", "1", "a number in [0, 1)"),
+        ("--hier-thresh", "-0.1", "a number in [0, 1)"),
+        ("--nms", "0", "a number in (0, 1]"),
+        ("--batch-size", "0", "a positive integer"),
+    ],
+)
+def test_numbers_are_checked_once_by_argument_parsing(option, value, expected, tmp_path, capsys):
+    """wordtree.options' rules, as argparse types: exit code 2 and one line naming the option."""
+    with pytest.raises(SystemExit) as exc:
+        main(["detect", "--cfg", "tiny.cfg", option, value, "--out", str(tmp_path / "o"), "x.png"])
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {option}: expected {expected}, got" in last
+    assert not (tmp_path / "o").exists()
+
+
+def test_decode_options_from_the_parsed_options():
+    import argparse
+
+    from yolo9000.commands.options import decode_options
+    from yolo9000.detection.decode import DecodeOptions
+
+    args = argparse.Namespace(thresh=0.3, hier_thresh=0.6, nms=0.5, mode="darknet")
+    got = decode_options(args, tree_nms=True, siblings=2)
+    assert got == DecodeOptions(thresh=0.3, hier_thresh=0.6, nms=0.5, mode="darknet", tree_nms=True, siblings=2)
+
+
+def test_cfg_takes_a_template_name(random_pictures, tmp_path):
+    """--cfg names a template as well as a file (random weights: only that it runs)."""
+    out = tmp_path / "o"
+    args = ["detect", "--cfg", "tiny-yolo", "--size", "96", "--quiet", "--no-images", "--no-summary"]
+    assert main(args + ["--out", str(out), str(random_pictures[0])]) == 0
+    assert (out / "detections.jsonl").is_file()
 
 
 def test_default_out_is_never_overwritten(random_pictures, flat_model, tmp_path, monkeypatch, capsys):
@@ -347,7 +382,7 @@ def test_default_checkpoint_and_inputs(random_pictures, tree_checkpoint, tmp_pat
     # no inputs with a model trained on the user's own data: say what to give
     ckpt = load_checkpoint(tree_checkpoint)
     model = DarknetModel.from_cfg_text(ckpt["cfg_text"], tree=toy_tree())
-    save_checkpoint(tmp_path / "own.pt", model, config={"coco": "mine.json", "folders": None}, with_rng=False)
+    save_checkpoint(tmp_path / "own.pt", model, config={"coco": "mine.json", "folders": None})
     capsys.readouterr()
     assert main(["detect", "--checkpoint", str(tmp_path / "own.pt"), "--quiet"]) == 1
     assert "no inputs given" in capsys.readouterr().err

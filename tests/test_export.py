@@ -91,6 +91,43 @@ def test_dynamic_batch_and_metadata(runtimes):
     assert runtime(x).shape == (3, 425, 13, 13)
 
 
+def _graph_dims(path) -> dict[str, list]:
+    """{input/output name: its declared dims, a name for a symbolic axis, else the size}."""
+    proto = onnx.load(str(path), load_external_data=False)
+    values = list(proto.graph.input) + list(proto.graph.output)
+    return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+
+def test_yolov2_graph_names_only_its_batch_axis(yolov2_exports):
+    assert _graph_dims(yolov2_exports["raw"]) == {"images": ["batch", 3, 416, 416], "output": ["batch", 425, 13, 13]}
+    assert _graph_dims(yolov2_exports["region"])["output"] == ["batch", 5, 85, 13, 13]
+
+
+@pytest.mark.parametrize("template", ["tiny-yolo", "tiny-yolo9000"])
+@pytest.mark.parametrize("output", ["raw", "region"])
+def test_template_graphs_name_only_their_batch_axis(template, output, tmp_path):
+    """Axis 0 of the input and the output is `batch`, every other axis its fixed size (tiny-yolo's stride-1
+    maxpool once made the exporter name the grid height `batch`); ONNX Runtime runs batches of 1 and 3."""
+    from test_detect_cli import toy_tree
+
+    from yolo9000.darknet import templates
+
+    if template == "tiny-yolo9000":
+        model = templates.tiny_yolo9000(toy_tree(), size=96, width=0.25).eval()
+    else:
+        model = templates.tiny_yolo(classes=3, size=96, width=0.25).eval()
+    region = model.region
+    path = E.export_onnx(model, tmp_path / "m.onnx", output=output)
+    shape = [region.num * region.entries] if output == "raw" else [region.num, region.entries]
+    assert _graph_dims(path) == {"images": ["batch", 3, 96, 96], "output": ["batch", *shape, 3, 3]}
+    for batch in (1, 3):
+        x = torch.rand(batch, 3, 96, 96)
+        with torch.no_grad():
+            want = (model(x) if output == "raw" else model.region_output(x)).numpy()
+        got = _ort_run(path, x)
+        assert got.shape == want.shape and np.abs(got - want).max() < 1e-4
+
+
 def test_openvino_ir_round_trip(yolov2, yolov2_exports, runtimes, darknet_reference):
     if "xml" not in yolov2_exports:
         pytest.skip("OpenVINO not installed")
@@ -259,3 +296,20 @@ def test_export_command_and_output_rule(tmp_path, capsys):
     if HAVE_OPENVINO:
         assert main(base + ["-o", str(tmp_path / "tiny.xml"), "--output", "region"]) == 0
         assert (tmp_path / "tiny.bin").is_file() and E.read_info(tmp_path / "tiny.xml").output == "region"
+
+
+def test_export_command_takes_a_template_name(tmp_path, capsys):
+    """--cfg names a template (sized for --tree) as well as a file; the graph names only its batch axis."""
+    from test_detect_cli import toy_tree
+
+    from wordtree.formats import save_json
+    from yolo9000.cli import main
+
+    tree_file = tmp_path / "toy.json"
+    save_json(toy_tree(), tree_file)
+    out = tmp_path / "t.onnx"
+    assert main(["export", "--cfg", "tiny-yolo9000", "--tree", str(tree_file), "--size", "96", "-o", str(out)]) == 0
+    assert "7 classes, tree" in capsys.readouterr().out
+    info = E.read_info(out)
+    assert info.classes == 7 and info.region_config().tree.fingerprint == toy_tree().fingerprint
+    assert _graph_dims(out)["output"] == ["batch", 3 * (5 + 7), 3, 3]

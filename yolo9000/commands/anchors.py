@@ -30,7 +30,7 @@ image stretched to size x size.
 """
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     """Register `anchors`."""
     p = subparsers.add_parser(
         "anchors",
@@ -91,12 +91,6 @@ def run(args: argparse.Namespace) -> int:
     from yolo9000.data.box_sizes import coco_box_sizes
     from yolo9000.detection.anchors import anchor_table, grid_sizes, kmeans_anchors
 
-    if args.num < 1:
-        raise ValueError(f"-k must be >= 1, got {args.num}")
-    if args.size < 32 or args.size % 32:
-        raise ValueError(f"--size must be a positive multiple of 32, got {args.size}")
-    if args.max_k < 0:
-        raise ValueError(f"--max-k must be >= 0, got {args.max_k}")
     images = args.images or []
     if images and len(images) != len(args.coco):
         raise ValueError(f"give --images once per --coco ({len(args.coco)} JSON files, {len(images)} folders)")
@@ -109,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
     parts = [coco_box_sizes(j, images[i] if images else None) for i, j in enumerate(args.coco)]
     wh = grid_sizes(np.concatenate(parts), args.size, letterbox=not args.stretch)
     grid = args.size // 32
-    if args.max_boxes is not None and args.max_boxes < 1:
-        raise ValueError(f"--max-boxes must be >= 1, got {args.max_boxes}")
     kw = dict(iters=args.iters, seed=args.seed, max_boxes=args.max_boxes)
     res = kmeans_anchors(wh, args.num, restarts=args.restarts, **kw)
     print(
@@ -137,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         }
         if table is not None:
             doc["table"] = [
-                {"k": int(k), "mean_iou": float(r.mean_iou), "anchors": r.anchors} for k, r in table.iterrows()
+                {"k": int(k), "mean_iou": float(iou), "anchors": a}
+                for k, iou, a in zip(table.index, table["mean_iou"], table["anchors"])
             ]
         write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
         outputs.record()

@@ -6,9 +6,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yolo9000.commands import options
 from yolo9000.commands.defaults import default_checkpoint
+from yolo9000.detection.decode import DecodeOptions
+
+if TYPE_CHECKING:
+    from yolo9000.detection.detection_model import DetectionModel
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,9 @@ examples:
   # Darknet's YOLO9000 (9418 WordTree nodes) exactly as `darknet detector test` labels boxes
   yolo9000 detect --cfg yolo9000.cfg --weights yolo9000.weights --tree 9k.tree --names 9k.names \\
       --mode darknet --thresh 0.5 street.jpg
+
+  # a named template (yolov2, yolo9000, tiny-yolo, ...) instead of a cfg file
+  yolo9000 detect --cfg yolov2 --weights yolov2.weights --names coco.names pictures/
 
   # Darknet's YOLOv2 (80 COCO classes) on a GPU, 16 pictures per batch, class-agnostic NMS
   yolo9000 detect --cfg yolov2.cfg --weights yolov2.weights --names coco.names --device cuda \\
@@ -54,7 +62,7 @@ compounded walk, scored by the objectness alone, and do_nms_sort's tie order).
 """
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register `detect`."""
     p = subparsers.add_parser(
         "detect",
@@ -79,22 +87,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "OpenVINO FILE.xml; it carries its own names, tree and input size",
     )
     d = p.add_argument_group("detection")
-    d.add_argument("--thresh", type=options.probability, default=0.25, help="score threshold (default 0.25)")
-    d.add_argument(
-        "--hier-thresh",
-        type=options.probability,
-        default=0.5,
-        help="tree: stop descending when P(node) falls to this (default 0.5)",
-    )
-    d.add_argument(
-        "--nms", type=options.probability, default=0.45, help="NMS IoU threshold; 1 disables NMS (default 0.45)"
-    )
-    d.add_argument(
-        "--mode",
-        choices=("paper", "darknet"),
-        default="paper",
-        help="tree scoring: the paper's walk and obj*P(node), or Darknet's exact output",
-    )
+    options.add_decode_options(d, DecodeOptions())
     nms_kind = d.add_mutually_exclusive_group()
     nms_kind.add_argument("--agnostic-nms", action="store_true", help="NMS across classes/nodes, not per class")
     nms_kind.add_argument(
@@ -193,7 +186,7 @@ def _world_inputs(checkpoint: Path) -> list[str]:
     return [str(images)]
 
 
-def _out_dir(args, inputs: list[str]) -> Path:
+def _out_dir(args: argparse.Namespace, inputs: list[str]) -> Path:
     from wordtree.files import prepare_output_dir
 
     if args.out is not None:
@@ -214,7 +207,7 @@ def _out_dir(args, inputs: list[str]) -> Path:
     return out
 
 
-def _load_model(args):
+def _load_model(args: argparse.Namespace) -> tuple[DetectionModel, list[str] | None, str | Path | None]:
     """(model, names, checkpoint): an exported --model loaded into its runtime, else a checkpoint (default:
     the emoji world's) or Darknet files as a `DarknetModel`."""
     from yolo9000.inference.detector import load_detector_model
@@ -231,7 +224,7 @@ def _load_model(args):
         if names is not None and len(names) != runtime.region.classes:
             raise ValueError(f"{args.names}: {len(names)} names but {args.model} has {runtime.region.classes} classes")
         return runtime, names, None
-    checkpoint = args.checkpoint
+    checkpoint: str | Path | None = args.checkpoint
     if checkpoint is None and args.cfg is None:
         checkpoint = _default_checkpoint()
     model, names = load_detector_model(
@@ -240,20 +233,15 @@ def _load_model(args):
     return model, names, checkpoint
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run `yolo9000 detect`."""
     from yolo9000.device import resolve_device
     from yolo9000.inference.detector import Detector
     from yolo9000.inference.runner import detect_files
 
-    if not 0 <= args.thresh < 1:
-        raise ValueError(f"--thresh must be in [0, 1), got {args.thresh}")
-    if not 0 <= args.hier_thresh < 1:
-        raise ValueError(f"--hier-thresh must be in [0, 1), got {args.hier_thresh}")
-    if not 0 < args.nms <= 1:
-        raise ValueError(f"--nms must be in (0, 1], got {args.nms}")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    decoding = options.decode_options(
+        args, class_agnostic=args.agnostic_nms, tree_nms=args.tree_nms, siblings=args.report_depth
+    )
     if args.weights and not args.cfg:
         raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
     device = resolve_device(args.device)
@@ -265,17 +253,11 @@ def run(args) -> int:
     detector = Detector(
         model,
         names,
+        decoding,
         device=device,
-        thresh=args.thresh,
-        hier_thresh=args.hier_thresh,
-        nms=args.nms,
-        mode=args.mode,
-        class_agnostic=args.agnostic_nms,
-        tree_nms=args.tree_nms,
         precision=args.precision,
         exact_letterbox=args.exact_letterbox,
         size=args.size,
-        siblings=args.report_depth,
         backend=args.backend,
     )
     print(f"yolo9000 detect: {detector.describe()}")  # the first line: which backend and precision run

@@ -5,18 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from wordtree.formats import load_tree, read_map_indices
+from wordtree.formats import load_tree, read_map_indices, read_names
 from yolo9000.commands import options
 from yolo9000.commands.defaults import default_checkpoint
 from yolo9000.device import resolve_device
+from yolo9000.evaluation.predict import EVAL_OPTIONS
 
 if TYPE_CHECKING:
-    from pycocotools.coco import _Dataset
+    from pycocotools.coco import COCO, _Dataset
+
+    from wordtree.tree import WordTree
+    from yolo9000.darknet.model import DarknetModel
+    from yolo9000.detection.decode import DecodeOptions
+    from yolo9000.evaluation.summary import DetectionReport
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +54,7 @@ ancestor had boxes; never_boxed: nothing on its path did).
 """
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     """Register `eval`."""
     p = subparsers.add_parser(
         "eval",
@@ -102,12 +109,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--box-maps", nargs="+", default=None, help="label-map names that had boxes (default: detection/coco maps)"
     )
     o = p.add_argument_group("decoding")
-    o.add_argument(
-        "--thresh", type=options.probability, default=0.005, help="objectness/score threshold (default .005)"
-    )
-    o.add_argument("--hier-thresh", type=options.probability, default=0.5, help="top-down walk threshold (default .5)")
-    o.add_argument("--nms", type=options.probability, default=0.45, help="NMS IoU (default .45)")
-    o.add_argument("--mode", choices=("paper", "darknet"), default="paper", help="tree decoding mode")
+    options.add_decode_options(o, EVAL_OPTIONS)
     o.add_argument(
         "--scoring",
         choices=("walk", "map"),
@@ -149,23 +151,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load_model(args):
-    if args.checkpoint and args.cfg:
-        raise ValueError("give either --checkpoint or --cfg/--weights, not both")
+def _checkpoint(args: argparse.Namespace) -> Path | None:
+    """The checkpoint to load: --checkpoint, or without --cfg the default run's; checked to exist."""
     if args.cfg:
-        from yolo9000.darknet.model import load_darknet
-
-        tree = load_tree(args.tree, args.names) if args.tree else None
-        model = load_darknet(args.cfg, args.weights, tree=tree, tree_source=str(args.tree) if args.tree else None)
-        names = None
-        if args.names:
-            if not args.names.is_file():
-                raise FileNotFoundError(f"{args.names}: names file not found")
-            names = [ln.strip() for ln in args.names.read_text().splitlines() if ln.strip()]
-        return model, names, str(args.cfg)
-    from yolo9000.darknet.checkpoint import load_model
-
-    ckpt = args.checkpoint or default_checkpoint()
+        return cast("Path | None", args.checkpoint)  # both given: the loader refuses the pair
+    ckpt: Path = args.checkpoint or default_checkpoint()
     if not ckpt.is_file():
         if args.checkpoint:
             raise FileNotFoundError(f"{ckpt}: checkpoint not found")
@@ -173,11 +163,44 @@ def _load_model(args):
             f"{ckpt}: no model given and no default checkpoint; run `yolo9000 train` "
             f"first or pass --checkpoint / --cfg --weights"
         )
-    model = load_model(ckpt, device="cpu")
-    return model, getattr(model, "names", None), str(ckpt)
+    return ckpt
 
 
-def _same_tree(tree, tree_source, model_tree, model_source) -> None:
+def _load_model(args: argparse.Namespace, *, detects: bool) -> tuple[DarknetModel, list[str] | None, str]:
+    """(model, label names, where it came from) from --checkpoint or --cfg/--weights/--tree/--names.
+
+    A model that scores detections is loaded by `load_detector_model` (it must have a [region]); one that only
+    classifies --folders may be a classifier, which that loader refuses, so it is read with the two loaders
+    beneath it."""
+    checkpoint = _checkpoint(args)
+    tree = args.tree if args.cfg else None  # a checkpoint carries its tree; `run` compares a --tree with it
+    source = str(args.cfg if args.cfg else checkpoint)
+    if detects:
+        from yolo9000.inference.detector import load_detector_model
+
+        model, names = load_detector_model(
+            checkpoint=checkpoint, cfg=args.cfg, weights=args.weights, tree=tree, names=args.names
+        )
+        return model, names, source
+    if checkpoint is not None and args.cfg:
+        raise ValueError("give either --checkpoint or --cfg [--weights], not both")
+    if args.cfg:
+        from yolo9000.darknet.model import load_darknet
+
+        model = load_darknet(
+            args.cfg,
+            args.weights,
+            tree=load_tree(tree, args.names) if tree else None,
+            tree_source=str(tree) if tree else None,
+        )
+    else:
+        from yolo9000.darknet.checkpoint import load_model
+
+        model = load_model(cast(Path, checkpoint), device="cpu")
+    return model, (read_names(args.names) if args.names else model.names), source
+
+
+def _same_tree(tree: WordTree, tree_source: str | None, model_tree: WordTree | None, model_source: str) -> None:
     """Refuse a checkpoint whose tree is not the one the ground truth is read with (node numbers differ)."""
     if model_tree is None:
         raise ValueError(f"{model_source}: the model has no tree but {tree_source} is given as the evaluated tree")
@@ -188,14 +211,7 @@ def _same_tree(tree, tree_source, model_tree, model_source) -> None:
         )
 
 
-def _model_tree(model):
-    tree = getattr(model, "tree", None)
-    if tree is None and getattr(model, "head", None) is not None:
-        tree = getattr(model.region, "tree", None)
-    return tree
-
-
-def _subset_coco(coco, n: int):
+def _subset_coco(coco: COCO, n: int) -> COCO:
     """The first `n` images (by id) of a COCO object and their annotations."""
     import contextlib
     import io
@@ -215,13 +231,15 @@ def _subset_coco(coco, n: int):
     return sub
 
 
-def _boxed_mask(args, tree, world_tree: Path | None):
+def _boxed_mask(
+    args: argparse.Namespace, tree: WordTree, world_tree: Path | None
+) -> tuple[np.ndarray | None, str | None]:
     """Bool mask of the tree nodes that were box labels in training, and where it came from."""
     from wordtree import WordTree
     from yolo9000.evaluation import boxed_from_file, boxed_from_tree
 
     if args.train_maps:
-        mask = None
+        mask: np.ndarray | None = None
         for f in args.train_maps:
             m = boxed_from_file(f, tree)
             mask = m if mask is None else (mask | m)
@@ -244,7 +262,7 @@ def _boxed_mask(args, tree, world_tree: Path | None):
     return got, ("model tree label maps" if got is not None else None)
 
 
-def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | None]:
+def _resolve_data(args: argparse.Namespace) -> tuple[Path | None, Path | None, Path | None, Path | None]:
     """(coco JSON, image folder, class folders, emoji-world tree) from the options, checked to exist."""
     world_tree = None
     coco_path, images, folders = args.coco, args.images, args.folders
@@ -285,24 +303,21 @@ def _resolve_data(args) -> tuple[Path | None, Path | None, Path | None, Path | N
     return coco_path, images, folders, world_tree
 
 
-def _check_numbers(args) -> None:
-    for name in ("thresh", "hier_thresh"):
-        if not 0.0 <= getattr(args, name) < 1.0:
-            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(args, name)}")
-    if not 0.0 < args.nms <= 1.0:
-        raise ValueError(f"--nms must be in (0, 1], got {args.nms}")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
-    if args.max_images is not None and args.max_images < 1:
-        raise ValueError(f"--max-images must be >= 1, got {args.max_images}")
-
-
 def _detection(
-    args, ev, coco_path: Path, images: Path | None, model, tree, names, boxed, device: str, tree_source=None
-):
+    args: argparse.Namespace,
+    coco_path: Path,
+    images: Path | None,
+    model: DarknetModel | None,
+    tree: WordTree | None,
+    names: Sequence[str] | None,
+    boxed: np.ndarray | None,
+    device: str,
+    decoding: DecodeOptions,
+    tree_source: str | None = None,
+) -> tuple[DetectionReport, int]:
     """Predictions (run or read) scored against the COCO file; returns (report, number of predictions)."""
+    from yolo9000 import evaluation as ev
+
     coco = ev.load_coco(coco_path)
     if args.max_images:
         coco = _subset_coco(coco, args.max_images)
@@ -315,53 +330,70 @@ def _detection(
     if args.predictions is not None:
         preds = ev.read_predictions(args.predictions, coco, tree=tree, names=names, tree_source=tree_source)
     else:
-        class_map = None
+        assert model is not None and images is not None  # run() loads a model and finds images without predictions
         if args.scoring == "map":
             if tree is None:
                 raise ValueError("--scoring map needs a tree model")
             assert cat_nodes is not None  # looked up above for a tree model
-            class_map = cat_nodes.tolist()
+            decoding = decoding.with_(class_map=tuple(cat_nodes.tolist()))
             credit = False  # labels come back as category positions
         preds = ev.predict_detections(
             model,
             coco,
             images,
+            decoding,
             size=args.size,
             batch_size=args.batch_size,
             device=device,
-            thresh=args.thresh,
-            hier_thresh=args.hier_thresh,
-            nms=args.nms,
-            mode=args.mode,
-            class_map=class_map,
             workers=args.workers,
             exif=not args.ignore_exif,
             progress=not args.no_progress,
         )
-        if class_map is not None:
+        if decoding.class_map is not None:
             cat_ids = ev.category_ids(coco)
             preds["label"] = [cat_ids[i] for i in preds["label"]]
         elif tree is None:
-            preds["label"] = _flat_to_category(preds["label"], coco, names)
+            preds["label"] = _flat_to_category(preds["label"].tolist(), coco, names)
     report = ev.detection_report(coco, preds, tree=tree, boxed=boxed, cat_nodes=cat_nodes, credit=credit)
     return report, int(len(preds))
 
 
-def _inputs(args) -> list:
+def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
     """Every file and folder the evaluation reads (--out may neither be nor hold one of them)."""
     keys = ("checkpoint", "cfg", "weights", "tree", "names", "coco", "images", "folders", "train_tree")
     found = [getattr(args, k, None) for k in keys + ("emoji_world", "predictions")]
     return found + list(getattr(args, "train_maps", None) or []) + list(getattr(args, "resolved_inputs", []))
 
 
-def run(args) -> int:
+def _evaluated_tree(
+    args: argparse.Namespace, world_tree: Path | None
+) -> tuple[WordTree | None, list[str] | None, str | None]:
+    """With --predictions: the tree they are scored with (--tree, else a model's, else the emoji world's), the
+    model's label names, and the file the tree came from. A model only lends its tree and names here."""
+    tree = load_tree(args.tree, args.names) if args.tree else None
+    tree_source = str(args.tree) if args.tree else None
+    names = None
+    if args.checkpoint or (tree is None and args.cfg):
+        model, model_names, model_source = _load_model(args, detects=False)
+        if tree is None:
+            tree, names, tree_source = model.tree, model_names, model_source
+        else:
+            _same_tree(tree, tree_source, model.tree, model_source)
+    if tree is None and world_tree is not None:
+        from wordtree import WordTree
+
+        tree = WordTree.load(world_tree)
+        tree_source = str(world_tree)
+    return tree, names, tree_source
+
+
+def run(args: argparse.Namespace) -> int:
     """Evaluate and write the report; prints the headline numbers."""
 
     from yolo9000 import evaluation as ev
     from yolo9000.evaluation.writer import ReportWriter, markdown_table
 
     coco_path, images, folders, world_tree = _resolve_data(args)
-    _check_numbers(args)
     # refuse to clobber an earlier report before spending time on the model
     # the data as resolved (defaults too); an image folder that is the annotations' own folder is left out, so a
     # report may go into a subfolder beside the annotations
@@ -370,29 +402,19 @@ def run(args) -> int:
     ReportWriter(args.out, overwrite=args.overwrite, inputs=_inputs(args)).check_free(["summary.json"])
 
     device = str(resolve_device(args.device))
-    model = names = None
-    meta: dict = {"predictions": str(args.predictions) if args.predictions else None}
+    decoding = options.decode_options(args)
+    model: DarknetModel | None = None
+    names: list[str] | None = None
+    meta: dict[str, Any] = {"predictions": str(args.predictions) if args.predictions else None}
     tree_source: str | None = None  # the file the evaluated tree came from, named when fingerprints differ
     if args.predictions is None:
-        model, names, meta["model"] = _load_model(args)
-        tree = _model_tree(model)
-        tree_source = meta["model"]
+        model, names, tree_source = _load_model(args, detects=coco_path is not None)
+        meta["model"] = tree_source
+        tree = model.tree
         if args.tree and args.checkpoint:  # a checkpoint carries its tree: a --tree beside it must be the same
             _same_tree(load_tree(args.tree, args.names), str(args.tree), tree, tree_source)
     else:
-        tree = load_tree(args.tree, args.names) if args.tree else None
-        tree_source = str(args.tree) if args.tree else None
-        if args.checkpoint or (tree is None and args.cfg):  # the model only lends its tree and names
-            m, model_names, model_source = _load_model(args)
-            if tree is None:
-                tree, names, tree_source = _model_tree(m), model_names, model_source
-            else:
-                _same_tree(tree, tree_source, _model_tree(m), model_source)
-        if tree is None and world_tree is not None:
-            from wordtree import WordTree
-
-            tree = WordTree.load(world_tree)
-            tree_source = str(world_tree)
+        tree, names, tree_source = _evaluated_tree(args, world_tree)
     boxed, boxed_src = _boxed_mask(args, tree, world_tree) if tree is not None else (None, None)
     meta.update(
         {
@@ -400,10 +422,10 @@ def run(args) -> int:
             "folders": str(folders) if folders else None,
             "tree_nodes": len(tree) if tree is not None else None,
             "boxed_from": boxed_src,
-            "thresh": args.thresh,
-            "hier_thresh": args.hier_thresh,
-            "nms": args.nms,
-            "mode": args.mode,
+            "thresh": decoding.thresh,
+            "hier_thresh": decoding.hier_thresh,
+            "nms": decoding.nms,
+            "mode": decoding.mode,
             "scoring": args.scoring,
             "device": device,
         }
@@ -412,16 +434,17 @@ def run(args) -> int:
     det_report = cls_report = None
     if coco_path is not None:
         det_report, meta["detections"] = _detection(
-            args, ev, coco_path, images, model, tree, names, boxed, device, tree_source=tree_source
+            args, coco_path, images, model, tree, names, boxed, device, decoding, tree_source=tree_source
         )
     if folders is not None:
+        assert model is not None  # --folders with --predictions is refused by _resolve_data
         cp = ev.predict_classification(
             model,
             folders,
+            decoding,
             size=args.size,
             batch_size=args.batch_size,
             device=device,
-            hier_thresh=args.hier_thresh,
             names=names,
             workers=args.workers,
             exif=not args.ignore_exif,
@@ -443,7 +466,7 @@ def run(args) -> int:
     return 0
 
 
-def _flat_to_category(labels, coco, names):
+def _flat_to_category(labels: Sequence[int], coco: COCO, names: Sequence[str] | None) -> list[int]:
     """Flat class index -> COCO category id: by name when the model has names, else by id order."""
     cat_ids = sorted(coco.getCatIds())
     if names is not None:
@@ -453,7 +476,7 @@ def _flat_to_category(labels, coco, names):
     return [cat_ids[i] if 0 <= i < len(cat_ids) else -1 for i in labels]
 
 
-def _read_category_map(path: Path, coco, tree):
+def _read_category_map(path: Path, coco: COCO, tree: WordTree) -> np.ndarray:
     """Darknet-style .map: line k = tree node of the k-th category by ascending id (coco9k.map's layout)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: category map not found")

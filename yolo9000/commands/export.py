@@ -18,6 +18,9 @@ examples:
       --format openvino -o yolo9000.xml
   yolo9000 detect --model yolo9000.xml street.jpg
 
+  # a named template (yolov2, yolo9000, tiny-yolo, ...) instead of a cfg file
+  yolo9000 export --cfg yolov2 --weights yolov2.weights --names coco.names -o yolov2.onnx
+
   # a checkpoint, with Darknet's activated region output (tree softmax included) in the graph
   yolo9000 export --checkpoint runs/emoji/last.pt --output region -o emoji.onnx
 
@@ -27,7 +30,7 @@ Input "images": (batch, 3, H, W) RGB in 0..1, letterboxed as Darknet does (0.5 c
 """
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register `export`."""
     p = subparsers.add_parser(
         "export",
@@ -74,6 +77,7 @@ def _format(args: argparse.Namespace, out: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Entry point of `yolo9000 export`."""
     from wordtree.files import prepare_output_files
+    from yolo9000.detection.detection_model import region_parts
     from yolo9000.inference.detector import load_detector_model
     from yolo9000.inference.export import export
 
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     export(model, out, format=fmt, output=args.output, names=names, size=args.size, opset=args.opset)
     outputs.record()
     megabytes = sum(f.stat().st_size for f in files) / 1e6
-    region = model.region
+    region, _ = region_parts(model)  # load_detector_model checked it
     print(
         f"wrote {' + '.join(str(f) for f in files)} ({fmt}, {args.output} output, {region.classes} classes"
         f"{', tree' if region.tree is not None else ''}, {megabytes:.1f} MB)"

@@ -1,7 +1,7 @@
 """Evaluation of a detector (or classifier) on COCO JSON and class folders, with the WordTree measures.
 
 The parts: `coco` (COCO mAP with ancestor crediting), `hierarchy` (top-k and hierarchical measures), `inputs`
-(saved predictions; which classes had training boxes), `predict` (running a model over a dataset), `report`
+(saved predictions; which classes had training boxes), `predict` (running a model over a dataset), `writer`
 (tables and plots) and `summary` (the reports `yolo9000 eval` writes). The public names are exported here.
 """
 

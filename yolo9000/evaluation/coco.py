@@ -12,7 +12,7 @@ import contextlib
 import csv
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -25,7 +25,9 @@ from yolo9000.data.coco import category_node_id
 from yolo9000.data.coco_index import load_coco_json
 
 if TYPE_CHECKING:
-    from pycocotools.coco import _Dataset
+    from pycocotools.coco import COCO, _Dataset
+
+    from wordtree.tree import WordTree
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +38,12 @@ PRED_COLUMNS = ("image_id", "x1", "y1", "x2", "y2", "score", "label")
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
-def category_ids(coco) -> list[int]:
+def category_ids(coco: COCO) -> list[int]:
     """Category ids in ascending order: the order of every per-category array here (COCOeval sorts them too)."""
     return sorted(coco.getCatIds())
 
 
-def load_coco(path: str | Path):
+def load_coco(path: str | Path) -> COCO:
     """Load a COCO annotation file with pycocotools, with one-line errors for missing/invalid files."""
     from pycocotools.coco import COCO
 
@@ -73,7 +75,7 @@ def _coco_wnids() -> dict[str, str]:
         return {r["name"].strip(): r["wnid"].strip() for r in csv.DictReader(fh)}
 
 
-def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
+def category_nodes(coco: COCO, tree: WordTree, *, source: str | None = None) -> np.ndarray:
     """Tree node of every COCO category (in `category_ids(coco)` order: ascending id).
 
     A category's own ``"node"`` (a node id) or ``"wnid"`` field wins; else a label map of the tree holding the
@@ -84,7 +86,7 @@ def category_nodes(coco, tree, *, source: str | None = None) -> np.ndarray:
     maps = tree.label_maps
     by_label: dict[str, str] = {}
     for m in maps.values():
-        for lab, w in zip(m.labels, m.wnids):
+        for lab, w in zip(m.labels, m.ids):
             by_label.setdefault(lab, w)
     names = [str(coco.cats[c].get("name", "")) for c in category_ids(coco)]
     coco_table = _coco_wnids()
@@ -178,14 +180,14 @@ class CocoResult:
         }
 
 
-def _mean_valid(a: np.ndarray, axis) -> np.ndarray:
+def _mean_valid(a: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
     a = np.where(a > -1, a, np.nan)
     with np.errstate(invalid="ignore"), _quiet_nanmean():
         return np.nanmean(a, axis=axis)
 
 
 @contextlib.contextmanager
-def _quiet_nanmean():
+def _quiet_nanmean() -> Iterator[None]:
     import warnings
 
     with warnings.catch_warnings():
@@ -193,7 +195,7 @@ def _quiet_nanmean():
         yield
 
 
-def coco_map(coco_gt, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoResult:
+def coco_map(coco_gt: COCO, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoResult:
     """Score detections with pycocotools' COCOeval (bbox).
 
     `dets` has columns image_id, x1, y1, x2, y2 (original pixels), score, category_id. Detections on
@@ -264,7 +266,15 @@ def coco_map(coco_gt, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoResult:
     return CocoResult(stats, per, np.asarray(ev.params.recThrs), pr50, pr_mean)
 
 
-def _per_class_frame(cat_ids, names, n_gt, n_det, ap, ap50, ap75) -> pd.DataFrame:
+def _per_class_frame(
+    cat_ids: Sequence[int],
+    names: Sequence[str],
+    n_gt: pd.Series,
+    n_det: pd.Series,
+    ap: np.ndarray,
+    ap50: np.ndarray,
+    ap75: np.ndarray,
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "category_id": np.asarray(cat_ids, dtype=np.int64),
@@ -279,7 +289,12 @@ def _per_class_frame(cat_ids, names, n_gt, n_det, ap, ap50, ap75) -> pd.DataFram
 
 
 def evaluate_detections(
-    coco_gt, preds: pd.DataFrame, *, tree=None, cat_nodes: np.ndarray | None = None, max_dets: int = 100
+    coco_gt: COCO,
+    preds: pd.DataFrame,
+    *,
+    tree: WordTree | None = None,
+    cat_nodes: np.ndarray | None = None,
+    max_dets: int = 100,
 ) -> tuple[CocoResult, pd.DataFrame]:
     """mAP of `preds` (columns `PRED_COLUMNS`) against `coco_gt`.
 

@@ -15,15 +15,22 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import pandas as pd
+import torch
+
+if TYPE_CHECKING:
+    from wordtree.tree import WordTree
 
 # node indices, one per sample: a sequence of ints or an integer array
-Indices = Sequence[int] | np.ndarray
+Indices: TypeAlias = Sequence[int] | np.ndarray
+# values per sample and node (or box): an array, a nested sequence, or a tensor (copied to the host as float)
+ArrayLike: TypeAlias = np.ndarray | torch.Tensor | Sequence[Sequence[float]]
 
 
-def root_paths(tree) -> np.ndarray:
+def root_paths(tree: WordTree) -> np.ndarray:
     """(N, D+1) int64: row n holds n's ancestor at depth 0, 1, ... depth(n), then -1."""
     anc = tree.ancestors
     depth = tree.depth
@@ -36,7 +43,7 @@ def root_paths(tree) -> np.ndarray:
     return out
 
 
-def _check_nodes(tree, nodes, what: str) -> np.ndarray:
+def _check_nodes(tree: WordTree, nodes: Indices, what: str) -> np.ndarray:
     nodes = np.asarray(nodes, dtype=np.int64).reshape(-1)
     bad = (nodes < 0) | (nodes >= len(tree))
     if bad.any():
@@ -44,7 +51,7 @@ def _check_nodes(tree, nodes, what: str) -> np.ndarray:
     return nodes
 
 
-def pair_relations(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
+def pair_relations(tree: WordTree, pred: Indices, truth: Indices) -> pd.DataFrame:
     """Per sample: shared ancestors, tree distance in edges, and how the prediction relates to the truth.
 
     `relation` is "exact", "coarser" (p is a proper ancestor of t: right but not specific enough),
@@ -76,7 +83,7 @@ def pair_relations(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
     )
 
 
-def hierarchical_scores(tree, pred: Indices, truth: Indices) -> dict[str, float]:
+def hierarchical_scores(tree: WordTree, pred: Indices, truth: Indices) -> dict[str, float]:
     """Exact accuracy, hierarchical precision/recall/F1 and the tree distance of wrong predictions."""
     rel = pair_relations(tree, pred, truth)
     n = len(rel)
@@ -108,7 +115,7 @@ def hierarchical_scores(tree, pred: Indices, truth: Indices) -> dict[str, float]
     }
 
 
-def distance_histogram(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
+def distance_histogram(tree: WordTree, pred: Indices, truth: Indices) -> pd.DataFrame:
     """How many predictions land 0, 1, 2, ... edges from the truth, split by relation."""
     rel = pair_relations(tree, pred, truth)
     table = pd.crosstab(rel["distance"], rel["relation"]).rename_axis(index="distance", columns=None)
@@ -118,7 +125,7 @@ def distance_histogram(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
     return table[["exact", "coarser", "finer", "wrong"]].astype(np.int64)
 
 
-def depth_accuracy(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
+def depth_accuracy(tree: WordTree, pred: Indices, truth: Indices) -> pd.DataFrame:
     """Accuracy at each depth d: among samples whose truth is at depth >= d, the share whose prediction
     has the truth's depth-d ancestor on its path (a walk that stopped above d counts as a miss, and is
     also reported as `stopped_above`)."""
@@ -143,7 +150,9 @@ def depth_accuracy(tree, pred: Indices, truth: Indices) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True)
 
 
-def topk_hits(tree, probs, truth: Indices, ks: Sequence[int] = (1, 5), *, chunk: int = 2048) -> dict[str, float]:
+def topk_hits(
+    tree: WordTree, probs: ArrayLike, truth: Indices, ks: Sequence[int] = (1, 5), *, chunk: int = 2048
+) -> dict[str, float]:
     """Top-k accuracies from absolute probabilities `probs` (S, N) over the tree's N nodes.
 
     - ``top{k}_leaf``: one of the k most probable leaves is the truth or lies below it (for leaf labels
@@ -186,7 +195,7 @@ def topk_hits(tree, probs, truth: Indices, ks: Sequence[int] = (1, 5), *, chunk:
     return out
 
 
-def flat_topk(probs, truth: Indices, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+def flat_topk(probs: ArrayLike, truth: Indices, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """Plain top-k accuracy over flat classes (no tree)."""
     probs = _as_numpy(probs)
     truth = np.asarray(truth, dtype=np.int64).reshape(-1)
@@ -198,7 +207,7 @@ def flat_topk(probs, truth: Indices, ks: Sequence[int] = (1, 5)) -> dict[str, fl
 
 
 def classification_report(
-    tree, probs, pred: Indices, truth: Indices, ks: Sequence[int] = (1, 5)
+    tree: WordTree, probs: ArrayLike, pred: Indices, truth: Indices, ks: Sequence[int] = (1, 5)
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Headline classification numbers plus the per-depth accuracy and distance-histogram tables."""
     scores = topk_hits(tree, probs, truth, ks)
@@ -207,7 +216,12 @@ def classification_report(
 
 
 def match_to_ground_truth(
-    gt_boxes, gt_image, pred_boxes, pred_image, pred_score, iou_threshold: float = 0.5
+    gt_boxes: ArrayLike,
+    gt_image: Indices,
+    pred_boxes: ArrayLike,
+    pred_image: Indices,
+    pred_score: Sequence[float] | np.ndarray,
+    iou_threshold: float = 0.5,
 ) -> np.ndarray:
     """For each ground-truth box, the index of the highest-scoring prediction on the same image that
     overlaps it with IoU >= `iou_threshold`, else -1 (class-agnostic; a prediction may serve several
@@ -247,7 +261,7 @@ def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return inter / (area_a + area_b - inter)
 
 
-def _as_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"):
+def _as_numpy(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
         x = x.detach().float().cpu().numpy()
     return np.asarray(x, dtype=np.float64)

@@ -14,11 +14,17 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from yolo9000.evaluation.coco import PRED_COLUMNS, category_ids, category_nodes, load_coco
+
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
+
+    from wordtree.tree import WordTree
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,7 @@ BOX_GROUPS = ("boxed", "boxed_below", "under_boxed", "never_boxed")
 UNSEEN_GROUPS = ("under_boxed", "never_boxed")
 
 
-def box_groups(tree, cat_nodes: Sequence[int] | np.ndarray, boxed: np.ndarray) -> np.ndarray:
+def box_groups(tree: WordTree, cat_nodes: Sequence[int] | np.ndarray, boxed: np.ndarray) -> np.ndarray:
     """Classify each category node by the training boxes around it (`boxed`: bool over tree nodes, the
     nodes that were box labels):
 
@@ -59,7 +65,7 @@ def box_groups(tree, cat_nodes: Sequence[int] | np.ndarray, boxed: np.ndarray) -
     return out
 
 
-def boxed_from_tree(tree, map_names: Sequence[str] | None = None) -> np.ndarray | None:
+def boxed_from_tree(tree: WordTree, map_names: Sequence[str] | None = None) -> np.ndarray | None:
     """Box-label nodes from the label maps a training tree carries (None when it has no such map)."""
     maps = tree.label_maps
     if map_names:
@@ -77,7 +83,7 @@ def boxed_from_tree(tree, map_names: Sequence[str] | None = None) -> np.ndarray 
     return mask
 
 
-def boxed_from_file(path: str | Path, tree) -> np.ndarray:
+def boxed_from_file(path: str | Path, tree: WordTree) -> np.ndarray:
     """Box-label nodes from a training file: a Darknet `.map` (node index per line, like coco9k.map),
     a COCO JSON (categories that have at least one box), a tree JSON with a detection label map, or a
     text file of wnids (one per line)."""
@@ -122,7 +128,7 @@ def boxed_from_file(path: str | Path, tree) -> np.ndarray:
     return _mask_of_wnids(tree, [ln.split()[0] for ln in lines], path)
 
 
-def _mask_of_wnids(tree, wnids: Iterable[str], source) -> np.ndarray:
+def _mask_of_wnids(tree: WordTree, wnids: Iterable[str], source: str | Path) -> np.ndarray:
     mask = np.zeros(len(tree), dtype=bool)
     for i, w in enumerate(wnids):
         if w not in tree:
@@ -132,7 +138,7 @@ def _mask_of_wnids(tree, wnids: Iterable[str], source) -> np.ndarray:
 
 
 # ---- predictions written by `yolo9000 detect` or in COCO results format ----------------------------
-def _image_lookup(coco_gt) -> dict[str, int]:
+def _image_lookup(coco_gt: COCO) -> dict[str, int]:
     """file_name -> image id, plus the base name and stem where those are unique in the file."""
     look: dict[str, int] = {}
     short: dict[str, set[int]] = {}
@@ -148,7 +154,12 @@ def _image_lookup(coco_gt) -> dict[str, int]:
 
 
 def read_predictions(
-    path: str | Path, coco_gt, *, tree=None, names: Sequence[str] | None = None, tree_source: str | None = None
+    path: str | Path,
+    coco_gt: COCO,
+    *,
+    tree: WordTree | None = None,
+    names: Sequence[str] | None = None,
+    tree_source: str | None = None,
 ) -> pd.DataFrame:
     """Predictions as a table with `PRED_COLUMNS` (label = tree node with a tree, else a category id).
 
@@ -241,7 +252,7 @@ def read_predictions(
     return frame.astype({"image_id": np.int64, "label": np.int64})
 
 
-def _check_fingerprint(rec: dict, tree, where: str, tree_source: str | None) -> None:
+def _check_fingerprint(rec: dict[str, Any], tree: WordTree | None, where: str, tree_source: str | None) -> None:
     """Refuse a record made with another tree than the evaluated one (its node numbers mean other classes)."""
     fp = rec.get("tree_fingerprint")
     if fp is None:
@@ -258,14 +269,14 @@ def _check_fingerprint(rec: dict, tree, where: str, tree_source: str | None) -> 
         )
 
 
-def _image_key(rec: dict):
+def _image_key(rec: dict[str, Any]) -> Any:
     for k in ("image_id", "file_name", "image", "file", "path"):
         if k in rec:
             return rec[k]
     return None
 
 
-def _match_image(rec: dict, look: dict[str, int], img_ids: set[int]) -> int | None:
+def _match_image(rec: dict[str, Any], look: dict[str, int], img_ids: set[int]) -> int | None:
     if "image_id" in rec:
         iid = rec["image_id"]
         if isinstance(iid, (int, np.integer)) or (isinstance(iid, str) and iid.isdigit()):
@@ -287,7 +298,9 @@ def _match_image(rec: dict, look: dict[str, int], img_ids: set[int]) -> int | No
     return None
 
 
-def _label_of(det: dict, tree, names, cat_by_name: dict[str, int], where: str) -> int:
+def _label_of(
+    det: dict[str, Any], tree: WordTree | None, names: Sequence[str] | None, cat_by_name: dict[str, int], where: str
+) -> int:
     if tree is not None:
         if "node" in det:
             node = int(det["node"])

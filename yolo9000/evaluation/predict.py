@@ -8,10 +8,10 @@ modules take, so the same metrics score saved predictions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -19,19 +19,35 @@ import torch
 
 from yolo9000.data.prefetch import batched as batches_of
 from yolo9000.data.prefetch import prefetched
+from yolo9000.detection.decode import DecodeOptions
 from yolo9000.evaluation.coco import PRED_COLUMNS
+
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
+
+    from wordtree.softmax import TreeSoftmax
+    from wordtree.tree import WordTree
+    from yolo9000.darknet.model import DarknetModel
+    from yolo9000.data.folders import ClassFolders
+    from yolo9000.detection.detection_model import DetectionModel
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def _net_size(model, size: int | None) -> tuple[int, int]:
+#: `yolo9000 eval`'s decoding: every box above a low score threshold, as mAP wants the whole ranking
+EVAL_OPTIONS = DecodeOptions(thresh=0.005)
+
+Loaded = tuple[list[torch.Tensor], list[int]]  # the images read, and their positions in the batch
+
+
+def _net_size(model: DetectionModel | DarknetModel, size: int | None) -> tuple[int, int]:
     if size:
         return int(size), int(size)
-    net = getattr(model, "net", {}) or {}
-    return int(net.get("width", 416)), int(net.get("height", 416))
+    return int(model.net["width"]), int(model.net["height"])
 
 
-def _load_images(paths: Sequence[Path], exif: bool = True) -> tuple[list[torch.Tensor], list[int]]:
+def _load_images(paths: Sequence[Path], exif: bool = True) -> Loaded:
     from yolo9000.data.image_io import read_image
 
     images, ok = [], []
@@ -44,14 +60,16 @@ def _load_images(paths: Sequence[Path], exif: bool = True) -> tuple[list[torch.T
     return images, ok
 
 
-def _prefetched(chunks: Iterable[Sequence[int]], path_of, workers: int, exif: bool = True):
+def _prefetched(
+    chunks: Iterable[Sequence[int]], path_of: Callable[[int], Path], workers: int, exif: bool = True
+) -> Iterator[tuple[Sequence[int], Loaded]]:
     """(chunk, (images, ok)) with the next batches already being decoded on `workers` threads."""
     return prefetched(
         chunks, lambda chunk: _load_images([path_of(i) for i in chunk], exif), workers=workers, depth=workers + 1
     )
 
 
-def _progress(iterable, total: int, desc: str, enabled: bool):
+def _progress(iterable: Iterable[T], total: int, desc: str, enabled: bool) -> Iterable[T]:
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
@@ -61,34 +79,34 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 @torch.no_grad()
 def predict_detections(
-    model,
-    coco_gt,
+    model: DetectionModel,
+    coco_gt: COCO,
     image_dir: str | Path,
+    options: DecodeOptions | None = None,
     *,
     size: int | None = None,
     batch_size: int = 8,
     device: str | torch.device = "cpu",
-    thresh: float = 0.005,
-    hier_thresh: float = 0.5,
-    nms: float = 0.45,
-    mode: str = "paper",
-    class_map: Sequence[int] | None = None,
     workers: int = 2,
     progress: bool = False,
     exif: bool = True,
+    **changes: Any,
 ) -> pd.DataFrame:
     """Run a detector over every image of `coco_gt` (file names relative to `image_dir`).
 
+    `options` says how the region output is decoded (default `EVAL_OPTIONS`: `DecodeOptions` with a .005 score
+    threshold); single fields may be changed by keyword, as in `decode`: `predict_detections(..., thresh=0)`.
     Returns a table with `PRED_COLUMNS`: label = tree node (tree heads), class index (flat heads), or
-    position in `class_map` (Darknet's per-class `.map` scoring). Unreadable images are logged and left
+    position in `options.class_map` (Darknet's per-class `.map` scoring). Unreadable images are logged and left
     without detections (their boxes count as misses). `exif=False` reads the stored pixels, ignoring the EXIF
     orientation (as Darknet does).
     """
     from yolo9000.detection.decode import decode
+    from yolo9000.detection.detection_model import region_parts
     from yolo9000.detection.letterbox import letterbox_batch
 
-    if getattr(model, "head", None) is None:
-        raise ValueError("detection evaluation needs a model with a [region] head (this is a classifier cfg)")
+    opts = (options or EVAL_OPTIONS).with_(**changes)
+    region, head = region_parts(model)
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir}: image folder not found")
@@ -101,7 +119,6 @@ def predict_detections(
         )
     net_w, net_h = _net_size(model, size)
     model = model.to(device).eval()
-    tree_softmax = getattr(model.head, "tree_softmax", None)
     rows: list[pd.DataFrame] = []
     idx = list(range(len(imgs)))
     batches = _prefetched(batches_of(idx, batch_size), lambda i: paths[i], workers, exif)
@@ -113,21 +130,10 @@ def predict_detections(
         sizes = [(int(im.shape[2]), int(im.shape[1])) for im in images]
         x = letterbox_batch(images, (net_w, net_h), device=device)
         out = model.region_output(x)
-        dets = decode(
-            out,
-            model.region,
-            thresh=thresh,
-            hier_thresh=hier_thresh,
-            nms=nms,
-            mode=mode,
-            net_size=(net_w, net_h),
-            image_sizes=sizes,
-            tree_softmax=tree_softmax,
-            class_map=class_map,
-        )
+        dets = decode(out, region, opts, net_size=(net_w, net_h), image_sizes=sizes, tree_softmax=head.tree_softmax)
         found = [(k, d) for k, d in zip(ok, dets) if len(d)]
         if found:  # one table (and one device-to-host copy) per batch
-            use_nodes = found[0][1].nodes is not None and class_map is None  # decode sets nodes on all or none
+            use_nodes = found[0][1].nodes is not None and opts.class_map is None  # decode sets nodes on all or none
             b = torch.cat([d.boxes for _, d in found]).detach().double().cpu().numpy()
             rows.append(
                 pd.DataFrame(
@@ -167,14 +173,13 @@ class ClassPredictions:
     files: list[str] = field(default_factory=list)
 
 
-def _class_logits(model, x: torch.Tensor) -> torch.Tensor:
+def _class_logits(model: DarknetModel, x: torch.Tensor) -> torch.Tensor:
     """(B, C) class logits: a classifier's output, or for a detector the anchor/cell with the highest
     objectness (the location the joint training hands a classification image's label to)."""
     raw = model(x)
-    head = getattr(model, "head", None)
-    if head is None:
+    if model.head is None:
         return raw.flatten(1).float()
-    r = head.view(raw).float()  # (B, A, 5+C, H, W)
+    r = model.head.view(raw).float()  # (B, A, 5+C, H, W)
     b, a, e, h, w = r.shape
     obj = r[:, :, 4].reshape(b, -1)
     best = obj.argmax(dim=1)  # sigmoid is monotone: argmax of the raw score
@@ -182,7 +187,7 @@ def _class_logits(model, x: torch.Tensor) -> torch.Tensor:
     return cls[torch.arange(b, device=r.device), best]
 
 
-def _folder_truth(root: Path, tree, names: Sequence[str] | None):
+def _folder_truth(root: Path, tree: WordTree | None, names: Sequence[str] | None) -> tuple[ClassFolders, np.ndarray]:
     from yolo9000.data.folders import ClassFolders
 
     if tree is not None:
@@ -199,40 +204,47 @@ def _folder_truth(root: Path, tree, names: Sequence[str] | None):
     return ds, remap[ds.labels.numpy()]
 
 
+def _tree_softmax(model: DarknetModel, tree: WordTree) -> TreeSoftmax:
+    """The model's own tree softmax (its region head's, or a tree classifier's), else one built for `tree`."""
+    ts = model.head.tree_softmax if model.head is not None else model.classifier_softmax
+    if ts is None:
+        from wordtree.softmax import TreeSoftmax
+
+        ts = TreeSoftmax(tree)
+    return ts
+
+
 @torch.no_grad()
 def predict_classification(
-    model,
+    model: DarknetModel,
     folders: str | Path,
+    options: DecodeOptions | None = None,
     *,
     size: int | None = None,
     batch_size: int = 16,
     device: str | torch.device = "cpu",
-    hier_thresh: float = 0.5,
     names: Sequence[str] | None = None,
     workers: int = 2,
     progress: bool = False,
     exif: bool = True,
+    **changes: Any,
 ) -> ClassPredictions:
-    """Run a model over class folders (named by wnid with a tree) and collect class probabilities.
+    """Run a model (a detector or a classifier) over class folders (named by wnid with a tree) and collect class
+    probabilities.
 
-    `exif=False` reads the stored pixels, ignoring the EXIF orientation (as Darknet does)."""
+    Of `options` (default `EVAL_OPTIONS`; fields may be changed by keyword: `hier_thresh=.6`) the tree walk uses
+    `hier_thresh`, always in the paper's mode. `exif=False` reads the stored pixels, ignoring the EXIF
+    orientation (as Darknet does)."""
     from yolo9000.detection.letterbox import letterbox_batch
 
-    tree = getattr(model, "tree", None)
-    if tree is None and getattr(model, "head", None) is not None:
-        tree = getattr(model.region, "tree", None)
+    hier_thresh = (options or EVAL_OPTIONS).with_(**changes).hier_thresh
+    tree = model.tree
     ds, truth = _folder_truth(Path(folders), tree, names)
     net_w, net_h = _net_size(model, size)
     model = model.to(device).eval()
-    ts = None
-    if tree is not None:
-        head = getattr(model, "head", None)
-        ts = getattr(head, "tree_softmax", None) if head is not None else getattr(model, "classifier_softmax", None)
-        if ts is None:
-            from wordtree.softmax import TreeSoftmax
-
-            ts = TreeSoftmax(tree)
-        ts = ts.to(device)
+    ts = _tree_softmax(model, tree).to(device) if tree is not None else None
+    # a flat region's classes are a softmax unless its cfg says otherwise; a classifier's output is one too
+    flat_softmax = model.region.softmax if model.region is not None else True
     probs, preds, truths, files = [], [], [], []
     idx = list(range(len(ds)))
     batches = _prefetched(batches_of(idx, batch_size), ds.path, workers, exif)
@@ -245,7 +257,6 @@ def predict_classification(
             p = ts.log_absolute(logits).exp()
             pred = ts.predict(logits, threshold=hier_thresh, mode="paper").node
         else:
-            flat_softmax = getattr(getattr(model, "region", None), "softmax", True)
             p = torch.softmax(logits, 1) if flat_softmax else torch.sigmoid(logits)
             pred = p.argmax(1)
         probs.append(p.double().cpu().numpy())

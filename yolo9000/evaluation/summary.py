@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,18 +20,26 @@ from yolo9000.evaluation.inputs import (
 )
 from yolo9000.evaluation.predict import ClassPredictions
 
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
+
+    from wordtree.tree import WordTree
+
 
 @dataclass
 class DetectionReport:
+    """What `detection_report` measured: the COCO result, the headline numbers (summary.json's "detection"), the
+    per-class table, and the accuracy per depth of the boxes matched to ground truth."""
+
     result: CocoResult
-    headline: dict
+    headline: dict[str, Any]
     per_class: pd.DataFrame
     box_depth: pd.DataFrame | None = None  # accuracy per depth of the boxes matched to ground truth
 
 
 def box_hierarchy(
-    coco_gt, preds: pd.DataFrame, tree, cat_nodes: np.ndarray, iou_threshold: float = 0.5
-) -> tuple[dict, pd.DataFrame]:
+    coco_gt: COCO, preds: pd.DataFrame, tree: WordTree, cat_nodes: np.ndarray, iou_threshold: float = 0.5
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """Hierarchical measures per ground-truth box: the highest-scoring prediction overlapping it (IoU >=
     `iou_threshold`, any label) is compared with the box's node, as a classifier's answer would be.
 
@@ -57,7 +65,7 @@ def box_hierarchy(
         iou_threshold,
     )
     found = match >= 0
-    head: dict = {"boxes": int(len(anns)), "found": float(found.mean())}
+    head: dict[str, Any] = {"boxes": int(len(anns)), "found": float(found.mean())}
     if not found.any():
         return head, pd.DataFrame()
     pred_node = preds["label"].to_numpy(np.int64)[match[found]]
@@ -67,10 +75,10 @@ def box_hierarchy(
 
 
 def detection_report(
-    coco_gt,
+    coco_gt: COCO,
     preds: pd.DataFrame,
     *,
-    tree=None,
+    tree: WordTree | None = None,
     boxed: np.ndarray | None = None,
     cat_nodes: np.ndarray | None = None,
     credit: bool = True,
@@ -111,12 +119,17 @@ def detection_report(
 
 @dataclass
 class ClassificationReport:
-    headline: dict
+    """What `classification_summary` measured: the headline numbers (summary.json's "classification"), and with a
+    tree the accuracy per depth and the histogram of tree distances."""
+
+    headline: dict[str, Any]
     depth: pd.DataFrame | None
     distances: pd.DataFrame | None
 
 
-def classification_summary(cp: ClassPredictions, tree=None, ks: Sequence[int] = (1, 5)) -> ClassificationReport:
+def classification_summary(
+    cp: ClassPredictions, tree: WordTree | None = None, ks: Sequence[int] = (1, 5)
+) -> ClassificationReport:
     """Top-k over leaves and over all nodes, and the hierarchical measures (tree), or plain top-k (flat)."""
     if tree is None:
         head = flat_topk(cp.probs, cp.truth, ks)
@@ -131,7 +144,7 @@ def write_report(
     *,
     detection: DetectionReport | None = None,
     classification: ClassificationReport | None = None,
-    meta: dict | None = None,
+    meta: dict[str, Any] | None = None,
     overwrite: bool = False,
     max_curves: int = 20,
     plots: bool = True,
@@ -150,7 +163,7 @@ def write_report(
     if classification is not None:
         names += ["classification.csv", "classification.md"]
     w.check_free(names)
-    summary: dict = {"meta": meta or {}}
+    summary: dict[str, Any] = {"meta": meta or {}}
     if detection is not None:
         summary["detection"] = detection.headline
         per = detection.per_class
@@ -185,7 +198,7 @@ def write_report(
     return w.written
 
 
-def headline_table(summary: dict) -> pd.DataFrame:
+def headline_table(summary: dict[str, Any]) -> pd.DataFrame:
     """One row per headline number (section, measure, value), for printing."""
     rows = []
     for section in ("detection", "classification"):

@@ -10,11 +10,15 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from wordtree.files import OutputDir, atomic_open, prepare_output_dir, write_text_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.4f}", index: bool = False) -> str:
@@ -22,7 +26,7 @@ def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.4f}", index: bool
     df = frame.reset_index() if index else frame
     cols = [str(c) for c in df.columns]
 
-    def cell(v) -> str:
+    def cell(v: object) -> str:
         if v is None:
             return ""
         if isinstance(v, (float, np.floating)):
@@ -36,7 +40,7 @@ def markdown_table(frame: pd.DataFrame, *, floatfmt: str = "{:.4f}", index: bool
     return "\n".join(lines) + "\n"
 
 
-def _json_ready(x):
+def _json_ready(x: Any) -> Any:
     if isinstance(x, Mapping):
         return {str(k): _json_ready(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -63,7 +67,7 @@ class ReportWriter:
         *,
         overwrite: bool = False,
         inputs: Sequence[str | Path | None] = (),
-        settings: Mapping | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.out = Path(out_dir)
         self.overwrite = overwrite
@@ -109,13 +113,13 @@ class ReportWriter:
         md = (f"## {title}\n\n" if title else "") + markdown_table(frame)
         write_text_atomic(self._target(f"{stem}.md"), md)
 
-    def json(self, name: str, data: Mapping) -> None:
+    def json(self, name: str, data: Mapping[str, Any]) -> None:
         write_text_atomic(self._target(name), json.dumps(_json_ready(data), indent=2, sort_keys=False) + "\n")
 
     def text(self, name: str, text: str) -> None:
         write_text_atomic(self._target(name), text)
 
-    def figure(self, name: str, fig) -> None:
+    def figure(self, name: str, fig: Figure) -> None:
         import matplotlib.pyplot as plt
 
         with atomic_open(self._target(name), "wb") as fh:
@@ -123,14 +127,12 @@ class ReportWriter:
         plt.close(fig)
 
 
-def _pyplot():
+def _use_agg() -> None:
+    """Draw into files only (no display needed), unless a notebook shows the figures inline."""
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+        matplotlib.use("Agg")
 
 
 def pr_curve_figure(
@@ -141,9 +143,11 @@ def pr_curve_figure(
     mean: np.ndarray | None = None,
     max_curves: int = 20,
     title: str = "Precision-recall at IoU 0.5",
-):
+) -> Figure:
     """PR curves of up to `max_curves` classes (those with the most ground truth come first) + the mean."""
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 5))
     valid = np.flatnonzero(np.isfinite(pr).any(axis=1))
     for k in valid[:max_curves]:
@@ -168,9 +172,11 @@ def ap_bar_figure(
     group: str | None = "group",
     max_bars: int = 60,
     title: str | None = None,
-):
+) -> Figure:
     """Horizontal bars of per-class AP, sorted, coloured by `group` (e.g. boxed in training or not)."""
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     df = per_class[per_class["n_gt"] > 0].sort_values(column, ascending=True).tail(max_bars)
     fig, ax = plt.subplots(figsize=(7, 0.25 * len(df) + 1.5))
     colours = None
@@ -190,9 +196,11 @@ def ap_bar_figure(
     return fig
 
 
-def depth_accuracy_figure(frame: pd.DataFrame, title: str = "Accuracy per tree depth"):
+def depth_accuracy_figure(frame: pd.DataFrame, title: str = "Accuracy per tree depth") -> Figure:
     """Line of accuracy against depth, with the share of walks that stopped above that depth."""
-    plt = _pyplot()
+    _use_agg()
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(frame["depth"], frame["accuracy"], "o-", label="accuracy")
     ax.plot(frame["depth"], frame["stopped_above"], "s--", label="walk stopped above")

@@ -18,14 +18,18 @@ import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from yolo9000.detection.head import RegionHead
+from yolo9000.detection.head import RegionConfig, RegionHead
 from yolo9000.inference.export import ModelInfo, model_info, onnx_bytes, onnx_props, openvino_props
+
+if TYPE_CHECKING:
+    from wordtree.tree import WordTree
+    from yolo9000.darknet.model import DarknetModel
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,9 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, model: str | Path | bytes, output: str, precision: str = "fp32", threads: int | None = None):
+    def __init__(
+        self, model: str | Path | bytes, output: str, precision: str = "fp32", threads: int | None = None
+    ) -> None:
         _require("onnxruntime")
         import onnxruntime as ort
 
@@ -137,7 +143,7 @@ class OpenVINOBackend:
 
     def __init__(
         self, model: Any, output: str, precision: str = "fp32", threads: int | None = None, device: str = "CPU"
-    ):
+    ) -> None:
         _require("openvino")
         import openvino as ov
 
@@ -166,17 +172,17 @@ class OpenVINOBackend:
 
 
 class RuntimeModel(nn.Module):
-    """A backend plus the region settings of the exported model: the parts of a `DarknetModel` a `Detector`
-    uses (`region`, `head`, `net`, `names`, `forward` -> raw, `region_output`)."""
+    """A backend plus the region settings of the exported model: a `DetectionModel` (`region`, `head`, `net`,
+    `names`, `tree`, `source`, `forward` -> the backend's output, `region_output`), as a `Detector` uses it."""
 
     def __init__(self, backend: Backend, info: ModelInfo, source: str = "<exported model>") -> None:
         super().__init__()
         self.backend, self.info, self.source = backend, info, source
-        self.region = info.region_config()
-        self.head = RegionHead(self.region)
-        self.net = info.net
-        self.names = info.names
-        self.tree = self.region.tree
+        self.region: RegionConfig = info.region_config()
+        self.head: RegionHead = RegionHead(self.region)
+        self.net: dict[str, Any] = dict(info.net)
+        self.names: list[str] | None = info.names
+        self.tree: WordTree | None = self.region.tree
 
     def _check(self, x: torch.Tensor) -> None:
         want = (self.info.channels, self.info.height, self.info.width)
@@ -245,7 +251,7 @@ def load_runtime_model(
 
 
 def runtime_model(
-    model: nn.Module,
+    model: DarknetModel,
     backend: str,
     *,
     precision: str = "fp32",
@@ -260,7 +266,7 @@ def runtime_model(
     _require(backend)
     info = model_info(model, output, names, size)
     data = onnx_bytes(model, info)
-    source = f"{getattr(model, 'source', 'model')} (exported in memory)"
+    source = f"{model.source} (exported in memory)"
     if backend == "onnxruntime":
         return RuntimeModel(OnnxRuntimeBackend(data, output, precision, threads), info, source)
     import openvino as ov

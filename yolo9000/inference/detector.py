@@ -1,5 +1,6 @@
-"""`Detector`: a `DarknetModel` (from our checkpoint or Darknet cfg + weights) with the letterbox, the forward
-pass and `decode`, batched on one device; `load_detector_model` loads one with its label names.
+"""`Detector`: a `DetectionModel` (a `DarknetModel` from our checkpoint or Darknet cfg + weights, or an exported
+model in its runtime) with the letterbox, the forward pass and `decode`, batched on one device;
+`load_detector_model` loads a `DarknetModel` with its label names.
 
 `yolo9000.inference.runner.detect_files` runs a Detector over images, folders and videos."""
 
@@ -14,9 +15,12 @@ import torch
 
 from wordtree.formats import load_tree, read_names
 from wordtree.options import size32
-from yolo9000.detection.decode import MODES, decode
+from yolo9000.darknet.model import DarknetModel
+from yolo9000.detection.decode import DecodeOptions, decode
+from yolo9000.detection.detection_model import DetectionModel, region_parts
 from yolo9000.detection.detections import Detections
 from yolo9000.inference.backends import RuntimeModel, best_backend, runtime_model
+from yolo9000.inference.export import input_size
 
 log = logging.getLogger(__name__)
 
@@ -32,38 +36,35 @@ def load_detector_model(
     weights: str | Path | None = None,
     tree: str | Path | None = None,
     names: str | Path | None = None,
-) -> tuple[Any, list[str] | None]:
+) -> tuple[DarknetModel, list[str] | None]:
     """(DarknetModel in eval mode on CPU, label names or None) from a checkpoint or Darknet files.
 
-    Names come from `names` (a file), else the checkpoint's names, else the tree's node names. A names
-    file whose length differs from the region's classes is an error naming both numbers.
+    `cfg`: a Darknet .cfg file or a template name (`yolo9000.darknet.model.load_darknet` resolves it). Names
+    come from `names` (a file), else the checkpoint's names, else the tree's node names. A names file whose
+    length differs from the region's classes is an error naming both numbers; a model without a `[region]`
+    is an error naming it.
     """
     if checkpoint is not None and cfg is not None:
         raise ValueError("give either --checkpoint or --cfg [--weights], not both")
+    model: DarknetModel
     if checkpoint is not None:
         from yolo9000.darknet.checkpoint import load_model
 
-        model = load_model(checkpoint, "cpu")
-        label_names = getattr(model, "names", None)
-        source = str(checkpoint)
         if tree is not None:
             raise ValueError("--tree applies to Darknet cfgs; a checkpoint carries its own tree")
+        model = load_model(checkpoint, "cpu")
+        label_names = model.names
     elif cfg is not None:
         from yolo9000.darknet.model import load_darknet
 
-        tree_arg: Any = None
-        if tree is not None:
-            tree_arg = load_tree(tree, names)
-        model = load_darknet(cfg, weights, tree=tree_arg, tree_source=str(tree) if tree is not None else None)
+        word_tree = load_tree(tree, names) if tree is not None else None
+        model = load_darknet(cfg, weights, tree=word_tree, tree_source=str(tree) if tree is not None else None)
         if weights is None:
             log.warning("%s: no --weights given, the model has random weights", cfg)
         label_names = None
-        source = str(cfg)
     else:
         raise ValueError("no model: give --checkpoint, or --cfg with --weights")
-    region = getattr(model, "region", None)
-    if region is None:
-        raise ValueError(f"{source}: the model has no [region] layer, so it cannot detect")
+    region, _ = region_parts(model)
     if names is not None:
         label_names = read_names(names)
         if len(label_names) != region.classes:
@@ -71,7 +72,7 @@ def load_detector_model(
     if label_names is None and region.tree is not None:
         label_names = list(region.tree.names)
     if label_names is not None and len(label_names) != region.classes:
-        raise ValueError(f"{source}: {len(label_names)} names stored but the model has {region.classes} classes")
+        raise ValueError(f"{model.source}: {len(label_names)} names stored but the model has {region.classes} classes")
     return model.eval(), (list(label_names) if label_names is not None else None)
 
 
@@ -82,62 +83,57 @@ class Detector:
     `model`: a `DarknetModel`, or a `backends.RuntimeModel` (an exported model in ONNX Runtime / OpenVINO);
     `backend` ("torch", "onnxruntime", "openvino"; None: torch, or the fastest installed for "fast") runs a
     `DarknetModel` there, exported in memory. Every backend's output goes through the same region activation,
-    `decode` and NMS. `thresh`, `hier_thresh`, `nms`, `mode`, `class_agnostic`, `tree_nms` and `clip` go to
-    `decode`; `precision` "fast" runs fp32 on the fastest library backend installed (`best_backend`; torch:
-    BN folded, channels_last), "bf16"/"fp16" a BN-folded low-precision copy (`optimize_for_inference`; with
-    OpenVINO its bf16/f16 inference-precision hint);
+    `decode` and NMS. `options` (`DecodeOptions`: thresh, hier_thresh, nms, mode, class_agnostic, tree_nms,
+    clip, siblings, ...; its defaults when None) go to `decode` as they are; single fields may be changed by
+    keyword, `Detector(model, thresh=0.5)`, as in `decode`. `precision` "fast" runs fp32 on the fastest
+    library backend installed (`best_backend`; torch: BN folded, channels_last), "bf16"/"fp16" a BN-folded
+    low-precision copy (`optimize_for_inference`; with OpenVINO its bf16/f16 inference-precision hint);
     `exact_letterbox` uses Darknet's bit-exact resize (slow, per image) instead of the batched one;
     `size` overrides the cfg's network input size (a multiple of 32).
     """
 
     def __init__(
         self,
-        model,
+        model: DetectionModel,
         names: Sequence[str] | None = None,
+        options: DecodeOptions | None = None,
         *,
         device: str | torch.device = "cpu",
-        thresh: float = 0.25,
-        hier_thresh: float = 0.5,
-        nms: float = 0.45,
-        mode: str = "paper",
-        class_agnostic: bool = False,
-        tree_nms: bool = False,
         precision: str = "fp32",
         exact_letterbox: bool = False,
         size: int | None = None,
-        clip: bool = True,
         backend: str | None = None,
-        siblings: int = 0,
+        **changes: Any,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.options = (options or DecodeOptions()).with_(**changes)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         if size is not None:
             size = size32(size, "size")
         self.device = torch.device(device)
-        model = self._place(model, backend, precision, names, size, self.device)
-        self.backend = model.backend.name if isinstance(model, RuntimeModel) else "torch"
-        self.precision = model.backend.precision if isinstance(model, RuntimeModel) else precision
-        self.model = model.to(self.device).eval()
-        if names is None and isinstance(model, RuntimeModel):
-            names = model.names  # an exported model carries its label names
+        placed = self._place(model, backend, precision, names, size, self.device)
+        self.backend = placed.backend.name if isinstance(placed, RuntimeModel) else "torch"
+        self.precision = placed.backend.precision if isinstance(placed, RuntimeModel) else precision
+        self.model: DetectionModel = placed.to(self.device).eval()
+        if names is None and isinstance(placed, RuntimeModel):
+            names = placed.names  # an exported model carries its label names
         self.names = list(names) if names is not None else None
-        self.region = model.region
-        net = getattr(model, "net", {}) or {}
-        w, h = (size, size) if size else (int(net.get("width", 416)), int(net.get("height", 416)))
-        self.net_size = (w, h)
-        self.thresh, self.hier_thresh, self.nms = thresh, hier_thresh, nms
-        self.mode, self.class_agnostic, self.tree_nms = mode, class_agnostic, tree_nms
-        if tree_nms and (model.region.tree is None or class_agnostic):
+        self.region, head = region_parts(self.model)
+        self.net_size = input_size(self.model, size)
+        if self.options.tree_nms and self.region.tree is None:
             raise ValueError("--tree-nms needs a model with a tree [region] (and excludes --agnostic-nms)")
-        self.exact_letterbox, self.clip = exact_letterbox, clip
-        self.siblings = siblings  # per-level sibling lists for the report (`decode(siblings=...)`)
-        head = getattr(model, "head", None)
-        self.tree_softmax = getattr(head, "tree_softmax", None)
+        self.exact_letterbox = exact_letterbox
+        self.tree_softmax = head.tree_softmax
 
     @staticmethod
-    def _place(model, backend: str | None, precision: str, names, size: int | None, device: torch.device):
+    def _place(
+        model: DetectionModel,
+        backend: str | None,
+        precision: str,
+        names: Sequence[str] | None,
+        size: int | None,
+        device: torch.device,
+    ) -> DetectionModel:
         """The model the detector runs: a `RuntimeModel` as it is, else the `DarknetModel` on `backend`."""
         if isinstance(model, RuntimeModel):
             if backend not in (None, model.backend.name):
@@ -150,10 +146,12 @@ class Detector:
             return model
         if backend is None:  # "fast" on a GPU stays in torch: the CPU runtimes would leave the GPU idle
             backend = best_backend() if precision == "fast" and device.type == "cpu" else "torch"
+        if backend == "torch" and precision == "fp32":
+            return model
+        if not isinstance(model, DarknetModel):
+            raise TypeError(f"{model.source}: --backend {backend} / --precision {precision} need a DarknetModel")
         if backend != "torch":
             return runtime_model(model, backend, precision=precision, names=names, size=size)
-        if precision == "fp32":
-            return model
         from yolo9000.inference.optimize import optimize_for_inference
 
         return optimize_for_inference(model, dtype=PRECISIONS[precision])
@@ -185,24 +183,17 @@ class Detector:
         else:
             # raw logits: decode activates only what it reads (YOLO9000's tree softmax over 9418 nodes
             # for the kept boxes, not for all A*H*W predictions)
-            head = self.model.head
+            _, head = region_parts(self.model)
             out = head.view(self.model(x))
         sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
         return decode(
             out,
             self.region,
-            thresh=self.thresh,
-            hier_thresh=self.hier_thresh,
-            nms=self.nms,
-            mode=self.mode,
+            self.options,
             net_size=self.net_size,
             image_sizes=sizes,
             tree_softmax=self.tree_softmax,
-            class_agnostic=self.class_agnostic,
-            tree_nms=self.tree_nms,
-            clip=self.clip,
             names=self.names,
-            siblings=self.siblings,
             head=head,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import torch
@@ -12,6 +13,12 @@ from PIL import Image
 from torchvision.utils import draw_bounding_boxes
 
 from yolo9000.detection.detections import Detections
+
+if TYPE_CHECKING:
+    from PIL.ImageFont import FreeTypeFont
+
+#: what the drawing functions take as a picture: a (3,H,W) tensor, a PIL image or an HxWx3 uint8 array
+ImageLike: TypeAlias = "torch.Tensor | Image.Image | np.ndarray"
 
 # Okabe-Ito's colour-blind-safe colours (black left out: label text is black); a label keeps its colour across
 # images, and the report page (report_assets/report.js) colours its boxes in the same order
@@ -53,7 +60,7 @@ def default_font() -> str | None:
     return None
 
 
-def to_uint8_chw(image) -> torch.Tensor:
+def to_uint8_chw(image: ImageLike) -> torch.Tensor:
     """A PIL image, HxWx3 uint8 array or (3,H,W) uint8/float tensor -> (3,H,W) uint8 tensor."""
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
@@ -73,7 +80,7 @@ def to_uint8_chw(image) -> torch.Tensor:
 
 
 def draw_detections(
-    image,
+    image: ImageLike,
     det: Detections,
     *,
     names: Sequence[str] | None = None,
@@ -127,7 +134,7 @@ def fit_label(text: str, font: str, size: int, room: float) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _truetype(font: str, size: int):
+def _truetype(font: str, size: int) -> FreeTypeFont:
     from PIL import ImageFont
 
     return ImageFont.truetype(font, size)

@@ -28,14 +28,21 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from wordtree.files import write_bytes_atomic
 from wordtree.formats import tree_from_dict, tree_to_dict
+from yolo9000.detection.detection_model import DetectionModel, region_parts
 from yolo9000.detection.head import RegionConfig
+
+if TYPE_CHECKING:
+    import onnx
+
+    from wordtree.softmax import TreeSoftmax
+    from yolo9000.darknet.model import DarknetModel
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,7 @@ OUTPUTS = ("raw", "region")
 FORMATS = ("onnx", "openvino")
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "output"
+BATCH_AXIS = "batch"  # the one dynamic axis (0) of the exported input and output
 RT_INFO_ROOT = "yolo9000"  # OpenVINO rt_info section holding the metadata
 # the metadata keys; every value is a JSON string
 _KEYS = ("yolo9000_version", "input", "output", "region", "names", "tree", "tree_fingerprint")
@@ -70,7 +78,7 @@ class ModelInfo:
     coords: int = 4
     softmax: bool = False
     names: list[str] | None = None
-    tree: dict | None = None
+    tree: dict[str, Any] | None = None
     tree_fingerprint: str | None = None
     version: str = field(default_factory=_version)
 
@@ -171,16 +179,20 @@ class ModelInfo:
         return info
 
 
-def model_info(model, output: str = "raw", names: Sequence[str] | None = None, size: int | None = None) -> ModelInfo:
-    """The `ModelInfo` of a `DarknetModel` with a `[region]` (names: given, else the model's, else the tree's)."""
+def input_size(model: DetectionModel, size: int | None = None) -> tuple[int, int]:
+    """The network input (width, height): `size` x `size` when given, else the model's `[net]` width/height."""
+    return (size, size) if size else (int(model.net["width"]), int(model.net["height"]))
+
+
+def model_info(
+    model: DetectionModel, output: str = "raw", names: Sequence[str] | None = None, size: int | None = None
+) -> ModelInfo:
+    """The `ModelInfo` of a model with a `[region]` (names: given, else the model's, else the tree's)."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-    region = getattr(model, "region", None)
-    if region is None:
-        raise ValueError(f"{getattr(model, 'source', 'the model')}: no [region] layer, nothing to detect with")
-    net = getattr(model, "net", {}) or {}
-    w, h = (size, size) if size else (int(net.get("width", 416)), int(net.get("height", 416)))
-    names = list(names) if names is not None else getattr(model, "names", None)
+    region, _ = region_parts(model)
+    w, h = input_size(model, size)
+    names = list(names) if names is not None else model.names
     if names is None and region.tree is not None:
         names = list(region.tree.names)
     if names is not None and len(names) != region.classes:
@@ -188,7 +200,7 @@ def model_info(model, output: str = "raw", names: Sequence[str] | None = None, s
     return ModelInfo(
         width=w,
         height=h,
-        channels=int(net.get("channels", 3)),
+        channels=int(model.net["channels"]),
         anchors=[[float(a), float(b)] for a, b in torch.as_tensor(region.anchors).reshape(-1, 2).tolist()],
         classes=int(region.classes),
         coords=int(region.coords),
@@ -213,7 +225,7 @@ class PaddedTreeSoftmax(nn.Module):
     pos: torch.Tensor
     pad: torch.Tensor
 
-    def __init__(self, tree_softmax) -> None:
+    def __init__(self, tree_softmax: TreeSoftmax) -> None:
         super().__init__()
         ts = tree_softmax
         self.register_buffer("src", ts.fast_src.clone(), persistent=False)
@@ -241,7 +253,7 @@ class PaddedTreeSoftmax(nn.Module):
 class ExportGraph(nn.Module):
     """The network (BN folded, no per-image CPU path) with the raw head output or Darknet's region output."""
 
-    def __init__(self, model, output: str = "raw") -> None:
+    def __init__(self, model: DarknetModel, output: str = "raw") -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
@@ -250,9 +262,8 @@ class ExportGraph(nn.Module):
         net.set_inference_format(None, False)
         net.per_image_bytes = 0  # the batch loop would be traced at the example's batch size
         self.net, self.output = net, output
-        region = net.region
+        region, head = region_parts(net)
         self.num, self.entries, self.softmax = region.num, region.entries, region.softmax
-        head = net.head
         self.tree = PaddedTreeSoftmax(head.tree_softmax) if head.tree_softmax is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -272,13 +283,15 @@ class ExportGraph(nn.Module):
 
 
 # ---------------------------------------------------------------- ONNX
-def onnx_bytes(model, info: ModelInfo, opset: int = OPSET, batch: int = 2) -> bytes:
+def onnx_bytes(model: DarknetModel, info: ModelInfo, opset: int = OPSET, batch: int = 2) -> bytes:
     """The serialised, checked ONNX model (metadata included) of `model` for `info`."""
     import onnx
 
     graph = ExportGraph(model, info.output)
     # an example batch of 2 keeps the exporter from specialising anything on a batch of 1
     x = torch.rand(batch, info.channels, info.height, info.width)
+    shapes: list[tuple[int, ...]] = []  # the traced output's shape, for `_declare_shapes`
+    hook = graph.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(int(n) for n in out.shape)))
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # the tracer notes that Python-level shape checks become constants: true, the input size is fixed
@@ -294,12 +307,14 @@ def onnx_bytes(model, info: ModelInfo, opset: int = OPSET, batch: int = 2) -> by
             buf,  # type: ignore[arg-type]  # the TorchScript exporter writes to file objects too
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False,
         )
+    hook.remove()
     proto = onnx.load_from_string(buf.getvalue())
+    _declare_shapes(proto, tuple(x.shape), shapes[-1])
     del proto.metadata_props[:]
     for key, value in info.to_props().items():
         entry = proto.metadata_props.add()
@@ -310,8 +325,28 @@ def onnx_bytes(model, info: ModelInfo, opset: int = OPSET, batch: int = 2) -> by
     return proto.SerializeToString()
 
 
+def _declare_shapes(proto: onnx.ModelProto, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> None:
+    """Declare the graph's input and output shapes: axis 0 `BATCH_AXIS`, every other axis its fixed size.
+
+    The exporter infers them from the traced graph, where the layers' reads of `x.shape` (the `[maxpool]`
+    padding and crop, `[reorg]`) became Shape/Gather/Slice ops it cannot follow: it left the grid axes
+    symbolic, and behind tiny-yolo's size-2 stride-1 maxpool (a pad and a crop computed from the input's
+    shape) it gave the grid height the batch axis' name. The input size is fixed at export, so only the batch
+    axis varies; `output_shape` is the traced output's."""
+    for value, shape in ((proto.graph.input[0], input_shape), (proto.graph.output[0], output_shape)):
+        dims = value.type.tensor_type.shape.dim
+        del dims[:]
+        for axis, n in enumerate(shape):
+            dim = dims.add()
+            if axis == 0:
+                dim.dim_param = BATCH_AXIS
+            else:
+                dim.dim_value = n
+    del proto.graph.value_info[:]  # intermediate shapes the exporter may have named the same way
+
+
 def export_onnx(
-    model,
+    model: DarknetModel,
     path: str | Path,
     *,
     output: str = "raw",
@@ -328,7 +363,7 @@ def export_onnx(
 
 # ---------------------------------------------------------------- OpenVINO
 def export_openvino(
-    model,
+    model: DarknetModel,
     path: str | Path,
     *,
     output: str = "raw",
@@ -362,7 +397,7 @@ def export_openvino(
     return path
 
 
-def export(model, path: str | Path, *, format: str = "onnx", **kwargs: Any) -> Path:
+def export(model: DarknetModel, path: str | Path, *, format: str = "onnx", **kwargs: Any) -> Path:
     """`export_onnx` or `export_openvino` by `format`."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
@@ -383,9 +418,9 @@ def onnx_props(path: str | Path) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
-def openvino_props(ov_model) -> dict[str, str]:
-    """The yolo9000 metadata of an OpenVINO model (read with `Core.read_model`)."""
-    props = {}
+def openvino_props(ov_model: Any) -> dict[str, str]:
+    """The yolo9000 metadata of an OpenVINO model (an `openvino.Model`, read with `Core.read_model`)."""
+    props: dict[str, str] = {}
     for key in _KEYS:
         if ov_model.has_rt_info([RT_INFO_ROOT, key]):
             props[key] = ov_model.get_rt_info([RT_INFO_ROOT, key]).astype(str)

@@ -89,7 +89,7 @@ def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
         )
     n = getattr(im, "n_frames", 1)
 
-    def gen():
+    def gen() -> Iterator[tuple[torch.Tensor, float]]:
         with im:
             for frame in ImageSequence.Iterator(im):
                 arr = to_rgb_array(frame)  # as read_image decodes a still picture (16-bit, palette, ...)
@@ -110,7 +110,7 @@ def frames_av(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:
     stream = container.streams.video[0]
     rate = float(stream.average_rate) if stream.average_rate else 25.0
 
-    def gen():
+    def gen() -> Iterator[tuple[torch.Tensor, float]]:
         with container:
             for frame in container.decode(stream):
                 yield torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1).contiguous(), 1000 / rate

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -62,7 +63,7 @@ class _Writer:
         pictures: Sequence[str] = (),
         items: int = 0,
         images: int = 0,
-    ):
+    ) -> None:
         self.out = out
         self.det = detector
         self.save_images, self.show_path, self.max_path = save_images, show_path, max_path
@@ -83,12 +84,17 @@ class _Writer:
         self.used: set[str] = set()
         self.page = ReportPage(self.dir, self._page_settings(), pictures=save_images) if summary else None
 
-    def _page_settings(self) -> dict:
+    def _page_settings(self) -> dict[str, Any]:
         """The run's settings the report page shows and replays its walk with."""
-        d = self.det
-        tree = getattr(d.model.region, "tree", None) is not None
-        keys = ("mode", "thresh", "hier_thresh", "nms")
-        return {**{k: getattr(d, k) for k in keys}, "tree": tree, "report_depth": getattr(d, "siblings", 0)}
+        o = self.det.options
+        return {
+            "mode": o.mode,
+            "thresh": o.thresh,
+            "hier_thresh": o.hier_thresh,
+            "nms": o.nms,
+            "tree": self.det.region.tree is not None,
+            "report_depth": o.siblings,
+        }
 
     def unique(self, stem: str, ext: str) -> Path:
         name, k = f"{stem}{ext}", 1
@@ -101,10 +107,10 @@ class _Writer:
     def labels(self, det: Detections) -> list[str]:
         return [det.label_text(i, show_path=self.show_path, max_path=self.max_path) for i in range(len(det))]
 
-    def record(self, row: dict, det: Detections) -> list[dict]:
+    def record(self, row: dict[str, Any], det: Detections) -> list[dict[str, Any]]:
         """Write the JSON line of one image or frame; returns its detection records."""
         row["detections"] = det.to_records()
-        tree = getattr(self.det.model.region, "tree", None)
+        tree = self.det.region.tree
         if tree is not None:  # `yolo9000 eval` refuses predictions made with another tree
             row["tree_fingerprint"] = tree.fingerprint
         self.jsonl.write(json.dumps(row) + "\n")

@@ -1,0 +1,411 @@
+"""The `yolo9000 eval` command (yolo9000.commands.eval): models, saved predictions, trees and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from evaluation_helpers import AP_TP_FP_TP, WNID, node, toy_tree, toy_world, write_coco
+
+from wordtree import WordTree
+
+
+@pytest.fixture(scope="module")
+def tree() -> WordTree:
+    return toy_tree()
+
+
+def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
+    from yolo9000.cli import main
+
+    ckpt, gt, images, cls = toy_world(tmp_path, tree)
+    out = tmp_path / "report"
+    args = [
+        "eval",
+        "--checkpoint",
+        str(ckpt),
+        "--coco",
+        str(gt),
+        "--images",
+        str(images),
+        "--folders",
+        str(cls),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| detection | AP50 |" in printed and "top5_leaf" in printed
+    for f in (
+        "summary.json",
+        "per_class.csv",
+        "per_class.md",
+        "pr_curves.png",
+        "ap_per_class.png",
+        "classification.csv",
+        "depth_accuracy.png",
+        "distances.csv",
+    ):
+        assert (out / f).is_file(), f
+    summary = json.loads((out / "summary.json").read_text())
+    det, cl = summary["detection"], summary["classification"]
+    assert 0.0 <= det["AP50"] <= 1.0 and det["images"] == 3
+    assert det["unseen"]["classes"] == 2  # poodle (under boxed dog) and cat (no box on its path)
+    assert summary["meta"]["boxed_from"] == "model tree label maps"
+    assert cl["samples"] == 4 and 0.0 <= cl["top1_leaf"] <= cl["top5_leaf"] <= 1.0
+    per = pd.read_csv(out / "per_class.csv")
+    assert per.set_index("name")["group"].to_dict() == {"dog": "boxed", "poodle": "under_boxed", "cat": "never_boxed"}
+    # an existing report is never overwritten silently
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and len(err.strip().splitlines()) == 1
+    # `yolo9000 detect` output scored with --predictions gives the same table as running the model here
+    detect_out = tmp_path / "det"
+    assert summary["meta"]["detections"] > 0
+    assert (
+        main(
+            [
+                "detect",
+                "--checkpoint",
+                str(ckpt),
+                "--thresh",
+                "0.005",
+                "--out",
+                str(detect_out),
+                "--no-images",
+                "--no-summary",
+                "--quiet",
+                "--device",
+                "cpu",
+                str(images),
+            ]
+        )
+        == 0
+    )
+    out2 = tmp_path / "report2"
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(detect_out / "detections.jsonl"),
+                "--checkpoint",
+                str(ckpt),
+                "--coco",
+                str(gt),
+                "--out",
+                str(out2),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    pd.testing.assert_frame_equal(pd.read_csv(out2 / "per_class.csv"), per)
+    assert json.loads((out2 / "summary.json").read_text())["meta"]["detections"] == summary["meta"]["detections"]
+    assert main(args + ["--overwrite", "--scoring", "map", "--no-plots"]) == 0
+    assert json.loads((out / "summary.json").read_text())["meta"]["scoring"] == "map"
+
+
+def test_eval_cli_scores_saved_predictions(tmp_path, capsys):
+    from yolo9000.cli import main
+
+    cats = [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}]
+    gt = write_coco(
+        tmp_path / "gt.json",
+        {1: (100, 100), 2: (100, 100)},
+        [(1, 1, (10, 10, 40, 40)), (2, 1, (20, 20, 50, 50)), (2, 2, (0, 0, 30, 30))],
+        cats,
+    )
+    # JSON lines as `yolo9000 detect` writes them: one image per line, boxes x1 y1 x2 y2
+    lines = [
+        {
+            "image": "some/dir/img1.png",
+            "detections": [
+                {"box": [10, 10, 50, 50], "score": 0.9, "name": "dog"},
+                {"box": [60, 60, 90, 90], "score": 0.8, "name": "dog"},
+            ],
+        },
+        {
+            "image": "img2.png",
+            "detections": [
+                {"bbox": [20, 20, 50, 50], "score": 0.7, "category_id": 1},
+                {"box": [0, 0, 30, 30], "score": 0.6, "name": "cat"},
+            ],
+        },
+        {"image": "not_in_gt.png", "detections": [{"box": [0, 0, 1, 1], "score": 0.5, "name": "cat"}]},
+    ]
+    pred = tmp_path / "det.jsonl"
+    pred.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "r"
+    assert main(["eval", "--predictions", str(pred), "--coco", str(gt), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["detection"]["AP50"] == pytest.approx((AP_TP_FP_TP + 1) / 2, abs=1e-6)
+    assert "unseen" not in summary["detection"]  # flat labels: no tree, no box groups
+    # a COCO results list gives the same numbers
+    res = [
+        {"image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 40], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [60, 60, 30, 30], "score": 0.8},
+        {"image_id": 2, "category_id": 1, "bbox": [20, 20, 50, 50], "score": 0.7},
+        {"image_id": 2, "category_id": 2, "bbox": [0, 0, 30, 30], "score": 0.6},
+    ]
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    assert (
+        main(["eval", "--predictions", str(tmp_path / "res.json"), "--coco", str(gt), "--out", str(tmp_path / "r2")])
+        == 0
+    )
+    s2 = json.loads((tmp_path / "r2" / "summary.json").read_text())
+    assert s2["detection"]["AP"] == pytest.approx(summary["detection"]["AP"])
+    # a broken line is reported with its line number
+    capsys.readouterr()
+    pred.write_text(json.dumps(lines[0]) + "\n{oops\n")
+    assert main(["eval", "--predictions", str(pred), "--coco", str(gt), "--out", str(tmp_path / "r3")]) == 1
+    assert "det.jsonl: line 2" in capsys.readouterr().err
+    bad = {"image": "img1.png", "detections": [{"box": [1, 2, 3], "score": 0.5, "name": "dog"}]}
+    pred.write_text(json.dumps(bad) + "\n")
+    assert main(["eval", "--predictions", str(pred), "--coco", str(gt), "--out", str(tmp_path / "r4")]) == 1
+    assert "det.jsonl: line 1: 'box' must be 4 numbers" in capsys.readouterr().err
+
+
+def test_eval_cli_tree_predictions_with_train_map(tree, tmp_path):
+    pytest.importorskip("wordtree.formats")
+    from yolo9000.cli import main
+
+    tree_file = tmp_path / "tree.json"
+    tree.save(tree_file)
+    cats = [{"id": 1, "name": "dog", "wnid": WNID["dog"]}, {"id": 2, "name": "cat", "wnid": WNID["cat"]}]
+    gt = write_coco(tmp_path / "gt.json", {1: (100, 100)}, [(1, 1, (0, 0, 20, 20)), (1, 2, (50, 50, 20, 20))], cats)
+    lines = [
+        {
+            "image_id": 1,
+            "detections": [
+                {"box": [0, 0, 20, 20], "score": 0.9, "node": node(tree, "terrier")},  # credited to dog
+                {"box": [50, 50, 70, 70], "score": 0.8, "wnid": WNID["animal"]},
+            ],
+        }
+    ]  # too coarse for cat
+    pred = tmp_path / "p.jsonl"
+    pred.write_text("\n".join(json.dumps(x) for x in lines))
+    train_map = tmp_path / "train.map"  # Darknet .map: node index of each boxed class
+    train_map.write_text(f"{node(tree, 'dog')}\n")
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(pred),
+                "--tree",
+                str(tree_file),
+                "--coco",
+                str(gt),
+                "--train-maps",
+                str(train_map),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    det = json.loads((out / "summary.json").read_text())["detection"]
+    assert det["AP50"] == pytest.approx(0.5)
+    assert det["boxed"] == {
+        "classes": 1,
+        "AP": pytest.approx(1.0),
+        "AP50": pytest.approx(1.0),
+        "AP75": pytest.approx(1.0),
+    }
+    assert det["unseen"]["classes"] == 1 and det["unseen"]["AP50"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--coco", "missing.json"], "missing.json: COCO annotation file not found"),
+        ([], "nothing to evaluate"),
+        (["--checkpoint", "nope.pt", "--coco", "x.json"], "nope.pt: checkpoint not found"),
+        (["--predictions", "p.jsonl"], "--predictions needs the ground truth"),
+        (["--predictions", "p.jsonl", "--coco", "x.json", "--folders", "."], "cannot be used with --predictions"),
+    ],
+)
+def test_eval_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    from yolo9000.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    assert main(["eval", *argv, "--out", "rep"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_darknet_9k_tree_with_coco9k_map(reference_dir, tmp_path):
+    """Darknet's 9418-node tree: COCO categories placed by coco9k.map, a breed box credited to "dog"."""
+    from yolo9000.cli import main
+
+    dk = reference_dir / "darknet"
+    tree = WordTree.from_darknet(dk / "9k.tree", dk / "9k.names")
+    names = [ln.strip() for ln in (dk / "coco.names").read_text().splitlines() if ln.strip()]
+    cmap = [int(ln) for ln in (dk / "coco9k.map").read_text().splitlines() if ln.strip()]
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(names)][::-1]  # listed out of id order
+    dog, cat = names.index("dog"), names.index("cat")
+    gt = write_coco(
+        tmp_path / "gt.json", {1: (200, 200)}, [(1, dog + 1, (0, 0, 50, 50)), (1, cat + 1, (100, 100, 50, 50))], cats
+    )
+    breed = max(tree.subtree(cmap[dog]), key=lambda n: tree.depth[n])  # the deepest node under "dog"
+    above_cat = int(tree.parent[cmap[cat]])
+    lines = [
+        {
+            "image_id": 1,
+            "detections": [
+                {"box": [0, 0, 50, 50], "score": 0.9, "node": int(breed)},
+                {"box": [100, 100, 150, 150], "score": 0.8, "node": above_cat},
+            ],
+        }
+    ]  # coarser than "cat": no credit
+    pred = tmp_path / "p.jsonl"
+    pred.write_text(json.dumps(lines[0]) + "\n")
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "eval",
+                "--predictions",
+                str(pred),
+                "--tree",
+                str(dk / "9k.tree"),
+                "--names",
+                str(dk / "9k.names"),
+                "--coco",
+                str(gt),
+                "--category-map",
+                str(dk / "coco9k.map"),
+                "--train-maps",
+                str(dk / "coco9k.map"),
+                "--out",
+                str(out),
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    per = pd.read_csv(out / "per_class.csv").set_index("name")
+    assert per.loc["dog", "AP50"] == pytest.approx(1.0) and per.loc["cat", "AP50"] == pytest.approx(0.0)
+    assert per.sort_values("category_id")["node"].tolist() == cmap  # the .map is in category-id order
+    det = json.loads((out / "summary.json").read_text())["detection"]
+    assert det["boxed"]["classes"] == 2 and det["unseen"]["classes"] == 0
+    assert det["per_box"]["finer"] == pytest.approx(0.5) and det["per_box"]["coarser"] == pytest.approx(0.5)
+
+
+def test_eval_cli_flat_model(tmp_path):
+    """A flat (no tree) detector: classes map to COCO categories and class folders by name."""
+    from PIL import Image
+
+    from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import save_checkpoint
+    from yolo9000.darknet.templates import tiny_yolo
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "flat.pt", tiny_yolo(classes=2, size=64, width=0.125), names=["cat", "dog"])
+    rng = np.random.default_rng(1)
+    (tmp_path / "images").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "images" / f"img{i + 1}.png")
+        for c in ("cat", "dog"):
+            (tmp_path / "cls" / c).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "cls" / c / f"{i}.png")
+    cats = [{"id": 7, "name": "dog"}, {"id": 9, "name": "cat"}]
+    gt = write_coco(
+        tmp_path / "gt.json", {1: (64, 64), 2: (64, 64)}, [(1, 7, (0, 0, 30, 30)), (2, 9, (5, 5, 40, 40))], cats
+    )
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(ckpt),
+                "--coco",
+                str(gt),
+                "--images",
+                str(tmp_path / "images"),
+                "--folders",
+                str(tmp_path / "cls"),
+                "--out",
+                str(out),
+                "--no-plots",
+                "--no-progress",
+                "--max-images",
+                "1",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["detection"]["images"] == 1  # --max-images
+    assert summary["meta"]["tree_nodes"] is None and "unseen" not in summary["detection"]
+    cl = summary["classification"]
+    assert cl["samples"] == 4 and cl["top5"] == 1.0 and cl["top1"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    per = pd.read_csv(out / "per_class.csv")
+    assert per["category_id"].tolist() == [7, 9] and per["n_det"].sum() > 0
+
+
+def test_eval_cli_classifier_on_folders(tmp_path, capsys):
+    """A Darknet classifier (no [region]) is evaluated on class folders, from a cfg or a checkpoint; detection
+    evaluation refuses it in one line."""
+    from PIL import Image
+
+    from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import save_checkpoint
+    from yolo9000.darknet.templates import darknet19
+    from yolo9000.darknet.weights import save_weights
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = darknet19(classes=2, size=64)
+    (tmp_path / "c.cfg").write_text(model.cfg_text)
+    save_weights(model, tmp_path / "c.weights")
+    ckpt = save_checkpoint(tmp_path / "c.pt", model, names=["cat", "dog"])
+    rng = np.random.default_rng(2)
+    for c in ("cat", "dog"):
+        (tmp_path / "cls" / c).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / "cls" / c / "0.png")
+    common = ["--folders", str(tmp_path / "cls"), "--no-plots", "--no-progress", "--device", "cpu"]
+    from_cfg = ["--cfg", str(tmp_path / "c.cfg"), "--weights", str(tmp_path / "c.weights")]
+    for i, model_args in enumerate((from_cfg, ["--checkpoint", str(ckpt)])):
+        assert main(["eval", *model_args, *common, "--out", str(tmp_path / f"r{i}")]) == 0
+        cl = json.loads((tmp_path / f"r{i}" / "summary.json").read_text())["classification"]
+        assert cl["samples"] == 2 and cl["top5"] == 1.0
+    capsys.readouterr()
+    gt = write_coco(tmp_path / "gt.json", {1: (50, 40)}, [(1, 1, (0, 0, 10, 10))], [{"id": 1, "name": "cat"}])
+    argv = [
+        "eval",
+        "--checkpoint",
+        str(ckpt),
+        "--coco",
+        str(gt),
+        "--images",
+        str(tmp_path / "cls"),
+        "--out",
+        str(tmp_path / "x"),
+    ]
+    assert main(argv + ["--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no [region] layer, so it cannot detect" in err and len(err.splitlines()) == 1
+
+
+def test_decode_options_from_eval_args():
+    """One DecodeOptions from eval's options, with eval's defaults (a low .005 threshold for mAP)."""
+    from yolo9000.cli import build_parser
+    from yolo9000.commands.options import decode_options
+    from yolo9000.detection.decode import DecodeOptions
+
+    assert decode_options(build_parser().parse_args(["eval"])) == DecodeOptions(thresh=0.005)
+    args = build_parser().parse_args(
+        ["eval", "--thresh", "0", "--hier-thresh", "0.7", "--nms", "1", "--mode", "darknet"]
+    )
+    assert decode_options(args) == DecodeOptions(thresh=0.0, hier_thresh=0.7, nms=1.0, mode="darknet")
