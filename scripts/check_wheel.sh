@@ -80,7 +80,7 @@ import torch
 from PIL import Image
 
 from yolo9000.darknet.checkpoint import save_checkpoint
-from yolo9000.darknet.models import tiny_yolo
+from yolo9000.darknet.templates import tiny_yolo
 
 torch.manual_seed(0)
 model = tiny_yolo(classes=3, size=64, width=0.25)
