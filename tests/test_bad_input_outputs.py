@@ -4,6 +4,7 @@ that `--resume` continues."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import tiny_data as td
 import torch
+import write_faults as wf
 
 from wordtree.cli import main as wordtree_main
 from wordtree.files import OUTPUT_MARKER
@@ -417,3 +419,127 @@ def test_interrupted_while_writing_a_checkpoint_then_resume(env, tmp_path):
     assert torch.load(out / "last.pt", weights_only=False)["step"] == 2
     assert main(["train", "--out", str(out), "--resume"]) == 0
     assert torch.load(out / "last.pt", weights_only=False)["step"] == 4
+
+
+# --- a write that fails: one line naming the file, the reason (sizes for a full disk) and what was kept --------
+
+
+def _error_line(err: str, command: str) -> str:
+    """The one line a failed command printed (no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err and "Errno" not in err, err
+    assert lines[0].startswith(f"yolo9000 {command}: error: "), lines[0]
+    return lines[0].removeprefix(f"yolo9000 {command}: error: ")
+
+
+_FULL = r"cannot write: no space left on device \(needs [\d.]+ (KiB|MiB), [\d.]+ (bytes|KiB|MiB|GiB|TiB) free\)"
+
+
+def _export(env, out: Path) -> list[str]:
+    return ["export", "--checkpoint", str(env["ckpt"]), "-o", str(out)]
+
+
+def test_export_to_a_full_disk(env, tmp_path, capsys):
+    """A real 64 KiB tmpfs (root only): the ONNX does not fit."""
+    with wf.tmpfs(tmp_path / "disk", 64 * 1024) as disk:
+        rc, err = _run(_export(env, disk / "m.onnx"), capsys)
+        assert rc == 1
+        line = _error_line(err, "export")
+        assert re.fullmatch(rf"{re.escape(str(disk / 'm.onnx'))}: {_FULL}; nothing was written", line), line
+        assert os.listdir(disk) == []
+
+
+def test_export_to_a_disk_that_fills_part_way(env, tmp_path, capsys, monkeypatch):
+    """The same with a failing writer (anywhere): 1000 bytes fit, 2 KiB are free."""
+    wf.fill_disk(monkeypatch, room=1000, free=2048)
+    out = tmp_path / "m.onnx"
+    rc, err = _run(_export(env, out), capsys)
+    monkeypatch.undo()
+    assert rc == 1
+    line = _error_line(err, "export")
+    assert re.fullmatch(
+        rf"{re.escape(str(out))}: cannot write: no space left on device \(needs [\d.]+ KiB, 2\.0 KiB free\); "
+        r"nothing was written",
+        line,
+    ), line
+    assert os.listdir(tmp_path) == []
+
+
+def test_export_into_a_read_only_folder(env, tmp_path, capsys):
+    with wf.read_only_folder(tmp_path / "ro") as folder:
+        rc, err = _run(_export(env, folder / "m.onnx"), capsys)
+        assert rc == 1
+        line = _error_line(err, "export")
+        assert re.fullmatch(
+            rf"{re.escape(str(folder / 'm.onnx'))}: cannot create it in {re.escape(str(folder))}: "
+            r"(read-only file system|permission denied); nothing was written",
+            line,
+        ), line
+        with pytest.raises(OSError, match="read-only file system|permission denied"):
+            main(["-v", *_export(env, folder / "m.onnx")])  # -v: the error itself, with its traceback
+
+
+def test_train_checkpoint_on_a_full_disk_keeps_the_previous(env, tmp_path, capsys):
+    """A real tmpfs with room for one checkpoint but not two (the new one is written beside the old one): the
+    step-2 save fails with torch's "unexpected pos"; train ends with the one line, the step-1 last.pt intact."""
+    room = int(env["ckpt"].stat().st_size * 1.5) + 64 * 1024
+    with wf.tmpfs(tmp_path / "disk", room) as disk:
+        out = disk / "run"
+        rc, err = _run(_train_args(env, out, "--save-every", "1"), capsys)
+        assert rc == 1
+        line = _error_line(err, "train")
+        assert re.fullmatch(rf"{re.escape(str(out / 'last.pt'))}: {_FULL}; the previous last\.pt is unchanged", line)
+        assert torch.load(out / "last.pt", weights_only=False)["step"] == 1
+        assert not list(out.glob(".last.pt*")), "the failed write left its temporary file"
+
+
+def test_train_checkpoint_on_a_disk_that_fills_part_way(env, tmp_path, capsys, monkeypatch):
+    """The same with a failing writer (anywhere): the second checkpoint's torch.save hits a full disk half-way."""
+    real_save, saves = torch.save, []
+
+    def save_then_fill(obj, f, *args, **kwargs):
+        if not hasattr(f, "fileno"):  # the checkpoint's size measured for the message
+            return real_save(obj, f, *args, **kwargs)
+        saves.append(1)
+        if len(saves) < 2:
+            return real_save(obj, f, *args, **kwargs)
+        f.write(b"PK\x03\x04" + b"\0" * 1000)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", save_then_fill)
+    out = tmp_path / "run"
+    rc, err = _run(_train_args(env, out, "--save-every", "1"), capsys)
+    monkeypatch.undo()
+    assert rc == 1
+    line = _error_line(err, "train")
+    assert re.fullmatch(rf"{re.escape(str(out / 'last.pt'))}: {_FULL}; the previous last\.pt is unchanged", line)
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == 1
+    assert not list(out.glob(".last.pt*"))
+
+
+@pytest.mark.parametrize("kind", ["detect", "eval"])
+def test_detect_and_eval_on_a_full_disk(env, tmp_path, capsys, kind):
+    """A real 16 KiB tmpfs: whichever file does not fit is named, with the reason; no traceback."""
+    with wf.tmpfs(tmp_path / "disk", 16 * 1024) as disk:
+        rc, err = _run(_commands(env, disk / "out")[kind], capsys)
+        assert rc == 1
+        line = _error_line(err, kind)
+        assert re.fullmatch(
+            rf"{re.escape(str(disk / 'out'))}/\S+: cannot write: no space left on device \(.*free\); "
+            r"(nothing was written|the previous \S+ is unchanged)",
+            line,
+        ), line
+
+
+def test_build_wordtree_into_a_read_only_folder(env, tmp_path, capsys, wnids):
+    pytest.importorskip("nltk")
+    with wf.read_only_folder(tmp_path / "ro") as folder:
+        rc, err = _run(_commands(env, folder)["build-wordtree"], capsys)
+        assert rc == 1
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert re.fullmatch(
+            rf"build-wordtree: error: {re.escape(str(folder))}/\S+: cannot create it in {re.escape(str(folder))}: "
+            r"(read-only file system|permission denied); nothing was written",
+            lines[0],
+        ), lines[0]

@@ -2,17 +2,22 @@
 
 Every file the toolkit writes goes through `atomic_open` (a temporary file in the target folder, flushed,
 fsynced and renamed into place), so an interrupted run leaves the old file or the new one, never half of one.
+A write that fails (a full disk, a read-only folder) raises `WriteFailed`, whose message is the one line the
+commands print: the file, the reason (for a full disk, the bytes needed and free) and what was kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 ENV_CACHE = "YOLO9000_CACHE"
 
@@ -38,42 +43,202 @@ def _new_file_mode(path: Path) -> int:
     return 0o666 & ~mask
 
 
+#: Errors that mean the disk (or the user's quota, or the largest file allowed) is full
+_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _size(n: int) -> str:
+    """`n` bytes for a person: "512 bytes", "60.0 KiB", "1.2 GiB"."""
+    if n < 1024:
+        return f"{n} byte{'s' if n != 1 else ''}"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """The bytes free to this user on the filesystem of `folder` (or of its nearest existing parent)."""
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
+
+
+class WriteFailed(OSError):
+    """A file that could not be written: one line naming the file, the reason (for a full disk, how much was
+    needed and how much is free) and what was kept. The writers of this module raise it in place of the
+    OSError of a failed write (its `errno` is that error's); the command lines print it as it is.
+
+    `needed` is the size of the file being written (None when unknown; `at_least` when only a lower bound is
+    known), `free` the bytes free on its filesystem after the failed write was removed."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        reason: str,
+        *,
+        code: int | None = None,
+        folder: bool = False,
+        needed: int | None = None,
+        at_least: bool = False,
+        free: int | None = None,
+        kept: str | None = None,
+    ) -> None:
+        super().__init__(code, reason)
+        self.path = Path(path)
+        self.reason = reason
+        self.folder = folder  # the folder refused the file (could not create it there)
+        self.needed, self.at_least, self.free = needed, at_least, free
+        if kept is None:
+            kept = f"the previous {self.path.name} is unchanged" if self.path.exists() else "nothing was written"
+        self.kept = kept
+
+    @property
+    def out_of_space(self) -> bool:
+        """True when the filesystem (or quota) was full."""
+        return self.errno in _SPACE_ERRNOS
+
+    def __str__(self) -> str:
+        head = f"cannot create it in {self.path.parent}" if self.folder else "cannot write"
+        sizes = []
+        if self.out_of_space and self.needed is not None:
+            sizes.append(f"needs {'more than ' if self.at_least else ''}{_size(self.needed)}")
+        if self.out_of_space and self.free is not None:
+            sizes.append(f"{_size(self.free)} free")
+        extra = f" ({', '.join(sizes)})" if sizes else ""
+        return f"{self.path}: {head}: {self.reason}{extra}; {self.kept}"
+
+
+def _reason(exc: OSError) -> str:
+    """The strerror of `exc` as the middle of a sentence ("no space left on device")."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def write_failed(
+    path: str | Path,
+    exc: OSError | None,
+    *,
+    needed: int | None = None,
+    at_least: bool = False,
+    folder: bool = False,
+    kept: str | None = None,
+) -> WriteFailed:
+    """The `WriteFailed` for `path` from the OSError `exc` of a failed write (None: a write cut short with no
+    error given, as torch reports one; it counts as a full disk when less than `needed` is free).
+
+    Call it after the partial file was removed: the free space and what was kept are measured now."""
+    path = Path(path)
+    if isinstance(exc, WriteFailed):
+        return exc
+    free = _free_bytes(path.parent)
+    code = exc.errno if exc is not None else None
+    if code is None and needed is not None and free is not None and free < needed:
+        code = errno.ENOSPC  # torch reports a short write without its error: the disk was full
+    if exc is not None:
+        reason = _reason(exc)
+    else:
+        reason = "no space left on device" if code == errno.ENOSPC else "the write was cut short"
+    return WriteFailed(path, reason, code=code, folder=folder, needed=needed, at_least=at_least, free=free, kept=kept)
+
+
+def _is_write_error(exc: BaseException, *names: str) -> TypeGuard[OSError]:
+    """An OSError of the operating system (errno set) on one of the files `names` (or on an open file: no name),
+    not one a library raises for its own reasons (PIL's "cannot write mode P as JPEG" has no errno)."""
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return False
+    return exc.filename is None or os.fspath(exc.filename) in names
+
+
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+def writing(path: str | Path, *, needed: int | None = None, kept: str | None = None) -> Iterator[None]:
+    """Turn an OSError of the operating system raised in the block into the `WriteFailed` of `path`: for
+    writers that cannot go through `atomic_open` (appending a log, a library writing its own files). `kept`
+    says what is left on a failure (default: "the previous NAME is unchanged" or "nothing was written")."""
+    path = Path(path)
+    try:
+        yield
+    except WriteFailed:
+        raise
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise write_failed(path, exc, needed=needed, kept=kept) from exc
+
+
+def _raw_file(fd: int) -> io.FileIO:
+    """The unbuffered file of the descriptor `fd` (a seam for the tests' full disk)."""
+    return io.FileIO(fd, "w")
+
+
+class _Writer(io.BufferedWriter):
+    """A buffered writer that hides its descriptor (`fileno` is unsupported), so that every byte goes through
+    `write`, where a full disk raises: libraries that write to a descriptor themselves ignore a short write
+    (PIL's encoders leave a truncated picture on a full disk without a word)."""
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno: write through write() (wordtree.files.atomic_open)")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", *, size: int | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file beside `path` for writing (`mode` "w" text UTF-8 with \\n, or "wb"); on a clean
-    exit it is flushed, fsynced, given normal permissions and renamed over `path`; on an error it is removed."""
+    exit it is flushed, fsynced, given normal permissions and renamed over `path`; on an error it is removed.
+
+    A write that fails (a full disk, a read-only or forbidden folder) raises `WriteFailed`: one line naming
+    `path`, the reason (with the bytes needed, `size` when given, and free for a full disk) and what was kept
+    (the previous file is never touched)."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        if mode == "w":
-            fh: IO[Any] = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-        else:
-            fh = os.fdopen(fd, "wb")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise write_failed(path, exc, needed=size, folder=True) from exc
+    written = 0
+    try:
+        raw = _raw_file(fd)
+        binary = _Writer(raw)
+        fh: IO[Any] = binary if mode == "wb" else io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
         with fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(raw.fileno())
         os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
-            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                written = os.path.getsize(tmp)
+            with contextlib.suppress(OSError):  # the error of the write is the one to report
+                os.unlink(tmp)
+        if _is_write_error(exc, tmp, str(path)):
+            at_least = size is None  # only what reached the disk is known
+            raise write_failed(
+                path, exc, needed=size if size is not None else written or None, at_least=at_least
+            ) from exc
         raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` atomically (see `atomic_open`); returns the path."""
-    with atomic_open(path, "w") as fh:
+    """Write `text` to `path` atomically (see `atomic_open`; a failed write raises `WriteFailed`); returns the
+    path."""
+    with atomic_open(path, "w", size=len(text.encode("utf-8"))) as fh:
         fh.write(text)
     return Path(path)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically (see `atomic_open`); returns the path."""
-    with atomic_open(path, "wb") as fh:
+    """Write `data` to `path` atomically (see `atomic_open`; a failed write raises `WriteFailed`); returns the
+    path."""
+    with atomic_open(path, "wb", size=len(data)) as fh:
         fh.write(data)
     return Path(path)
 

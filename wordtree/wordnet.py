@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:  # NLTK ships no types: these read as Any to mypy, as names to people
     from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
 
-from wordtree.files import ENV_CACHE, atomic_open, cache_dir  # noqa: F401  (ENV_CACHE: documented here)
+from wordtree.files import ENV_CACHE, atomic_open, cache_dir, writing  # noqa: F401  (ENV_CACHE: documented here)
 
 log = logging.getLogger(__name__)
 
@@ -225,27 +225,28 @@ def _assemble_system_copy(src: Path) -> Path:
     missing = [f for f in REQUIRED_FILES if not (src / f).is_file()]
     if missing:
         raise WordNetNotFound(f"{src}: incomplete WordNet copy (missing {', '.join(missing)}); {INSTALL_HINT}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".wordnet-", dir=dest.parent))
-    try:
-        for f in REQUIRED_FILES + OPTIONAL_FILES:
-            if (src / f).is_file():
-                shutil.copyfile(src / f, tmp / f)  # a copy, not a link: NLTK rejects links leaving its root
-        if (src / "lexnames").is_file():
-            shutil.copyfile(src / "lexnames", tmp / "lexnames")
-        else:
-            (tmp / "lexnames").write_text(lexnames_text())
-        (tmp / ".source").write_text(want)
-        if dest.exists():
-            shutil.rmtree(dest, ignore_errors=True)
+    with writing(dest):  # a full disk or read-only cache folder is one line naming it
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".wordnet-", dir=dest.parent))
         try:
-            os.replace(tmp, dest)
-        except OSError:
-            if not _is_wordnet_dir(dest):  # else another process assembled it at the same moment
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            for f in REQUIRED_FILES + OPTIONAL_FILES:
+                if (src / f).is_file():
+                    shutil.copyfile(src / f, tmp / f)  # a copy, not a link: NLTK rejects links leaving its root
+            if (src / "lexnames").is_file():
+                shutil.copyfile(src / "lexnames", tmp / "lexnames")
+            else:
+                (tmp / "lexnames").write_text(lexnames_text())
+            (tmp / ".source").write_text(want)
+            if dest.exists():
+                shutil.rmtree(dest, ignore_errors=True)
+            try:
+                os.replace(tmp, dest)
+            except OSError:
+                if not _is_wordnet_dir(dest):  # else another process assembled it at the same moment
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     log.info("assembled an NLTK-shaped WordNet copy from %s in %s", src, dest)
     return dest
 

@@ -27,6 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(exc: BaseException) -> str:
+    """The one line printed for an error that ends a command: its message, or for a plain OSError of the
+    operating system (one no writer turned into `wordtree.files.WriteFailed`, which names the file, the reason
+    and what was kept), "FILE: reason" rather than Python's "[Errno 28] ... 'FILE'"."""
+    if isinstance(exc, OSError) and type(exc).__str__ is OSError.__str__ and exc.strerror:
+        names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+        return f"{' -> '.join(names)}: {exc.strerror}" if names else exc.strerror
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `yolo9000` console script."""
     parser = build_parser()
@@ -43,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
-        # user errors surface as one clear line; use -v for the traceback
+    except (OSError, ValueError, RuntimeError) as exc:
+        # user errors and failed writes (wordtree.files.WriteFailed: the file, the reason, what was kept)
+        # surface as one clear line; use -v for the traceback
         if args.verbose:
             raise
-        print(f"yolo9000 {args.command}: error: {exc}", file=sys.stderr)
+        print(f"yolo9000 {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
 
 

@@ -97,8 +97,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out}: already exists; yolo9000 cfg never overwrites a file, choose another -o")
     outputs = prepare_output_files([out], command="yolo9000 cfg", inputs=[args.tree], flag="-o")
     text = cfg_text(args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, text)
+    write_text_atomic(out, text)  # it makes the folder; a failed write is one line (WriteFailed)
     outputs.record()
     tree = f" --tree {args.tree}" if args.tree is not None else ""
     print(f"wrote {out} ({args.template} template{f' for the tree {args.tree}' if tree else ''})")

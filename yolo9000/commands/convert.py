@@ -98,7 +98,6 @@ def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
     if model.tree is None and names:
         outs.append(directory / f"{stem}.names")
     outputs = _check_free(outs, force, [checkpoint])
-    directory.mkdir(parents=True, exist_ok=True)
     text = model.cfg_text
     text = re.sub(r"(?m)^[ \t]*#[ \t]*tree_fingerprint[ \t]*=.*\n?", "", text)  # one line, ours, below
     if model.tree is not None:

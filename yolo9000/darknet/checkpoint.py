@@ -14,18 +14,77 @@ from typing import Any
 
 import torch
 
-from wordtree.files import atomic_open
+from wordtree.files import WriteFailed, atomic_open, write_failed
 from wordtree.formats import tree_from_dict, tree_to_dict
 from yolo9000.darknet.model import DarknetModel
 
 CHECKPOINT_VERSION = 1
 
 
+class _ByteCounter:
+    """A write-only file that keeps only the count of the bytes written to it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, data: bytes) -> int:
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to flush."""
+
+
+def _saved_size(obj: Any) -> int | None:
+    """The size of `obj` saved by torch.save (serialized into a counter, not into memory); None if it fails."""
+    counter = _ByteCounter()
+    try:
+        torch.save(obj, counter)  # type: ignore[arg-type]  # torch's stub wants a BinaryIO; write() suffices
+    except Exception:  # noqa: BLE001 - the size is a courtesy of the error message
+        return None
+    return counter.count
+
+
+def _oserror_under(exc: BaseException) -> OSError | None:
+    """The OSError of the operating system that `exc` was raised over (torch reports a failed write of its
+    zip writer as "[enforce fail at inline_container.cc] unexpected pos A vs B" over the OSError), if any."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _short_write(exc: RuntimeError) -> bool:
+    """torch's error for a file that took fewer bytes than it wrote (a full disk)."""
+    text = str(exc)
+    return "unexpected pos" in text or "inline_container" in text or "PytorchStreamWriter failed" in text
+
+
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temp file in the target folder, fsync, then rename over `path` (never half-written)."""
+    """torch.save to a temp file in the target folder, fsync, then rename over `path` (never half-written).
+
+    A save that fails for a full disk or a read-only / forbidden folder raises `wordtree.files.WriteFailed`:
+    one line naming `path`, the reason (for a full disk, the checkpoint's size and the space free) and what
+    was kept (the previous file is unchanged)."""
     path = Path(path)
-    with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
+    try:
+        with atomic_open(path, "wb") as f:
+            torch.save(obj, f)
+    except WriteFailed as exc:
+        # failed when flushing after torch.save: only what reached the disk is known, measure the whole save
+        size = _saved_size(obj) if exc.out_of_space and exc.at_least else None
+        if size is None:
+            raise
+        raise write_failed(path, _oserror_under(exc.__cause__ or exc), needed=size) from exc.__cause__
+    except RuntimeError as exc:
+        cause = _oserror_under(exc)
+        if cause is None and not _short_write(exc):
+            raise
+        raise write_failed(path, cause, needed=_saved_size(obj)) from exc
     return path
 
 

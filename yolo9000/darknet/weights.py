@@ -195,7 +195,8 @@ def save_weights(
         struct.pack("<3i", major, minor, revision),
         struct.pack("<Q" if _seen_is_long(major, minor) else "<i", int(seen)),
     ]
-    with atomic_open(p, "wb") as f:
+    size = sum(len(part) for part in parts) + 4 * weight_count(model)  # for the message of a full disk
+    with atomic_open(p, "wb", size=size) as f:
         for part in parts:
             f.write(part)
         for block in model.conv_blocks():
