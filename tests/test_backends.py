@@ -230,3 +230,22 @@ def test_decoding_raw_logits_gives_the_full_activations_detections(tree):
                         assert torch.equal(w.path, g.path) and torch.equal(w.walk, g.walk)
                     found += len(w)
     assert found > 0
+
+
+def test_one_loader_for_checkpoints_cfgs_and_exported_models(models):
+    """`load_detector_model` (detect's, eval's and export's loader) loads an exported model into its runtime."""
+    from yolo9000.darknet.model import DarknetModel
+    from yolo9000.inference.detector import load_detector_model
+
+    model, names = load_detector_model(model=models / "flat.onnx")
+    assert (
+        isinstance(model, B.RuntimeModel) and model.backend.name == "onnxruntime" and names == ["red", "green", "blue"]
+    )
+    renamed = models / "renamed.names"
+    renamed.write_text("a\nb\nc\n")
+    assert load_detector_model(model=models / "flat.onnx", names=renamed)[1] == ["a", "b", "c"]
+    tree_model, tree_names = load_detector_model(model=models / "tree.onnx")
+    assert tree_model.tree is not None and tree_names == list(toy_tree().names)
+    assert isinstance(load_detector_model(checkpoint=models / "tree.pt")[0], DarknetModel)
+    with pytest.raises(ValueError, match="drop --checkpoint, --tree"):
+        load_detector_model(model=models / "tree.onnx", checkpoint=models / "tree.pt", tree="t.json")

@@ -71,6 +71,71 @@ def test_unknown_label_map_name(coco, tree):
         CocoDetection(coco, None, tree, label_map="imagenet")
 
 
+def test_one_category_rule_for_training_and_evaluation(coco, tree):
+    """Training (`CocoDetection`) and evaluation (`category_nodes`) place every category on the same node."""
+    from yolo9000.evaluation.coco import category_ids, category_nodes, load_coco
+
+    ds = CocoDetection(coco, None, tree)
+    gt = load_coco(coco)
+    assert dict(zip(category_ids(gt), category_nodes(gt, tree).tolist())) == ds.cat_to_node
+    # the leniencies are arguments of both sides, and on both they only place what the strict rules leave out
+    _rewrite(coco, lambda d: d["categories"].append({"id": 11, "name": "dog"}))  # only its display name says
+    with pytest.raises(ValueError, match=r"'dog' \(id 11\) has no 'node' or 'wnid'"):
+        CocoDetection(coco, None, tree)
+    with pytest.raises(ValueError, match=r"'dog' \(id 11\) has no 'node' or 'wnid'"):
+        category_nodes(load_coco(coco), tree, display_names=False)
+    lenient = CocoDetection(coco, None, tree, display_names=True)
+    assert lenient.cat_to_node == {**ds.cat_to_node, 11: tree.index("n90000004")}
+    gt = load_coco(coco)
+    assert dict(zip(category_ids(gt), category_nodes(gt, tree).tolist())) == lenient.cat_to_node
+
+
+def test_category_rule_order_and_leniencies(tree):
+    from yolo9000.data.coco import category_nodes_of
+
+    cats = [
+        {"id": 1, "name": "cat", "node": "n90000006"},  # its own node wins over its name
+        {"id": 2, "name": "vehicle"},  # the tree's label map
+        {"id": 3, "name": "n90000007"},  # a node id as name (display_names)
+        {"id": 4, "name": "dog"},  # a unique display name (display_names)
+    ]
+    got = category_nodes_of(cats, tree, display_names=True)
+    assert got == [tree.index(w) for w in ("n90000006", "n90000003", "n90000007", "n90000004")]
+    with pytest.raises(ValueError, match=r"'n90000007' \(id 3\) has no 'node' or 'wnid'"):
+        category_nodes_of(cats, tree)
+    with pytest.raises(ValueError, match=r"'unicorn' \(id 5\) matches no tree node"):
+        category_nodes_of([{"id": 5, "name": "unicorn"}], tree, display_names=True)
+
+
+def test_coco_table_is_a_leniency_for_coco_style_names():
+    """COCO's own names (without node fields) find their WordNet nodes through the shipped table, when asked."""
+    from wordtree import WordTree
+    from yolo9000.data.coco import category_nodes_of, coco_table
+
+    table = coco_table()
+    names = ["person", "dog", "cat", "car", "bus"]
+    tree = WordTree.from_edges({table[n]: None for n in names}, {table[n]: f"node {n}" for n in names})
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(names)]
+    assert category_nodes_of(cats, tree, coco_names=True) == [tree.index(table[n]) for n in names]
+    with pytest.raises(ValueError, match=r"'person' \(id 1\) has no 'node'"):
+        category_nodes_of(cats, tree)
+    mapping, _ = map_categories(cats, tree, coco_names=True)
+    assert mapping == {i + 1: tree.index(table[n]) for i, n in enumerate(names)}
+
+
+def test_a_name_two_label_maps_send_apart_needs_one_map(tree):
+    from wordtree import LabelMap
+    from yolo9000.data.coco import category_nodes_of
+
+    two = tree.with_label_maps([LabelMap("other", ("vehicle",), ("n90000006",))])
+    cats = [{"id": 7, "name": "vehicle"}]
+    for lenient in (False, True):  # the same refusal in training and evaluation
+        with pytest.raises(ValueError, match="'vehicle' .* several nodes .*pass a label map name"):
+            category_nodes_of(cats, two, coco_names=lenient, display_names=lenient)
+    assert category_nodes_of(cats, two, label_map="other") == [tree.index("n90000006")]
+    assert map_categories(cats, two, label_map="detection")[0] == {7: tree.index("n90000003")}
+
+
 def test_corrupt_json(coco, tree):
     coco.write_text('{"images": [1, 2')
     with pytest.raises(ValueError, match=r"annotations\.json: not valid JSON \(line 1"):

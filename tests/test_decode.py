@@ -409,6 +409,18 @@ def test_tree_paper_and_darknet_modes():
     assert rec["node"] == 5 and rec["name"] == "terrier"
 
 
+def test_tree_records_name_every_node_by_id_too():
+    """Detections.to_records: the box's node, its path and its walk's levels all carry the node's "id"."""
+    pytest.importorskip("wordtree.softmax")
+    out, tree = tree_out([[0.9, 0.1, 0.8, 0.2, 1.0, 0.7, 0.3]], [0.8])
+    (det,) = decode(out, region([[1, 1]], len(tree), tree), thresh=0.25, siblings=2)
+    rec = det.to_records()[0]
+    assert rec["id"] == tree.ids[rec["node"]]
+    assert [p["id"] for p in rec["path"]] == [tree.ids[p["node"]] for p in rec["path"]]
+    assert rec["walk"] and [w["id"] for w in rec["walk"]] == [tree.ids[w["node"]] for w in rec["walk"]]
+    assert list(rec["walk"][0]) == ["node", "id", "name", "prob", "abs", "siblings"]
+
+
 def test_tree_per_node_nms_and_class_map():
     pytest.importorskip("wordtree.softmax")
     deep = [0.9, 0.1, 0.8, 0.2, 1.0, 0.9, 0.1]  # terrier

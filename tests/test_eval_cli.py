@@ -108,7 +108,9 @@ def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
     pd.testing.assert_frame_equal(pd.read_csv(out2 / "per_class.csv"), per)
     assert json.loads((out2 / "summary.json").read_text())["meta"]["detections"] == summary["meta"]["detections"]
     assert main(args + ["--overwrite", "--scoring", "map", "--no-plots"]) == 0
-    assert json.loads((out / "summary.json").read_text())["meta"]["scoring"] == "map"
+    meta = json.loads((out / "summary.json").read_text())["meta"]
+    assert meta["scoring"] == "map" and meta["thresh"] == 0.005 and meta["tree_nms"] is False
+    assert meta["backend"] == "torch" and meta["precision"] == "fp32" and meta["size"] == [64, 64]
 
 
 def test_eval_cli_scores_saved_predictions(tmp_path, capsys):
@@ -211,7 +213,10 @@ def test_eval_cli_tree_predictions_with_train_map(tree, tmp_path):
         )
         == 0
     )
-    det = json.loads((out / "summary.json").read_text())["detection"]
+    summary = json.loads((out / "summary.json").read_text())
+    det = summary["detection"]
+    # saved predictions: no decoding, runtime or scoring applied, so summary.json records none
+    assert set(summary["meta"]) == {"predictions", "coco", "folders", "tree_nodes", "boxed_from", "detections"}
     assert det["AP50"] == pytest.approx(0.5)
     assert det["boxed"] == {
         "classes": 1,
@@ -230,6 +235,9 @@ def test_eval_cli_tree_predictions_with_train_map(tree, tmp_path):
         (["--checkpoint", "nope.pt", "--coco", "x.json"], "nope.pt: checkpoint not found"),
         (["--predictions", "p.jsonl"], "--predictions needs the ground truth"),
         (["--predictions", "p.jsonl", "--coco", "x.json", "--folders", "."], "cannot be used with --predictions"),
+        (["--model", "m.onnx", "--coco", "x.json", "--folders", "."], "--folders needs --checkpoint or --cfg"),
+        (["--model", "x.json", "--checkpoint", "x.json", "--coco", "x.json"], "drop --checkpoint"),
+        (["--model", "x.json", "--coco", "x.json"], "expected an exported .onnx or OpenVINO .xml"),
     ],
 )
 def test_eval_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, message):
@@ -409,3 +417,66 @@ def test_decode_options_from_eval_args():
         ["eval", "--thresh", "0", "--hier-thresh", "0.7", "--nms", "1", "--mode", "darknet"]
     )
     assert decode_options(args) == DecodeOptions(thresh=0.0, hier_thresh=0.7, nms=1.0, mode="darknet")
+
+
+def test_eval_has_every_decode_and_runtime_option_of_detect():
+    """One set of definitions: eval's decoding and runtime options are detect's, with detect's defaults (but
+    mAP's low score threshold)."""
+    from yolo9000.cli import build_parser
+
+    parser = build_parser()
+    detect = vars(parser.parse_args(["detect"]))
+    evaluate = vars(parser.parse_args(["eval"]))
+    shared = (
+        "hier_thresh nms mode agnostic_nms tree_nms size device backend batch_size precision exact_letterbox "
+        "ignore_exif workers model checkpoint cfg weights tree names"
+    ).split()
+    assert {k: evaluate[k] for k in shared} == {k: detect[k] for k in shared}
+    assert (detect["thresh"], evaluate["thresh"]) == (0.25, 0.005)
+    args = parser.parse_args(["eval", "--tree-nms", "--backend", "onnxruntime", "--precision", "fast"])
+    assert (args.tree_nms, args.backend, args.precision) == (True, "onnxruntime", "fast")
+
+
+def test_eval_of_an_exported_model_scores_as_its_checkpoint(tmp_path, capsys):
+    """`eval --model FILE.onnx` runs the same Detector in ONNX Runtime: the same AP (to 1e-3) as the checkpoint."""
+    pytest.importorskip("onnxruntime")
+    from PIL import Image
+    from test_detect_cli import toy_tree, toy_tree_checkpoint
+
+    from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import load_model
+    from yolo9000.data.image_io import read_image
+    from yolo9000.inference.detector import Detector
+    from yolo9000.inference.export import export_onnx
+
+    ckpt = toy_tree_checkpoint(tmp_path / "tree.pt", 0.5, [3.0, 0, 3.0, 0, 0, 2.0, 0])
+    onnx = export_onnx(load_model(ckpt), tmp_path / "tree.onnx")
+    tree = toy_tree()
+    # ground truth: the checkpoint's own confident boxes, moved a little, some of them relabelled: an AP
+    # strictly between 0 and 1
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    detector = Detector(load_model(ckpt), thresh=0.3)
+    images, anns = {}, []
+    for i in range(8):
+        w, h = int(rng.integers(48, 96)), int(rng.integers(48, 96))
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "images" / f"img{i + 1}.png")
+        images[i + 1] = (w, h)
+        (found,) = detector([read_image(tmp_path / "images" / f"img{i + 1}.png")])
+        for box, n in zip(found.boxes[:3].tolist(), found.nodes[:3].tolist()):
+            x1, y1, x2, y2 = (v + float(rng.normal(0, 2)) for v in box)
+            label = n if rng.random() < 0.7 else int(rng.integers(len(tree)))
+            anns.append((i + 1, label + 1, (x1, y1, x2 - x1, y2 - y1)))
+    cats = [{"id": k + 1, "name": name, "node": tree.ids[k]} for k, name in enumerate(tree.names)]
+    gt = write_coco(tmp_path / "gt.json", images, anns, cats)
+    common = ["--coco", str(gt), "--images", str(tmp_path / "images"), "--no-plots", "--no-progress"]
+    assert main(["eval", "--checkpoint", str(ckpt), *common, "--out", str(tmp_path / "pt")]) == 0
+    assert main(["eval", "--model", str(onnx), *common, "--out", str(tmp_path / "onnx")]) == 0
+    assert "yolo9000 eval: backend onnxruntime" in capsys.readouterr().out
+    pt, ox = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("pt", "onnx"))
+    assert 0 < pt["detection"]["AP"] < 1 and pt["meta"]["detections"] == ox["meta"]["detections"]
+    for k in ("AP", "AP50", "AP75"):
+        assert ox["detection"][k] == pytest.approx(pt["detection"][k], abs=1e-3)
+    per_pt, per_ox = (pd.read_csv(tmp_path / d / "per_class.csv") for d in ("pt", "onnx"))
+    np.testing.assert_allclose(per_ox["AP"], per_pt["AP"], atol=1e-3)
+    assert ox["meta"]["backend"] == "onnxruntime" and ox["meta"]["model"] == str(onnx)

@@ -96,3 +96,55 @@ def test_boxed_from_files(tree, tmp_path):
     (tmp_path / "bad.txt").write_text("n09999999\n")
     with pytest.raises(ValueError, match="n09999999"):
         boxed_from_file(tmp_path / "bad.txt", tree)
+
+
+def _jsonl(path, records):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_records_naming_their_node_by_id_are_read(tree, tmp_path):
+    """`detect` writes "node" and "id"; a record with only the "id" (or the older "wnid") names the same node."""
+    from yolo9000.evaluation import read_predictions
+
+    coco = load_coco(write_coco(tmp_path / "gt.json", {1: (100, 100)}, [], [{"id": 1, "name": "dog"}]))
+    dets = [
+        {"box": [0, 0, 10, 10], "score": 0.9, "id": WNID["terrier"]},
+        {"box": [5, 5, 20, 20], "score": 0.8, "wnid": WNID["cat"]},
+        {"box": [5, 5, 20, 20], "score": 0.7, "node": node(tree, "dog"), "id": WNID["dog"], "name": "dog"},
+    ]
+    got = read_predictions(_jsonl(tmp_path / "p.jsonl", [{"image_id": 1, "detections": dets}]), coco, tree=tree)
+    assert got["label"].tolist() == [node(tree, "terrier"), node(tree, "cat"), node(tree, "dog")]
+    bad = _jsonl(tmp_path / "bad.jsonl", [{"image_id": 1, "box": [0, 0, 1, 1], "score": 0.5, "id": "n09999999"}])
+    with pytest.raises(ValueError, match="bad.jsonl: line 1: id n09999999 is not a node of the tree"):
+        read_predictions(bad, coco, tree=tree)
+
+
+def test_predictions_of_another_tree_are_refused_at_the_first_mismatch(tree, tmp_path):
+    """Without a tree fingerprint, a record's "id" / "name" must be the evaluated tree's node at its index (node
+    numbers of another tree would score as other classes, silently)."""
+    from yolo9000.evaluation import read_predictions
+
+    coco = load_coco(write_coco(tmp_path / "gt.json", {1: (100, 100)}, [], [{"id": 1, "name": "dog"}]))
+    dog, cat = node(tree, "dog"), node(tree, "cat")
+    good = {"box": [0, 0, 10, 10], "score": 0.9, "node": dog, "id": WNID["dog"], "name": "dog"}
+    wrong_id = {"box": [0, 0, 10, 10], "score": 0.8, "node": cat, "id": WNID["dog"], "name": "cat"}
+    wrong_name = {"box": [0, 0, 10, 10], "score": 0.7, "label": cat, "name": "dog"}
+    lines = [{"image_id": 1, "detections": [good]}, {"image_id": 1, "detections": [good, wrong_id, wrong_name]}]
+    path = _jsonl(tmp_path / "other.jsonl", lines)
+    msg = rf"other.jsonl: line 2: node {cat} is id '{WNID['cat']}' in the evaluated tree \(tree.json\) but the record"
+    with pytest.raises(ValueError, match=msg + rf" says '{WNID['dog']}'"):
+        read_predictions(path, coco, tree=tree, tree_source="tree.json")
+    path = _jsonl(tmp_path / "named.jsonl", [{"image_id": 1, "detections": [good, wrong_name]}])
+    with pytest.raises(ValueError, match=rf"named.jsonl: line 1: label {cat} is name 'cat' .* says 'dog'"):
+        read_predictions(path, coco, tree=tree)
+    # the model's label names are what a record's "name" is checked against, when the model is given
+    names = [f"{n} (ours)" for n in tree.names]
+    path = _jsonl(tmp_path / "ours.jsonl", [{"image_id": 1, "detections": [{**good, "name": "dog (ours)"}]}])
+    assert read_predictions(path, coco, tree=tree, names=names)["label"].tolist() == [dog]
+    # a record with the evaluated tree's fingerprint is that tree's: nothing more to check
+    marked = [{"image_id": 1, "tree_fingerprint": tree.fingerprint, "detections": [good, wrong_name]}]
+    got = read_predictions(_jsonl(tmp_path / "marked.jsonl", marked), coco, tree=tree)
+    assert got["label"].tolist() == [dog, cat]

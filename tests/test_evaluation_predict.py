@@ -52,3 +52,30 @@ def test_decode_options_or_single_fields(tree, tmp_path):
     pd.testing.assert_frame_equal(by_options, by_fields)
     with pytest.raises(ValueError, match="option 'nms'"):
         predict_detections(model, coco, images, nms=0.0)
+
+
+def test_predictions_are_the_detectors_that_detect_runs(tree, tmp_path):
+    """predict_detections builds the `Detector` of `yolo9000 detect` (raw logits decoded where needed): its table
+    holds that detector's detections, and detect's options (tree NMS, the exact letterbox) apply."""
+    import torch
+
+    from yolo9000.darknet.checkpoint import load_model
+    from yolo9000.data.image_io import read_image
+    from yolo9000.evaluation import predict_detections, run_detector
+    from yolo9000.evaluation.predict import EVAL_OPTIONS
+    from yolo9000.inference.detector import Detector
+
+    ckpt, gt, images, _ = toy_world(tmp_path, tree)
+    model, coco = load_model(ckpt), load_coco(gt)
+    table = predict_detections(model, coco, images, workers=0)
+    detector = Detector(model, None, EVAL_OPTIONS)
+    pd.testing.assert_frame_equal(run_detector(detector, coco, images, workers=0), table)
+    for img in coco.dataset["images"]:
+        (want,) = detector([read_image(images / img["file_name"])])
+        rows = table[table["image_id"] == img["id"]]
+        assert rows["label"].tolist() == want.nodes.tolist()
+        torch.testing.assert_close(torch.tensor(rows["score"].to_numpy()), want.scores.double())
+    assert len(predict_detections(model, coco, images, tree_nms=True, workers=0)) <= len(table)
+    assert 0 < len(predict_detections(model, coco, images, class_agnostic=True, nms=0.3, workers=0)) < len(table)
+    exact = predict_detections(model, coco, images, exact_letterbox=True, workers=0)
+    assert len(exact) > 0

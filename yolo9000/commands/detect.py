@@ -50,11 +50,12 @@ examples:
 
 outputs (in --out): detections.jsonl (one JSON object per image or video frame: "image"/"video", "frame",
 "width", "height", "detections": [{"box" x1 y1 x2 y2, "bbox" x y w h (pixels), "score", "objectness",
-"label", "name", "prob", "index", and for trees "node" and "path": [{"node", "name", "prob", "abs"}]}]),
-one annotated .jpg per image (.gif per video), index.html and summary.jpg. With --report-depth K > 0 (default 3)
-tree detections also carry "walk": the greedy walk root..leaf, [{"node", "name", "prob" P(node|parent), "abs"
-P(node), "siblings": the K most likely of its group [{"node", "name", "prob"}]}]; index.html replays it to show
-where the walk stops for any --hier-thresh (open it in a browser: no server needed).
+"label", "name", "prob", "index", and for trees "node", "id" and "path": [{"node", "id", "name", "prob",
+"abs"}]}]), one annotated .jpg per image (.gif per video), index.html and summary.jpg. With --report-depth
+K > 0 (default 3) tree detections also carry "walk": the greedy walk root..leaf, [{"node", "id", "name", "prob"
+P(node|parent), "abs" P(node), "siblings": the K most likely of its group [{"node", "name", "prob"}]}];
+index.html replays it to show where the walk stops for any --hier-thresh (open it in a browser: no server
+needed).
 
 scores: flat models score obj*P(class); tree models in --mode paper score obj*P(node) for the node where
 the top-down walk stops (P > --hier-thresh); --mode darknet reproduces Darknet (the node from its
@@ -81,54 +82,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "test pictures when the model was trained on it",
     )
     m = options.add_model_options(p, "model (default: runs/emoji/last.pt)")
-    m.add_argument(
-        "--model",
-        help="an exported model (`yolo9000 export`): FILE.onnx (ONNX Runtime, or --backend openvino) or an "
-        "OpenVINO FILE.xml; it carries its own names, tree and input size",
-    )
+    options.add_exported_model_option(m)
     d = p.add_argument_group("detection")
     options.add_decode_options(d, DecodeOptions())
-    nms_kind = d.add_mutually_exclusive_group()
-    nms_kind.add_argument("--agnostic-nms", action="store_true", help="NMS across classes/nodes, not per class")
-    nms_kind.add_argument(
-        "--tree-nms",
-        action="store_true",
-        help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
-        "removes an overlapping weaker 'dog', never a 'cat')",
-    )
-    d.add_argument(
-        "--size", type=options.size32, default=None, help="network input size (default: the cfg's width/height)"
-    )
-    r = p.add_argument_group("runtime")
-    r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    r.add_argument(
-        "--backend",
-        choices=("torch", "onnxruntime", "openvino"),
-        default=None,
-        help="what runs the network (decode and NMS are the same for all): torch (default for checkpoints and "
-        "cfgs, which other backends get exported in memory), onnxruntime (default for .onnx), openvino "
-        "(default for .xml)",
-    )
-    r.add_argument("--batch-size", type=options.positive_int, default=8, help="images per forward pass (default 8)")
-    r.add_argument(
-        "--precision",
-        choices=("fp32", "fast", "bf16", "fp16"),
-        default="fp32",
-        help="fp32 (default, every backend); fast: fp32 on the fastest library backend installed (onnxruntime, "
-        "else openvino, else torch with folded batch norm; same detections); bf16/fp16: torch with folded batch "
-        "norm, or OpenVINO's bf16/f16 hint (faster, drifts ~1e-2, can change detections)",
-    )
-    r.add_argument(
-        "--exact-letterbox",
-        action="store_true",
-        help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox",
-    )
-    r.add_argument(
-        "--ignore-exif",
-        action="store_true",
-        help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; default: honour it)",
-    )
-    r.add_argument("--workers", type=options.non_negative_int, default=2, help="image reading threads (default 2)")
+    options.add_nms_kind_options(d)
+    options.add_runtime_options(p.add_argument_group("runtime"))
     o = p.add_argument_group("output")
     o.add_argument(
         "--out",
@@ -209,28 +167,23 @@ def _out_dir(args: argparse.Namespace, inputs: list[str]) -> Path:
 
 def _load_model(args: argparse.Namespace) -> tuple[DetectionModel, list[str] | None, str | Path | None]:
     """(model, names, checkpoint): an exported --model loaded into its runtime, else a checkpoint (default:
-    the emoji world's) or Darknet files as a `DarknetModel`."""
+    the emoji world's) or Darknet files as a `DarknetModel` (`load_detector_model`, the loader of eval too)."""
     from yolo9000.inference.detector import load_detector_model
 
-    if args.model is not None:
-        from wordtree.formats import read_names
-        from yolo9000.inference.backends import load_runtime_model
-
-        given = [f"--{k}" for k in ("checkpoint", "cfg", "weights", "tree") if getattr(args, k) is not None]
-        if given:
-            raise ValueError(f"--model is an exported model with its own weights and tree; drop {', '.join(given)}")
-        runtime = load_runtime_model(args.model, args.backend, args.precision)
-        names = read_names(args.names) if args.names else runtime.names
-        if names is not None and len(names) != runtime.region.classes:
-            raise ValueError(f"{args.names}: {len(names)} names but {args.model} has {runtime.region.classes} classes")
-        return runtime, names, None
     checkpoint: str | Path | None = args.checkpoint
-    if checkpoint is None and args.cfg is None:
+    if checkpoint is None and args.cfg is None and args.model is None:
         checkpoint = _default_checkpoint()
     model, names = load_detector_model(
-        checkpoint=checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+        checkpoint=checkpoint,
+        cfg=args.cfg,
+        weights=args.weights,
+        tree=args.tree,
+        names=args.names,
+        model=args.model,
+        backend=args.backend,
+        precision=args.precision,
     )
-    return model, names, checkpoint
+    return model, names, (checkpoint if args.model is None else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -239,9 +192,7 @@ def run(args: argparse.Namespace) -> int:
     from yolo9000.inference.detector import Detector
     from yolo9000.inference.runner import detect_files
 
-    decoding = options.decode_options(
-        args, class_agnostic=args.agnostic_nms, tree_nms=args.tree_nms, siblings=args.report_depth
-    )
+    decoding = options.decode_options(args, **options.nms_kind(args), siblings=args.report_depth)
     if args.weights and not args.cfg:
         raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
     device = resolve_device(args.device)

@@ -14,6 +14,7 @@ import numpy as np
 from wordtree.formats import load_tree, read_map_indices, read_names
 from yolo9000.commands import options
 from yolo9000.commands.defaults import default_checkpoint
+from yolo9000.darknet.model import DarknetModel
 from yolo9000.device import resolve_device
 from yolo9000.evaluation.predict import EVAL_OPTIONS
 
@@ -21,9 +22,10 @@ if TYPE_CHECKING:
     from pycocotools.coco import COCO, _Dataset
 
     from wordtree.tree import WordTree
-    from yolo9000.darknet.model import DarknetModel
     from yolo9000.detection.decode import DecodeOptions
+    from yolo9000.detection.detection_model import DetectionModel
     from yolo9000.evaluation.summary import DetectionReport
+    from yolo9000.inference.detector import Detector
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,23 @@ examples:
       --coco instances_val2014.json --images val2014/ --category-map coco9k.map \\
       --train-maps coco9k.map --out eval9k/
 
-  # score predictions written by `yolo9000 detect --out det/` (JSON lines) without running a model
+  # the model exported by `yolo9000 export`, in ONNX Runtime (or --backend openvino; an OpenVINO .xml too):
+  # the Detector that `yolo9000 detect` runs, with detect's options (--tree-nms, --agnostic-nms, --precision ...)
+  yolo9000 export --checkpoint runs/emoji/last.pt -o emoji.onnx
+  yolo9000 eval --model emoji.onnx --emoji-world WORLD_DIR --out runs/emoji/eval-onnx
+  yolo9000 eval --checkpoint ckpt.pt --coco val.json --images val/ --tree-nms --exact-letterbox --out eval/
+
+  # score predictions written by `yolo9000 detect --out det/` (JSON lines) without running a model; the
+  # decoding and runtime options do not apply (summary.json records only what did)
   yolo9000 eval --predictions det/detections.jsonl --tree wordtree.json --coco test.json --out eval/
 
 outputs in --out: summary.json (headline numbers), per_class.csv/.md, pr_curves.png, ap_per_class.png,
 box_depth_accuracy.csv/.md, classification.csv/.md, depth_accuracy.csv/.md/.png, distances.csv/.md.
-A tree prediction counts for a category when its node is that category's node or below it ("terrier"
-counts for "dog"). "unseen" mAP = classes whose node never had a box in training (under_boxed: an
-ancestor had boxes; never_boxed: nothing on its path did).
+COCO categories are placed in the tree as training places them (their "node"/"wnid", the tree's label maps:
+--label-map picks one), then by the shipped COCO table or a unique node name. A tree prediction counts for a
+category when its node is that category's node or below it ("terrier" counts for "dog"). "unseen" mAP =
+classes whose node never had a box in training (under_boxed: an ancestor had boxes; never_boxed: nothing on
+its path did).
 """
 
 
@@ -64,13 +75,14 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    options.add_model_options(
+    m = options.add_model_options(
         p,
         title="model (default: the emoji-world checkpoint runs/emoji/last.pt, evaluated on its "
         "world's test split when no data is given)",
         path_type=Path,
         tree_help="our tree JSON or a Darknet .tree: the tree of a --cfg model, or of --predictions",
     )
+    options.add_exported_model_option(m, path_type=Path)
     d = p.add_argument_group("data")
     d.add_argument("--coco", type=Path, help="COCO detection JSON with the ground truth")
     d.add_argument("--images", type=Path, help="image folder of --coco (default: next to the JSON)")
@@ -94,7 +106,13 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="tree node of each --coco category in id order, one per line (Darknet's coco9k.map); "
-        "default: the category's 'node' or 'wnid', the tree's label maps, or its name",
+        "default: the category's 'node' or 'wnid', the tree's label maps, the COCO table or its name",
+    )
+    d.add_argument(
+        "--label-map",
+        default=None,
+        metavar="NAME",
+        help="the tree label map that names the --coco categories (as `train --label-map`; default: every map)",
     )
     t = p.add_argument_group("classes that never had a box in training")
     t.add_argument(
@@ -108,8 +126,9 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     t.add_argument(
         "--box-maps", nargs="+", default=None, help="label-map names that had boxes (default: detection/coco maps)"
     )
-    o = p.add_argument_group("decoding")
+    o = p.add_argument_group("decoding (as `yolo9000 detect`'s, with mAP's low default --thresh)")
     options.add_decode_options(o, EVAL_OPTIONS)
+    options.add_nms_kind_options(o)
     o.add_argument(
         "--scoring",
         choices=("walk", "map"),
@@ -117,20 +136,7 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         help="walk: one label per box where the tree walk stops, credited to its ancestors "
         "(default); map: Darknet's `detector valid`, one score obj*P(category) per category",
     )
-    o.add_argument("--size", type=options.size32, default=None, help="network input size (default: the cfg's)")
-    o.add_argument("--batch-size", type=options.positive_int, default=8)
-    o.add_argument(
-        "--workers",
-        type=options.non_negative_int,
-        default=2,
-        help="image-decoding threads (0: decode in the main thread)",
-    )
-    o.add_argument(
-        "--ignore-exif",
-        action="store_true",
-        help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; default: honour it)",
-    )
-    o.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    options.add_runtime_options(p.add_argument_group("runtime (as `yolo9000 detect`'s)"))
     p.add_argument(
         "--out",
         type=Path,
@@ -152,8 +158,8 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
 
 
 def _checkpoint(args: argparse.Namespace) -> Path | None:
-    """The checkpoint to load: --checkpoint, or without --cfg the default run's; checked to exist."""
-    if args.cfg:
+    """The checkpoint to load: --checkpoint, or without --cfg / --model the default run's; checked to exist."""
+    if args.cfg or args.model:
         return cast("Path | None", args.checkpoint)  # both given: the loader refuses the pair
     ckpt: Path = args.checkpoint or default_checkpoint()
     if not ckpt.is_file():
@@ -161,33 +167,41 @@ def _checkpoint(args: argparse.Namespace) -> Path | None:
             raise FileNotFoundError(f"{ckpt}: checkpoint not found")
         raise FileNotFoundError(
             f"{ckpt}: no model given and no default checkpoint; run `yolo9000 train` "
-            f"first or pass --checkpoint / --cfg --weights"
+            f"first or pass --checkpoint / --cfg --weights / --model"
         )
     return ckpt
 
 
-def _load_model(args: argparse.Namespace, *, detects: bool) -> tuple[DarknetModel, list[str] | None, str]:
-    """(model, label names, where it came from) from --checkpoint or --cfg/--weights/--tree/--names.
+def _load_model(args: argparse.Namespace, *, detects: bool) -> tuple[DetectionModel, list[str] | None, str]:
+    """(model, label names, where it came from) from --model, --checkpoint or --cfg/--weights/--tree/--names.
 
-    A model that scores detections is loaded by `load_detector_model` (it must have a [region]); one that only
-    classifies --folders may be a classifier, which that loader refuses, so it is read with the two loaders
-    beneath it."""
+    A model that scores detections is loaded by `load_detector_model`, the loader of `detect` (it must have a
+    [region]; --model is an exported one in its runtime); one that only classifies --folders may be a
+    classifier, which that loader refuses, so it is read with the two loaders beneath it."""
+    from yolo9000.inference.detector import load_detector_model
+
     checkpoint = _checkpoint(args)
     tree = args.tree if args.cfg else None  # a checkpoint carries its tree; `run` compares a --tree with it
-    source = str(args.cfg if args.cfg else checkpoint)
-    if detects:
-        from yolo9000.inference.detector import load_detector_model
-
+    source = str(args.model or args.cfg or checkpoint)
+    if detects or args.model is not None:
         model, names = load_detector_model(
-            checkpoint=checkpoint, cfg=args.cfg, weights=args.weights, tree=tree, names=args.names
+            checkpoint=checkpoint,
+            cfg=args.cfg,
+            weights=args.weights,
+            tree=tree,
+            names=args.names,
+            model=args.model,
+            backend=args.backend,
+            precision=args.precision,
         )
         return model, names, source
     if checkpoint is not None and args.cfg:
         raise ValueError("give either --checkpoint or --cfg [--weights], not both")
+    classifier: DarknetModel
     if args.cfg:
         from yolo9000.darknet.model import load_darknet
 
-        model = load_darknet(
+        classifier = load_darknet(
             args.cfg,
             args.weights,
             tree=load_tree(tree, args.names) if tree else None,
@@ -196,8 +210,8 @@ def _load_model(args: argparse.Namespace, *, detects: bool) -> tuple[DarknetMode
     else:
         from yolo9000.darknet.checkpoint import load_model
 
-        model = load_model(cast(Path, checkpoint), device="cpu")
-    return model, (read_names(args.names) if args.names else model.names), source
+        classifier = load_model(cast(Path, checkpoint), device="cpu")
+    return classifier, (read_names(args.names) if args.names else classifier.names), source
 
 
 def _same_tree(tree: WordTree, tree_source: str | None, model_tree: WordTree | None, model_source: str) -> None:
@@ -279,8 +293,10 @@ def _resolve_data(args: argparse.Namespace) -> tuple[Path | None, Path | None, P
         raise ValueError("--predictions needs the ground truth: add --coco")
     if args.predictions is not None and folders is not None:
         raise ValueError("--folders needs a model to classify the images; it cannot be used with --predictions")
+    if args.model is not None and folders is not None:
+        raise ValueError(f"--folders needs --checkpoint or --cfg: an exported --model ({args.model}) scores detections")
     if coco_path is None and folders is None:
-        if args.checkpoint or args.cfg or not default_checkpoint().is_file():
+        if args.checkpoint or args.cfg or args.model or not default_checkpoint().is_file():
             raise ValueError("nothing to evaluate: give --coco (with --images), --folders, or --emoji-world")
         # plain `yolo9000 eval`: the default emoji-world model on the test split of its world
         from yolo9000.emoji.world import ensure_world
@@ -307,15 +323,18 @@ def _detection(
     args: argparse.Namespace,
     coco_path: Path,
     images: Path | None,
-    model: DarknetModel | None,
+    model: DetectionModel | None,
     tree: WordTree | None,
     names: Sequence[str] | None,
     boxed: np.ndarray | None,
     device: str,
     decoding: DecodeOptions,
+    meta: dict[str, Any],
     tree_source: str | None = None,
 ) -> tuple[DetectionReport, int]:
-    """Predictions (run or read) scored against the COCO file; returns (report, number of predictions)."""
+    """Predictions (run or read) scored against the COCO file; returns (report, number of predictions). The
+    settings that applied go into `meta` (a model run's decoding and runtime; nothing of them for saved
+    predictions)."""
     from yolo9000 import evaluation as ev
 
     coco = ev.load_coco(coco_path)
@@ -324,7 +343,9 @@ def _detection(
     cat_nodes = None
     if tree is not None:
         cat_nodes = (
-            _read_category_map(args.category_map, coco, tree) if args.category_map else ev.category_nodes(coco, tree)
+            _read_category_map(args.category_map, coco, tree)
+            if args.category_map
+            else ev.category_nodes(coco, tree, label_map=args.label_map)
         )
     credit = True  # labels are tree nodes, credited to the categories above them
     if args.predictions is not None:
@@ -337,14 +358,13 @@ def _detection(
             assert cat_nodes is not None  # looked up above for a tree model
             decoding = decoding.with_(class_map=tuple(cat_nodes.tolist()))
             credit = False  # labels come back as category positions
-        preds = ev.predict_detections(
-            model,
+        detector = _detector(args, model, names, decoding, device)
+        meta.update(_run_settings(args, decoding, detector))
+        preds = ev.run_detector(
+            detector,
             coco,
             images,
-            decoding,
-            size=args.size,
             batch_size=args.batch_size,
-            device=device,
             workers=args.workers,
             exif=not args.ignore_exif,
             progress=not args.no_progress,
@@ -358,10 +378,49 @@ def _detection(
     return report, int(len(preds))
 
 
+def _detector(
+    args: argparse.Namespace, model: DetectionModel, names: Sequence[str] | None, decoding: DecodeOptions, device: str
+) -> Detector:
+    """The `Detector` that `yolo9000 detect` would build from the same options; its first line says what runs."""
+    from yolo9000.inference.detector import Detector
+
+    detector = Detector(
+        model,
+        names,
+        decoding,
+        device=device,
+        precision=args.precision,
+        exact_letterbox=args.exact_letterbox,
+        size=args.size,
+        backend=args.backend,
+    )
+    print(f"yolo9000 eval: {detector.describe()}")
+    return detector
+
+
+def _run_settings(args: argparse.Namespace, decoding: DecodeOptions, detector: Detector) -> dict[str, Any]:
+    """summary.json's record of how a model run detected: the decoding and the runtime that applied."""
+    return {
+        "thresh": decoding.thresh,
+        "hier_thresh": decoding.hier_thresh,
+        "nms": decoding.nms,
+        "mode": decoding.mode,
+        "class_agnostic": decoding.class_agnostic,
+        "tree_nms": decoding.tree_nms,
+        "scoring": args.scoring,
+        "size": list(detector.net_size),
+        "backend": detector.backend,
+        "precision": detector.precision,
+        "exact_letterbox": detector.exact_letterbox,
+        "exif": not args.ignore_exif,
+        "device": str(detector.device),
+    }
+
+
 def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
     """Every file and folder the evaluation reads (--out may neither be nor hold one of them)."""
-    keys = ("checkpoint", "cfg", "weights", "tree", "names", "coco", "images", "folders", "train_tree")
-    found = [getattr(args, k, None) for k in keys + ("emoji_world", "predictions")]
+    keys = ("checkpoint", "cfg", "weights", "tree", "names", "model", "coco", "images", "folders", "train_tree")
+    found = [getattr(args, k, None) for k in keys + ("emoji_world", "predictions", "category_map")]
     return found + list(getattr(args, "train_maps", None) or []) + list(getattr(args, "resolved_inputs", []))
 
 
@@ -373,12 +432,13 @@ def _evaluated_tree(
     tree = load_tree(args.tree, args.names) if args.tree else None
     tree_source = str(args.tree) if args.tree else None
     names = None
-    if args.checkpoint or (tree is None and args.cfg):
+    if args.checkpoint or args.model or (tree is None and args.cfg):
         model, model_names, model_source = _load_model(args, detects=False)
         if tree is None:
             tree, names, tree_source = model.tree, model_names, model_source
         else:
             _same_tree(tree, tree_source, model.tree, model_source)
+            names = model_names
     if tree is None and world_tree is not None:
         from wordtree import WordTree
 
@@ -401,17 +461,18 @@ def run(args: argparse.Namespace) -> int:
     args.resolved_inputs = [coco_path, None if beside else images, folders, world_tree]
     ReportWriter(args.out, overwrite=args.overwrite, inputs=_inputs(args)).check_free(["summary.json"])
 
-    device = str(resolve_device(args.device))
-    decoding = options.decode_options(args)
-    model: DarknetModel | None = None
+    decoding = options.decode_options(args, **options.nms_kind(args))
+    model: DetectionModel | None = None
     names: list[str] | None = None
     meta: dict[str, Any] = {"predictions": str(args.predictions) if args.predictions else None}
     tree_source: str | None = None  # the file the evaluated tree came from, named when fingerprints differ
+    device = "cpu"
     if args.predictions is None:
+        device = str(resolve_device(args.device))
         model, names, tree_source = _load_model(args, detects=coco_path is not None)
         meta["model"] = tree_source
         tree = model.tree
-        if args.tree and args.checkpoint:  # a checkpoint carries its tree: a --tree beside it must be the same
+        if args.tree and (args.checkpoint or args.model):  # a model carries its tree: a --tree beside it must match
             _same_tree(load_tree(args.tree, args.names), str(args.tree), tree, tree_source)
     else:
         tree, names, tree_source = _evaluated_tree(args, world_tree)
@@ -422,22 +483,17 @@ def run(args: argparse.Namespace) -> int:
             "folders": str(folders) if folders else None,
             "tree_nodes": len(tree) if tree is not None else None,
             "boxed_from": boxed_src,
-            "thresh": decoding.thresh,
-            "hier_thresh": decoding.hier_thresh,
-            "nms": decoding.nms,
-            "mode": decoding.mode,
-            "scoring": args.scoring,
-            "device": device,
         }
     )
 
     det_report = cls_report = None
     if coco_path is not None:
         det_report, meta["detections"] = _detection(
-            args, coco_path, images, model, tree, names, boxed, device, decoding, tree_source=tree_source
+            args, coco_path, images, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source
         )
     if folders is not None:
-        assert model is not None  # --folders with --predictions is refused by _resolve_data
+        if not isinstance(model, DarknetModel):  # --predictions and --model are refused with --folders
+            raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
         cp = ev.predict_classification(
             model,
             folders,
@@ -450,6 +506,11 @@ def run(args: argparse.Namespace) -> int:
             exif=not args.ignore_exif,
             progress=not args.no_progress,
         )
+        from yolo9000.inference.export import input_size
+
+        meta.setdefault("hier_thresh", decoding.hier_thresh)  # the class walk's; a detection run set it already
+        meta.setdefault("size", list(input_size(model, args.size)))
+        meta.setdefault("device", device)
         cls_report = ev.classification_summary(cp, tree)
     written = ev.write_report(
         args.out,

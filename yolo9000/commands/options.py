@@ -86,3 +86,79 @@ def decode_options(args: argparse.Namespace, **changes: Any) -> DecodeOptions:
     """The `DecodeOptions` of the decoding options `add_decode_options` added (checked by argparse), with the
     command's own fields in `changes` (detect: its NMS kind and report depth; eval: its category map)."""
     return DecodeOptions(thresh=args.thresh, hier_thresh=args.hier_thresh, nms=args.nms, mode=args.mode, **changes)
+
+
+def add_nms_kind_options(group: argparse._ArgumentGroup) -> None:
+    """--agnostic-nms / --tree-nms (one or the other) of a detecting command (`detect`, `eval`); `nms_kind` reads
+    them back as `DecodeOptions` fields."""
+    kind = group.add_mutually_exclusive_group()
+    kind.add_argument("--agnostic-nms", action="store_true", help="NMS across classes/nodes, not per class")
+    kind.add_argument(
+        "--tree-nms",
+        action="store_true",
+        help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
+        "removes an overlapping weaker 'dog', never a 'cat')",
+    )
+
+
+def nms_kind(args: argparse.Namespace) -> dict[str, bool]:
+    """The `DecodeOptions` fields of `add_nms_kind_options`: ``decode_options(args, **nms_kind(args))``."""
+    return {"class_agnostic": bool(args.agnostic_nms), "tree_nms": bool(args.tree_nms)}
+
+
+def add_exported_model_option(group: argparse._ArgumentGroup, path_type: Callable[[str], Any] = str) -> None:
+    """--model: an exported FILE.onnx / .xml (`yolo9000 export`), for `detect` and `eval`."""
+    group.add_argument(
+        "--model",
+        type=path_type,
+        help="an exported model (`yolo9000 export`): FILE.onnx (ONNX Runtime, or --backend openvino) or an "
+        "OpenVINO FILE.xml; it carries its own names, tree and input size",
+    )
+
+
+def add_runtime_options(group: argparse._ArgumentGroup, *, batch_size: int = 8) -> None:
+    """How a detecting command (`detect`, `eval`) runs the network: --size, --device, --backend, --batch-size,
+    --precision, --exact-letterbox, --ignore-exif and --workers, with one meaning everywhere (they are the
+    `Detector`'s arguments and the image reader's)."""
+    group.add_argument(
+        "--size", type=size32, default=None, help="network input size, a multiple of 32 (default: the cfg's)"
+    )
+    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
+    group.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime", "openvino"),
+        default=None,
+        help="what runs the network (decode and NMS are the same for all): torch (default for checkpoints and "
+        "cfgs, which other backends get exported in memory), onnxruntime (default for .onnx), openvino "
+        "(default for .xml)",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=batch_size,
+        help=f"images per forward pass (default {batch_size})",
+    )
+    group.add_argument(
+        "--precision",
+        choices=("fp32", "fast", "bf16", "fp16"),
+        default="fp32",
+        help="fp32 (default, every backend); fast: fp32 on the fastest library backend installed (onnxruntime, "
+        "else openvino, else torch with folded batch norm; same detections); bf16/fp16: torch with folded batch "
+        "norm, or OpenVINO's bf16/f16 hint (faster, drifts ~1e-2, can change detections)",
+    )
+    group.add_argument(
+        "--exact-letterbox",
+        action="store_true",
+        help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox",
+    )
+    group.add_argument(
+        "--ignore-exif",
+        action="store_true",
+        help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; default: honour it)",
+    )
+    group.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=2,
+        help="image-reading threads (0: read in the main thread; default 2)",
+    )

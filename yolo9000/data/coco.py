@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wordtree.builder import data_dir
 from wordtree.tree import WordTree
 from yolo9000.data.coco_index import NO_CATEGORY, read_coco_index
 from yolo9000.data.image_io import EncodedImage, read_encoded, read_image
@@ -35,14 +38,123 @@ def category_node_id(cat: Mapping[str, object]) -> str | None:
     return None if node is None else str(node)
 
 
-def map_categories(
-    categories: Sequence[dict], tree: WordTree | None = None, *, label_map: str | None = None, source: str = "<json>"
-) -> tuple[dict[int, int], list[str]]:
-    """Map COCO category ids to class indices: tree nodes, or 0..C-1 in id order without a tree.
+@functools.cache
+def coco_table() -> dict[str, str]:
+    """COCO's 80 category names -> wnid, from the table shipped in `wordtree/data/coco_wordnet.csv`."""
+    with open(data_dir() / "coco_wordnet.csv", newline="", encoding="utf-8") as fh:
+        return {r["name"].strip(): r["wnid"].strip() for r in csv.DictReader(fh)}
 
-    With a tree, a category's own "node" (a node id) or "wnid" wins, then a tree label map that names it
-    (`label_map` picks one source, otherwise every map the tree carries is searched). Returns
-    ({category_id: index}, names by index).
+
+#: the share of category names that must be COCO's for `coco_names=True` to use the shipped table
+COCO_STYLE_SHARE = 0.8
+
+
+def category_nodes_of(
+    categories: Sequence[Mapping[str, object]],
+    tree: WordTree,
+    *,
+    label_map: str | None = None,
+    coco_names: bool = False,
+    display_names: bool = False,
+    source: str = "<json>",
+) -> list[int]:
+    """The tree node of each COCO category (in the order given): the one rule of training and evaluation.
+
+    First match wins:
+
+    1. the category's own "node" (a node id: wnid or your hierarchy's id), or the older "wnid";
+    2. a tree label map whose label is the category's "name" (`label_map` picks one map, else every map the
+       tree carries; a name two maps send to different nodes is an error asking for one);
+    3. with `coco_names`, when (nearly: `COCO_STYLE_SHARE`) every name is one of COCO's 80: the shipped COCO ->
+       WordNet table (`coco_table`), where its node is in the tree;
+    4. with `display_names`: the name is itself a node id of the tree, or the display name of exactly one node.
+
+    Rules 3 and 4 are leniencies: they only ever place a category that 1 and 2 leave unplaced, so a file that
+    maps under the strict rules maps the same under the lenient ones. Anything else is a one-line error naming
+    the category.
+    """
+    if label_map is not None and label_map not in tree.label_maps:
+        raise ValueError(
+            f"{source}: the tree has no label map {label_map!r} (it has: "
+            f"{', '.join(sorted(tree.label_maps)) or 'none'})"
+        )
+    maps = [tree.label_maps[label_map]] if label_map else list(tree.label_maps.values())
+    by_label: dict[str, set[str]] = {}
+    for m in maps:
+        for lab, node in zip(m.labels, m.ids):
+            by_label.setdefault(lab, set()).add(node)
+    names = [str(cat.get("name", "")) for cat in categories]
+    table = coco_table() if coco_names else {}
+    coco_style = bool(names) and float(np.mean([n in table for n in names])) >= COCO_STYLE_SHARE
+    by_display = _display_index(tree) if display_names else None
+    nodes = []
+    for cat, name in zip(categories, names):
+        cid = cat.get("id")
+        node_id = category_node_id(cat)
+        if node_id is None:
+            found = by_label.get(name, set())
+            if len(found) > 1:
+                raise ValueError(
+                    f"{source}: category {name!r} (id {cid}) maps to several nodes in the tree's label maps "
+                    f"({', '.join(sorted(found))}); pass a label map name"
+                )
+            node_id = next(iter(found)) if found else _lenient_node(name, tree, table if coco_style else {}, by_display)
+        if node_id is None:
+            raise ValueError(f"{source}: category {name!r} (id {cid}) {_why_unplaced(name, by_display)}")
+        if node_id not in tree:
+            raise ValueError(
+                f"{source}: category {name!r} (id {cid}) names node {node_id} which is not a node of the tree"
+            )
+        nodes.append(tree.index(node_id))
+    return nodes
+
+
+def _display_index(tree: WordTree) -> dict[str, list[int]]:
+    """Display name -> the nodes of that name (names repeat)."""
+    out: dict[str, list[int]] = {}
+    for i, name in enumerate(tree.names):
+        out.setdefault(name, []).append(i)
+    return out
+
+
+def _lenient_node(
+    name: str, tree: WordTree, table: Mapping[str, str], by_display: Mapping[str, list[int]] | None
+) -> str | None:
+    """Rules 3 and 4 of `category_nodes_of` (an empty `table`, a `by_display` of None: that rule is off)."""
+    if table.get(name) in tree:
+        return table[name]
+    if by_display is None:
+        return None
+    if name in tree:  # the name is itself a node id
+        return name
+    found = by_display.get(name, [])
+    return tree.ids[found[0]] if len(found) == 1 else None
+
+
+def _why_unplaced(name: str, by_display: Mapping[str, list[int]] | None) -> str:
+    if by_display is None:
+        return (
+            "has no 'node' or 'wnid' field and no tree label map names it; add its node id or build the tree "
+            "with a map for this dataset"
+        )
+    n = len(by_display.get(name, []))
+    return ("matches no tree node" if not n else f"matches {n} tree nodes") + (
+        " (give it a 'node' id, or pass a category map)"
+    )
+
+
+def map_categories(
+    categories: Sequence[dict],
+    tree: WordTree | None = None,
+    *,
+    label_map: str | None = None,
+    coco_names: bool = False,
+    display_names: bool = False,
+    source: str = "<json>",
+) -> tuple[dict[int, int], list[str]]:
+    """Map COCO category ids to class indices: tree nodes (`category_nodes_of`, the rule evaluation uses too,
+    with the same leniencies `coco_names` / `display_names`, off by default), or 0..C-1 in id order without a
+    tree. Returns ({category_id: index}, names by index).
     """
     ids, names = [], []
     for k, cat in enumerate(categories):
@@ -55,43 +167,17 @@ def map_categories(
     if tree is None:
         order = np.argsort(ids, kind="stable")
         return {ids[i]: rank for rank, i in enumerate(order)}, [names[i] for i in order]
-
-    if label_map is not None and label_map not in tree.label_maps:
-        raise ValueError(
-            f"{source}: the tree has no label map {label_map!r} (it has: "
-            f"{', '.join(sorted(tree.label_maps)) or 'none'})"
-        )
-    maps = [tree.label_maps[label_map]] if label_map else list(tree.label_maps.values())
-    by_name: dict[str, set[str]] = {}
-    for m in maps:
-        for lab, node in zip(m.labels, m.ids):
-            by_name.setdefault(lab, set()).add(node)
-    mapping: dict[int, int] = {}
-    for cid, name, cat in zip(ids, names, categories):
-        node_id = category_node_id(cat)
-        if node_id is None:
-            found = by_name.get(name, set())
-            if len(found) > 1:
-                raise ValueError(
-                    f"{source}: category {name!r} (id {cid}) maps to several wnids in the tree's "
-                    f"label maps ({', '.join(sorted(found))}); pass a label map name"
-                )
-            if not found:
-                raise ValueError(
-                    f"{source}: category {name!r} (id {cid}) has no 'node' or 'wnid' field and no tree label "
-                    f"map names it; add its node id or build the tree with a map for this dataset"
-                )
-            node_id = next(iter(found))
-        if node_id not in tree:
-            raise ValueError(
-                f"{source}: category {name!r} (id {cid}) names node {node_id} which is not a node of the tree"
-            )
-        mapping[cid] = tree.index(node_id)
-    return mapping, list(tree.names)
+    nodes = category_nodes_of(
+        categories, tree, label_map=label_map, coco_names=coco_names, display_names=display_names, source=source
+    )
+    return dict(zip(ids, nodes)), list(tree.names)
 
 
 class CocoDetection(torch.utils.data.Dataset):
     """A COCO detection file: `ds.load(i)` decodes image i with its boxes (xyxy pixels) and class nodes.
+
+    Categories are placed in `tree` by `category_nodes_of`, the rule evaluation uses too (`label_map`,
+    `coco_names` and `display_names` are its arguments; the two leniencies are off by default).
 
     The file is streamed into arrays (`read_coco_index`): per-image offsets into flat box and node arrays.
     Crowd boxes are skipped; boxes reaching past the image are clipped, boxes with no area inside it are
@@ -113,6 +199,8 @@ class CocoDetection(torch.utils.data.Dataset):
         tree: WordTree | None = None,
         *,
         label_map: str | None = None,
+        coco_names: bool = False,
+        display_names: bool = False,
         skip_empty: bool = False,
         exif: bool = True,
     ) -> None:
@@ -125,7 +213,9 @@ class CocoDetection(torch.utils.data.Dataset):
         self.image_dir = Path(image_dir)
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"{self.image_dir}: image folder for {src} not found (pass --images)")
-        self.cat_to_node, self.names = map_categories(index.categories, tree, label_map=label_map, source=src)
+        self.cat_to_node, self.names = map_categories(
+            index.categories, tree, label_map=label_map, coco_names=coco_names, display_names=display_names, source=src
+        )
         if None in index.files:
             raise ValueError(f"{src}: images[{index.files.index(None)}] needs 'id' and 'file_name'")
         no_category = index.ann_category == NO_CATEGORY

@@ -103,7 +103,7 @@ class Detections:
             pprobs = self.path_probs.double().cpu().tolist()
             path_rows = list(zip(paths, pprobs, pabs.double().cpu().tolist()))
         r = lambda v: round(float(v), digits)  # noqa: E731
-        walk_rows = self._walk_records(node_names, r) if self.walk is not None else []
+        walk_rows = self._walk_records(node_names, ids, r) if self.walk is not None else []
         out = []
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             label = int(cols["labels"][i])
@@ -138,11 +138,15 @@ class Detections:
             out.append(rec)
         return out
 
-    def _walk_records(self, node_names: Sequence[str] | None, r: Callable[[float], float]) -> list[list[dict]]:
-        """Per detection, the greedy walk's levels: node, name, P(node | parent), P(node) and the top siblings."""
+    def _walk_records(
+        self, node_names: Sequence[str] | None, ids: Sequence[str] | None, r: Callable[[float], float]
+    ) -> list[list[dict]]:
+        """Per detection, the greedy walk's levels: node, id (when known, as in "path"), name, P(node | parent),
+        P(node) and the top siblings."""
         assert self.walk is not None and self.walk_probs is not None
         assert self.siblings is not None and self.sibling_probs is not None
         name = (lambda n: node_names[n]) if node_names is not None else str  # noqa: E731
+        ident = (lambda n: {"id": ids[n]}) if ids is not None else (lambda n: {})  # noqa: E731
         walks, wprobs = self.walk.cpu().tolist(), self.walk_probs.double().cpu().tolist()
         # P(node) as the walk of `TreeSoftmax.predict` multiplies it: in the probabilities' own dtype
         wabs = (torch.cumprod(self.walk_probs, 1) * (self.walk >= 0)).double().cpu().tolist()
@@ -151,6 +155,7 @@ class Detections:
             [
                 {
                     "node": n,
+                    **ident(n),
                     "name": name(n),
                     "prob": r(p),
                     "abs": r(a),

@@ -15,7 +15,7 @@ from yolo9000.evaluation.inputs import (
     boxed_from_tree,
     read_predictions,
 )
-from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections
+from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections, run_detector
 from yolo9000.evaluation.summary import (
     ClassificationReport,
     DetectionReport,
@@ -48,5 +48,6 @@ __all__ = [
     "predict_classification",
     "predict_detections",
     "read_predictions",
+    "run_detector",
     "write_report",
 ]

@@ -9,7 +9,6 @@ Each prediction is therefore copied once per credited category before pycocotool
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import logging
 from collections.abc import Iterator, Sequence
@@ -20,8 +19,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
-from wordtree.builder import data_dir
-from yolo9000.data.coco import category_node_id
+from yolo9000.data.coco import category_nodes_of
 from yolo9000.data.coco_index import load_coco_json
 
 if TYPE_CHECKING:
@@ -69,57 +67,28 @@ def load_coco(path: str | Path) -> COCO:
     return coco
 
 
-def _coco_wnids() -> dict[str, str]:
-    """COCO's 80 category names -> wnid, from the table shipped in `wordtree/data/coco_wordnet.csv`."""
-    with open(data_dir() / "coco_wordnet.csv", newline="", encoding="utf-8") as fh:
-        return {r["name"].strip(): r["wnid"].strip() for r in csv.DictReader(fh)}
+def category_nodes(
+    coco: COCO,
+    tree: WordTree,
+    *,
+    source: str | None = None,
+    label_map: str | None = None,
+    coco_names: bool = True,
+    display_names: bool = True,
+) -> np.ndarray:
+    """Tree node of every COCO category (in `category_ids(coco)` order: ascending id), by the rule training uses
+    (`yolo9000.data.coco.category_nodes_of`).
 
-
-def category_nodes(coco: COCO, tree: WordTree, *, source: str | None = None) -> np.ndarray:
-    """Tree node of every COCO category (in `category_ids(coco)` order: ascending id).
-
-    A category's own ``"node"`` (a node id) or ``"wnid"`` field wins; else a label map of the tree holding the
-    category name; else, when (nearly) every category name is one of COCO's 80, the shipped COCO -> WordNet
-    table; else a unique node with that display name. Anything else is a one-line error naming the category.
+    A category's own ``"node"`` (a node id) or ``"wnid"`` field wins; else a label map of the tree naming the
+    category (`label_map`: that one); else, with `coco_names` (on here), when (nearly) every category name is one
+    of COCO's 80, the shipped COCO -> WordNet table; else, with `display_names` (on here), a node with that id or
+    the unique node with that display name. Anything else is a one-line error naming the category.
     """
-    where = source or getattr(coco, "source", "COCO file")
-    maps = tree.label_maps
-    by_label: dict[str, str] = {}
-    for m in maps.values():
-        for lab, w in zip(m.labels, m.ids):
-            by_label.setdefault(lab, w)
-    names = [str(coco.cats[c].get("name", "")) for c in category_ids(coco)]
-    coco_table = _coco_wnids()
-    if coco_table and names and np.mean([n in coco_table for n in names]) >= 0.8:  # a COCO-style label set
-        for n in names:
-            if coco_table.get(n) in tree:
-                by_label.setdefault(n, coco_table[n])
-    nodes = []
-    for cid in category_ids(coco):
-        cat = coco.cats[cid]
-        wnid = category_node_id(cat)
-        if wnid is not None:
-            if wnid not in tree:
-                raise ValueError(
-                    f"{where}: category {cat.get('name')!r} (id {cid}) names node {wnid}, not a node of the tree"
-                )
-            nodes.append(tree.index(wnid))
-            continue
-        name = str(cat.get("name", ""))
-        if name in by_label:
-            nodes.append(tree.index(by_label[name]))
-            continue
-        if name in tree:  # the name is itself a wnid
-            nodes.append(tree.index(name))
-            continue
-        found = tree.find(name)
-        if len(found) == 1:
-            nodes.append(found[0])
-            continue
-        why = (
-            "matches no tree node" if not found else f"matches {len(found)} tree nodes"
-        ) + " (give it a 'node' id, or pass a category map)"
-        raise ValueError(f"{where}: category {name!r} (id {cid}) {why}")
+    where = source or str(getattr(coco, "source", "COCO file"))  # load_coco remembers the file
+    cats = [coco.cats[c] for c in category_ids(coco)]
+    nodes = category_nodes_of(
+        cats, tree, label_map=label_map, coco_names=coco_names, display_names=display_names, source=where
+    )
     return np.asarray(nodes, dtype=np.int64)
 
 

@@ -166,9 +166,11 @@ def read_predictions(
     Accepted: JSON lines from `yolo9000 detect` (one image per line with a "detections" list, or one
     detection per line) matched to ground-truth images by image id or file name; or a COCO results JSON
     list (image_id, category_id, bbox xywh, score). Boxes: "box" (x1 y1 x2 y2) or "bbox" (x y w h).
-    Labels: "node" or "wnid" with a tree, else "category_id", else "name"/"label" through the categories.
-    A record's "tree_fingerprint" (written by `yolo9000 detect`) must be that of `tree` (read from
-    `tree_source`); an empty file and non-finite scores or boxes are errors; records of images with no
+    Labels: with a tree "node" (an index), "id" (or the older "wnid") or "label" (an index), else "category_id", else
+    "name"/"label" through the categories. A record's "tree_fingerprint" (written by `yolo9000 detect`) must be
+    that of `tree` (read from `tree_source`); a record without one is checked by its "id" and "name": where they
+    are not the tree's node (or `names`' label) at its index, the file is refused at the first mismatch; an
+    empty file and non-finite scores or boxes are errors; records of images with no
     detection (detect's lines with an empty "detections" list) are scored as zero detections, with a warning.
     """
     path = Path(path)
@@ -238,7 +240,9 @@ def read_predictions(
         if not all(math.isfinite(v) for v in (a, b, c, d)):
             raise ValueError(f"{where}: '{key}' holds a non-finite value ({det[key]})")
         x1, y1, x2, y2 = (a, b, c, d) if key == "box" else (a, b, a + c, b + d)
-        rows.append((image_id, x1, y1, x2, y2, score, _label_of(det, tree, names, cat_by_name, where)))
+        unchecked = "tree_fingerprint" not in src  # detect's lines carry one, checked above
+        label = _label_of(det, tree, names, cat_by_name, where, check_names=unchecked, tree_source=tree_source)
+        rows.append((image_id, x1, y1, x2, y2, score, label))
     if unmatched:
         log.warning(
             "%s: %d images are not in the ground truth and were skipped (e.g. %s)",
@@ -299,21 +303,18 @@ def _match_image(rec: dict[str, Any], look: dict[str, int], img_ids: set[int]) -
 
 
 def _label_of(
-    det: dict[str, Any], tree: WordTree | None, names: Sequence[str] | None, cat_by_name: dict[str, int], where: str
+    det: dict[str, Any],
+    tree: WordTree | None,
+    names: Sequence[str] | None,
+    cat_by_name: dict[str, int],
+    where: str,
+    *,
+    check_names: bool = False,
+    tree_source: str | None = None,
 ) -> int:
+    """A record's label: a tree node with a tree (`_tree_label`), else a COCO category id."""
     if tree is not None:
-        if "node" in det:
-            node = int(det["node"])
-            if not 0 <= node < len(tree):
-                raise ValueError(f"{where}: node {node} out of range for a tree of {len(tree)} nodes")
-            return node
-        if "wnid" in det:  # a node id (WordNet or user id)
-            if det["wnid"] not in tree:
-                raise ValueError(f"{where}: wnid {det['wnid']} is not a node of the tree")
-            return tree.index(det["wnid"])
-        if "label" in det:
-            return int(det["label"])
-        raise ValueError(f"{where}: detection has no 'node', 'wnid' or 'label'")
+        return _tree_label(det, tree, names, where, check_names=check_names, tree_source=tree_source)
     if "category_id" in det:
         return int(det["category_id"])
     if "node" in det:
@@ -326,3 +327,42 @@ def _label_of(
     raise ValueError(
         f"{where}: cannot map the detection to a category (no 'category_id' and name {name!r} is not a category)"
     )
+
+
+def _tree_label(
+    det: dict[str, Any],
+    tree: WordTree,
+    names: Sequence[str] | None,
+    where: str,
+    *,
+    check_names: bool,
+    tree_source: str | None,
+) -> int:
+    """The tree node a record names: its index "node", else its id ("id", the key `detect` writes, or the older
+    "wnid"), else its index "label". With `check_names` (a record without a tree fingerprint) an index must agree
+    with the record's "id" and "name" (`names`: the model's label names, else the tree's): node numbers of another
+    tree would be scored as other classes."""
+    node_id = det.get("id", det.get("wnid"))
+    if "node" not in det and node_id is not None:
+        if str(node_id) not in tree:
+            raise ValueError(f"{where}: id {node_id} is not a node of the tree")
+        return tree.index(str(node_id))
+    key = "node" if "node" in det else "label" if "label" in det else None
+    if key is None:
+        raise ValueError(f"{where}: detection has no 'node', 'id', 'wnid' or 'label'")
+    try:
+        node = int(det[key])
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: '{key}' must be a node index, got {det[key]!r}") from None
+    if not 0 <= node < len(tree):
+        raise ValueError(f"{where}: {key} {node} out of range for a tree of {len(tree)} nodes")
+    if check_names:
+        label_names = names if names is not None else tree.names
+        for field, said, ours in (("id", node_id, tree.ids[node]), ("name", det.get("name"), label_names[node])):
+            if said is not None and str(said) != ours:
+                src = f" ({tree_source})" if tree_source else ""
+                raise ValueError(
+                    f"{where}: {key} {node} is {field} {ours!r} in the evaluated tree{src} but the record says "
+                    f"{str(said)!r}; these predictions were made with another tree (give that one with --tree)"
+                )
+    return node

@@ -1,8 +1,8 @@
 """Running a model over an evaluation set: detections on COCO images, class probabilities on class folders.
 
-Images are read one by one (unreadable ones are logged and skipped), letterboxed in batches on the
-device, and decoded with `yolo9000.detection.decode.decode`; the result is the plain table / arrays that the metric
-modules take, so the same metrics score saved predictions.
+Images are read one by one (unreadable ones are logged and skipped) and detected in batches by the
+`yolo9000.inference.detector.Detector` that `yolo9000 detect` runs (any backend); the result is the plain table /
+arrays that the metric modules take, so the same metrics score saved predictions.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from yolo9000.darknet.model import DarknetModel
     from yolo9000.data.folders import ClassFolders
     from yolo9000.detection.detection_model import DetectionModel
+    from yolo9000.detection.detections import Detections
+    from yolo9000.inference.detector import Detector
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,6 @@ def _progress(iterable: Iterable[T], total: int, desc: str, enabled: bool) -> It
     return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False)
 
 
-@torch.no_grad()
 def predict_detections(
     model: DetectionModel,
     coco_gt: COCO,
@@ -90,23 +91,54 @@ def predict_detections(
     workers: int = 2,
     progress: bool = False,
     exif: bool = True,
+    backend: str | None = None,
+    precision: str = "fp32",
+    exact_letterbox: bool = False,
     **changes: Any,
 ) -> pd.DataFrame:
     """Run a detector over every image of `coco_gt` (file names relative to `image_dir`).
 
-    `options` says how the region output is decoded (default `EVAL_OPTIONS`: `DecodeOptions` with a .005 score
-    threshold); single fields may be changed by keyword, as in `decode`: `predict_detections(..., thresh=0)`.
+    The model runs in the `Detector` that `yolo9000 detect` runs (letterbox, forward pass, `decode` of the raw
+    logits), with its `backend`, `precision`, `exact_letterbox` and `size` (a `DarknetModel`, or an exported
+    model in its runtime: `yolo9000.inference.backends.RuntimeModel`). `options` says how the output is decoded
+    (default `EVAL_OPTIONS`: `DecodeOptions` with a .005 score threshold); single fields may be changed by
+    keyword, as in `decode`: `predict_detections(..., thresh=0)`.
     Returns a table with `PRED_COLUMNS`: label = tree node (tree heads), class index (flat heads), or
     position in `options.class_map` (Darknet's per-class `.map` scoring). Unreadable images are logged and left
     without detections (their boxes count as misses). `exif=False` reads the stored pixels, ignoring the EXIF
     orientation (as Darknet does).
     """
-    from yolo9000.detection.decode import decode
-    from yolo9000.detection.detection_model import region_parts
-    from yolo9000.detection.letterbox import letterbox_batch
+    from yolo9000.inference.detector import Detector
 
     opts = (options or EVAL_OPTIONS).with_(**changes)
-    region, head = region_parts(model)
+    detector = Detector(
+        model,
+        None,
+        opts,
+        device=device,
+        precision=precision,
+        exact_letterbox=exact_letterbox,
+        size=size,
+        backend=backend,
+    )
+    return run_detector(
+        detector, coco_gt, image_dir, batch_size=batch_size, workers=workers, progress=progress, exif=exif
+    )
+
+
+@torch.no_grad()
+def run_detector(
+    detector: Detector,
+    coco_gt: COCO,
+    image_dir: str | Path,
+    *,
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = False,
+    exif: bool = True,
+) -> pd.DataFrame:
+    """`predict_detections` with a `Detector` built by the caller (as `yolo9000 eval` does, to name its backend):
+    the table of its detections on every image of `coco_gt`, labelled as `predict_detections` says."""
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir}: image folder not found")
@@ -117,41 +149,16 @@ def predict_detections(
         raise FileNotFoundError(
             f"{missing[0]}: no image of the COCO file exists under {image_dir} (wrong --images folder?)"
         )
-    net_w, net_h = _net_size(model, size)
-    model = model.to(device).eval()
     rows: list[pd.DataFrame] = []
     idx = list(range(len(imgs)))
     batches = _prefetched(batches_of(idx, batch_size), lambda i: paths[i], workers, exif)
+    use_nodes = detector.options.class_map is None
     n_read = 0
     for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "detect", progress):
         n_read += len(images)
-        if not images:
-            continue
-        sizes = [(int(im.shape[2]), int(im.shape[1])) for im in images]
-        x = letterbox_batch(images, (net_w, net_h), device=device)
-        out = model.region_output(x)
-        dets = decode(out, region, opts, net_size=(net_w, net_h), image_sizes=sizes, tree_softmax=head.tree_softmax)
-        found = [(k, d) for k, d in zip(ok, dets) if len(d)]
+        found = [(imgs[chunk[k]]["id"], d) for k, d in zip(ok, detector(images)) if len(d)]
         if found:  # one table (and one device-to-host copy) per batch
-            use_nodes = found[0][1].nodes is not None and opts.class_map is None  # decode sets nodes on all or none
-            b = torch.cat([d.boxes for _, d in found]).detach().double().cpu().numpy()
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "image_id": np.repeat([imgs[chunk[k]]["id"] for k, _ in found], [len(d) for _, d in found]),
-                        "x1": b[:, 0],
-                        "y1": b[:, 1],
-                        "x2": b[:, 2],
-                        "y2": b[:, 3],
-                        "score": torch.cat([d.scores for _, d in found]).detach().double().cpu().numpy(),
-                        "label": torch.cat([cast(torch.Tensor, d.nodes) if use_nodes else d.labels for _, d in found])
-                        .detach()
-                        .cpu()
-                        .numpy()
-                        .astype(np.int64),
-                    }
-                )
-            )
+            rows.append(_detection_rows(found, use_nodes=use_nodes))
     if imgs and n_read == 0:
         raise ValueError(f"{image_dir}: none of the {len(imgs)} images of the COCO file could be read")
     if len(imgs) - n_read:
@@ -161,6 +168,26 @@ def predict_detections(
             {"image_id": np.int64, "label": np.int64}
         )
     return pd.concat(rows, ignore_index=True)
+
+
+def _detection_rows(found: Sequence[tuple[int, Detections]], *, use_nodes: bool) -> pd.DataFrame:
+    """The `PRED_COLUMNS` table of (image id, its detections); labels are the tree nodes when `use_nodes` and
+    the detections carry them (decode sets nodes on all or none), else `Detections.labels`."""
+    dets = [d for _, d in found]
+    use_nodes = use_nodes and dets[0].nodes is not None
+    b = torch.cat([d.boxes for d in dets]).detach().double().cpu().numpy()
+    labels = torch.cat([cast(torch.Tensor, d.nodes) if use_nodes else d.labels for d in dets])
+    return pd.DataFrame(
+        {
+            "image_id": np.repeat([image_id for image_id, _ in found], [len(d) for d in dets]),
+            "x1": b[:, 0],
+            "y1": b[:, 1],
+            "x2": b[:, 2],
+            "y2": b[:, 3],
+            "score": torch.cat([d.scores for d in dets]).detach().double().cpu().numpy(),
+            "label": labels.detach().cpu().numpy().astype(np.int64),
+        }
+    )
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`Detector`: a `DetectionModel` (a `DarknetModel` from our checkpoint or Darknet cfg + weights, or an exported
 model in its runtime) with the letterbox, the forward pass and `decode`, batched on one device;
-`load_detector_model` loads a `DarknetModel` with its label names.
+`load_detector_model` loads a `DarknetModel` (or an exported model in its runtime) with its label names.
 
 `yolo9000.inference.runner.detect_files` runs a Detector over images, folders and videos."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -19,7 +19,7 @@ from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.decode import DecodeOptions, decode
 from yolo9000.detection.detection_model import DetectionModel, region_parts
 from yolo9000.detection.detections import Detections
-from yolo9000.inference.backends import RuntimeModel, best_backend, runtime_model
+from yolo9000.inference.backends import RuntimeModel, best_backend, load_runtime_model, runtime_model
 from yolo9000.inference.export import input_size
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ PRECISIONS = {"fp32": None, "fast": None, "bf16": torch.bfloat16, "fp16": torch.
 
 
 # ---------------------------------------------------------------- model loading
+@overload
 def load_detector_model(
     *,
     checkpoint: str | Path | None = None,
@@ -36,14 +37,70 @@ def load_detector_model(
     weights: str | Path | None = None,
     tree: str | Path | None = None,
     names: str | Path | None = None,
-) -> tuple[DarknetModel, list[str] | None]:
-    """(DarknetModel in eval mode on CPU, label names or None) from a checkpoint or Darknet files.
+    model: None = None,
+    backend: str | None = None,
+    precision: str = "fp32",
+) -> tuple[DarknetModel, list[str] | None]: ...
 
-    `cfg`: a Darknet .cfg file or a template name (`yolo9000.darknet.model.load_darknet` resolves it). Names
-    come from `names` (a file), else the checkpoint's names, else the tree's node names. A names file whose
-    length differs from the region's classes is an error naming both numbers; a model without a `[region]`
-    is an error naming it.
+
+@overload
+def load_detector_model(
+    *,
+    checkpoint: str | Path | None = None,
+    cfg: str | Path | None = None,
+    weights: str | Path | None = None,
+    tree: str | Path | None = None,
+    names: str | Path | None = None,
+    model: str | Path,
+    backend: str | None = None,
+    precision: str = "fp32",
+) -> tuple[DetectionModel, list[str] | None]: ...
+
+
+def load_detector_model(
+    *,
+    checkpoint: str | Path | None = None,
+    cfg: str | Path | None = None,
+    weights: str | Path | None = None,
+    tree: str | Path | None = None,
+    names: str | Path | None = None,
+    model: str | Path | None = None,
+    backend: str | None = None,
+    precision: str = "fp32",
+) -> tuple[DetectionModel, list[str] | None]:
+    """(model, label names or None): the one loader of `detect`, `eval` and `export`.
+
+    `model`: an exported FILE.onnx / OpenVINO FILE.xml, loaded into its runtime (`backends.load_runtime_model`
+    with `backend` and `precision`) as a `RuntimeModel` that carries its own weights, tree and names; it excludes
+    checkpoint, cfg, weights and tree. Otherwise a `DarknetModel` in eval mode on CPU from a checkpoint or
+    Darknet files (`cfg`: a .cfg file or a template name, `yolo9000.darknet.model.load_darknet` resolves it);
+    `backend` and `precision` are then the `Detector`'s business. Names come from `names` (a file, read by
+    `wordtree.formats.read_names`), else the model's, else the tree's node names. A names file whose length
+    differs from the region's classes is an error naming both numbers; a model without a `[region]` is an error
+    naming it.
     """
+    if model is not None:
+        given = {"checkpoint": checkpoint, "cfg": cfg, "weights": weights, "tree": tree}
+        dropped = [f"--{k}" for k, v in given.items() if v is not None]
+        if dropped:
+            raise ValueError(f"--model is an exported model with its own weights and tree; drop {', '.join(dropped)}")
+        runtime = load_runtime_model(model, backend, precision)
+        label_names = read_names(names) if names is not None else runtime.names
+        if label_names is not None and len(label_names) != runtime.region.classes:
+            raise ValueError(f"{names}: {len(label_names)} names but {model} has {runtime.region.classes} classes")
+        return runtime, (list(label_names) if label_names is not None else None)
+    return _load_darknet_detector(checkpoint=checkpoint, cfg=cfg, weights=weights, tree=tree, names=names)
+
+
+def _load_darknet_detector(
+    *,
+    checkpoint: str | Path | None,
+    cfg: str | Path | None,
+    weights: str | Path | None,
+    tree: str | Path | None,
+    names: str | Path | None,
+) -> tuple[DarknetModel, list[str] | None]:
+    """`load_detector_model` for a checkpoint or Darknet files."""
     if checkpoint is not None and cfg is not None:
         raise ValueError("give either --checkpoint or --cfg [--weights], not both")
     model: DarknetModel

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from wordtree.files import write_bytes_atomic
+from wordtree.files import write_bytes_atomic, writing
 from wordtree.formats import tree_from_dict, tree_to_dict
 from yolo9000.detection.detection_model import DetectionModel, region_parts
 from yolo9000.detection.head import RegionConfig
@@ -383,17 +383,19 @@ def export_openvino(
         raise ValueError(f"{path}: an OpenVINO IR path must end in .xml (its weights go to the .bin beside it)")
     info = model_info(model, output, names, size)
     data = onnx_bytes(model, info, opset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
-        src = Path(tmp) / "model.onnx"
-        src.write_bytes(data)
-        ov_model = ov.convert_model(str(src))
-        for key, value in info.to_props().items():
-            ov_model.set_rt_info(value, [RT_INFO_ROOT, key])
-        xml = Path(tmp) / "model.xml"
-        ov.save_model(ov_model, str(xml), compress_to_fp16=False)  # fp32 weights, as exported
-        os.replace(xml.with_suffix(".bin"), path.with_suffix(".bin"))
-        os.replace(xml, path)
+    # a full disk or read-only folder is one line (WriteFailed): the ONNX copy it converts, then the IR
+    with writing(path, needed=2 * len(data)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+            src = Path(tmp) / "model.onnx"
+            src.write_bytes(data)
+            ov_model = ov.convert_model(str(src))
+            for key, value in info.to_props().items():
+                ov_model.set_rt_info(value, [RT_INFO_ROOT, key])
+            xml = Path(tmp) / "model.xml"
+            ov.save_model(ov_model, str(xml), compress_to_fp16=False)  # fp32 weights, as exported
+            os.replace(xml.with_suffix(".bin"), path.with_suffix(".bin"))
+            os.replace(xml, path)
     return path
 
 
