@@ -469,8 +469,10 @@ def decode(
     `head`: `region_out` is that head's raw logits (`head.view(raw)`), activated here only where needed:
     x, y and objectness for the predictions that pass `thresh`, the tree walk's softmax in the groups it
     visits, all class probabilities only for the kept boxes (or for the predictions that pass, in the
-    flat, mapped and darknet-mode cases). The detections are those of `decode(head.activate(raw))`, to the
-    last bits of the floats, without activating every prediction (YOLO9000: 9418 nodes each).
+    flat, mapped and darknet-mode cases), without activating every prediction (YOLO9000: 9418 nodes each).
+    The detections are those of `decode(head.activate(raw))` up to float rounding: a softmax taken over one
+    group instead of the whole layout can differ in the last bits (up to about 1e-6 on the 9418-node tree),
+    which may swap two boxes whose scores tie to that precision.
     """
     opts = (options or DecodeOptions()).with_(**changes)
     _check_inputs(region_out, region)
