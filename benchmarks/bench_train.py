@@ -7,6 +7,12 @@ and the data pipeline (its own images/s and how long the loop waits for it).
 
 It writes its own small COCO-style set (640x480 JPEGs with random boxes) and class folders to a temp dir, so it
 needs no dataset. The numbers are medians over the timed steps (after `--warmup` steps).
+
+The validation row times what `yolo9000 train --val-coco` runs (`yolo9000.training.validation.Validator`: read,
+letterbox, forward, decode at eval's .005 threshold, COCO AP and the per-box tree measures) over the generated
+set, per image, and the share of the training time it takes at the default --val-every (validation every
+`TRAIN_IMAGES_PER_VAL_IMAGE` training images per validation image). The model is the freshly initialised one:
+it keeps every box above the threshold, so scoring is at its slowest (a trained model keeps fewer).
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from yolo9000.data import (
 )
 from yolo9000.data.augment import distort_hsv_batch  # noqa: E402
 from yolo9000.detection.loss import RegionLoss  # noqa: E402
+from yolo9000.training.config import TrainConfig  # noqa: E402
 from yolo9000.training.trainer import param_groups  # noqa: E402
+from yolo9000.training.validation import SECONDS, TRAIN_IMAGES_PER_VAL_IMAGE, prepare_validation  # noqa: E402
 
 # the synthetic COCO + class-folder data (photo-like JPEGs) is bench_loader's, one generator for both benchmarks
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--images", type=int, default=32, help="generated detection images")
+    p.add_argument("--no-validation", action="store_true", help="skip the validation row")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -123,6 +132,18 @@ def main(argv=None) -> int:
             if k >= args.warmup:
                 rows.append((t4 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3))
 
+        # 3. validation as the trainer runs it, on the generated set (a second pass: the first warms up)
+        val_s = None
+        if not args.no_validation:
+            cfg = TrainConfig(val_coco=str(ann), val_images=str(ann.parent / "images"))
+            validator = prepare_validation(
+                cfg, tree=tree, names=tree.names, size=args.size, batch=args.batch, steps=10**9, device=device
+            )
+            assert validator is not None
+            validator(model)
+            val_s = validator(model)[SECONDS] / validator.n_images
+            model.train()
+
     med = [statistics.median(c) for c in zip(*rows)]
     step, fwd, loss_f, loss_b, rest = med
     print(
@@ -140,6 +161,14 @@ def main(argv=None) -> int:
         f"({'keeps up' if data_ips >= args.batch / step else 'the loop would wait'}: "
         f"{max(0.0, args.batch / data_ips - step) * 1e3:.0f} ms wait per step)"
     )
+    if val_s is not None:
+        train_s = step / args.batch  # per training image
+        share = val_s / (TRAIN_IMAGES_PER_VAL_IMAGE * train_s + val_s)
+        print(
+            f"validation: {val_s * 1e3:.1f} ms per image ({args.images} images, predict + score) vs training "
+            f"{train_s * 1e3:.1f} ms per image -> at the default --val-every ({TRAIN_IMAGES_PER_VAL_IMAGE} training "
+            f"images per validation image) {100 * share:.1f}% of the training time"
+        )
     return 0
 
 

@@ -29,6 +29,7 @@ def _free_port() -> int:
 )
 def test_two_cpu_ranks_stay_identical(tmp_path):
     d = td.make_all(tmp_path / "data")
+    val = td.make_coco(tmp_path / "data" / "val", n_images=4, seed=5)
     out = tmp_path / "ddp"
     port = str(_free_port())
     args = [
@@ -73,6 +74,13 @@ def test_two_cpu_ranks_stay_identical(tmp_path):
         "false",
         "--progress",
         "false",
+        # validated by rank 0, its figures shared: every rank takes the same best.pt decision (and its save)
+        "--val-coco",
+        str(val),
+        "--val-every",
+        "2",
+        "--ema",
+        "0.9",
     ]
     # the environment torchrun gives each worker (env:// rendezvous), without the launcher process
     procs = []
@@ -107,6 +115,8 @@ def test_two_cpu_ranks_stay_identical(tmp_path):
     assert len(digests) == 2 and digests[0] == digests[1]
     ckpt = torch.load(out / "last.pt", weights_only=False)
     assert ckpt["step"] == 3 and ckpt["seen"] == 3 * 4 * 2  # both ranks' images count
+    assert torch.load(out / "best.pt", weights_only=False)["best"]["step"] in (2, 3)
+    assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
     # the weights moved: training really happened on the shared gradients
     torch.manual_seed(0)
     from yolo9000.darknet.model import DarknetModel

@@ -354,12 +354,18 @@ def test_train_and_eval_on_a_tiny_world(world, tmp_path):
         "false",
         "--save-every",
         "24",
+        "--val-coco",
+        str(world / "test" / "annotations.json"),
+        "--val-every",
+        "12",
         "--out",
         str(run),
     ]
     assert main(args) == 0
     log = pd.read_csv(run / "log.csv")
     assert len(log) == 24 and log["loss"].notna().all()
+    assert log.loc[log["val/AP50"].notna(), "step"].tolist() == [12, 24]
+    assert (run / "best.pt").is_file() and (run / "curves.png").is_file()
     # single batches are noisy (a few boxes or none); the median of the last steps is not
     assert log["loss"].tail(10).median() < 0.7 * log["loss"].head(3).mean()
     out = tmp_path / "eval"
@@ -400,6 +406,11 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
     assert recipe.uses_world(no_data)  # what `yolo9000 train` checks before applying the recipe
     t = Trainer(recipe.training_config(no_data), model_builder=recipe.build_model)
     assert (t.loss_fn.cls_objectness, t.loss_fn.cls_anchor) == ("none", "objectness")
+    # validated on the world's test split (fine labels, never trained on), scored as `yolo9000 eval` scores it
+    assert t.validator is not None and t.validator.images == world / "test" / "images"
+    assert t.validator.metric == "val/AP50" and t.validator.n_images == TINY["n_test"]
+    mine = recipe.training_config(TrainConfig(val_folders=str(world / "classification"), **common))
+    assert mine.val_coco is None  # validation data of the user's own is kept
     assert t.settings.cls_augment.scale == (0.4, 1.0) and t.settings.augment.scale == (1.0, 1.0)
     data = dict(
         coco=str(world / "detection" / "annotations.json"),

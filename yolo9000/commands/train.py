@@ -17,11 +17,15 @@ examples:
   yolo9000 train --coco coco/train.json --images coco/train2017 --folders imagenet/train \\
       --tree wordtree.json --cfg yolo9000 --cls-fraction 0.8 --weights darknet19_448.conv.23 --weights-layers 23
   yolo9000 train --config my.yaml --lr 5e-4        # YAML config, command line wins
+  yolo9000 train --coco train.json --images train/ --val-coco val.json --val-images val/ --tree wordtree.json \
+      --cfg yolo9000 --ema 0.9999                  # val mAP every N steps -> OUT/best.pt, OUT/curves.png
   yolo9000 train --out runs/emoji --resume         # continue exactly where the last checkpoint stopped
   torchrun --nproc_per_node 4 -m yolo9000 train --config my.yaml   # DDP (gloo on CPU, NCCL on GPU)
 
 Options not given come from the YAML config, then from the model cfg's [net]/[region] sections.
-The resolved config is saved as OUT/config.yaml; checkpoints are OUT/last.pt, the log OUT/log.csv.
+The resolved config is saved as OUT/config.yaml; checkpoints are OUT/last.pt (and with validation data
+OUT/best.pt: the best --val-metric), the log OUT/log.csv (val/ columns on validated steps), the curves
+OUT/curves.png. With no data the emoji world is validated on its test split.
 """
 
 
@@ -71,6 +75,36 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         const=False,
         default=A,
         help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; YAML: exif: false)",
+    )
+    v = p.add_argument_group("validation (scored as `yolo9000 eval` scores: its pipeline and default decoding)")
+    v.add_argument("--val-coco", default=A, metavar="JSON", help="COCO JSON of held-out boxes (AP, AP50, per-box tree)")
+    v.add_argument(
+        "--val-images", default=A, metavar="DIR", help="image folder of --val-coco (default: JSON_DIR/images)"
+    )
+    v.add_argument(
+        "--val-folders", default=A, metavar="DIR", help="held-out class folders (top-1, top-5, hierarchical)"
+    )
+    v.add_argument(
+        "--val-every",
+        type=options.positive_int,
+        default=A,
+        metavar="N",
+        help="steps between validations, and at the end (default: about 10 training images per validation "
+        "image, which keeps validation under 10%% of the training time)",
+    )
+    v.add_argument(
+        "--val-metric",
+        default=A,
+        metavar="NAME",
+        help="figure that picks OUT/best.pt (default val/AP50; val/top1 with --val-folders only)",
+    )
+    v.add_argument(
+        "--ema",
+        type=options.threshold,
+        default=A,
+        metavar="DECAY",
+        help="validate and save a moving average of the weights, e.g. 0.9999 (ramped up over the first "
+        "~2000 steps; checkpoints also keep the raw weights to resume exactly; default off, 0: off)",
     )
     m = p.add_argument_group("model")
     m.add_argument(
@@ -241,4 +275,7 @@ def run(args: argparse.Namespace) -> int:
             f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "
             f"{summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}"
         )
+        best = summary.get("best")
+        if best:  # the run's last line: the checkpoint to use
+            print(f"best {best['metric']} {best['value']:.4f} at step {best['step']} -> {best['checkpoint']}")
     return 0

@@ -95,8 +95,9 @@ def uses_world(cfg: TrainConfig) -> bool:
 
 def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) -> TrainConfig:
     """`cfg` filled in for the emoji world (generated into `world`, default the user cache, on first use):
-    its detection and class-folder splits and tree, the `emoji-tiny` model unless `cfg.cfg` names another, and
-    `EMOJI_CLS_RULES` for every class-picture rule the config leaves unset.
+    its detection and class-folder splits and tree, the `emoji-tiny` model unless `cfg.cfg` names another,
+    `EMOJI_CLS_RULES` for every class-picture rule the config leaves unset, and validation on the world's test
+    split (fine labels, never trained on) unless the config names other validation data.
 
     Safe to call from every rank of a DDP run at once: one process generates the world, the others wait."""
     workers = max(1, (os.cpu_count() or 1) - 1)
@@ -108,5 +109,7 @@ def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) ->
         "tree": cfg.tree or str(root / "wordtree.json"),
         "cfg": cfg.cfg or "emoji-tiny",
     }
+    if cfg.val_coco is None and cfg.val_folders is None:
+        values.update(val_coco=str(root / "test" / "annotations.json"), val_images=str(root / "test" / "images"))
     values.update({k: v for k, v in EMOJI_CLS_RULES.items() if getattr(cfg, k) is None})
     return cfg.updated(values, source="the emoji world recipe")

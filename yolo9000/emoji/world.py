@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from typing import Any
 
 from PIL import Image
 
-from wordtree.files import cache_dir
+from wordtree.files import cache_dir, writing
 from wordtree.tree import WordTree
 from yolo9000.emoji.classes import (
     CLUTTER,
@@ -75,7 +76,11 @@ def _config(seed: int, sizes: dict) -> WorldConfig:
 
 # ---- splits -------------------------------------------------------------------------------------------
 def _save_png(image: Image.Image, path: Path) -> None:
-    image.save(path, format="PNG", compress_level=_PNG_LEVEL)
+    # encoded in memory: PIL writing to the file itself ignores a short write (a truncated picture on a full
+    # disk), Python's write raises
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=_PNG_LEVEL)
+    path.write_bytes(buf.getvalue())
 
 
 #: One picture to draw: (split, index, output folder, settings, class set, font path or None)
@@ -402,7 +407,8 @@ def generate_world(
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        _write_world(tmp, cfg, classes, None if font is None else str(font), workers, progress)
+        with writing(out):  # a full disk or read-only folder is one line naming the world; the old one stays
+            _write_world(tmp, cfg, classes, None if font is None else str(font), workers, progress)
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)

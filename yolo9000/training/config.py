@@ -52,6 +52,8 @@ _NUMBERS: dict[str, Callable[[object, str | None], Any]] = {
     "seed": rules.non_negative_int,
     "save_every": rules.positive_int,
     "log_every": rules.positive_int,
+    "val_every": rules.positive_int,
+    "ema": rules.threshold,
 }
 _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "anchors": (rules.positive_float, 0),
@@ -104,6 +106,11 @@ def check_option(name: str, value: Any) -> Any:
 PAPER_CLS_RULES: dict[str, Any] = {"cls_objectness": "paper", "cls_anchor": "label", "cls_scale": None}
 #: The learning-rate policies the trainer runs (another cfg policy runs as "constant", with a warning)
 POLICIES = ("steps", "cosine", "constant")
+
+
+def loader_workers(workers: int | None) -> int:
+    """The DataLoader workers per rank: `workers`, else one per CPU core but one, at most 8."""
+    return workers if workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
 
 
 def scale_range(value: Sequence[float] | None, flag: str) -> tuple[float, float]:
@@ -177,6 +184,14 @@ class TrainConfig:
     log_every: int = 1
     tensorboard: bool = True
     progress: bool = True
+    # validation while training (yolo9000.training.validation): COCO boxes and/or class folders
+    val_coco: str | None = None
+    val_images: str | None = None  # default: VAL_JSON_DIR/images, else the JSON's folder (as `yolo9000 eval`)
+    val_folders: str | None = None
+    val_every: int | None = None  # None: from the size of the validation set (validation.default_val_every)
+    val_metric: str | None = None  # the figure that picks best.pt; None: val/AP50 (val/top1 with folders only)
+    # exponential moving average of the weights (yolo9000.training.ema); None or 0: off
+    ema: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

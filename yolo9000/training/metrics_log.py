@@ -1,34 +1,38 @@
-"""The training log: CSV rows and TensorBoard scalars (when installed), written by the main rank."""
+"""The training log: CSV rows and TensorBoard scalars (when installed), written by the main rank.
+
+Rows need not have the same columns: validation figures (`val/...`) come only on the steps that were validated.
+A column first seen in a later row widens the header (the file is rewritten once, atomically; earlier rows are
+blank in it), so `log.csv` always has one header naming every column.
+"""
 
 from __future__ import annotations
 
 import csv
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
-from wordtree.files import atomic_open
+from wordtree.files import atomic_open, writing
 
 log = logging.getLogger(__name__)
 
 
 class MetricsLog:
-    """CSV rows (+ TensorBoard scalars when available) on the main rank."""
+    """CSV rows (+ TensorBoard scalars when available) on the main rank.
 
-    def __init__(self, run_dir: Path, resume_step: int | None, tensorboard: bool) -> None:
+    `columns` are put in the header after the first row's own (the figures of later rows, e.g. validation's)."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None, tensorboard: bool, columns: Sequence[str] = ()) -> None:
         self.path = run_dir / "log.csv"
         self.fields: list[str] | None = None
+        self.columns = list(columns)
         if self.path.is_file() and resume_step is not None:
             # drop rows a killed run logged after its last checkpoint: they are about to be redone
-            with open(self.path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            if rows:
-                self.fields = list(rows[0].keys())
-                rows = [r for r in rows if int(r["step"]) <= resume_step]
-                with atomic_open(self.path, "w") as f:  # the old log or the new one, never half of it
-                    w = csv.DictWriter(f, fieldnames=self.fields)
-                    w.writeheader()
-                    w.writerows(rows)
+            fields, rows = self._read()
+            if fields:
+                self.fields = fields
+                self._rewrite([r for r in rows if int(r["step"]) <= resume_step])
         elif self.path.is_file():
             self.path.unlink()
         self.tb = None
@@ -40,12 +44,32 @@ class MetricsLog:
             except Exception as exc:  # noqa: BLE001 - tensorboard is optional
                 log.info("TensorBoard logging off (%s)", exc)
 
-    def write(self, row: dict) -> None:
+    def _read(self) -> tuple[list[str], list[dict[str, str]]]:
+        with open(self.path, newline="") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+
+    def _rewrite(self, rows: list[dict[str, str]]) -> None:
+        """The file with `rows` under the current header (the old log or the new one, never half of it)."""
+        assert self.fields is not None
+        with atomic_open(self.path, "w") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields, restval="")
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, row: dict[str, float | int]) -> None:
+        """Append `row` (a "step" and any figures); a column not yet in the header widens it."""
         if self.fields is None:
-            self.fields = list(row.keys())
+            self.fields = list(row) + [c for c in self.columns if c not in row]
+        added = [k for k in row if k not in self.fields]
+        if added:
+            self.fields += added
+            if self.path.is_file():
+                self._rewrite(self._read()[1])
         new = not self.path.is_file()
-        with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
+        with writing(self.path, kept="the rows written before are kept"), open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.fields, restval="")
             if new:
                 w.writeheader()
             w.writerow(row)
@@ -56,5 +80,6 @@ class MetricsLog:
                     self.tb.add_scalar(k if "/" in k else f"train/{k}", v, step)
 
     def close(self) -> None:
+        """Flush and close TensorBoard's writer."""
         if self.tb is not None:
             self.tb.close()

@@ -126,10 +126,13 @@ def save_training_checkpoint(
     seen: int,
     names: list[str] | None,
     config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """A model checkpoint (`yolo9000.darknet.checkpoint.save_checkpoint`) of the plain model inside `model`'s
-    wrappers, with what resuming needs: "optimizer", "scheduler", "scaler", "rng" and "sampler"."""
+    wrappers, with what resuming needs: "optimizer", "scheduler", "scaler", "rng" and "sampler", and `extra`
+    (the trainer's: the raw weights and EMA state when the saved model is the average, the best validation)."""
     resume = {
+        **(extra or {}),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict(),

@@ -4,6 +4,10 @@ SGD (momentum .9, weight decay on conv weights only), Darknet's burn-in + steps 
 accumulation over `subdivisions` micro-batches, AMP (bf16/fp16) + channels_last on CUDA, optional
 torch.compile, DDP through torchrun (gloo on CPU), atomic checkpoints that resume exactly, a CSV log,
 TensorBoard scalars when installed, and a clear stop on a non-finite loss (the last good checkpoint is kept).
+With validation data (`--val-coco` / `--val-folders`) the model is scored every `val_every` steps and at the end
+through `yolo9000 eval`'s pipeline (`yolo9000.training.validation`); OUT/best.pt keeps the best checkpoint and
+OUT/curves.png the curves (`yolo9000.training.curves`). With `--ema` the validated and saved model is the
+exponential moving average of the weights (`yolo9000.training.ema`); checkpoints keep the raw weights too.
 
 The trainer is the loop: the model comes from a builder (`yolo9000.darknet.templates.build_model` by default),
 Darknet weights from `yolo9000.darknet.weights.load_weights`, the settings from `TrainConfig.resolved` against
@@ -50,11 +54,13 @@ from yolo9000.data.joint import EncodedBatch, collate_for
 from yolo9000.detection.loss import RegionLoss
 from yolo9000.detection.targets import Targets
 from yolo9000.device import resolve_device
-from yolo9000.training.config import ResolvedTrainConfig, TrainConfig
+from yolo9000.training.config import ResolvedTrainConfig, TrainConfig, loader_workers
 from yolo9000.training.distributed import amp_dtype, replica_digest, setup_distributed
+from yolo9000.training.ema import ModelEma
 from yolo9000.training.metrics_log import MetricsLog
 from yolo9000.training.resume import TrainingRng, load_training_state, save_training_checkpoint
 from yolo9000.training.schedule import DarknetSchedule, make_scheduler
+from yolo9000.training.validation import SECONDS, Validator, prepare_validation
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -107,7 +113,10 @@ def _layer_spec(cfg_text: str) -> list[tuple[str, dict[str, str]]]:
 
 # ----------------------------------------------------------------------------------------------- trainer
 #: The files `yolo9000 train` writes into its run folder (a user's file of one of these names is never replaced)
-RUN_FILES = ("config.yaml", "log.csv", "summary.json", "last.pt", "tensorboard")
+RUN_FILES = ("config.yaml", "log.csv", "summary.json", "last.pt", "best.pt", "curves.png", "tensorboard")
+
+#: What best.pt holds under "best" (and every checkpoint, for resuming): {"metric": name, "value": v, "step": n}
+BestRecord = dict[str, Any]
 
 
 class Trainer:
@@ -142,6 +151,7 @@ class Trainer:
         # the run folder: new, empty or one `yolo9000 train` made (a user's files in it are never replaced);
         # checked now, created and marked when training starts (`run`)
         self._force, self._resume = force, resume
+        self._bar: tqdm[Any] | None = None  # the progress bar while `run` trains (console lines go above it)
         self.out_dir = self._run_folder(save=False)
         if resume is None and (self.run_dir / "last.pt").exists():
             raise ValueError(
@@ -151,6 +161,8 @@ class Trainer:
         self._build_data()
         self._build_model()
         self._build_optim()
+        self._build_ema()
+        self._build_validation()
 
     def _run_folder(self, save: bool) -> OutputDir:
         """The run folder under the rule of `wordtree.files.prepare_output_dir`; `save` creates and marks it.
@@ -159,6 +171,7 @@ class Trainer:
         (a checkpoint of ours, loaded above): runs written before the marker existed resume as before."""
         cfg, resume = self.cfg, self._resume
         inputs = [cfg.coco, cfg.images, cfg.folders, cfg.tree, cfg.label_map, cfg.cfg, cfg.weights]
+        inputs += [cfg.val_coco, cfg.val_images, cfg.val_folders]
         if cfg.coco and not cfg.images:
             inputs.append(str(Path(cfg.coco).parent / "images"))  # the COCO reader's default image folder
 
@@ -305,11 +318,112 @@ class Trainer:
                 f"{where}: the run was trained with another cfg than --cfg {self.model_spec} (its layers differ); "
                 f"resume with the run's own cfg or start a new --out"
             )
-        try:
-            model.load_state_dict(ck["model"])
+        try:  # the raw weights where the checkpoint's model is their moving average (--ema)
+            model.load_state_dict(ck.get("raw_model") or ck["model"])
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
             raise ValueError(f"{where}: the saved weights do not fit --cfg {self.model_spec} ({first})") from None
+
+    def _build_ema(self) -> None:
+        """The moving average of the weights (--ema), continued from a resumed checkpoint's."""
+        self.ema = ModelEma(self.model, self.cfg.ema) if self.cfg.ema else None
+        ck = self.ckpt
+        if ck is None:
+            return
+        where = self.resume_path or "checkpoint"
+        if self.ema is not None and ck.get("ema") is not None:
+            self.ema.load_state_dict(ck["ema"], ck["model"])
+        elif self.ema is not None:
+            log.info("%s: holds no moving average; --ema %g starts one from its weights", where, self.ema.decay)
+        elif ck.get("ema") is not None:
+            log.info("%s: EMA off; training goes on from its raw weights (the average is dropped)", where)
+
+    # ------------------------------------------------------------------ validation
+    def _build_validation(self) -> None:
+        """The validation data, checked now (before the first step), and the best figure so far when resuming."""
+        s = self.settings
+        self.validator: Validator | None = prepare_validation(
+            self.cfg,
+            tree=self.tree,
+            names=self.names,
+            size=s.final_size or s.sizes[-1],
+            batch=s.batch * self.dist.world_size,
+            steps=s.steps,
+            device=self.device,
+        )
+        self.best: BestRecord | None = self._resumed_best()
+
+    def _resumed_best(self) -> BestRecord | None:
+        """The best validation of the run being resumed: best.pt's record (written atomically, only when the
+        figure improved: never behind the checkpoint's), else the checkpoint's; None when it was chosen by
+        another metric than this run's."""
+        if self.ckpt is None or self.validator is None:
+            return None
+        best: BestRecord | None = self.ckpt.get("best")
+        on_disk = self.run_dir / "best.pt"
+        if on_disk.is_file():
+            try:
+                best = load_checkpoint(on_disk).get("best") or best
+            except (ValueError, OSError) as exc:
+                log.warning("%s; the run's best so far is taken from its last checkpoint", exc)
+        if best is not None and best.get("metric") != self.validator.metric:
+            log.info(
+                "best.pt was chosen by %s; this run chooses by %s: the next validation replaces it",
+                best.get("metric"),
+                self.validator.metric,
+            )
+            return None
+        return best
+
+    def _validation_due(self) -> bool:
+        v = self.validator
+        return v is not None and (self.step % v.every == 0 or self.step == self.settings.steps)
+
+    def _validate(self) -> dict[str, float]:
+        """The figures of the model being validated (the moving average with --ema), on the main rank (shared
+        with the others under DDP); best.pt written when the metric improved."""
+        v = self.validator
+        assert v is not None  # _validation_due
+        figures: dict[str, float] = {}
+        if self.dist.main:
+            figures = v(self.ema.module if self.ema is not None else self.model)
+            self.model.train()  # predict_* put the model in eval mode
+        if self.dist.enabled:
+            shared: list[dict[str, float]] = [figures]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            figures = shared[0]
+        value = figures[v.metric]
+        if v.better(value, self.best["value"] if self.best is not None else None):
+            self.best = {"metric": v.metric, "value": value, "step": self.step}
+            self.save("best.pt")
+        self._say(self._validation_line(figures))
+        return figures
+
+    def _validation_line(self, figures: dict[str, float]) -> str:
+        shown = " ".join(f"{k[4:]} {v:.4f}" for k, v in figures.items() if k != SECONDS)
+        best = self.best
+        where = f"best {best['metric'][4:]} {best['value']:.4f} at step {best['step']}" if best else "no best yet"
+        return f"step {self.step}/{self.settings.steps} val: {shown} ({where}; {figures[SECONDS]:.1f} s)"
+
+    def _say(self, line: str) -> None:
+        """One line on the console of the main rank, above the progress bar when there is one."""
+        if not self.dist.main:
+            return
+        if self._bar is not None:
+            self._bar.write(line)
+        else:
+            log.info("%s", line)
+
+    def _write_curves(self) -> None:
+        """OUT/curves.png from the log (main rank); a failure to draw is a warning, never the end of the run."""
+        if not self.dist.main or not (self.run_dir / "log.csv").is_file():
+            return
+        from yolo9000.training.curves import write_curves
+
+        try:
+            write_curves(self.run_dir / "log.csv", self.out_dir.claim("curves.png"), best=self.best)
+        except Exception as exc:  # noqa: BLE001 - the picture is an extra: training goes on without it
+            log.warning("curves.png not written (%s: %s)", type(exc).__name__, exc)
 
     # ------------------------------------------------------------------ loop
     def _decode_mode(self) -> str:
@@ -354,7 +468,7 @@ class Trainer:
             start=self.step * s.subdivisions,
             length=s.steps * s.subdivisions,
         )
-        workers = cfg.workers if cfg.workers is not None else min(8, max(0, (os.cpu_count() or 1) - 1))
+        workers = loader_workers(cfg.workers)
         return torch.utils.data.DataLoader(
             dataset,
             batch_sampler=self.sampler,
@@ -366,16 +480,25 @@ class Trainer:
         )
 
     def save(self, name: str = "last.pt") -> Path | None:
-        """Write a checkpoint on the main rank (buffers taken from rank 0, as DDP does at the next forward)."""
+        """Write a checkpoint on the main rank (buffers taken from rank 0, as DDP does at the next forward).
+
+        Its model is the one validated: the moving average with --ema, whose checkpoints also hold the raw
+        weights ("raw_model") and the averaging state ("ema") to resume exactly; "best" is the best validation
+        so far (best.pt's own for best.pt)."""
+        saved = self.ema.module if self.ema is not None else self.model
         if self.dist.enabled:
-            for b in self.model.buffers():
+            for b in list(self.model.buffers()) + (list(saved.buffers()) if saved is not self.model else []):
                 torch.distributed.broadcast(b, 0)
         if not self.dist.main:
             return None
-        self.model.seen = self.seen  # `yolo9000 convert` writes it into a .weights header
+        self.model.seen = saved.seen = self.seen  # `yolo9000 convert` writes it into a .weights header
+        extra: dict[str, Any] = {"best": self.best}
+        if self.ema is not None:
+            extra["raw_model"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+            extra["ema"] = self.ema.state_dict()
         return save_training_checkpoint(
             self.out_dir.claim(name),
-            self.model,
+            saved,
             optimizer=self.optimizer,
             scheduler=self.scheduler,
             scaler=self.scaler,
@@ -385,6 +508,7 @@ class Trainer:
             seen=self.seen,
             names=self.names,
             config=self.cfg.to_dict(),
+            extra=extra,
         )
 
     def run(self) -> dict[str, Any]:
@@ -406,7 +530,12 @@ class Trainer:
             self.out_dir = self._run_folder(save=True)  # checked again: the folder may have changed meanwhile
             self.cfg.save(self.out_dir.claim("config.yaml"))
         metrics = self._metrics_log()
-        bar = self._progress_bar()
+        bar = self._bar = self._progress_bar()
+        if self.dist.main:
+            if self.validator is not None:
+                self._say(self.validator.describe())
+            else:
+                self._say("no validation data (--val-coco / --val-folders): no val figures and no best.pt")
         last_loss = float("nan")
         t_run, imgs_run = time.perf_counter(), 0
         try:
@@ -416,19 +545,27 @@ class Trainer:
                     result = self._train_step(batches)
                     last_loss = result.loss
                     imgs_run += s.micro * s.subdivisions * self.dist.world_size
-                    self._report(result, metrics, bar)
+                    # validated before last.pt is written: interrupted here, the run resumes before this step
+                    figures = self._validate() if self._validation_due() else {}
+                    self._report(result, metrics, bar, figures)
                     self._after_step()
+                    if figures:
+                        self._write_curves()
         finally:
+            self._bar = None
             if bar is not None:
                 bar.close()
             if metrics is not None:
                 metrics.close()
+        if self.validator is None:
+            self._write_curves()  # with validation, drawn after the last one
         return self._finish(last_loss, imgs_run / max(time.perf_counter() - t_run, 1e-9))
 
     def _metrics_log(self) -> MetricsLog | None:
         if not self.dist.main:
             return None
-        return MetricsLog(self.run_dir, self.step if self.ckpt is not None else None, self.cfg.tensorboard)
+        columns = (self.validator.figures + (SECONDS,)) if self.validator is not None else ()
+        return MetricsLog(self.run_dir, self.step if self.ckpt is not None else None, self.cfg.tensorboard, columns)
 
     def _progress_bar(self) -> tqdm[Any] | None:
         if not (self.dist.main and self.cfg.progress):
@@ -492,16 +629,28 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.step += 1
         return StepResult(loss_value, sums, size, lr, wait, time.perf_counter() - t0)
 
-    def _report(self, result: StepResult, metrics: MetricsLog | None, bar: tqdm[Any] | None) -> None:
-        """The step's row in the metrics log (every `log_every` steps and the last) and the progress bar."""
+    def _report(
+        self,
+        result: StepResult,
+        metrics: MetricsLog | None,
+        bar: tqdm[Any] | None,
+        figures: dict[str, float] | None = None,
+    ) -> None:
+        """The step's row in the metrics log (every `log_every` steps and the last; the validation `figures` of
+        a validated step join it) and the progress bar."""
         subdivisions = self.settings.subdivisions
         images_per_step = self.settings.micro * subdivisions
-        if metrics is not None and (self.step % self.cfg.log_every == 0 or self.step == self.settings.steps):
+        logged = self.step % self.cfg.log_every == 0 or self.step == self.settings.steps
+        if metrics is not None and figures and not logged:
+            metrics.write({"step": self.step, "seen": self.seen, **figures})
+        if metrics is not None and logged:
             row: dict[str, float | int] = {
                 "step": self.step,
                 "seen": self.seen,
@@ -522,6 +671,7 @@ class Trainer:
                     "images_per_s": images_per_step * self.dist.world_size / max(result.seconds, 1e-9),
                     "data_wait_s": result.wait,
                     "step_time_s": result.seconds,
+                    **(figures or {}),
                 }
             )
             metrics.write(row)
@@ -543,6 +693,8 @@ class Trainer:
             "images_per_s": images_per_s,
             "checkpoint": str(self.run_dir / "last.pt"),
         }
+        if self.best is not None:
+            summary["best"] = {**self.best, "checkpoint": str(self.run_dir / "best.pt")}
         if self.dist.enabled:
             digests: list[str | None] = [None] * self.dist.world_size
             torch.distributed.all_gather_object(digests, replica_digest(self.model))

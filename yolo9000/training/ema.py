@@ -1,0 +1,59 @@
+"""An exponential moving average of a model's weights, as detectors are trained today (Ultralytics' ModelEMA,
+timm's ModelEmaV2): after each optimizer step ``ema = d * ema + (1 - d) * weights`` over the floating-point
+parameters, the buffers (BatchNorm's running statistics, counters) copied as they are.
+
+The decay ramps up from 0: ``d = decay * (1 - exp(-updates / ramp))`` (ramp 2000 steps, the field's value), so
+the average follows the fast-moving first steps and settles into a long average later.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+
+from yolo9000.darknet.model import DarknetModel
+
+#: steps over which the decay rises to its full value (1 - 1/e of it after this many updates)
+EMA_RAMP = 2000.0
+
+
+class ModelEma:
+    """The averaged copy of `model` (`module`, in eval mode, no gradients); `update(model)` after each step.
+
+    `state_dict()` / `load_state_dict()` carry the number of updates (the ramp's position) and the decay; the
+    averaged weights are the module's own state dict."""
+
+    def __init__(self, model: DarknetModel, decay: float, *, updates: int = 0, ramp: float = EMA_RAMP) -> None:
+        if not 0 < decay < 1:
+            raise ValueError(f"EMA decay must lie in (0, 1), got {decay}")
+        self.decay, self.updates, self.ramp = float(decay), int(updates), float(ramp)
+        self.module: DarknetModel = copy.deepcopy(model).eval()
+        self.module.requires_grad_(False)
+
+    def current_decay(self) -> float:
+        """The decay of the next update: `decay` ramped up by the number of updates so far."""
+        return self.decay * (1.0 - math.exp(-self.updates / self.ramp))
+
+    @torch.no_grad()
+    def update(self, model: DarknetModel) -> None:
+        """Fold the weights of `model` (the plain model being trained) into the average."""
+        self.updates += 1
+        weight = 1.0 - self.current_decay()
+        ema_params: list[torch.Tensor] = [p for p in self.module.parameters() if p.is_floating_point()]
+        params = [p.detach() for p in model.parameters() if p.is_floating_point()]
+        torch._foreach_lerp_(ema_params, params, weight)  # ema += weight * (p - ema), one kernel per dtype group
+        for e, b in zip(self.module.buffers(), model.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The averaging state (not the weights): {"decay", "updates", "ramp"}."""
+        return {"decay": self.decay, "updates": self.updates, "ramp": self.ramp}
+
+    def load_state_dict(self, state: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+        """Continue from a checkpoint: its averaging `state` and the averaged `weights` (a state dict)."""
+        self.module.load_state_dict(weights)
+        self.updates = int(state["updates"])
+        self.ramp = float(state.get("ramp", self.ramp))
