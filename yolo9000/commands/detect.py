@@ -189,7 +189,6 @@ def _load_model(args: argparse.Namespace) -> tuple[DetectionModel, list[str] | N
 def run(args: argparse.Namespace) -> int:
     """Run `yolo9000 detect`."""
     from yolo9000.device import resolve_device
-    from yolo9000.inference.detector import Detector
     from yolo9000.inference.runner import detect_files
 
     decoding = options.decode_options(args, **options.nms_kind(args), siblings=args.report_depth)
@@ -201,17 +200,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise ValueError("no inputs given: name image files, folders or videos")
     out = _out_dir(args, inputs)
-    detector = Detector(
-        model,
-        names,
-        decoding,
-        device=device,
-        precision=args.precision,
-        exact_letterbox=args.exact_letterbox,
-        size=args.size,
-        backend=args.backend,
-    )
-    print(f"yolo9000 detect: {detector.describe()}")  # the first line: which backend and precision run
+    detector = options.build_detector(args, model, names, decoding, device, "detect")
     report = detect_files(
         detector,
         inputs,

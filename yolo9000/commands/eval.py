@@ -382,20 +382,7 @@ def _detector(
     args: argparse.Namespace, model: DetectionModel, names: Sequence[str] | None, decoding: DecodeOptions, device: str
 ) -> Detector:
     """The `Detector` that `yolo9000 detect` would build from the same options; its first line says what runs."""
-    from yolo9000.inference.detector import Detector
-
-    detector = Detector(
-        model,
-        names,
-        decoding,
-        device=device,
-        precision=args.precision,
-        exact_letterbox=args.exact_letterbox,
-        size=args.size,
-        backend=args.backend,
-    )
-    print(f"yolo9000 eval: {detector.describe()}")
-    return detector
+    return options.build_detector(args, model, names, decoding, device, "eval")
 
 
 def _run_settings(args: argparse.Namespace, decoding: DecodeOptions, detector: Detector) -> dict[str, Any]:

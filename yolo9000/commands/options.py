@@ -8,11 +8,17 @@ library's size checks); these are their command-line forms: a bad value ends the
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from wordtree import options
 from yolo9000.detection.decode import MODES, DecodeOptions
+
+if TYPE_CHECKING:
+    import torch
+
+    from yolo9000.detection.detection_model import DetectionModel
+    from yolo9000.inference.detector import Detector
 
 #: what `yolo9000.cli` hands each command's `add_parser` (argparse's class is generic only in its stubs)
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -162,3 +168,29 @@ def add_runtime_options(group: argparse._ArgumentGroup, *, batch_size: int = 8) 
         default=2,
         help="image-reading threads (0: read in the main thread; default 2)",
     )
+
+
+def build_detector(
+    args: argparse.Namespace,
+    model: DetectionModel,
+    names: Sequence[str] | None,
+    decoding: DecodeOptions,
+    device: str | torch.device,
+    command: str,
+) -> Detector:
+    """The `Detector` of a detecting command's runtime options (`add_runtime_options`); prints its first line,
+    which says what runs (backend and precision)."""
+    from yolo9000.inference.detector import Detector
+
+    detector = Detector(
+        model,
+        names,
+        decoding,
+        device=device,
+        precision=args.precision,
+        exact_letterbox=args.exact_letterbox,
+        size=args.size,
+        backend=args.backend,
+    )
+    print(f"yolo9000 {command}: {detector.describe()}")
+    return detector
