@@ -10,7 +10,7 @@ import torch
 
 from yolo9000.cli import main
 from yolo9000.darknet.checkpoint import load_checkpoint, load_model
-from yolo9000.training.ema import EMA_RAMP, ModelEma
+from yolo9000.training.ema import EMA_RAMP, ModelEma, default_ramp
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -53,6 +53,27 @@ def test_update_is_the_ramped_average_of_the_parameters_and_copies_the_buffers(d
         ModelEma(model, 1.0)
 
 
+def test_the_default_ramp_is_a_tenth_of_the_run_capped_at_the_fields_2000_steps():
+    assert default_ramp(2000) == 200.0 and default_ramp(10**6) == EMA_RAMP and default_ramp(3) == 1.0
+    # with the field's 2000-step ramp a 2000-step run ends at decay .63 (a 3-step average); with its own ramp the
+    # average settles before the run ends
+    short = ModelEma(torch.nn.Conv2d(1, 1, 1), 0.9999, updates=2000, ramp=default_ramp(2000))  # type: ignore[arg-type]
+    field = ModelEma(torch.nn.Conv2d(1, 1, 1), 0.9999, updates=2000)  # type: ignore[arg-type]
+    assert field.current_decay() < 0.64 and short.current_decay() > 0.9998
+
+
+def test_ema_ramp_option(data, tmp_path):
+    from yolo9000.training.config import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(td.train_args(data, tmp_path / "bad", "--ema", "0.9", "--ema-ramp", "0"))
+    out = tmp_path / "r"
+    assert main(td.train_args(data, out, *OPTIONS, "--ema-ramp", "50")) == 0
+    assert load_checkpoint(out / "last.pt")["ema"]["ramp"] == 50.0
+    with pytest.raises(ValueError, match="ema_ramp"):
+        TrainConfig().updated({"ema_ramp": -1}, source="run.yaml")
+
+
 OPTIONS = ("--steps", "6", "--batch", "4", "--subdivisions", "2", "--lr", "0.01", "--burn-in", "2")
 OPTIONS += ("--size", "64", "--multiscale", "false", "--save-every", "2", "--ema", "0.9")
 
@@ -78,7 +99,8 @@ def test_checkpoints_hold_the_average_and_resume_exactly(data, tmp_path, monkeyp
     assert main(["train", "--out", str(cut), "--resume"]) == 0
 
     a, b = load_checkpoint(full / "last.pt"), load_checkpoint(cut / "last.pt")
-    assert a["ema"] == b["ema"] == {"decay": 0.9, "updates": 6, "ramp": EMA_RAMP}
+    # a 6-step run ramps over 1 step (a tenth of the run, at least 1)
+    assert a["ema"] == b["ema"] == {"decay": 0.9, "updates": 6, "ramp": 1.0}
     for key in ("model", "raw_model"):
         for k in a[key]:
             assert torch.equal(a[key][k], b[key][k]), (key, k)

@@ -103,8 +103,16 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         type=options.threshold,
         default=A,
         metavar="DECAY",
-        help="validate and save a moving average of the weights, e.g. 0.9999 (ramped up over the first "
-        "~2000 steps; checkpoints also keep the raw weights to resume exactly; default off, 0: off)",
+        help="validate and save a moving average of the weights, e.g. 0.9999 (its decay ramped up over "
+        "--ema-ramp steps; checkpoints also keep the raw weights to resume exactly; default off, 0: off)",
+    )
+    v.add_argument(
+        "--ema-ramp",
+        type=options.positive_float,
+        default=A,
+        metavar="STEPS",
+        help="steps over which the EMA decay rises to 1 - 1/e of DECAY (default: a tenth of --steps, at most "
+        "2000, the field's value for long runs)",
     )
     m = p.add_argument_group("model")
     m.add_argument(

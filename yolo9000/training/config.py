@@ -54,6 +54,7 @@ _NUMBERS: dict[str, Callable[[object, str | None], Any]] = {
     "log_every": rules.positive_int,
     "val_every": rules.positive_int,
     "ema": rules.threshold,
+    "ema_ramp": rules.positive_float,
 }
 _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "anchors": (rules.positive_float, 0),
@@ -192,6 +193,7 @@ class TrainConfig:
     val_metric: str | None = None  # the figure that picks best.pt; None: val/AP50 (val/top1 with folders only)
     # exponential moving average of the weights (yolo9000.training.ema); None or 0: off
     ema: float | None = None
+    ema_ramp: float | None = None  # steps of the decay's warm-up; None: yolo9000.training.ema.default_ramp(steps)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -2,8 +2,10 @@
 timm's ModelEmaV2): after each optimizer step ``ema = d * ema + (1 - d) * weights`` over the floating-point
 parameters, the buffers (BatchNorm's running statistics, counters) copied as they are.
 
-The decay ramps up from 0: ``d = decay * (1 - exp(-updates / ramp))`` (ramp 2000 steps, the field's value), so
-the average follows the fast-moving first steps and settles into a long average later.
+The decay ramps up from 0: ``d = decay * (1 - exp(-updates / ramp))``, so the average follows the fast-moving
+first steps and settles into a long average later. The field's ramp is 2000 steps, set for runs of 100k+ steps;
+a run of 2000 steps never leaves that ramp (its decay stays under .63, an average over the last 3 steps), so the
+default ramp is a tenth of the run, capped at 2000 (`default_ramp`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ import torch
 
 from yolo9000.darknet.model import DarknetModel
 
-#: steps over which the decay rises to its full value (1 - 1/e of it after this many updates)
+#: steps over which the decay rises to its full value (1 - 1/e of it after this many updates), for long runs
 EMA_RAMP = 2000.0
+#: the default ramp as a share of the run's steps, for runs shorter than 10 x EMA_RAMP
+EMA_RAMP_SHARE = 0.1
+
+
+def default_ramp(steps: int) -> float:
+    """The ramp for a run of `steps` steps: a tenth of it, capped at `EMA_RAMP` (at least 1)."""
+    return max(1.0, min(EMA_RAMP, EMA_RAMP_SHARE * steps))
 
 
 class ModelEma:
@@ -29,6 +38,8 @@ class ModelEma:
     def __init__(self, model: DarknetModel, decay: float, *, updates: int = 0, ramp: float = EMA_RAMP) -> None:
         if not 0 < decay < 1:
             raise ValueError(f"EMA decay must lie in (0, 1), got {decay}")
+        if not ramp > 0:
+            raise ValueError(f"EMA ramp must be positive, got {ramp}")
         self.decay, self.updates, self.ramp = float(decay), int(updates), float(ramp)
         self.module: DarknetModel = copy.deepcopy(model).eval()
         self.module.requires_grad_(False)
@@ -53,7 +64,8 @@ class ModelEma:
         return {"decay": self.decay, "updates": self.updates, "ramp": self.ramp}
 
     def load_state_dict(self, state: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
-        """Continue from a checkpoint: its averaging `state` and the averaged `weights` (a state dict)."""
+        """Continue from a checkpoint: its averaging `state` (the ramp too, so a resumed run averages exactly as
+        the uninterrupted one) and the averaged `weights` (a state dict)."""
         self.module.load_state_dict(weights)
         self.updates = int(state["updates"])
         self.ramp = float(state.get("ramp", self.ramp))

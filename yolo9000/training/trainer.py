@@ -56,7 +56,7 @@ from yolo9000.detection.targets import Targets
 from yolo9000.device import resolve_device
 from yolo9000.training.config import ResolvedTrainConfig, TrainConfig, loader_workers
 from yolo9000.training.distributed import amp_dtype, replica_digest, setup_distributed
-from yolo9000.training.ema import ModelEma
+from yolo9000.training.ema import ModelEma, default_ramp
 from yolo9000.training.metrics_log import MetricsLog
 from yolo9000.training.resume import TrainingRng, load_training_state, save_training_checkpoint
 from yolo9000.training.schedule import DarknetSchedule, make_scheduler
@@ -326,7 +326,8 @@ class Trainer:
 
     def _build_ema(self) -> None:
         """The moving average of the weights (--ema), continued from a resumed checkpoint's."""
-        self.ema = ModelEma(self.model, self.cfg.ema) if self.cfg.ema else None
+        ramp = self.cfg.ema_ramp or default_ramp(self.settings.steps)
+        self.ema = ModelEma(self.model, self.cfg.ema, ramp=ramp) if self.cfg.ema else None
         ck = self.ckpt
         if ck is None:
             return
