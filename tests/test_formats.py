@@ -95,7 +95,7 @@ def test_read_darknet_lists_every_problem(tmp_path):
     f.write_text("n00000001 -1\nn00000002 0\n")
     names = tmp_path / "x.names"
     names.write_text("a\n")
-    with pytest.raises(TreeError, match="1 names for 2 tree nodes"):
+    with pytest.raises(TreeError, match="1 name for 2 tree nodes"):
         read_darknet(f, names)
 
 

@@ -98,7 +98,7 @@ def test_bad_grafts_each_one_line_with_file_line_and_id(graph, few, tmp_path, ca
         f"{g2}:2: shared: two parents: (root) ({h}:2) and aircraft.n.01 here",
     ):
         assert sum(expected in line for line in err) == 1, expected
-    assert err[-1].endswith("6 problem(s) in the hierarchy files")
+    assert err[-1].endswith("6 problems in the hierarchy files")
 
 
 def test_name_collision_is_a_warning_with_both_ids(graph, few, tmp_path, capsys):

@@ -232,7 +232,7 @@ def test_every_problem_is_reported_at_once(tmp_path, capsys):
         f"{bad}:11: long: 4 fields, expected 3",
         f"{cols}:1: header 'id,parent': expected the columns id,parent,name (missing name)",
         f"{extra}:1: header 'id,parent,name,colour': expected the columns id,parent,name (extra ['colour'])",
-        "9 problem(s) in the hierarchy files",
+        "9 problems in the hierarchy files",
     ):
         assert expected in err, expected
     assert len(err.strip().splitlines()) == 10  # one line per problem and the count

@@ -515,7 +515,8 @@ def _fit_label_maps(
         missing = [(lab, w) for lab, w in zip(m.labels, m.ids) if w not in parent and w not in dropped]
         if missing and on_invalid == "error":
             shown = ", ".join(f"{lab}={w}" for lab, w in missing[:5])
-            raise ValueError(f"label map {m.source!r}: {len(missing)} labels have no node in the tree ({shown})")
+            have = "label has" if len(missing) == 1 else "labels have"
+            raise ValueError(f"label map {m.source!r}: {len(missing)} {have} no node in the tree ({shown})")
         gone = sum(1 for w in m.ids if w not in parent)
         if gone:
             log.warning("label map %r: dropping %d labels without a tree node", m.source, gone)

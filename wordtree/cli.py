@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -11,7 +12,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from wordtree.builder import COSTS, ROOT_KEEP, SCHEDULES, TIE_BREAKS, BuildOptions, TargetError, build, darknet_preset
+from wordtree.builder import (
+    COSTS,
+    ROOT_KEEP,
+    SCHEDULES,
+    TIE_BREAKS,
+    BuildOptions,
+    BuildReport,
+    TargetError,
+    build,
+    darknet_preset,
+)
+from wordtree.files import plural
 from wordtree.formats import load_tree, read_names
 from wordtree.hierarchy import HierarchyError
 from wordtree.options import arg_type, non_negative_int, positive_int
@@ -24,23 +36,27 @@ if TYPE_CHECKING:
     from wordtree.wordnet import NounGraph
 
 PROG = "build-wordtree"
+#: The names the command answers to (pyproject's console scripts); usage and errors use the one typed
+PROGS = ("build-wordtree", "wordtree")
 DEFAULT_OUT = "wordtree_out"
 
 EPILOG = """\
 examples:
   build-wordtree                                   # COCO + ImageNet-1k into ./wordtree_out
-  build-wordtree --imagenet1k -o in1k              # ImageNet-1k alone (paper's WordTree1k)
+  build-wordtree --imagenet1k --no-coco -o in1k    # ImageNet-1k alone (paper's WordTree1k)
   build-wordtree --folders /data/imagenet21k --top-k 9000 --coco
   build-wordtree --release-status ReleaseStatus.xml --min-images 777 --imagenet1k --coco --darknet-compatible
   build-wordtree --names "penguin, owl, poodle, taxi, lemon" --names more_names.txt
   build-wordtree --wnids my_classes.txt --no-collapse --format json
   build-wordtree --hierarchy shop.csv -o shop    # your own hierarchy alone (CSV id,parent,name)
-  build-wordtree --hierarchy bbox_labels_600_hierarchy.json --hierarchy-names oidv6-class-descriptions.csv
+  build-wordtree --hierarchy bbox_labels_600_hierarchy.json --hierarchy-names oidv7-class-descriptions.csv
   build-wordtree --graft drones.csv               # COCO + ImageNet-1k + "drone,aircraft.n.01,drone"
   build-wordtree --check wordtree_out/wordtree.tree   (or: wordtree check FILE)
+  build-wordtree --check wordtree_out               # a folder: its trees, and label maps made for another tree
   build-wordtree --info wordtree_out/wordtree.json
 
-sources: with none given, --coco and --imagenet1k are used. Each source's label map (dataset label ->
+sources: with no WordNet source given, --coco and --imagenet1k are used (--no-coco / --no-imagenet1k leave
+one out); naming one (e.g. --imagenet1k) uses only those named. Each source's label map (dataset label ->
 tree node) is saved in the JSON file and written as <source>.map (+ <source>.names) for Darknet.
 --darknet-compatible adds Darknet's hand edits (wordtree/data/darknet_compatible.json): roots under
 physical_entity, 4 re-attachments, 3 display names; with Darknet's class set it rebuilds 9k.tree exactly.
@@ -52,30 +68,70 @@ stand beside WordNet's top level. --graft FILE reads the same CSV where every pa
 below, the synset is kept as a node, and the rows hang below it. A user id is any text without whitespace
 that is not shaped like a wnid (n + 8 digits) or a synset name; every row of a file is a target class unless
 --hierarchy-targets lists them. Each file's rows become a label map named by the file's stem.
+
+output: the folder gets a marker (.yolo9000-output.json) naming the files written and the tree each label
+map was made for. A run into the same folder rewrites identical files; one that would change a file, or
+leave a file of the earlier run beside the new tree, needs --force, which replaces the earlier run's whole
+output set (its files not written again are deleted; a file the tool did not write is never touched).
+-q prints nothing but warnings and errors.
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def package_version() -> str:
+    """The toolkit's version: the installed distribution's (``yolo9000``), else the checkout's
+    ``yolo9000/__init__.py`` literal (read, not imported: `wordtree` imports nothing of `yolo9000`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("yolo9000")
+    except PackageNotFoundError:
+        pass
+    init = Path(__file__).resolve().parents[1] / "yolo9000" / "__init__.py"
+    try:
+        found = re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.M)
+    except OSError:
+        found = None
+    return f"{found.group(1)} (not installed)" if found else "unknown (not installed)"
+
+
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         description="Build a YOLO9000 WordTree from WordNet 3.0 for a set of label sources, or check tree files.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     s = p.add_argument_group("label sources")
     s.add_argument(
         "--coco",
         nargs="?",
         const="",
+        default=None,
         metavar="CSV",
-        help="COCO's 80 categories (the shipped mapping, or a CSV with name,wnid columns)",
+        help="COCO's 80 categories (the shipped mapping, or a CSV with name,wnid columns); a default source",
+    )
+    s.add_argument(
+        "--no-coco",
+        dest="coco",
+        action="store_const",
+        const=False,
+        help="leave COCO out (of the defaults: with no other source, ImageNet-1k alone)",
     )
     s.add_argument(
         "--imagenet1k",
         nargs="?",
         const="",
+        default=None,
         metavar="FILE",
-        help="the 1000 ILSVRC-2012 classes (shipped list, or a file of wnids)",
+        help="the 1000 ILSVRC-2012 classes (shipped list, or a file of wnids); a default source",
+    )
+    s.add_argument(
+        "--no-imagenet1k",
+        dest="imagenet1k",
+        action="store_const",
+        const=False,
+        help="leave ImageNet-1k out (of the defaults: with no other source, COCO alone)",
     )
     s.add_argument(
         "--folders",
@@ -145,14 +201,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--skip-invalid",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="skip (and list) invalid targets (verbs, unknown ids) instead of failing",
     )
 
     b = p.add_argument_group("building (defaults: the general rules that rebuild Darknet's 9k tree)")
     b.add_argument(
         "--darknet-compatible",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="Darknet's preset: roots under physical_entity + its 4 hand edits + 3 names",
     )
     b.add_argument(
@@ -187,13 +245,27 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--format", default="json,darknet", help="json, darknet or both (default: json,darknet)")
     o.add_argument(
         "--force",
-        action="store_true",
-        help="overwrite files of an earlier run that differ (never files this tool did not write)",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="replace the earlier run's output set in the folder: files that differ are overwritten, files not "
+        "written again are deleted (never a file this tool did not write)",
     )
-    o.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    o.add_argument(
+        "-q",
+        "--quiet",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="print nothing but warnings and errors (no progress, no summary)",
+    )
 
     c = p.add_argument_group("checking")
-    c.add_argument("--check", nargs="+", metavar="FILE", help="validate tree files (.tree/.names/.labels/.map/.json)")
+    c.add_argument(
+        "--check",
+        nargs="+",
+        metavar="FILE",
+        help="validate tree files (.tree/.names/.labels/.map/.json) or folders (every tree file in it, and its "
+        "label maps against the tree beside them)",
+    )
     c.add_argument("--info", metavar="FILE", help="print the summary of a tree file (.json or .tree)")
     return p
 
@@ -209,16 +281,17 @@ class _Progress:
 
 
 def _check(files: list[str]) -> int:
-    from wordtree.formats import check_file
+    """`--check`: every problem of each file or folder, then one line per argument (OK, or the count)."""
+    from wordtree.formats import check_dir, check_file
 
     bad = 0
     for f in files:
-        problems = check_file(f)
+        problems = check_dir(f) if Path(f).is_dir() else check_file(f)
         for line in problems:
             print(line)
         if problems:
             bad += 1
-            print(f"{f}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+            print(f"{f}: {plural(len(problems), 'problem')}")
         else:
             print(f"{f}: OK")
     return 1 if bad else 0
@@ -234,8 +307,8 @@ def _print_summary(tree: WordTree, out: TextIO | None = None) -> None:
     )
     if s["targets"]:
         print(
-            f"targets {s['targets']}: {s['target_leaves']} leaves, {s['target_internal']} internal; "
-            f"{s['nodes'] - s['targets']} intermediate nodes",
+            f"targets {s['targets']}: {plural(s['target_leaves'], 'leaf', 'leaves')}, {s['target_internal']} "
+            f"internal; {plural(s['nodes'] - s['targets'], 'intermediate node')}",
             file=out,
         )
     else:
@@ -252,7 +325,8 @@ def _print_summary(tree: WordTree, out: TextIO | None = None) -> None:
         m = tree.label_maps[src]
         idx = tree.label_map(src)
         leaves = int(tree.is_leaf[idx].sum())
-        print(f"label map {src}: {len(m.labels)} labels -> {len(set(idx))} nodes ({leaves} leaves)", file=out)
+        counts = f"{plural(len(m.labels), 'label')} -> {plural(len(set(idx)), 'node')}"
+        print(f"label map {src}: {counts} ({plural(leaves, 'leaf', 'leaves')})", file=out)
 
 
 def _gather_sources(
@@ -266,9 +340,9 @@ def _gather_sources(
     if (args.top_k is not None or args.min_images is not None) and not (args.folders or args.release_status):
         raise ValueError("--top-k/--min-images select from --folders or --release-status; give one of them")
     results = []
-    if args.coco is not None or not any_given:
+    if _wanted(args.coco, any_given):
         results.append(S.coco(args.coco or None, graph=graph, on_invalid=on_invalid))
-    if args.imagenet1k is not None or not any_given:
+    if _wanted(args.imagenet1k, any_given):
         results.append(S.imagenet1k(args.imagenet1k or None, graph=graph, on_invalid=on_invalid))
     for d in args.folders:
         progress(f"counting images in {d} ...")
@@ -294,24 +368,31 @@ def _gather_sources(
     used: set[str] = set()
     for r in results:
         r.label_map = replace(r.label_map, source=distinct_source(r.label_map.source, used))
+    if not results:
+        raise ValueError("no label sources left (--no-coco --no-imagenet1k); name one, e.g. --wnids FILE")
     problems = [f"{r.label_map.source}: {p}" for r in results for p in r.problems]
     if problems and not args.skip_invalid:
         raise TargetError(problems)
     for r in results:
-        progress(f"source {r.label_map.source}: {len(r)} labels" + (f"; {r.notes[0]}" if r.notes else ""))
+        progress(f"source {r.label_map.source}: {plural(len(r), 'label')}" + (f"; {r.notes[0]}" if r.notes else ""))
         for n in r.notes[1:]:
             progress(f"  {n}")
-        for prob in r.problems:
-            progress(f"  skipped: {prob}")
+        for prob in r.problems:  # --skip-invalid: a warning, printed with -q too
+            print(f"{getattr(args, 'prog', PROG)}: warning: skipped {r.label_map.source}: {prob}", file=sys.stderr)
     return results
+
+
+def _wanted(value: str | bool | None, any_given: bool) -> bool:
+    """Whether a default source (--coco/--imagenet1k: a path or "" when named, False for --no-..., None when not
+    mentioned) is used: when named, or when no source is named and it was not turned off."""
+    return isinstance(value, str) or (value is None and not any_given)
 
 
 def _wordnet_sources_given(args: argparse.Namespace) -> bool:
     """True when the command line names a WordNet label source (else the defaults apply, or, beside
-    --hierarchy, none)."""
-    return any(
-        [args.coco is not None, args.imagenet1k is not None, args.folders, args.release_status, args.wnids, args.names]
-    )
+    --hierarchy, none); --no-coco/--no-imagenet1k name none."""
+    named = [isinstance(args.coco, str), isinstance(args.imagenet1k, str)]
+    return any(named + [bool(args.folders), bool(args.release_status), bool(args.wnids), bool(args.names)])
 
 
 def _user_files(args: argparse.Namespace) -> list[UserFile]:
@@ -355,11 +436,11 @@ def _options(args: argparse.Namespace, graph: NounGraph | None) -> BuildOptions:
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     """The files and folders the label sources read (an output folder may neither be nor hold one)."""
-    found = [getattr(args, k, None) for k in ("coco", "imagenet1k", "release_status")]
-    found += [getattr(args, k, None) for k in ("hierarchy_names", "hierarchy_targets")]
+    keys = ("coco", "imagenet1k", "release_status", "hierarchy_names", "hierarchy_targets")
+    found: list[object] = [getattr(args, k, None) for k in keys]
     for k in ("folders", "wnids", "names", "hierarchy", "graft"):
         found += list(getattr(args, k, None) or [])
-    return [str(x) for x in found if x]
+    return [x for x in found if isinstance(x, str) and x]  # not --no-coco's False, nor an unnamed None
 
 
 def _output_dir(
@@ -380,9 +461,27 @@ def _output_dir(
     )
 
 
-def _write(
-    tree: WordTree, args: argparse.Namespace, meta: dict[str, Any], progress: Callable[[str], None]
-) -> list[Path]:
+def _file_info(tree: WordTree, name: str, stem: str) -> dict[str, Any]:
+    """What the marker says of a written file: the tree it belongs to (fingerprint and size), and for a label
+    map (`<source>.map`/`.names`, and the JSON's maps) its source and label count: `--check FOLDER` compares."""
+    info: dict[str, Any] = {"tree_fingerprint": tree.fingerprint, "tree_nodes": len(tree)}
+    source = Path(name).stem
+    if source != stem and source in tree.label_maps:
+        info["label_map"] = source
+        info["labels"] = len(tree.label_maps[source].labels)
+    return info
+
+
+def _made_for(info: object, tree: WordTree) -> bool:
+    """True when the marker's `info` of a file says it was made for `tree` (and, for a label map, for one of its
+    maps): such a file of an earlier run may stay beside it."""
+    if not isinstance(info, dict) or info.get("tree_fingerprint") != tree.fingerprint:
+        return False
+    return info.get("label_map") is None or info["label_map"] in tree.label_maps
+
+
+def _write(tree: WordTree, args: argparse.Namespace, meta: dict[str, Any]) -> tuple[list[Path], list[str]]:
+    """Write the tree's files; returns the files written and the earlier run's files removed (--force)."""
     from wordtree.formats import darknet_texts, dumps_json, write_text_atomic
 
     formats = {f.strip() for f in args.format.split(",") if f.strip()}
@@ -390,7 +489,6 @@ def _write(
     if unknown or not formats:
         raise ValueError(f"--format {args.format!r}: expected json, darknet or json,darknet")
     out = Path(args.out)
-    _output_dir(args, save=False)
     files: dict[str, str] = {}
     if "json" in formats:
         files[f"{args.stem}.json"] = dumps_json(tree, meta)
@@ -403,17 +501,23 @@ def _write(
         for n, text in files.items()
         if (out / n).exists() and (out / n).read_text(encoding="utf-8", errors="replace") != text
     ]
-    if clash and not args.force:
-        raise FileExistsError(
-            f"{out}: {', '.join(clash)} already exist with different content (use --force "
-            f"to overwrite, or -o to write elsewhere)"
+    # files of the earlier run this one does not write: they would stay beside a tree they were not made for
+    before = _output_dir(args, save=False, owned=files)
+    stale = [n for n in before.stale(keep=files) if not _made_for(before.info.get(n), tree)]
+    if (clash or stale) and not args.force:
+        what = (
+            f"{', '.join(clash)} already exist with different content"
+            if clash
+            else f"{', '.join(stale)} of the earlier run would stay beside the new tree"
         )
+        raise FileExistsError(f"{out}: {what} (use --force to replace the earlier output, or -o to write elsewhere)")
     target = _output_dir(args, owned=files)
     written = []
     for n, text in files.items():
-        write_text_atomic(target.claim(n, flush=False), text)
+        write_text_atomic(target.claim(n, flush=False, info=_file_info(tree, n, args.stem)), text)
         written.append(out / n)
-    return written
+    removed = target.finish()  # with --force: the earlier run's files not written again
+    return written, removed
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -430,29 +534,30 @@ def _build(args: argparse.Namespace) -> int:
     if wordnet or grafts:  # a --hierarchy alone, without a graft, needs no WordNet
         progress(f"WordNet: {find_wordnet()}")
         graph = noun_graph()
-        progress(f"WordNet {graph.version or '?'} noun graph loaded: {len(graph)} synsets")
+        progress(f"WordNet {graph.version or '?'} noun graph loaded: {plural(len(graph), 'synset')}")
     results = _gather_sources(args, graph, progress) if wordnet else []
     targets, maps = S.merge(results)
     user = resolve(user_files, graph, taken={m.source for m in maps}) if user_files else None
     if user is not None:
         for m in user.label_maps:
-            progress(f"source {m.source}: {len(m.labels)} labels from {user.nodes[m.ids[0]].file}")
+            progress(f"source {m.source}: {plural(len(m.labels), 'label')} from {user.nodes[m.ids[0]].file}")
     opts = _options(args, graph)
-    what = f"{len(targets)} targets" + (f" and {len(user)} user nodes" if user is not None else "")
-    progress(f"building the tree over {what} ...")
+    parts = [plural(len(targets), "WordNet target")] if wordnet else []
+    parts += [plural(len(user), "user node")] if user is not None else []
+    progress(f"building the tree over {' and '.join(parts)} ...")
     tree, report = build(targets, opts, graph=graph, label_maps=maps, user=user)
-    for line in report.lines()[:3] + [ln for ln in report.lines() if ln.startswith("user nodes")]:
+    for line in _report_lines(report, wordnet):
         progress(line)
-    for line in report.name_collisions:
-        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    warnings = list(report.name_collisions)  # printed with -q too
     if report.dropped:
-        progress(
-            f"{len(report.dropped)} targets dropped outside the kept subtree: "
+        warnings.append(
+            f"{plural(len(report.dropped), 'target')} dropped outside the kept subtree: "
             + ", ".join(f"{graph.names[w] if graph else w}" for w in report.dropped[:10])
             + (" ..." if len(report.dropped) > 10 else "")
         )
-    for line in report.invalid:
-        progress(f"skipped invalid target: {line}")
+    warnings += [f"skipped invalid target: {line}" for line in report.invalid]
+    for line in warnings:
+        print(f"{args.prog}: warning: {line}", file=sys.stderr)
     meta = {
         "tool": "build-wordtree",
         "wordnet": (graph.version or "unknown") if graph is not None else "not used",
@@ -462,16 +567,35 @@ def _build(args: argparse.Namespace) -> int:
     if user_files:
         meta["hierarchy"] = list(args.hierarchy)
         meta["graft"] = list(args.graft)
-    written = _write(tree, args, meta, progress)
-    out = Path(args.out)
-    print(f"wrote {out.resolve()}: {', '.join(p.name for p in written)}")
-    _print_summary(tree)
+    written, removed = _write(tree, args, meta)
+    if not args.quiet:  # -q: warnings and errors only
+        out = Path(args.out)
+        print(f"wrote {out.resolve()}: {', '.join(p.name for p in written)}")
+        if removed:
+            print(f"removed the earlier run's {', '.join(removed)} (--force)")
+        _print_summary(tree)
     progress("done")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``build-wordtree`` and ``wordtree`` console scripts."""
+def _report_lines(report: BuildReport, wordnet: bool) -> list[str]:
+    """The build report's lines the progress shows: the WordNet target counts (only when WordNet sources were
+    used: a hierarchy alone has none, and "0 targets" beside its 3 classes misleads) and the user nodes."""
+    lines = report.lines()
+    head = lines[:3] if wordnet else []
+    return head + [ln for ln in lines if ln.startswith("user nodes")]
+
+
+def _prog(argv0: str | None = None) -> str:
+    """The command's name as typed: `wordtree` or `build-wordtree` (the console scripts), else build-wordtree."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    return name if name in PROGS else PROG
+
+
+def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
+    """Entry point of the ``build-wordtree`` and ``wordtree`` console scripts (`prog`: the name usage and errors
+    show; default: the script's name as typed, else build-wordtree)."""
+    prog = prog or (_prog() if argv is None else PROG)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "check":
         argv = ["--check"] + argv[1:]
@@ -479,8 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["--info"] + argv[1:]
     elif argv and argv[0] == "build":
         argv = argv[1:]
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
+    args = _parser(prog).parse_args(argv)
+    args.prog = prog
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")  # -q keeps warnings
     logging.getLogger("wordtree.builder").setLevel(logging.ERROR)  # the CLI prints the report itself
     try:
         if args.check:
@@ -493,20 +618,23 @@ def main(argv: list[str] | None = None) -> int:
         return _build(args)
     except TargetError as exc:
         for prob in exc.problems:
-            print(f"{PROG}: invalid target: {prob}", file=sys.stderr)
-        print(f"{PROG}: error: {len(exc.problems)} invalid target(s); fix them or pass --skip-invalid", file=sys.stderr)
+            print(f"{prog}: invalid target: {prob}", file=sys.stderr)
+        print(
+            f"{prog}: error: {plural(len(exc.problems), 'invalid target')}; fix them or pass --skip-invalid",
+            file=sys.stderr,
+        )
         return 1
     except HierarchyError as exc:
         for prob in exc.problems:
-            print(f"{PROG}: error: {prob}", file=sys.stderr)
-        print(f"{PROG}: error: {len(exc.problems)} problem(s) in the hierarchy files", file=sys.stderr)
+            print(f"{prog}: error: {prob}", file=sys.stderr)
+        print(f"{prog}: error: {plural(len(exc.problems), 'problem')} in the hierarchy files", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"{PROG}: error: {msg}", file=sys.stderr)
+        print(f"{prog}: error: {msg}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -59,6 +59,12 @@ def _size(n: int) -> str:
     return f"{value:.1f} {unit}"
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`n` and `noun` in agreement: "1 image", "3 images", "0 images" (`many`: an irregular plural, e.g.
+    plural(n, "leaf", "leaves"))."""
+    return f"{n} {noun if n == 1 else (many or noun + 's')}"
+
+
 def _free_bytes(folder: Path) -> int | None:
     """The bytes free to this user on the filesystem of `folder` (or of its nearest existing parent)."""
     for candidate in (folder, *folder.parents):
@@ -247,24 +253,37 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
 OUTPUT_MARKER = ".yolo9000-output.json"
 
 
-def _read_marker(folder: Path) -> dict | None:
-    """The marker of `folder`, or None when it has none (or it is unreadable or not ours)."""
+def read_output_marker(folder: str | Path) -> dict[str, Any] | None:
+    """The marker of `folder` (``{"tool": "yolo9000", "command", "settings", "files", "info"?}``), or None when
+    it has none (or it is unreadable or not ours)."""
     try:
-        data = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))
+        data = json.loads((Path(folder) / OUTPUT_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("tool") != "yolo9000" or not isinstance(data.get("files", []), list):
         return None
+    if not isinstance(data.get("info", {}), dict):
+        data["info"] = {}
     return data
 
 
-def _write_marker(folder: Path, doc: dict) -> None:
+_read_marker = read_output_marker
+
+
+def _write_marker(folder: Path, doc: dict[str, Any]) -> None:
     write_text_atomic(folder / OUTPUT_MARKER, json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def _is_own_temp(name: str) -> bool:
     """A temporary file of `atomic_open` for the marker (left by a run killed while writing it)."""
     return name.startswith(f".{OUTPUT_MARKER}.") and name.endswith(".tmp")
+
+
+def _inside(name: str) -> bool:
+    """True for a marker entry that names a path inside its folder (relative, no ".."), not the marker itself:
+    the only entries a command may remove."""
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and ".." not in parts and name != OUTPUT_MARKER
 
 
 def _check_inputs(path: Path, inputs: Iterable[str | Path | None], flag: str) -> None:
@@ -285,24 +304,33 @@ def _check_inputs(path: Path, inputs: Iterable[str | Path | None], flag: str) ->
 
 
 class OutputDir:
-    """An output folder accepted by `prepare_output_dir`: `claim` a name before writing it."""
+    """An output folder accepted by `prepare_output_dir`: `claim` a name before writing it, and `finish` once
+    the command's files are written (with --force it removes the earlier run's files not written again)."""
 
     def __init__(
         self,
         path: Path,
         command: str,
-        settings: dict,
+        settings: dict[str, Any],
         files: Iterable[str],
         *,
         flag: str,
         save: bool,
         marked: bool = False,
         pattern: Callable[[str], bool] | None = None,
-    ):
+        force: bool = False,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        if not command:
+            raise ValueError("an output folder needs the name of the command that writes it")
         self.path, self.command, self.settings, self.flag = path, command, settings, flag
         self.recorded = set(files)  # names the tool wrote here (from the marker), and those claimed since
+        self.previous = frozenset(self.recorded)  # the earlier output set, as the marker listed it
+        self.claimed: set[str] = set()  # names this run claimed
+        self.info: dict[str, Any] = {k: v for k, v in (info or {}).items() if k in self.recorded}
         self.marked = marked  # the folder carries the marker of this command (or was adopted as one of its own)
         self.pattern = pattern  # names the command writes, by rule (with `marked`, such files are the tool's)
+        self.force = force
         self._save = save
         self._dirty = False
 
@@ -344,22 +372,73 @@ class OutputDir:
                 f"move it away or choose another {self.flag} (--force replaces only files this tool wrote)"
             )
 
-    def claim(self, name: str, *, flush: bool = True) -> Path:
+    def claim(self, name: str, *, flush: bool = True, info: dict[str, Any] | None = None) -> Path:
         """The path of `name` in the folder, recorded in the marker (at once, or at the next `flush`);
-        a ValueError when a file of the user's has that name."""
+        a ValueError when a file of the user's has that name. `info` (JSON) is kept in the marker under the
+        name (e.g. the tree a label map was made for, which `wordtree check` compares)."""
         self.check(name)
         if name not in self.recorded:
             self.recorded.add(name)
+            self._dirty = True
+        if name not in self.claimed:
+            self.claimed.add(name)
+            if self.info.pop(name, None) is not None:  # said of the earlier run's file
+                self._dirty = True
+        if info is not None and self.info.get(name) != info:
+            self.info[name] = dict(info)
             self._dirty = True
         if flush:
             self.flush()
         return self.path / name
 
+    def stale(self, keep: Iterable[str] = ()) -> list[str]:
+        """The files of the earlier output set (the marker's list when the folder was prepared) that this run
+        has not claimed, nor names in `keep`, and that are still there (sorted; folders are never listed)."""
+        kept = set(keep) | self.claimed
+        return sorted(
+            n
+            for n in self.previous - kept
+            if _inside(n) and os.path.lexists(self.path / n) and not (self.path / n).is_dir()
+        )
+
+    def finish(self, *, remove: bool | None = None) -> list[str]:
+        """End the command's writing: with `remove` (default: the `force` the folder was prepared with) the
+        files of the earlier output set that this run did not write again are deleted, so the folder holds one
+        run's output (a map of an earlier tree never stays beside a new one). Only names the marker listed are
+        touched, never a user's file; folders left empty by it are removed. Returns the removed names."""
+        removed: list[str] = []
+        if not self._save or not (self.force if remove is None else remove):
+            self.flush()
+            return removed
+        for name in self.stale():
+            target = self.path / name
+            with writing(target, kept=f"{name} of the earlier run is kept"):
+                target.unlink()
+            removed.append(name)
+            self.recorded.discard(name)
+            self.info.pop(name, None)
+            self._dirty = True
+            for parent in target.parents:  # folders it leaves empty, up to the output folder
+                if parent == self.path or self.path not in parent.parents:
+                    break
+                with contextlib.suppress(OSError):  # not empty: kept
+                    parent.rmdir()
+        self.flush()
+        return removed
+
     def flush(self) -> None:
         """Write the marker (naming the command, its settings and the files claimed) when it changed."""
         if not self._save or not (self._dirty or not (self.path / OUTPUT_MARKER).exists()):
             return
-        doc = {"tool": "yolo9000", "command": self.command, "settings": self.settings, "files": sorted(self.recorded)}
+        doc: dict[str, Any] = {
+            "tool": "yolo9000",
+            "command": self.command,
+            "settings": self.settings,
+            "files": sorted(self.recorded),
+        }
+        info = {k: self.info[k] for k in sorted(self.info) if k in self.recorded}
+        if info:
+            doc["info"] = info
         _write_marker(self.path, doc)
         self._dirty = False
 
@@ -368,7 +447,7 @@ def prepare_output_dir(
     path: str | Path,
     *,
     command: str,
-    settings: dict | None = None,
+    settings: dict[str, Any] | None = None,
     force: bool = False,
     inputs: Iterable[str | Path | None] = (),
     owned: Iterable[str] | Callable[[str], bool] = (),
@@ -390,13 +469,19 @@ def prepare_output_dir(
       is any later `OutputDir.claim` of such a name. `owned` may instead be a test of relative paths (for
       outputs named by rule, such as an emoji world's pictures): in a folder marked by this command, files it
       accepts count as the tool's; `OutputDir.check_replace_all` refuses to replace a folder holding any other.
+    - `force` replaces the earlier output set as a whole: `OutputDir.finish()`, called once the command's files
+      are written, deletes the files the marker listed that this run did not write again (never a file the
+      marker does not list).
     - An output folder equal to an input, inside an input folder, or holding an input is refused (paths are
       resolved; `inputs` that do not exist are ignored), and so is a `path` that is an existing file.
     - Every file goes through the atomic writers of this module (temporary name, then rename).
 
     Errors are one-line ValueErrors naming `flag`, the folder and the problem. The marker is JSON:
-    ``{"tool": "yolo9000", "command": ..., "settings": {...}, "files": [names written]}``; it is written at once
-    unless `save` is false (a check before the slow part, or the other ranks of a distributed run)."""
+    ``{"tool": "yolo9000", "command": ..., "settings": {...}, "files": [names written], "info": {name: ...}}``
+    ("info" only when a claim gave some); it is written at once unless `save` is false (a check before the slow
+    part, or the other ranks of a distributed run)."""
+    if not command:
+        raise ValueError("prepare_output_dir: `command` names the command that writes the folder")
     path = Path(path)
     settings = dict(settings or {})
     pattern = owned if callable(owned) else None
@@ -421,7 +506,16 @@ def prepare_output_dir(
             )
     marked = marker is not None and marker.get("command") == command
     out = OutputDir(
-        path, command, settings, (marker or {}).get("files", []), flag=flag, save=save, marked=marked, pattern=pattern
+        path,
+        command,
+        settings,
+        [str(n) for n in (marker or {}).get("files", [])],
+        flag=flag,
+        save=save,
+        marked=marked,
+        pattern=pattern,
+        force=force,
+        info=(marker or {}).get("info"),
     )
     for name in names:
         out.check(name)  # raises, naming the file
@@ -437,22 +531,66 @@ def prepare_output_dir(
     return out
 
 
-class OutputFiles:
-    """Single output files accepted by `prepare_output_files`; `record` them in their folders' markers once
-    written (so that a later --force may replace them)."""
+#: Single files the tool wrote into users' folders, kept in the user's cache folder (`cache_dir()`), never
+#: beside them: a later --force replaces such a file only while it is unchanged since the tool wrote it.
+WRITTEN_RECORD = "written-files.json"
+_RECORD_LIMIT = 2000  # entries kept (the most recent); a forgotten file is refused, never lost
 
-    def __init__(self, paths: list[Path]) -> None:
+
+def _record_key(path: Path) -> str:
+    """The record's key of `path`: its absolute path through a resolved folder (the file itself not followed)."""
+    return str(path.parent.resolve() / path.name)
+
+
+def _stamp(path: Path) -> dict[str, int] | None:
+    """What identifies the file at `path` as written (inode, size, modification time), or None if absent."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _read_record() -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads((cache_dir() / WRITTEN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    files = data.get("files") if isinstance(data, dict) else None
+    return {k: v for k, v in files.items() if isinstance(v, dict)} if isinstance(files, dict) else {}
+
+
+def _wrote(path: Path) -> bool:
+    """True when the record shows the tool wrote the file at `path` and nothing changed it since."""
+    entry = _read_record().get(_record_key(path))
+    stamp = _stamp(path)
+    return entry is not None and stamp is not None and all(entry.get(k) == v for k, v in stamp.items())
+
+
+class OutputFiles:
+    """Single output files accepted by `prepare_output_files`; `record` them once written (so that a later
+    --force may replace them). Nothing is written beside them: the record lives in the user's cache folder."""
+
+    def __init__(self, paths: list[Path], command: str = "yolo9000") -> None:
         self.paths = paths
+        self.command = command
 
     def record(self) -> None:
-        """Name the files in the marker of their folder (created when missing), after they were written."""
-        for folder in sorted({p.parent for p in self.paths}):
-            marker = _read_marker(folder) or {"tool": "yolo9000", "command": None, "settings": {}, "files": []}
-            old = set(marker.get("files") or [])
-            names = old | {p.name for p in self.paths if p.parent == folder and p.is_file()}
-            if names != old:
-                marker["files"] = sorted(names)
-                _write_marker(folder, marker)
+        """Remember the files (written by now) as the tool's. A cache that cannot be written is no error:
+        a later --force is then refused for these files, which is the safe side."""
+        record = _read_record()
+        for p in self.paths:
+            stamp = _stamp(p)
+            if stamp is not None and p.is_file():
+                key = _record_key(p)
+                record.pop(key, None)  # re-inserted last: the newest entries are the ones kept
+                record[key] = {**stamp, "command": self.command}
+        kept = {
+            k: v for k, v in record.items() if _stamp(Path(k)) == {f: v.get(f) for f in ("inode", "size", "mtime_ns")}
+        }
+        items = list(kept.items())[-_RECORD_LIMIT:]
+        with contextlib.suppress(OSError):
+            write_text_atomic(cache_dir() / WRITTEN_RECORD, json.dumps({"files": dict(items)}, indent=1) + "\n")
 
 
 def prepare_output_files(
@@ -464,9 +602,11 @@ def prepare_output_files(
     flag: str = "--out",
 ) -> OutputFiles:
     """The rule of `prepare_output_dir` for commands that write single files into a user's folder (`convert`,
-    `anchors --out`): an existing file is refused unless `force`, and even then unless the marker of its folder
-    shows the tool wrote it; a path that is a folder or an input is refused. Call `record()` on the result
-    after writing: it names the files in their folder's marker."""
+    `anchors --out`, `export -o`, `cfg -o`): an existing file is refused unless `force`, and even then unless
+    the tool wrote it (as `OutputFiles.record` remembered, in the user's cache folder) and it is unchanged
+    since, or the marker of an output folder lists it; a path that is a folder or an input is refused. Nothing
+    but the files themselves is written into the user's folder. Write each file atomically, then call
+    `record()` on the result."""
     files = [Path(p) for p in paths]
     inputs = list(inputs)
     for p in files:
@@ -476,9 +616,9 @@ def prepare_output_files(
         if p.exists() or p.is_symlink():
             if not force:
                 raise ValueError(f"{p}: already exists (use --force to overwrite)")
-            if p.name not in ((_read_marker(p.parent) or {}).get("files") or []):
+            if not _wrote(p) and p.name not in ((_read_marker(p.parent) or {}).get("files") or []):
                 raise ValueError(
-                    f"{p}: already exists and was not written by {command}; --force replaces only files this "
-                    f"tool wrote, so move it away or choose another {flag}"
+                    f"{p}: already exists and was not written by {command} (or was changed since); --force "
+                    f"replaces only files this tool wrote, so move it away or choose another {flag}"
                 )
-    return OutputFiles(files)
+    return OutputFiles(files, command)

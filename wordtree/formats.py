@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from wordtree.files import write_text_atomic
+from wordtree.files import plural, read_output_marker, write_text_atomic
 from wordtree.tree import LabelMap, TreeError, WordTree, find_problems, id_problems, is_wordnet_id
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def read_darknet(tree_file: str | Path, names_file: str | Path | None = None) ->
     if names_file is not None:
         names = _read_lines(Path(names_file))
         if len(names) != len(ids):
-            problems.append(f"{names_file}: {len(names)} names for {len(ids)} tree nodes")
+            problems.append(f"{names_file}: {plural(len(names), 'name')} for {plural(len(ids), 'tree node')}")
         problems += _blank_names(names, Path(names_file))
     if problems:
         raise TreeError(problems, str(tree_file))
@@ -246,7 +246,7 @@ def read_map_indices(path: str | Path, *, size: int | None = None, count: int | 
             raise ValueError(f"{path}:{i}: node index {idx} out of range for a tree of {size} nodes")
         vals.append(idx)
     if count is not None and len(vals) != count:
-        raise ValueError(f"{path}: {len(vals)} entries but {count} expected")
+        raise ValueError(f"{path}: {plural(len(vals), 'entry', 'entries')} but {count} expected")
     return vals
 
 
@@ -258,7 +258,7 @@ def read_map(
     ids = [tree.ids[idx] for idx in read_map_indices(path, size=len(tree))]
     labs = list(labels) if labels is not None else [str(k) for k in range(len(ids))]
     if len(labs) != len(ids):
-        raise ValueError(f"{path}: {len(ids)} lines but {len(labs)} labels given")
+        raise ValueError(f"{path}: {plural(len(ids), 'line')} but {plural(len(labs), 'label')} given")
     return LabelMap(source or path.stem, tuple(labs), tuple(ids))
 
 
@@ -306,7 +306,7 @@ def _check_tree_file(path: Path) -> list[str]:
         if side.is_file():
             side_lines = _read_lines(side)
             if len(side_lines) != n:
-                problems.append(f"{side}: {len(side_lines)} lines but {path.name} has {n} nodes")
+                problems.append(f"{side}: {plural(len(side_lines), 'line')} but {path.name} has {plural(n, 'node')}")
             if ext == ".names":
                 problems += _blank_names(side_lines, side)
             if ext == ".labels":
@@ -364,8 +364,120 @@ def _check_json_file(path: Path) -> list[str]:
             problems.append(f"{path}: label map {src!r}: needs 'labels' and 'ids' (or 'wnids') lists")
             continue
         if len(labs) != len(ws):
-            problems.append(f"{path}: label map {src!r}: {len(labs)} labels but {len(ws)} ids")
+            problems.append(f"{path}: label map {src!r}: {plural(len(labs), 'label')} but {plural(len(ws), 'id')}")
         problems += [f"{path}: label map {src!r}: id {w} is not a node" for w in ws if w not in seen]
+    return problems
+
+
+def _fits(tree: WordTree) -> str:
+    """A tree's identity in a problem line: its fingerprint and size."""
+    return f"tree {tree.fingerprint} ({plural(len(tree), 'node')})"
+
+
+def _load_quietly(path: Path) -> WordTree | None:
+    """The tree of a file that passed its own checks, or None when it cannot be read."""
+    try:
+        return load_tree(path)
+    except (OSError, ValueError, TreeError):
+        return None
+
+
+def _is_wordtree_json(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:400]
+    except OSError:
+        return False
+    return f'"format": "{FORMAT_NAME}"' in head
+
+
+def _trees_beside(tree_path: Path) -> list[tuple[Path, WordTree]]:
+    """`tree_path`'s tree, and the same stem's other tree file (wordtree.tree beside wordtree.json)."""
+    found = []
+    for p in [tree_path] + [tree_path.with_suffix(ext) for ext in (".tree", ".json") if ext != tree_path.suffix]:
+        if p.is_file() and (p.suffix != ".json" or _is_wordtree_json(p)):
+            t = _load_quietly(p)
+            if t is not None:
+                found.append((p, t))
+    return found
+
+
+def _pair_problems(trees: list[tuple[Path, WordTree]]) -> list[str]:
+    """A JSON tree that is not the .tree of its stem (one of them is left from another build): its label maps
+    point at nodes of another tree."""
+    problems = []
+    darknet = {p.stem: t for p, t in trees if p.suffix == ".tree"}
+    for p, t in trees:
+        other = darknet.get(p.stem)
+        if p.suffix != ".json" or other is None or other.fingerprint == t.fingerprint:
+            continue
+        beside = f"{p.with_suffix('.tree').name} beside it is {_fits(other)}"
+        problems.append(f"{p}: {_fits(t)}, but {beside}")
+        problems += [f"{p}: label map {src!r}: made for {_fits(t)}, but {beside}" for src in sorted(t.label_maps)]
+    return problems
+
+
+def _map_problems(path: Path, trees: list[tuple[Path, WordTree]], marker: dict[str, Any] | None) -> list[str]:
+    """A ``.map`` that does not fit the tree beside it: the marker says it was made for another tree (fingerprint
+    or size), it differs from the same label map in the JSON beside it, it is not one of that JSON's label maps
+    in a folder build-wordtree wrote, or its label count differs from its ``.names`` or the marker's."""
+    try:
+        entries = read_map_indices(path)
+    except (OSError, ValueError):
+        return []  # its lines' problems are reported by the range check
+    ref_path, ref = trees[0]
+    problems = []
+    info = ((marker or {}).get("info") or {}).get(path.name)
+    if isinstance(info, dict):
+        fp, nodes = info.get("tree_fingerprint"), info.get("tree_nodes")
+        if fp is not None and (fp != ref.fingerprint or (nodes is not None and nodes != len(ref))):
+            made = f"tree {fp} ({plural(int(nodes), 'node')})" if isinstance(nodes, int) else f"tree {fp}"
+            problems.append(f"{path}: made for {made}, but {ref_path.name} beside it is {_fits(ref)}")
+        labels = info.get("labels")
+        if isinstance(labels, int) and labels != len(entries):
+            problems.append(f"{path}: {plural(len(entries), 'entry', 'entries')} but it was written with {labels}")
+    jsons = [(p, t) for p, t in trees if p.suffix == ".json" and t.fingerprint == ref.fingerprint]
+    for p, t in jsons:
+        if path.stem in t.label_maps and t.label_map(path.stem) != entries:
+            problems.append(f"{path}: differs from label map {path.stem!r} of {p.name} beside it (another tree's?)")
+    listed = set((marker or {}).get("files") or [])
+    ours = (marker or {}).get("command") == "build-wordtree" and any(p.name in listed for p, _ in jsons)
+    if ours and jsons and not any(path.stem in t.label_maps for _, t in jsons):
+        problems.append(f"{path}: not a label map of {jsons[0][0].name} beside it (left from an earlier build?)")
+    names = path.with_suffix(".names")
+    if names.is_file() and names.stem not in {p.stem for p, _ in trees}:
+        count = len([ln for ln in _read_lines(names) if ln.strip()])
+        if count != len(entries):
+            problems.append(f"{names}: {plural(count, 'label')} but {path.name} has {len(entries)}")
+    return problems
+
+
+def _beside_problems(tree_path: Path) -> list[str]:
+    """Label maps beside the tree `tree_path` (already checked on its own) that were made for another tree."""
+    trees = _trees_beside(tree_path)
+    if not trees:
+        return []
+    marker = read_output_marker(tree_path.parent)
+    problems = _pair_problems(trees)
+    for m in sorted(tree_path.parent.glob("*.map")):
+        problems += _map_problems(m, trees, marker)
+    return problems
+
+
+def check_dir(folder: str | Path) -> list[str]:
+    """Every problem of the tree files in `folder` (each ``.tree`` and wordtree JSON, as `check_file`), and of
+    the label maps beside them: a ``.map`` or a JSON's label map whose tree fingerprint or size does not match
+    the tree beside it (what the folder's marker recorded, or the JSON's own maps), or a ``.map`` left from an
+    earlier build."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    trees = sorted(folder.glob("*.tree"))
+    trees += [p for p in sorted(folder.glob("*.json")) if _is_wordtree_json(p) and not p.with_suffix(".tree").is_file()]
+    if not trees:
+        return [f"{folder}: no tree file in it (a .tree or a wordtree .json)"]
+    problems: list[str] = []
+    for t in trees:
+        problems += [p for p in check_file(t) if p not in problems]
     return problems
 
 
@@ -374,25 +486,30 @@ def check_file(path: str | Path) -> list[str]:
 
     Accepts a Darknet ``.tree`` (its sibling ``.names``/``.labels``/``*.map`` files are checked too), a
     ``.names``/``.labels``/``.map`` file beside one, or our JSON format. Checks: syntax, parent out of range
-    or after its child, cycles, non-contiguous sibling groups, bad or duplicate ids, side files of the wrong length.
+    or after its child, cycles, non-contiguous sibling groups, bad or duplicate ids, side files of the wrong
+    length; for a valid tree, the label maps beside it made for another tree (`check_dir`).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.suffix == ".json":
-        return _check_json_file(path)
+        probs = _check_json_file(path)
+        return probs or _beside_problems(path)
     if path.suffix in (".names", ".labels", ".map"):
         trees = (
             [path.with_suffix(".tree")] if path.with_suffix(".tree").is_file() else sorted(path.parent.glob("*.tree"))
         )
         if len(trees) != 1:
             return [f"{path}: cannot tell which .tree file it belongs to ({len(trees)} .tree files beside it)"]
-        probs = _check_tree_file(trees[0])
+        probs = _check_tree_file(trees[0]) or _beside_problems(trees[0])
         key = str(path)
         own = [p for p in probs if p.startswith(key)]
-        return own or ([] if not probs else [f"{path}: its tree {trees[0]} is invalid: {probs[0]}"])
+        invalid = [p for p in probs if p.startswith(str(trees[0]))]
+        return own or ([] if not invalid else [f"{path}: its tree {trees[0]} is invalid: {invalid[0]}"])
     if path.suffix == ".tree" or path.suffix == "":
-        return _check_tree_file(path)
+        return _check_tree_file(path) or _beside_problems(path)
     # anything else: sniff
     head = path.read_text(encoding="utf-8", errors="replace")[:200].lstrip()
-    return _check_json_file(path) if head.startswith("{") else _check_tree_file(path)
+    if head.startswith("{"):
+        return _check_json_file(path) or _beside_problems(path)
+    return _check_tree_file(path) or _beside_problems(path)

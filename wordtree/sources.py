@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wordtree.builder import TargetError, data_dir
-from wordtree.files import IMAGE_EXTENSIONS
+from wordtree.files import IMAGE_EXTENSIONS, plural
 from wordtree.tree import LabelMap, warn_renamed
 from wordtree.wordnet import SYNSET_NAME_RE, WNID_RE, NounGraph, noun_graph
 
@@ -210,10 +210,12 @@ def _select(counts: dict[str, int], top_k: int | None, min_images: int | None) -
         items = items[:top_k]
     why = []
     if min_images is not None:
-        why.append(f">= {min_images} images")
+        why.append(f">= {plural(min_images, 'image')}")
     if top_k is not None:
         why.append(f"top {top_k} by image count")
-    note = f"selected {len(items)} of {len(counts)} classes" + (f" ({', '.join(why)})" if why else "")
+    note = f"selected {len(items)} of {plural(len(counts), 'class', 'classes')}" + (
+        f" ({', '.join(why)})" if why else ""
+    )
     if items and why:
         note += f"; counts {items[-1][1]}..{items[0][1]}"
     return sorted(w for w, _ in items), note
@@ -257,7 +259,9 @@ def class_folders(
         raise ValueError(f"{r}: no class folders inside")
     chosen, note = _select(counts, top_k, min_images)
     empty = [w for w in chosen if counts[w] == 0]
-    notes = [note] + ([f"{len(empty)} selected folders hold no images: {', '.join(empty[:5])}"] if empty else [])
+    notes = [note] + (
+        [f"{plural(len(empty), 'selected folder')} without images: {', '.join(empty[:5])}"] if empty else []
+    )
     return _finish(source or r.name or "folders", chosen, chosen, problems, on_invalid, notes, counts)
 
 
