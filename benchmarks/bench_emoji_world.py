@@ -82,10 +82,8 @@ def train(world: Path, variant: str, out: Path, args) -> dict:
         str(run),
         "--seed",
         str(args.seed),
-        "--progress",
-        "false",
-        "--tensorboard",
-        "false",
+        "--no-progress",
+        "--no-tensorboard",
     ]
     if with_cls:
         cmd += ["--folders", str(world / "classification")]

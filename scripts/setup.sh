@@ -26,11 +26,12 @@ PY=${PYTHON:-python3}
 # (re)install when a dependency is missing or the installed package points at another checkout
 here=$(pwd -P)
 # (the dev tools too: ruff, mypy and build are what .ci/run and scripts/check_wheel.sh use; and wordtree.data,
-# the top-level data/ folder, which an install made before it was a package does not map)
+# the top-level data/ folder, which an install made before it was a package does not map; and TensorBoard,
+# which `yolo9000 train` writes to when it is installed, as the README shows)
 if ! (cd / && "$PY" -c "import sys, wordtree, wordtree.data, yolo9000, torchvision, pycocotools, nbclient, yaml
-import ruff, mypy, build, onnx, onnxruntime, openvino
+import ruff, mypy, build, onnx, onnxruntime, openvino, tensorboard
 sys.exit(0 if wordtree.__file__.startswith('$here/') else 1)") >/dev/null 2>&1; then
   echo "setup: installing the yolo9000 package and its dependencies (pip)"
-  "$PY" -m pip install -q --disable-pip-version-check -e ".[dev,onnx,openvino]"
+  "$PY" -m pip install -q --disable-pip-version-check -e ".[dev,onnx,openvino,tensorboard]"
 fi
 echo "setup: done"

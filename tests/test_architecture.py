@@ -17,14 +17,24 @@ PACKAGES = ("wordtree", "yolo9000")
 ALLOWED: dict[str, set[str]] = {
     "wordtree": set(),
     "yolo9000.device": set(),
+    # progress bars on a terminal, a line per 10% in logs (the long stages of every command)
+    "yolo9000.progress": {"wordtree"},
     "yolo9000.detection": {"wordtree"},
     "yolo9000.darknet": {"wordtree", "yolo9000.detection"},
     "yolo9000.data": {"wordtree", "yolo9000.detection"},
-    "yolo9000.inference": {"wordtree", "yolo9000.device", "yolo9000.detection", "yolo9000.darknet", "yolo9000.data"},
+    "yolo9000.inference": {
+        "wordtree",
+        "yolo9000.device",
+        "yolo9000.progress",
+        "yolo9000.detection",
+        "yolo9000.darknet",
+        "yolo9000.data",
+    },
     # evaluation runs the detector that `detect` runs; training validates through evaluation
     "yolo9000.evaluation": {
         "wordtree",
         "yolo9000.device",
+        "yolo9000.progress",
         "yolo9000.detection",
         "yolo9000.darknet",
         "yolo9000.data",
@@ -33,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "yolo9000.training": {
         "wordtree",
         "yolo9000.device",
+        "yolo9000.progress",
         "yolo9000.detection",
         "yolo9000.darknet",
         "yolo9000.data",
@@ -43,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
     "yolo9000.emoji": {
         "wordtree",
         "yolo9000.device",
+        "yolo9000.progress",
         "yolo9000.detection",
         "yolo9000.darknet",
         "yolo9000.data",

@@ -132,7 +132,7 @@ def _read_with(reader: str, coco: Path, tmp_path: Path, capsys) -> str:
     tree.save(tmp_path / "tree.json")
     cfg = td.make_cfg(tree, tmp_path / "model.cfg")
     argv = ["train", "--coco", str(coco), "--tree", str(tmp_path / "tree.json"), "--cfg", str(cfg)]
-    argv += ["--out", str(tmp_path / "run"), "--workers", "0", "--tensorboard", "false", "--progress", "false"]
+    argv += ["--out", str(tmp_path / "run"), "--workers", "0", "--no-tensorboard", "--no-progress"]
     argv += ["--steps", "1", "--device", "cpu"]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -18,7 +18,7 @@ import torch
 
 from yolo9000.cli import main
 
-TRAIN_OPTS = ["--workers", "0", "--tensorboard", "false", "--progress", "false", "--batch", "2", "--size", "64"]
+TRAIN_OPTS = ["--workers", "0", "--no-tensorboard", "--no-progress", "--batch", "2", "--size", "64"]
 
 
 def _other_tree():

@@ -349,7 +349,7 @@ def test_resume_keeps_the_users_file_and_runs_without_marker(env, tmp_path, caps
     (run / "notes.txt").write_text("the user's notes")
     rc, err = _run(_train_args(env, run, "--steps", "3"), capsys)
     assert rc == 1 and "last.pt exists; pass --resume" in err or "not written by" in err, err
-    rc, err = _run(["train", "--out", str(run), "--resume", "--steps", "3", "--progress", "false"], capsys)
+    rc, err = _run(["train", "--out", str(run), "--resume", "--steps", "3", "--no-progress"], capsys)
     assert rc == 0, err
     assert torch.load(run / "last.pt", weights_only=False)["step"] == 3
     assert (run / "notes.txt").read_text() == "the user's notes"

@@ -75,7 +75,7 @@ def test_ema_ramp_option(data, tmp_path):
 
 
 OPTIONS = ("--steps", "6", "--batch", "4", "--subdivisions", "2", "--lr", "0.01", "--burn-in", "2")
-OPTIONS += ("--size", "64", "--multiscale", "false", "--save-every", "2", "--ema", "0.9")
+OPTIONS += ("--size", "64", "--no-multiscale", "--save-every", "2", "--ema", "0.9")
 
 
 def test_checkpoints_hold_the_average_and_resume_exactly(data, tmp_path, monkeypatch):

@@ -285,6 +285,22 @@ def test_cli_generates_and_reports(tmp_path, capsys):
     assert "fonts-noto-color-emoji" in capsys.readouterr().err
 
 
+def test_cli_counts_and_progress_lines_in_a_log(tmp_path, capsys):
+    """Singular counts ("1 picture"), and progress as lines when the console is not a terminal."""
+    from yolo9000.cli import main
+
+    args = ["emoji-world", str(tmp_path / "w"), "--detection", "1", "--classification-per-class", "1"]
+    assert main(args + ["--test", "1", "--size", "64", "--cls-size", "48", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "  detection:      1 picture, " in captured.out and "1 pictures" not in captured.out
+    progress = [line for line in captured.err.splitlines() if line.startswith("emoji world: ")]
+    assert [line.split(",")[0] for line in progress[:2]] == [
+        "emoji world: detection: 100% 1/1 picture",
+        "emoji world: test: 100% 1/1 picture",
+    ]
+    assert "\r" not in captured.err
+
+
 def test_cli_help_has_examples(capsys):
     from yolo9000.cli import main
 
@@ -348,10 +364,8 @@ def test_train_and_eval_on_a_tiny_world(world, tmp_path):
         "0.5",
         "--workers",
         "0",
-        "--tensorboard",
-        "false",
-        "--progress",
-        "false",
+        "--no-tensorboard",
+        "--no-progress",
         "--save-every",
         "24",
         "--val-coco",
@@ -474,3 +488,117 @@ def test_habitat_world_same_pictures_user_hierarchy(world, tmp_path):
     coarse = json.loads((hab / "test" / "annotations_coarse.json").read_text())["categories"]
     assert [c["name"] for c in coarse if c["supercategory"] == "no-box"] == ["minibeasts"]
     assert "minibeasts" in (hab / "README.md").read_text()
+
+
+# ---- `yolo9000 train --world`: the world you generated, and the default run run again ---------------------
+#: a budget of a few seconds for `yolo9000 train` on a tiny world
+QUICK_TRAIN = ("--steps", "2", "--batch", "2", "--size", "64", "--no-multiscale", "--workers", "0", "--device", "cpu")
+QUICK_TRAIN += ("--no-progress", "--no-tensorboard", "--val-every", "2")
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_train_world_trains_on_the_world_it_names(tmp_path, capsys):
+    """`emoji-world OUT --taxonomy habitat` then `train --world OUT`: its tree, its splits, nothing written in OUT."""
+    from wordtree.tree import WordTree
+    from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import load_checkpoint
+
+    out = tmp_path / "habitat"
+    sizes = ["--detection", "8", "--classification-per-class", "1", "--test", "4", "--size", "96"]
+    assert main(["emoji-world", str(out), "--taxonomy", "habitat", "--cls-size", "64", *sizes, "--quiet"]) == 0
+    assert f"yolo9000 train --world {out}" in capsys.readouterr().out  # the command prints how to use it
+    before = _listing(out)
+    assert main(["train", "--world", str(out), "--out", str(tmp_path / "run"), *QUICK_TRAIN]) == 0
+    assert _listing(out) == before  # no world drawn inside the user's world
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ck["tree_fingerprint"] == WordTree.load(out / "wordtree.json").fingerprint
+    assert ck["config"]["tree"] == str(out / "wordtree.json")
+    assert ck["config"]["coco"] == str(out / "detection" / "annotations.json")
+    assert ck["config"]["cls_objectness"] == "none"  # the emoji recipe
+
+
+def test_train_world_that_is_not_a_world_is_one_line_and_writes_nothing(world, tmp_path, capsys):
+    from yolo9000.cli import main
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    assert main(["train", "--world", str(mine), "--out", str(tmp_path / "run"), *QUICK_TRAIN]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"yolo9000 train: error: --world {mine}: is not an emoji world (no world.json) and not empty; make one with "
+        f"`yolo9000 emoji-world {mine}`, or name a new or empty folder for the default world"
+    ]
+    assert _listing(mine) == ["notes.txt"] and not (tmp_path / "run").exists()
+    # a folder of cached worlds (what --world named before) points at one of them
+    assert main(["train", "--world", str(world.parent), "--out", str(tmp_path / "run"), *QUICK_TRAIN]) == 1
+    assert f"holds emoji worlds but is not one; name one of them, e.g. --world {world}" in capsys.readouterr().err
+
+
+def test_train_world_generates_the_default_world_only_in_a_new_or_empty_folder(tmp_path, monkeypatch):
+    from yolo9000.emoji import world as world_module
+
+    calls = []
+    monkeypatch.setattr(world_module, "generate_world", lambda out, **kw: calls.append((out, kw)) or out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder in (tmp_path / "new" / "world", empty):
+        assert world_module.world_at(folder, workers=1) == folder
+        assert calls.pop() == (folder, {"workers": 1, "progress": False})  # the default settings
+    monkeypatch.setenv("WORLD_SIZE", "2")  # DDP: one rank generates under a lock beside the folder, then drops it
+    assert world_module.world_at(tmp_path / "ddp", workers=1) == tmp_path / "ddp" and calls.pop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]  # no lock left (the stub writes no world)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"--world .*file: is a file"):
+        world_module.world_at(tmp_path / "file")
+    assert calls == []
+
+
+def test_the_default_run_run_twice_reuses_or_resumes_its_run(world, tmp_path, monkeypatch, capsys):
+    """`yolo9000 train` (no data, no --out) run again: a finished run of the same options is reused (exit 0, so
+    detect and eval go on), an unfinished one resumes, a run of other options is refused; an --out the user
+    named keeps the refusal."""
+    from yolo9000.cli import main
+    from yolo9000.darknet.checkpoint import load_checkpoint
+    from yolo9000.training.trainer import Trainer
+
+    monkeypatch.chdir(tmp_path)
+    last = Path("runs/emoji/last.pt")
+    first = ["train", "--world", str(world), *QUICK_TRAIN]
+    assert main(first) == 0
+    stamp = last.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(first + ["--progress"]) == 0  # options of the console only do not make another run
+    out = capsys.readouterr().out.splitlines()
+    reused = f"{last}: reusing the finished run of these options (2 steps); delete runs/emoji or give --out DIR"
+    assert out[0] == reused + " to train again"
+    assert out[-1].startswith("best val/AP50 ") and out[-1].endswith("-> runs/emoji/best.pt")
+    assert last.stat().st_mtime_ns == stamp
+    assert main(first + ["--steps", "3"]) == 1
+    err = capsys.readouterr().err
+    assert f"{last} exists, a run of other options (steps differ); pass --resume" in err
+    assert main(first + ["--out", "runs/emoji"]) == 1  # the user's own --out: never reused silently
+    assert "last.pt exists; pass --resume" in capsys.readouterr().err
+
+    # an unfinished run (stopped after its second of four steps) resumes
+    monkeypatch.chdir(tmp_path / "runs")
+    original = Trainer._after_step
+
+    def stop_after_two(self):
+        original(self)
+        if self.step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_after_step", stop_after_two)
+    four = first + ["--steps", "4", "--save-every", "2"]
+    assert main(four) == 130
+    monkeypatch.setattr(Trainer, "_after_step", original)
+    capsys.readouterr()
+    assert main(four) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{last}: an unfinished run of these options (step 2 of 4); resuming it"
+    assert out[1].startswith("trained 4 steps, ")
+    assert load_checkpoint(last)["step"] == 4

@@ -77,7 +77,6 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
         "--burn-in",
         "2",
         "--multiscale",
-        "true",
         "--sizes",
         "64",
         "96",
@@ -89,10 +88,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
         "2",
         "--workers",
         "0",
-        "--tensorboard",
-        "false",
-        "--progress",
-        "false",
+        "--no-tensorboard",
+        "--no-progress",
     ]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the subprocess (OMP_NUM_THREADS=1): same kernels, same float results

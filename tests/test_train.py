@@ -3,6 +3,7 @@ schedule, config merging, backbone loading, and the clean stop on a non-finite l
 
 from __future__ import annotations
 
+import argparse
 import csv
 
 import pytest
@@ -62,7 +63,6 @@ def test_cli_training_reduces_the_loss(data, tmp_path):
             "--burn-in",
             "3",
             "--multiscale",
-            "true",
             "--sizes",
             "64",
             "96",
@@ -148,6 +148,72 @@ def test_yaml_config_with_command_line_overrides(tmp_path):
     path.write_text("steps: [1,\n")
     with pytest.raises(ValueError, match=r"c\.yaml: not valid YAML"):
         TrainConfig.from_yaml(path)
+
+
+def _train_parser():
+    from yolo9000.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["train"]
+
+
+def test_every_train_option_has_help_and_booleans_are_flags(capsys):
+    from yolo9000.commands.train import FlagAction
+
+    parser = _train_parser()
+    assert [a.option_strings for a in parser._actions if not a.help] == []
+    flags = {a.dest for a in parser._actions if isinstance(a, FlagAction)}
+    assert flags == {"multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "[--progress | --no-progress]" in text and "--progress, --no-progress" in text
+    assert "[PROGRESS]" not in text and "true/false" not in text
+
+
+def test_flags_parse_and_the_old_true_false_form_still_works_with_a_warning(data, tmp_path, capsys, caplog):
+    from yolo9000.cli import build_parser
+    from yolo9000.commands.train import config_from_args
+
+    parse = build_parser().parse_args
+    cfg, _ = config_from_args(parse(["train", "--no-progress", "--multiscale", "--no-tensorboard", "--no-flip"]))
+    assert (cfg.progress, cfg.multiscale, cfg.tensorboard, cfg.flip) == (False, True, False, False)
+    cfg, _ = config_from_args(parse(["train", "--progress", "false", "--compile", "yes"]))
+    assert (cfg.progress, cfg.compile) == (False, True)
+    assert capsys.readouterr().err == ""
+    # the old form is a logged warning when the command runs (here: before its one-line error)
+    old_form = ("--tensorboard", "false", "--progress", "false", "--multiscale", "no")
+    assert main(_args(data, tmp_path / "x", *old_form, "--batch", "3", "--subdivisions", "2")) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "--tensorboard false is deprecated; use --no-tensorboard",
+        "--progress false is deprecated; use --no-progress",
+        "--multiscale no is deprecated; use --no-multiscale",
+    ]
+    # unset flags leave the YAML's values alone, and the YAML keys stay booleans
+    path = tmp_path / "c.yaml"
+    path.write_text("progress: false\ntensorboard: true\n")
+    cfg, _ = config_from_args(parse(["train", "--config", str(path)]))
+    assert (cfg.progress, cfg.tensorboard) == (False, True)
+    cfg, _ = config_from_args(parse(["train", "--config", str(path), "--progress"]))
+    assert cfg.progress is True
+    for bad in (["--progress", "maybe"], ["--no-progress=false"]):
+        with pytest.raises(SystemExit):
+            parse(["train", *bad])
+    assert "yolo9000 train: error:" in capsys.readouterr().err
+
+
+def test_counts_in_the_summary_line(data, tmp_path, capsys):
+    assert main(_args(data, tmp_path / "one", "--steps", "1", "--batch", "1", "--cls-fraction", "0")) == 0
+    assert "trained 1 step, 1 image, final loss" in capsys.readouterr().out
+
+
+def test_progress_in_a_log_is_a_line_per_tenth_of_the_steps(data, tmp_path, capsys):
+    """Not a terminal (a log file, CI): the training progress is plain lines, no bar, no carriage returns."""
+    assert main(_args(data, tmp_path / "run", "--steps", "10", "--batch", "2", "--progress")) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("train: ")]
+    assert len(lines) == 10 and "\r" not in err, err
+    assert lines[0].startswith("train:  10% 1/10 steps, ") and "loss=" in lines[0]
 
 
 def test_darknet_schedule():

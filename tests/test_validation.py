@@ -20,7 +20,7 @@ from yolo9000.training.validation import TRAIN_IMAGES_PER_VAL_IMAGE, Validator, 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-QUICK = ("--batch", "4", "--lr", "0.01", "--burn-in", "2", "--size", "64", "--multiscale", "false")
+QUICK = ("--batch", "4", "--lr", "0.01", "--burn-in", "2", "--size", "64", "--no-multiscale")
 
 
 @pytest.fixture(scope="module")

@@ -154,9 +154,7 @@ def train_args(data: dict[str, Path], out: Path, *extra: str) -> list[str]:
         str(out),
         "--workers",
         "0",
-        "--tensorboard",
-        "false",
-        "--progress",
-        "false",
+        "--no-tensorboard",
+        "--no-progress",
         *extra,
     ]

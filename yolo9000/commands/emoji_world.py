@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from wordtree.files import plural
 from yolo9000.commands import options
 
 EPILOG = """\
@@ -16,6 +17,7 @@ examples:
   yolo9000 emoji-world data/emoji-all --classes all --seed 3 --workers 2
   yolo9000 emoji-world data/emoji --force         # replace a world made with other settings
   yolo9000 emoji-world data/emoji-habitat --taxonomy habitat   # same pictures, a hierarchy that is not WordNet's
+  yolo9000 train --world data/emoji-habitat --out runs/habitat  # train on it: its taxonomy, tree and splits
 
 The world holds detection/ (COCO boxes at coarse labels: bird, canine, car, ...), detection_fine/ (the same
 boxes at fine labels), classification/<wnid>/ (fine labels, no boxes; insects never get a box), test/ (COCO
@@ -108,7 +110,7 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="replace an emoji world made with other settings (never one holding files it did not write)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress (bars on a terminal, a line per 10%% otherwise)")
     p.set_defaults(func=run)
     return p
 
@@ -144,14 +146,15 @@ def run(args: argparse.Namespace) -> int:
     kept = before is not None and before == manifest
     what = "kept the identical emoji world" if kept else "emoji world"
     print(f"{what} in {out} ({time.perf_counter() - start:.1f} s, seed {args.seed})")
-    print(
-        f"  detection:      {counts.get('detection_images')} pictures, {counts.get('detection_boxes')} boxes "
-        f"at {counts.get('detection_categories')} coarse labels"
-    )
-    print(
-        f"  classification: {counts.get('classification_images')} pictures in "
-        f"{counts.get('classification_classes')} class folders (fine labels)"
-    )
-    print(f"  test:           {counts.get('test_images')} pictures, {counts.get('test_boxes')} boxes at fine labels")
-    print(f"  wordtree.json:  {tree.get('nodes')} nodes, {tree.get('groups')} groups, depth {tree.get('max_depth')}")
+
+    def n(key: str, noun: str, of: dict[str, int] = counts) -> str:
+        return plural(int(of.get(key, 0)), noun, "boxes" if noun == "box" else None)
+
+    boxes = f"{n('detection_boxes', 'box')} at {n('detection_categories', 'coarse label')}"
+    print(f"  detection:      {n('detection_images', 'picture')}, {boxes}")
+    classes = n("classification_classes", "class folder")
+    print(f"  classification: {n('classification_images', 'picture')} in {classes} (fine labels)")
+    print(f"  test:           {n('test_images', 'picture')}, {n('test_boxes', 'box')} at fine labels")
+    print(f"  wordtree.json:  {n('nodes', 'node', tree)}, {n('groups', 'group', tree)}, depth {tree.get('max_depth')}")
+    print(f"  train on it:    yolo9000 train --world {out} --out runs/{out.name}")
     return 0

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from wordtree.files import plural
 from yolo9000.commands import options
 from yolo9000.commands.defaults import DEFAULT_RUN_DIR
 from yolo9000.training.config import TrainConfig
 
+log = logging.getLogger(__name__)
+
 EPILOG = f"""\
 examples:
   yolo9000 train                                   # the synthetic emoji world -> {DEFAULT_RUN_DIR}/last.pt
+  yolo9000 emoji-world data/habitat --taxonomy habitat && yolo9000 train --world data/habitat --out runs/habitat
   yolo9000 train --steps 2000 --batch 32 --out runs/emoji2
   yolo9000 train --coco coco/train.json --images coco/train2017 --folders imagenet/train \\
       --tree wordtree.json --cfg yolo9000 --cls-fraction 0.8 --weights darknet19_448.conv.23 --weights-layers 23
   yolo9000 train --config my.yaml --lr 5e-4        # YAML config, command line wins
-  yolo9000 train --coco train.json --images train/ --val-coco val.json --val-images val/ --tree wordtree.json \
+  yolo9000 train --coco train.json --images train/ --val-coco val.json --val-images val/ --tree wordtree.json \\
       --cfg yolo9000 --ema 0.9999                  # val mAP every N steps -> OUT/best.pt, OUT/curves.png
   yolo9000 train --out runs/emoji --resume         # continue exactly where the last checkpoint stopped
   torchrun --nproc_per_node 4 -m yolo9000 train --config my.yaml   # DDP (gloo on CPU, NCCL on GPU)
@@ -26,6 +33,10 @@ Options not given come from the YAML config, then from the model cfg's [net]/[re
 The resolved config is saved as OUT/config.yaml; checkpoints are OUT/last.pt (and with validation data
 OUT/best.pt: the best --val-metric), the log OUT/log.csv (val/ columns on validated steps), the curves
 OUT/curves.png. With no data the emoji world is validated on its test split.
+
+An --out that holds a run (OUT/last.pt) is refused unless --resume is given; only the default run (no data,
+no --out) reuses its earlier run: a finished run of the same options is reused as it is (one line), an
+unfinished one resumes, and a run of other options is refused.
 """
 
 
@@ -38,13 +49,68 @@ def _bool(s: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
+#: The namespace attribute where `FlagAction` keeps the deprecation warnings `run` logs
+DEPRECATED = "deprecated_options"
+
+
+class FlagAction(argparse.Action):
+    """A boolean option as `--NAME` / `--no-NAME` (argparse's BooleanOptionalAction); the older `--NAME VALUE`
+    (true/false, yes/no, 1/0, on/off) still parses, with one logged deprecation warning (`run` logs it)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        strings = []
+        for option in option_strings:
+            strings.append(option)
+            if option.startswith("--"):
+                strings.append(f"--no-{option[2:]}")
+        super().__init__(strings, dest, nargs="?", **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        negative = bool(option_string and option_string.startswith("--no-"))
+        if values is None:
+            setattr(namespace, self.dest, not negative)
+            return
+        if negative:
+            parser.error(f"{option_string} takes no value")
+        try:
+            value = _bool(str(values))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"argument {option_string}: {exc}")
+        flag = option_string if value else f"--no-{(option_string or '')[2:]}"
+        # said by `run` once logging is set up (a log line, not a line of its own before an error)
+        said = getattr(namespace, DEPRECATED, [])
+        setattr(namespace, DEPRECATED, [*said, f"{option_string} {values} is deprecated; use {flag}"])
+        setattr(namespace, self.dest, value)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`--NAME, --no-NAME` for a `FlagAction` in the option list and `--NAME | --no-NAME` in the usage line (its
+    optional legacy value stays out of both)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, FlagAction):
+            return ", ".join(action.option_strings)
+        return super()._format_action_invocation(action)
+
+    def _format_args(self, action: argparse.Action, default_metavar: str) -> str:
+        if isinstance(action, FlagAction):
+            return "| " + action.option_strings[1]  # after the first option string in the usage line
+        return super()._format_args(action, default_metavar)
+
+
 def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     """Register `train`."""
     p = subparsers.add_parser(
         "train",
         help="train a detector jointly on boxes and class folders",
         description="Train YOLO9000-style: COCO-format boxes and class-folder images over one WordTree.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=EPILOG,
     )
     A = argparse.SUPPRESS  # unset options stay out of the namespace, so YAML values survive
@@ -56,7 +122,12 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     d.add_argument("--tree", default=A, help="WordTree JSON (build-wordtree) or Darknet .tree")
     d.add_argument("--label-map", default=A, help="tree label map naming COCO categories without a 'node' or 'wnid'")
     d.add_argument(
-        "--world", default=None, help="emoji world cache folder when no data is given (default: the user cache)"
+        "--world",
+        default=None,
+        metavar="DIR",
+        help="with no data: the emoji world to train on, a folder made by `yolo9000 emoji-world DIR` (its "
+        "taxonomy, tree and splits), or a new or empty folder to generate the default world in (default: the "
+        "default world, kept in the user cache)",
     )
     d.add_argument(
         "--cls-fraction",
@@ -155,14 +226,43 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "--subdivisions", type=options.positive_int, default=A, help="micro-batches per step (gradient accumulation)"
     )
     o.add_argument("--lr", type=options.positive_float, default=A, help="base learning rate")
-    o.add_argument("--momentum", type=options.probability, default=A)
-    o.add_argument("--decay", type=options.non_negative_float, default=A, help="weight decay (conv weights only)")
+    o.add_argument("--momentum", type=options.probability, default=A, help="SGD momentum (default: cfg momentum)")
+    o.add_argument(
+        "--decay",
+        type=options.non_negative_float,
+        default=A,
+        help="weight decay, conv weights only (default: cfg decay)",
+    )
     o.add_argument("--burn-in", type=options.non_negative_int, default=A, help="warm-up steps, lr*(step/burn_in)^4")
-    o.add_argument("--policy", choices=("steps", "cosine", "constant"), default=A)
-    o.add_argument("--lr-steps", type=options.positive_int, nargs="+", default=A)
-    o.add_argument("--lr-scales", type=options.non_negative_float, nargs="+", default=A)
+    o.add_argument(
+        "--policy",
+        choices=("steps", "cosine", "constant"),
+        default=A,
+        help="learning-rate policy after burn-in (default: cfg policy)",
+    )
+    o.add_argument(
+        "--lr-steps",
+        type=options.positive_int,
+        nargs="+",
+        default=A,
+        metavar="STEP",
+        help="steps at which the rate is multiplied by --lr-scales (policy steps; default: cfg steps)",
+    )
+    o.add_argument(
+        "--lr-scales",
+        type=options.non_negative_float,
+        nargs="+",
+        default=A,
+        metavar="SCALE",
+        help="one factor per --lr-steps entry (default: cfg scales)",
+    )
     o.add_argument("--size", type=options.size32, default=A, help="input size (default: cfg width)")
-    o.add_argument("--multiscale", type=_bool, default=A, help="true/false (default: cfg random)")
+    o.add_argument(
+        "--multiscale",
+        action=FlagAction,
+        default=A,
+        help="draw a new input size every --scale-every steps (default: the cfg's [region] random)",
+    )
     o.add_argument(
         "--sizes",
         type=options.size32,
@@ -174,12 +274,32 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     o.add_argument("--scale-every", type=options.positive_int, default=A, help="steps between size changes (10)")
     o.add_argument("--final-size", type=options.size32, default=A, help="size for the last steps (default: largest)")
     a = p.add_argument_group("augmentation / loss")
-    a.add_argument("--jitter", type=options.probability, default=A)
-    a.add_argument("--hue", type=options.probability, default=A)
-    a.add_argument("--saturation", type=options.positive_float, default=A)
-    a.add_argument("--exposure", type=options.positive_float, default=A)
-    a.add_argument("--flip", type=_bool, default=A)
-    a.add_argument("--max-boxes", type=options.positive_int, default=A)
+    a.add_argument(
+        "--jitter",
+        type=options.probability,
+        default=A,
+        help="aspect-ratio jitter, share of each side (default: cfg jitter)",
+    )
+    a.add_argument("--hue", type=options.probability, default=A, help="random hue shift, +-HUE (default: cfg hue)")
+    a.add_argument(
+        "--saturation",
+        type=options.positive_float,
+        default=A,
+        help="random saturation factor, 1/S..S (default: cfg saturation)",
+    )
+    a.add_argument(
+        "--exposure",
+        type=options.positive_float,
+        default=A,
+        help="random exposure factor, 1/E..E (default: cfg exposure)",
+    )
+    a.add_argument("--flip", action=FlagAction, default=A, help="random horizontal flips (default: on)")
+    a.add_argument(
+        "--max-boxes",
+        type=options.positive_int,
+        default=A,
+        help="most boxes kept per picture, after shuffling (default 30)",
+    )
     a.add_argument(
         "--scale",
         type=options.positive_float,
@@ -212,9 +332,16 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     )
     r = p.add_argument_group("runtime")
     r.add_argument("--device", default=A, help="auto, cpu, cuda, cuda:1")
-    r.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"), default=A)
-    r.add_argument("--channels-last", type=_bool, default=A)
-    r.add_argument("--compile", type=_bool, default=A, help="torch.compile the model")
+    r.add_argument(
+        "--amp",
+        choices=("auto", "bf16", "fp16", "off"),
+        default=A,
+        help="mixed precision (default auto: bf16 on CUDA, off on the CPU; fp16 on CUDA only)",
+    )
+    r.add_argument(
+        "--channels-last", action=FlagAction, default=A, help="channels-last memory format (default: on CUDA only)"
+    )
+    r.add_argument("--compile", action=FlagAction, default=A, help="torch.compile the model (default: off)")
     r.add_argument("--workers", type=options.non_negative_int, default=A, help="DataLoader workers per rank")
     r.add_argument(
         "--decode",
@@ -223,11 +350,28 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         help="where JPEGs are decoded: cpu (the loader workers, default) or gpu (the workers read the bytes, the "
         "training step decodes the batch with nvjpeg and resizes it on the device; CPU otherwise, with one line)",
     )
-    r.add_argument("--seed", type=options.non_negative_int, default=A)
+    r.add_argument(
+        "--seed",
+        type=options.non_negative_int,
+        default=A,
+        help="seed of the initial weights, the data order and the augmentation (default 0)",
+    )
     r.add_argument("--save-every", type=options.positive_int, default=A, help="steps between checkpoints (100)")
-    r.add_argument("--log-every", type=options.positive_int, default=A)
-    r.add_argument("--tensorboard", type=_bool, default=A)
-    r.add_argument("--progress", type=_bool, default=A)
+    r.add_argument(
+        "--log-every", type=options.positive_int, default=A, help="steps between rows of OUT/log.csv (default 1)"
+    )
+    r.add_argument(
+        "--tensorboard",
+        action=FlagAction,
+        default=A,
+        help="TensorBoard scalars in OUT/tensorboard (default: on when the tensorboard package is installed)",
+    )
+    r.add_argument(
+        "--progress",
+        action=FlagAction,
+        default=A,
+        help="a progress bar on a terminal, a line per 10%% of the steps otherwise (default: on)",
+    )
     r.add_argument(
         "--resume",
         nargs="?",
@@ -266,24 +410,74 @@ def run(args: argparse.Namespace) -> int:
     from yolo9000.emoji import recipe
     from yolo9000.training.trainer import train
 
+    for line in getattr(args, DEPRECATED, []):
+        log.warning("%s", line)
     cfg, resume = config_from_args(args)
+    # the default run (no data, no --out: the README's first command) may be run again: it reuses its run
+    default_run = recipe.uses_world(cfg) and resume is None and not _out_given(args)
     if recipe.uses_world(cfg):  # no data given: the synthetic emoji world and its recipe
         cfg = recipe.training_config(cfg, args.world)
-    summary = train(cfg, resume=resume, model_builder=recipe.build_model, force=args.force)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 prints
-    if summary.get("already_done"):
-        if main_rank:
-            print(
-                f"{summary['checkpoint']}: the run already reached its last step ({summary['step']} of "
-                f"{summary['steps']} steps); nothing to train (give a larger --steps to continue it)"
-            )
+    earlier = _earlier_run(cfg) if default_run else None
+    if earlier is not None:
+        resume = earlier[0]
+        if main_rank and earlier[2] is not None and earlier[1] < earlier[2]:
+            print(f"{resume}: an unfinished run of these options (step {earlier[1]} of {earlier[2]}); resuming it")
+    summary = train(cfg, resume=resume, model_builder=recipe.build_model, force=args.force)
+    if not main_rank:
         return 0
-    if summary.get("checkpoint") and main_rank:
+    if summary.get("already_done"):
+        steps = plural(summary["steps"], "step")
+        if earlier is not None:
+            print(
+                f"{summary['checkpoint']}: reusing the finished run of these options ({steps}); delete "
+                f"{cfg.out} or give --out DIR to train again"
+            )
+        else:
+            print(
+                f"{summary['checkpoint']}: the run already reached its last step ({summary['step']} of {steps}); "
+                "nothing to train (give a larger --steps to continue it)"
+            )
+    elif summary.get("checkpoint"):
         print(
-            f"trained {summary['step']} steps, {summary['seen']} images, final loss {summary['loss']:.4f}, "
-            f"{summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}"
+            f"trained {plural(summary['step'], 'step')}, {plural(summary['seen'], 'image')}, final loss "
+            f"{summary['loss']:.4f}, {summary['images_per_s']:.1f} images/s -> {summary['checkpoint']}"
         )
-        best = summary.get("best")
-        if best:  # the run's last line: the checkpoint to use
-            print(f"best {best['metric']} {best['value']:.4f} at step {best['step']} -> {best['checkpoint']}")
+    best = summary.get("best")
+    if best:  # the run's last line: the checkpoint to use
+        print(f"best {best['metric']} {best['value']:.4f} at step {best['step']} -> {best['checkpoint']}")
     return 0
+
+
+def _out_given(args: argparse.Namespace) -> bool:
+    """True when the user named the run folder: --out, or `out:` in the --config YAML."""
+    if "out" in vars(args):
+        return True
+    if args.config is None:
+        return False
+    import yaml
+
+    data = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))  # read (and checked) before, by from_yaml
+    return isinstance(data, dict) and any(str(k).replace("-", "_") == "out" for k in data)
+
+
+def _earlier_run(cfg: TrainConfig) -> tuple[Path, int, int | None] | None:
+    """The run already in the default run's folder: (OUT/last.pt, its step, its last step or None when unknown)
+    when it is a run of these options; None when there is none. A run of other options is the usual refusal,
+    naming the options that differ."""
+    last = Path(cfg.out) / "last.pt"
+    if not last.is_file():
+        return None
+    from yolo9000.darknet.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(last)
+    differ = cfg.differences(ck.get("config") or {})
+    if differ:
+        shown = ", ".join(differ[:4]) + (", ..." if len(differ) > 4 else "")
+        raise ValueError(
+            f"{last} exists, a run of other options ({shown} differ); pass --resume to continue that run, "
+            f"choose another --out, or delete {cfg.out}"
+        )
+    # the step it ends at (checkpoints before issue 23 hold it only when --steps was given)
+    steps = ck.get("steps") or (ck.get("config") or {}).get("steps")
+    return last, int(ck.get("step", 0)), int(steps) if steps else None

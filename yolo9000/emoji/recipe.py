@@ -15,7 +15,7 @@ from wordtree.tree import WordTree
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.darknet.templates import AnchorsLike, anchor_pairs, render_cfg
 from yolo9000.darknet.templates import build_model as build_named_model
-from yolo9000.emoji.world import ensure_world
+from yolo9000.emoji.world import ensure_world, world_at
 from yolo9000.training.config import TrainConfig
 
 #: Rules for the class-only pictures of the emoji world, measured best there (benchmarks/bench_emoji_world.py):
@@ -94,14 +94,20 @@ def uses_world(cfg: TrainConfig) -> bool:
 
 
 def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) -> TrainConfig:
-    """`cfg` filled in for the emoji world (generated into `world`, default the user cache, on first use):
-    its detection and class-folder splits and tree, the `emoji-tiny` model unless `cfg.cfg` names another,
-    `EMOJI_CLS_RULES` for every class-picture rule the config leaves unset, and validation on the world's test
-    split (fine labels, never trained on) unless the config names other validation data.
+    """`cfg` filled in for an emoji world: its detection and class-folder splits and its tree (so its taxonomy),
+    the `emoji-tiny` model unless `cfg.cfg` names another, `EMOJI_CLS_RULES` for every class-picture rule the
+    config leaves unset, and validation on the world's test split (fine labels, never trained on) unless the
+    config names other validation data.
 
-    Safe to call from every rank of a DDP run at once: one process generates the world, the others wait."""
+    `world` is a world folder (`yolo9000 emoji-world OUT`, any settings or taxonomy), or a missing or empty
+    folder to generate the default world in (`world.world_at`); None: the default world in the user cache,
+    generated on first use. Safe to call from every rank of a DDP run at once: one process generates the
+    world, the others wait."""
     workers = max(1, (os.cpu_count() or 1) - 1)
-    root = Path(ensure_world(world, workers=workers, progress=cfg.progress))
+    if world is None:
+        root = Path(ensure_world(None, workers=workers, progress=cfg.progress))
+    else:
+        root = world_at(world, workers=workers, progress=cfg.progress)
     values: dict[str, Any] = {
         "coco": str(root / "detection" / "annotations.json"),
         "images": str(root / "detection" / "images"),

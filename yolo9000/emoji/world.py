@@ -53,6 +53,7 @@ from yolo9000.emoji.scenes import (  # noqa: F401  (re-exported: the public draw
     draw_scene,
     font_id,
 )
+from yolo9000.progress import redirect_logging
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +123,18 @@ def _split_classes(class_set: str, split: str) -> tuple[EmojiClass, ...]:
 
 
 def _run(jobs: list[Job], fn: Callable[[Job], Any], workers: int, desc: str, progress: bool) -> list[Any]:
-    """Run `fn` over `jobs` (in order of results) in this process or a pool, with a progress bar."""
-    from tqdm import tqdm
+    """Run `fn` over `jobs` (in order of results) in this process or a pool, with a progress bar (a line per
+    10% when the console is not a terminal)."""
+    from yolo9000.progress import track
 
-    bar: dict[str, Any] = dict(total=len(jobs), desc=desc, unit="img", disable=not progress, leave=False)
+    bar: dict[str, Any] = dict(total=len(jobs), desc=f"emoji world: {desc}", unit="picture", enabled=progress)
     if workers <= 1 or len(jobs) < 64:
-        return [fn(j) for j in tqdm(jobs, **bar)]
+        return [fn(j) for j in track(jobs, leave=False, **bar)]
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers) as pool:
-        return list(tqdm(pool.imap(fn, jobs, chunksize=16), **bar))
+        return list(track(pool.imap(fn, jobs, chunksize=16), leave=False, **bar))
 
 
 def _categories(classes: tuple[EmojiClass, ...], coarse: bool, taxonomy: str = "wordnet") -> list[dict]:
@@ -354,6 +356,60 @@ def read_manifest(world: Path) -> dict | None:
         return None
 
 
+def is_world(folder: str | os.PathLike) -> bool:
+    """True when `folder` holds a finished emoji world (its `world.json` written by this generator)."""
+    manifest = read_manifest(Path(folder))
+    return (
+        manifest is not None and manifest.get("generator") == "yolo9000.emoji.world" and bool(manifest.get("complete"))
+    )
+
+
+def world_at(folder: str | os.PathLike, *, workers: int | None = None, progress: bool = False) -> Path:
+    """The emoji world in `folder`, as `yolo9000 train --world FOLDER` uses it: the folder itself when it holds
+    one (any settings or taxonomy, e.g. made by `yolo9000 emoji-world`); the default world generated there when
+    it is missing or empty. Anything else is a `ValueError` naming the folder: nothing is written into a folder
+    that holds other files.
+
+    Under DDP (WORLD_SIZE > 1) one rank generates and the others wait, on a lock file beside the folder."""
+    folder = Path(folder)
+    if is_world(folder):
+        return folder
+    problem = _not_a_world(folder)
+    if problem:
+        raise ValueError(f"--world {folder}: {problem}")
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        log.info("generating the default emoji world in %s (it was empty)", folder)
+        return generate_world(folder, workers=workers, progress=progress)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.parent / f".{folder.name}.lock"
+    with _exclusive(lock):
+        if not is_world(folder):
+            log.info("generating the default emoji world in %s (it was empty)", folder)
+            generate_world(folder, workers=workers, progress=progress)
+        lock.unlink(missing_ok=True)  # every holder checks the world first, so a late rank's new lock is harmless
+    return folder
+
+
+def _not_a_world(folder: Path) -> str | None:
+    """What keeps `folder` from holding a new world (None: missing or empty)."""
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        return "is a file, not an emoji world folder"
+    entries = sorted(folder.iterdir())
+    if not entries:
+        return None
+    worlds = [p for p in entries if p.is_dir() and is_world(p)]
+    if worlds:  # a cache root of `ensure_world` (what --world named before issue 23)
+        return f"holds emoji worlds but is not one; name one of them, e.g. --world {worlds[0]}"
+    return (
+        f"is not an emoji world (no {MANIFEST}) and not empty; make one with `yolo9000 emoji-world {folder}`, "
+        "or name a new or empty folder for the default world"
+    )
+
+
 def world_containing(path: str | os.PathLike) -> Path | None:
     """The emoji world that `path` (a file or folder of it, e.g. its detection annotations) belongs to, or None."""
     for folder in Path(path).resolve().parents:
@@ -407,7 +463,8 @@ def generate_world(
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        with writing(out):  # a full disk or read-only folder is one line naming the world; the old one stays
+        # a full disk or read-only folder is one line naming the world (the old one stays); log lines above bars
+        with writing(out), redirect_logging():
             _write_world(tmp, cfg, classes, None if font is None else str(font), workers, progress)
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"

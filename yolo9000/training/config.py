@@ -102,6 +102,9 @@ def check_option(name: str, value: Any) -> Any:
     return value
 
 
+#: Options that change only what a run prints and logs, never its weights (`TrainConfig.differences` ignores them)
+COSMETIC = frozenset({"progress", "tensorboard", "log_every"})
+
 # Rules for classification-only pictures when the options leave them unset: YOLO9000's (a recipe such as the
 # emoji world's, `yolo9000.emoji.recipe`, sets its own in the config)
 PAPER_CLS_RULES: dict[str, Any] = {"cls_objectness": "paper", "cls_anchor": "label", "cls_scale": None}
@@ -183,7 +186,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 100
     log_every: int = 1
-    tensorboard: bool = True
+    tensorboard: bool | None = None  # None: on when the tensorboard package is installed (silently off otherwise)
     progress: bool = True
     # validation while training (yolo9000.training.validation): COCO boxes and/or class folders
     val_coco: str | None = None
@@ -296,6 +299,15 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML/JSON-able)."""
         return asdict(self)
+
+    def differences(self, saved: dict[str, Any]) -> list[str]:
+        """The options whose values differ between this config and `saved` (a run's `to_dict()`, e.g. from its
+        checkpoint; options it lacks take their defaults), leaving out those that change only the console and the
+        logs (`COSMETIC`): empty when `saved` is a run of this config."""
+        known = set(self.names())
+        other = TrainConfig().updated({k: v for k, v in saved.items() if k in known}, source="the saved config")
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [k for k in mine if k not in COSMETIC and mine[k] != theirs[k]]
 
     def save(self, path: str | Path) -> Path:
         """Write the config as YAML (atomically)."""

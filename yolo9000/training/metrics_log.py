@@ -8,22 +8,52 @@ blank in it), so `log.csv` always has one header naming every column.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wordtree.files import atomic_open, writing
 
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
 log = logging.getLogger(__name__)
+
+
+def tensorboard_installed() -> bool:
+    """True when the `tensorboard` package (which torch's SummaryWriter needs) can be imported."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _summary_writer(folder: Path, wanted: bool | None) -> SummaryWriter | None:
+    """TensorBoard's writer into `folder`, or None: when not `wanted`, or when the package is missing (a
+    warning only when it was asked for explicitly)."""
+    if wanted is False or (wanted is None and not tensorboard_installed()):
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(folder))
+    except ImportError:
+        log.warning("--tensorboard: the tensorboard package is not installed (pip install tensorboard); log.csv only")
+    except Exception as exc:  # noqa: BLE001 - TensorBoard is optional: training goes on without it
+        log.warning("TensorBoard logging off (%s: %s); log.csv only", type(exc).__name__, exc)
+    return None
 
 
 class MetricsLog:
     """CSV rows (+ TensorBoard scalars when available) on the main rank.
 
+    `tensorboard`: True writes scalars (one warning line when the package is missing), False does not, None
+    writes them when the package is installed and says nothing otherwise.
     `columns` are put in the header after the first row's own (the figures of later rows, e.g. validation's)."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None, tensorboard: bool, columns: Sequence[str] = ()) -> None:
+    def __init__(
+        self, run_dir: Path, resume_step: int | None, tensorboard: bool | None, columns: Sequence[str] = ()
+    ) -> None:
         self.path = run_dir / "log.csv"
         self.fields: list[str] | None = None
         self.columns = list(columns)
@@ -35,14 +65,7 @@ class MetricsLog:
                 self._rewrite([r for r in rows if int(r["step"]) <= resume_step])
         elif self.path.is_file():
             self.path.unlink()
-        self.tb = None
-        if tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-            except Exception as exc:  # noqa: BLE001 - tensorboard is optional
-                log.info("TensorBoard logging off (%s)", exc)
+        self.tb = _summary_writer(run_dir / "tensorboard", tensorboard)
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
         with open(self.path, newline="") as f:

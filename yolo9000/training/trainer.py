@@ -54,6 +54,7 @@ from yolo9000.data.joint import EncodedBatch, collate_for
 from yolo9000.detection.loss import RegionLoss
 from yolo9000.detection.targets import Targets
 from yolo9000.device import resolve_device
+from yolo9000.progress import redirect_logging
 from yolo9000.training.config import ResolvedTrainConfig, TrainConfig, loader_workers
 from yolo9000.training.distributed import amp_dtype, replica_digest, setup_distributed
 from yolo9000.training.ema import ModelEma, default_ramp
@@ -63,7 +64,7 @@ from yolo9000.training.schedule import DarknetSchedule, make_scheduler
 from yolo9000.training.validation import SECONDS, Validator, prepare_validation
 
 if TYPE_CHECKING:
-    from tqdm import tqdm
+    from yolo9000.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class Trainer:
         # the run folder: new, empty or one `yolo9000 train` made (a user's files in it are never replaced);
         # checked now, created and marked when training starts (`run`)
         self._force, self._resume = force, resume
-        self._bar: tqdm[Any] | None = None  # the progress bar while `run` trains (console lines go above it)
+        self._bar: Progress | None = None  # the progress bar while `run` trains (console lines go above it)
         self.out_dir = self._run_folder(save=False)
         if resume is None and (self.run_dir / "last.pt").exists():
             raise ValueError(
@@ -295,7 +296,8 @@ class Trainer:
                 rng=self.rng,
                 rank=self.dist.rank,
             )
-            log.info("resumed from step %d (%d images seen)", self.step, self.seen)
+            if self.step < self.settings.steps:  # a finished run is reported by the caller, not "resumed"
+                log.info("resumed from step %d (%d images seen)", self.step, self.seen)
 
     def _load_resumed_model(self, ck: dict[str, Any]) -> None:
         """The checkpoint's weights into the model; one line when it was made with another tree or another
@@ -493,7 +495,7 @@ class Trainer:
         if not self.dist.main:
             return None
         self.model.seen = saved.seen = self.seen  # `yolo9000 convert` writes it into a .weights header
-        extra: dict[str, Any] = {"best": self.best}
+        extra: dict[str, Any] = {"best": self.best, "steps": self.settings.steps}  # "steps": where the run ends
         if self.ema is not None:
             extra["raw_model"] = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
             extra["ema"] = self.ema.state_dict()
@@ -526,6 +528,7 @@ class Trainer:
                 "already_done": True,
                 "checkpoint": self.resume_path or str(self.run_dir / "last.pt"),
                 "steps": s.steps,
+                **self._best_summary(),
             }
         if self.dist.main:
             self.out_dir = self._run_folder(save=True)  # checked again: the folder may have changed meanwhile
@@ -540,7 +543,8 @@ class Trainer:
         last_loss = float("nan")
         t_run, imgs_run = time.perf_counter(), 0
         try:
-            with self.rng.active():  # the loader's worker seeds and any dropout draw from the run's streams
+            # the loader's worker seeds and any dropout draw from the run's streams; log lines go above the bar
+            with self.rng.active(), redirect_logging():
                 batches = iter(self._loader())
                 while self.step < s.steps:
                     result = self._train_step(batches)
@@ -568,12 +572,13 @@ class Trainer:
         columns = (self.validator.figures + (SECONDS,)) if self.validator is not None else ()
         return MetricsLog(self.run_dir, self.step if self.ckpt is not None else None, self.cfg.tensorboard, columns)
 
-    def _progress_bar(self) -> tqdm[Any] | None:
+    def _progress_bar(self) -> Progress | None:
+        """A bar on a terminal, a line per 10% of the steps otherwise (main rank, unless --no-progress)."""
         if not (self.dist.main and self.cfg.progress):
             return None
-        from tqdm import tqdm
+        from yolo9000.progress import progress_bar
 
-        return tqdm(total=self.settings.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        return progress_bar(self.settings.steps, initial=self.step, desc="train", unit="step")
 
     def _device_batch(self, batches: Iterator[Batch]) -> tuple[torch.Tensor, Targets, float]:
         """The next micro-batch on the device (images float, HSV-distorted, in the training memory format),
@@ -641,7 +646,7 @@ class Trainer:
         self,
         result: StepResult,
         metrics: MetricsLog | None,
-        bar: tqdm[Any] | None,
+        bar: Progress | None,
         figures: dict[str, float] | None = None,
     ) -> None:
         """The step's row in the metrics log (every `log_every` steps and the last; the validation `figures` of
@@ -676,9 +681,9 @@ class Trainer:
                 }
             )
             metrics.write(row)
-        if bar is not None:
+        if bar is not None:  # the figures first: a line per 10% (not a terminal) is printed by update
+            bar.set_postfix(loss=f"{result.loss:.3f}", size=result.size, lr=f"{result.lr:.2e}", refresh=False)
             bar.update(1)
-            bar.set_postfix(loss=f"{result.loss:.3f}", size=result.size, lr=f"{result.lr:.2e}")
 
     def _after_step(self) -> None:
         """Checkpoint every `save_every` steps and at the end."""
@@ -694,8 +699,7 @@ class Trainer:
             "images_per_s": images_per_s,
             "checkpoint": str(self.run_dir / "last.pt"),
         }
-        if self.best is not None:
-            summary["best"] = {**self.best, "checkpoint": str(self.run_dir / "best.pt")}
+        summary.update(self._best_summary())
         if self.dist.enabled:
             digests: list[str | None] = [None] * self.dist.world_size
             torch.distributed.all_gather_object(digests, replica_digest(self.model))
@@ -703,6 +707,12 @@ class Trainer:
         if self.dist.main:
             write_text_atomic(self.out_dir.claim("summary.json"), json.dumps(summary, indent=2) + "\n")
         return summary
+
+    def _best_summary(self) -> dict[str, Any]:
+        """{"best": the best validation with its checkpoint} for the summary; empty without one."""
+        if self.best is None:
+            return {}
+        return {"best": {**self.best, "checkpoint": str(self.run_dir / "best.pt")}}
 
     def close(self) -> None:
         """Leave the process group (when this trainer joined one)."""
