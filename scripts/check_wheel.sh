@@ -31,12 +31,14 @@ from pathlib import Path
 
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 want = [p.as_posix() for top in ("wordtree", "yolo9000") for p in Path(top).rglob("*.py") if "__pycache__" not in p.parts]
-want += [p.as_posix() for p in Path("yolo9000/darknet/cfgs").glob("*.cfg")]
+templates = Path("yolo9000/darknet/cfg_templates")
+want += [p.as_posix() for p in [*templates.glob("*.cfg.in"), templates / "README.md"]]
+assert len(want) > 4 and any(w.endswith(".cfg.in") for w in want), "check_wheel: no model templates found"
 want += [f"wordtree/data/{p.name}" for p in Path("wordtree/data").iterdir() if p.suffix in {".py", ".csv", ".json", ".txt", ".md"}]
 missing = sorted(set(want) - names)
 if missing:
     sys.exit(f"check_wheel: FAILED: not in the wheel (a subpackage missing from [tool.setuptools] packages?): {missing}")
-print(f"check_wheel: the wheel holds all {len(want)} modules, cfgs and label lists of the checkout")
+print(f"check_wheel: the wheel holds all {len(want)} modules, model templates and label lists of the checkout")
 EOF
 
 # ---- a fresh venv with the wheel ---------------------------------------------------------------------------

@@ -490,3 +490,37 @@ def test_long_path_labels_are_shortened_from_the_root_to_fit():
     assert short.startswith("\u2026 > ") and short.endswith("terrier (0.62)")
     assert _truetype(font, 12).getlength(short) <= 150
     assert fit_label("dog (0.62)", font, 12, 5) == "dog (0.62)"  # nothing left to drop: unchanged
+
+
+@pytest.mark.parametrize("command", ["detect", "export", "convert", "cfg", "anchors", "darknet"])
+def test_every_option_has_help_and_flags_come_in_pairs(command):
+    """Item 7 of issue 23: help text on every option; a boolean is --flag/--no-flag, never a value (`-q/--quiet`,
+    detect's short form of --no-progress, is the one alias)."""
+    import argparse
+
+    from yolo9000.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parsers = [sub.choices[command]]
+    parsers += [c for a in parsers[0]._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices.values()]
+    for parser in parsers:
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            assert action.help, f"{command} {name}: no help text"
+            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                assert action.option_strings == ["-q", "--quiet"], f"{command} {name}: a flag without --no-"
+
+
+def test_progress_in_a_log_is_a_line_per_share(random_pictures, flat_model, tmp_path, capsys):
+    """Not a terminal (a log, CI): progress is plain lines, not a bar; counts agree in number ("1 image")."""
+    d = flat_model
+    argv = ["detect", "--cfg", str(d / "tiny.cfg"), "--weights", str(d / "tiny.weights"), "--no-images"]
+    assert main([*argv, "--out", str(tmp_path / "a"), *map(str, random_pictures[:3])]) == 0
+    captured = capsys.readouterr()
+    assert "detect: 100% 3/3 images" in captured.err and "\r" not in captured.err
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "b"), str(random_pictures[0])]) == 0
+    captured = capsys.readouterr()
+    assert "detect:" not in captured.err
+    assert captured.out.splitlines()[-2].startswith("1 image: ")

@@ -9,9 +9,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
-COMMANDS = ("train", "detect", "eval", "anchors", "convert", "export", "cfg", "emoji_world")
+COMMANDS = ("train", "detect", "eval", "anchors", "convert", "export", "cfg", "darknet", "emoji_world")
+
+
+def package_version() -> str:
+    """The installed package's version (`importlib.metadata`), or the source tree's when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("yolo9000")
+    except PackageNotFoundError:  # a source tree on sys.path: the package's own string (its parent, imported)
+        return str(importlib.import_module("yolo9000").__version__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="yolo9000",
         description="YOLO9000 in PyTorch: joint detection + classification over a WordTree.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"yolo9000.commands.{name}").add_parser(sub)
@@ -53,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `yolo9000 ... | head`: the reader left; no error line, no traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (OSError, ValueError, RuntimeError) as exc:
         # user errors and failed writes (wordtree.files.WriteFailed: the file, the reason, what was kept)
         # surface as one clear line; use -v for the traceback

@@ -58,7 +58,12 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("-k", "--num", type=options.positive_int, default=5, help="number of anchors (default 5)")
     p.add_argument("--size", type=options.size32, default=416, help="network input size in pixels (default 416)")
-    p.add_argument("--stretch", action="store_true", help="boxes relative to a stretched, not letterboxed, image")
+    p.add_argument(
+        "--stretch",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="boxes relative to a stretched, not letterboxed, image",
+    )
     p.add_argument(
         "--max-k", type=options.non_negative_int, default=9, help="mean-IoU table for k = 1..MAX_K (0: no table)"
     )
@@ -78,7 +83,11 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=options.non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, help="also write anchors and table to this JSON file")
     p.add_argument(
-        "-f", "--force", action="store_true", help="overwrite --out if this tool wrote it (never another file)"
+        "-f",
+        "--force",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="overwrite --out if this tool wrote it (never another file)",
     )
     p.set_defaults(func=run)
     return p

@@ -32,15 +32,29 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CFG WEIGHTS, or CHECKPOINT")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="CFG WEIGHTS (CFG: a .cfg file or a model name: yolov2, yolo9000, tiny-yolo, ...), or CHECKPOINT",
+    )
     p.add_argument(
         "-o", "--output", required=True, help="checkpoint path (.pt), or the path stem of the Darknet files to write"
     )
-    p.add_argument("--to-darknet", action="store_true", help="checkpoint -> Darknet (implied by one input)")
+    p.add_argument(
+        "--to-darknet",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="checkpoint -> Darknet (implied by one input)",
+    )
     p.add_argument("--tree", help="Darknet .tree (or our tree .json) for a cfg whose region uses a tree")
     p.add_argument("--names", help="class/node names file, one per line (stored in the checkpoint)")
     p.add_argument(
-        "-f", "--force", action="store_true", help="overwrite output files this tool wrote before (never others)"
+        "-f",
+        "--force",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="overwrite output files this tool wrote before (never others)",
     )
     p.set_defaults(func=run)
     return p
@@ -63,8 +77,13 @@ def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names:
     """Darknet cfg + weights -> checkpoint; returns the checkpoint path."""
     from yolo9000.darknet.checkpoint import save_checkpoint
     from yolo9000.darknet.model import load_darknet
+    from yolo9000.darknet.templates import is_template_name, load_template
 
-    model = load_darknet(cfg, weights, tree=tree)
+    if is_template_name(cfg):  # a model name: a flat one is sized for the names given, as in detect and export
+        sized = len(read_names(names)) if names and tree is None else None
+        model = load_template(cfg, weights, tree, classes=sized, what="CFG")
+    else:
+        model = load_darknet(cfg, weights, tree=tree)
     classes = model.region.classes if model.region is not None else None
     name_list = _read_names(names, classes) if names else None
     if name_list is not None and model.tree is not None:
@@ -123,6 +142,8 @@ def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `yolo9000 convert`."""
+    from yolo9000.darknet.templates import is_template_name
+
     output = Path(args.output)
     if len(args.inputs) == 1 or args.to_darknet:
         if len(args.inputs) != 1:
@@ -133,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.inputs) != 2:
         raise ValueError(f"expected CFG WEIGHTS or one CHECKPOINT, got {len(args.inputs)} inputs")
     cfg, weights = args.inputs
-    if Path(cfg).suffix == ".weights" and Path(weights).suffix == ".cfg":
+    if Path(cfg).suffix == ".weights" and (Path(weights).suffix == ".cfg" or is_template_name(weights)):
         cfg, weights = weights, cfg
     outputs = _check_free([output], args.force, [cfg, weights, args.tree, args.names])
     path = to_checkpoint(cfg, weights, output, args.tree, args.names)

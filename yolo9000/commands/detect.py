@@ -95,15 +95,29 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     o.add_argument(
         "--force",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="write into an --out that already holds results or other files (never over files this tool did not write)",
     )
-    o.add_argument("--show-path", action="store_true", help="label boxes with their tree path")
+    o.add_argument(
+        "--show-path", action=argparse.BooleanOptionalAction, default=False, help="label boxes with their tree path"
+    )
     o.add_argument(
         "--max-path", type=options.non_negative_int, default=3, help="nodes of the path shown with --show-path (0: all)"
     )
-    o.add_argument("--no-images", action="store_true", help="only write detections.jsonl and the summary")
-    o.add_argument("--no-summary", action="store_true", help="skip the report (index.html, report/) and summary.jpg")
+    o.add_argument(
+        "--images",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write one annotated picture per image (.gif per video); --no-images: only detections.jsonl and the "
+        "summary",
+    )
+    o.add_argument(
+        "--summary",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the report (index.html, report/) and summary.jpg",
+    )
     o.add_argument(
         "--report-depth",
         type=options.non_negative_int,
@@ -112,7 +126,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="tree models: store each box's walk to a leaf with the K most likely siblings per level (in "
         'detections.jsonl as "walk" and on the report page); 0: off (default 3)',
     )
-    o.add_argument("--quiet", action="store_true", help="no progress bars")
+    o.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a progress bar on a terminal, a line per 10%% of the images in a log",
+    )
+    o.add_argument("-q", "--quiet", dest="progress", action="store_false", help="the same as --no-progress")
     p.set_defaults(func=run)
     return p
 
@@ -188,8 +208,10 @@ def _load_model(args: argparse.Namespace) -> tuple[DetectionModel, list[str] | N
 
 def run(args: argparse.Namespace) -> int:
     """Run `yolo9000 detect`."""
+    from wordtree.files import plural
     from yolo9000.device import resolve_device
     from yolo9000.inference.runner import detect_files
+    from yolo9000.progress import redirect_logging
 
     decoding = options.decode_options(args, **options.nms_kind(args), siblings=args.report_depth)
     if args.weights and not args.cfg:
@@ -201,23 +223,24 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no inputs given: name image files, folders or videos")
     out = _out_dir(args, inputs)
     detector = options.build_detector(args, model, names, decoding, device, "detect")
-    report = detect_files(
-        detector,
-        inputs,
-        out,
-        batch_size=args.batch_size,
-        save_images=not args.no_images,
-        show_path=args.show_path,
-        max_path=args.max_path,
-        summary=not args.no_summary,
-        workers=args.workers,
-        progress=not args.quiet,
-        exif=not args.ignore_exif,
-        force=args.force,
-    )
+    with redirect_logging():  # warnings (a skipped file) print above the bar, never glued onto it
+        report = detect_files(
+            detector,
+            inputs,
+            out,
+            batch_size=args.batch_size,
+            save_images=args.images,
+            show_path=args.show_path,
+            max_path=args.max_path,
+            summary=args.summary,
+            workers=args.workers,
+            progress=args.progress,
+            exif=not args.ignore_exif,
+            force=args.force,
+        )
     rate = report.processed / max(report.seconds, 1e-9)
     model_rate = report.processed / max(report.model_seconds, 1e-9)
-    what = f"{report.images} images" + (f", {report.frames} video frames" if report.frames else "")
+    what = plural(report.images, "image") + (f", {plural(report.frames, 'video frame')}" if report.frames else "")
     print(
         f"{what}: {report.detections} detections in {report.seconds:.1f}s "
         f"({rate:.1f}/s overall, {model_rate:.1f}/s model+decode on {device})"

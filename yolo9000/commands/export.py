@@ -59,7 +59,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     o.add_argument("--opset", type=options.positive_int, default=17, help="ONNX opset (default 17)")
     o.add_argument("-o", "--out", required=True, help="the file to write: NAME.onnx, or NAME.xml for --format openvino")
     o.add_argument(
-        "-f", "--force", action="store_true", help="overwrite output files this tool wrote before (never others)"
+        "-f",
+        "--force",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="overwrite output files this tool wrote before (never others)",
     )
     p.set_defaults(func=run)
     return p

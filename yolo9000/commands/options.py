@@ -48,7 +48,8 @@ def add_model_options(
     m.add_argument(
         "--cfg",
         type=path_type,
-        help="a Darknet .cfg file, or a template name (yolov2, yolo9000, tiny-yolo, tiny-yolo9000) sized for --tree",
+        help="a Darknet .cfg file, or a model name (yolov2, yolo9000, tiny-yolo, tiny-yolo9000): a tree model is "
+        "sized for --tree, a flat one for --names (default: its own classes, 80 for yolov2)",
     )
     m.add_argument(
         "--weights", type=path_type, help="Darknet .weights for --cfg (without: random weights, with a warning)"
@@ -98,10 +99,16 @@ def add_nms_kind_options(group: argparse._ArgumentGroup) -> None:
     """--agnostic-nms / --tree-nms (one or the other) of a detecting command (`detect`, `eval`); `nms_kind` reads
     them back as `DecodeOptions` fields."""
     kind = group.add_mutually_exclusive_group()
-    kind.add_argument("--agnostic-nms", action="store_true", help="NMS across classes/nodes, not per class")
+    kind.add_argument(
+        "--agnostic-nms",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="NMS across classes/nodes, not per class",
+    )
     kind.add_argument(
         "--tree-nms",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="tree models: NMS between nodes on one root-to-leaf path (a 'terrier' box "
         "removes an overlapping weaker 'dog', never a 'cat')",
     )
@@ -154,12 +161,14 @@ def add_runtime_options(group: argparse._ArgumentGroup, *, batch_size: int = 8) 
     )
     group.add_argument(
         "--exact-letterbox",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="Darknet's bit-exact resize (slower) instead of the batched torch letterbox",
     )
     group.add_argument(
         "--ignore-exif",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="read the stored pixels, ignoring the EXIF orientation (as Darknet does; default: honour it)",
     )
     group.add_argument(

@@ -1,4 +1,5 @@
-"""Our architectures as cfg templates shipped in `yolo9000/darknet/cfgs/`, the constructors rendered from them,
+"""Our architectures as cfg templates shipped in `yolo9000/darknet/cfg_templates/NAME.cfg.in` (templates with
+`${...}` fields, never handed out as cfg files: `template_cfg` renders one), the constructors rendered from them,
 and the one reading of a model spec (a cfg file or a template name) for training.
 
 `template_cfg(name, tree)` gives a template's cfg text sized for a tree (`yolo9000 cfg` writes it); the
@@ -22,7 +23,9 @@ from wordtree.tree import WordTree
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
 
-CFG_DIR = Path(__file__).resolve().parent / "cfgs"
+#: The template texts: NAME.cfg.in, not NAME.cfg, so no one takes them for cfg files (`yolo9000 cfg` writes those)
+TEMPLATE_DIR = Path(__file__).resolve().parent / "cfg_templates"
+TEMPLATE_SUFFIX = ".cfg.in"
 TEMPLATES = ("yolov2", "yolo9000", "darknet19", "tiny-yolo")
 DEFAULT_TREE_FILE = "wordtree.tree"
 
@@ -34,7 +37,7 @@ AnchorsLike = Sequence[float] | Sequence[Sequence[float]] | np.ndarray
 
 def render_cfg(template: str | Path, **values: object) -> str:
     """The text of a cfg template (a name in TEMPLATES, or a template file) with its `${...}` fields filled in."""
-    path = Path(template) if isinstance(template, Path) else CFG_DIR / f"{template}.cfg"
+    path = Path(template) if isinstance(template, Path) else TEMPLATE_DIR / f"{template}{TEMPLATE_SUFFIX}"
     if not path.is_file():
         raise ValueError(f"unknown model template {template!r} (choose from {', '.join(TEMPLATES)})")
     try:
@@ -335,6 +338,31 @@ def model_from_template(
     key = template_key(name)
     source = f"{name if key is None else key.replace('_', '-')}.cfg"
     return DarknetModel.from_cfg_text(text, tree=t, source=source)
+
+
+def is_template_name(spec: str | Path) -> bool:
+    """True when `spec` names a template rather than a file (a file of that name wins, as in `load_darknet`)."""
+    return not Path(spec).is_file() and template_key(str(spec)) is not None
+
+
+def load_template(
+    name: str,
+    weights: str | Path | None = None,
+    tree: TreeLike | None = None,
+    *,
+    classes: int | None = None,
+    what: str = "--cfg",
+) -> DarknetModel:
+    """Template `name` (see `template_cfg`: a tree sizes it, else `classes`, else the template's default) with
+    `weights` loaded, in eval mode: the `--cfg NAME` of `detect`, `eval`, `export` and `convert`. Darknet's
+    published weights load into their names: yolov2.weights into `yolov2`, yolov2-tiny.weights into `tiny-yolo`
+    (80 classes), yolo9000.weights into `yolo9000` with 9k.tree."""
+    from yolo9000.darknet.weights import load_weights
+
+    model = model_from_template(name, tree, classes=classes, what=what)
+    if weights is not None:
+        load_weights(model, weights)
+    return model.eval()
 
 
 def build_model(

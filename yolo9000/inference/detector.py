@@ -73,7 +73,8 @@ def load_detector_model(
     `model`: an exported FILE.onnx / OpenVINO FILE.xml, loaded into its runtime (`backends.load_runtime_model`
     with `backend` and `precision`) as a `RuntimeModel` that carries its own weights, tree and names; it excludes
     checkpoint, cfg, weights and tree. Otherwise a `DarknetModel` in eval mode on CPU from a checkpoint or
-    Darknet files (`cfg`: a .cfg file or a template name, `yolo9000.darknet.model.load_darknet` resolves it);
+    Darknet files (`cfg`: a .cfg file, or a model name of `yolo9000.darknet.templates` sized for `tree`, else,
+    when flat, for the `names` given, else its default classes);
     `backend` and `precision` are then the `Detector`'s business. Names come from `names` (a file, read by
     `wordtree.formats.read_names`), else the model's, else the tree's node names. A names file whose length
     differs from the region's classes is an error naming both numbers; a model without a `[region]` is an error
@@ -113,9 +114,20 @@ def _load_darknet_detector(
         label_names = model.names
     elif cfg is not None:
         from yolo9000.darknet.model import load_darknet
+        from yolo9000.darknet.templates import is_template_name, load_template, template_names
 
+        named = is_template_name(cfg)
+        if not named and not Path(cfg).is_file():
+            raise FileNotFoundError(
+                f"--cfg {cfg}: no such cfg file, and not a model name ({', '.join(template_names())})"
+            )
         word_tree = load_tree(tree, names) if tree is not None else None
-        model = load_darknet(cfg, weights, tree=word_tree, tree_source=str(tree) if tree is not None else None)
+        if named:
+            # a flat template is sized for the names given (a tree sizes a tree template; else its default)
+            classes = len(read_names(names)) if names is not None and word_tree is None else None
+            model = load_template(str(cfg), weights, word_tree, classes=classes)
+        else:
+            model = load_darknet(cfg, weights, tree=word_tree, tree_source=str(tree) if tree is not None else None)
         if weights is None:
             log.warning("%s: no --weights given, the model has random weights", cfg)
         label_names = None
@@ -231,8 +243,13 @@ class Detector:
     @torch.inference_mode()
     def __call__(self, images: Sequence[torch.Tensor]) -> list[Detections]:
         """Detections for a batch of (3,h,w) uint8 RGB images, boxes in each image's pixels."""
+        return self.decodings(images, [self.options])[0]
+
+    def decodings(self, images: Sequence[torch.Tensor], options: Sequence[DecodeOptions]) -> list[list[Detections]]:
+        """The detections of a batch under each of `options` (one list per entry), from one network pass: what
+        `yolo9000 eval` scores several ways (walk and map, fine and coarse labels)."""
         if not images:
-            return []
+            return [[] for _ in options]
         x = self.preprocess(images)
         head = None
         if isinstance(self.model, RuntimeModel) and self.model.backend.output == "region":
@@ -243,16 +260,19 @@ class Detector:
             _, head = region_parts(self.model)
             out = head.view(self.model(x))
         sizes = [(int(im.shape[-1]), int(im.shape[-2])) for im in images]
-        return decode(
-            out,
-            self.region,
-            self.options,
-            net_size=self.net_size,
-            image_sizes=sizes,
-            tree_softmax=self.tree_softmax,
-            names=self.names,
-            head=head,
-        )
+        return [
+            decode(
+                out,
+                self.region,
+                o,
+                net_size=self.net_size,
+                image_sizes=sizes,
+                tree_softmax=self.tree_softmax,
+                names=self.names,
+                head=head,
+            )
+            for o in options
+        ]
 
 
 __all__ = ["Detector", "PRECISIONS", "load_detector_model"]

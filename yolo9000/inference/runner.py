@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from wordtree.files import atomic_open, prepare_output_dir
+from wordtree.files import atomic_open, plural, prepare_output_dir
 from yolo9000.data.prefetch import batched, prefetched
 from yolo9000.detection.detections import Detections
 from yolo9000.inference.detector import Detector
@@ -117,8 +117,10 @@ class _Writer:
         return row["detections"]
 
     def close(self) -> None:
+        """The run's files are complete; with --force, an earlier run's files not written again are removed
+        (the annotated pictures of inputs this run did not have), so the folder holds one run's output."""
         self._files.close()
-        self.dir.flush()
+        self.dir.finish()
 
     def abort(self, exc: BaseException) -> None:
         """Stop after an error or an interrupt: the earlier detections.jsonl (if any) stays as it was."""
@@ -232,11 +234,12 @@ def _detect_images(
     progress: bool,
     exif: bool = True,
 ) -> None:
-    """Detect on still images in batches, reading ahead while the model runs; unreadable files are skipped."""
-    from tqdm import tqdm
+    """Detect on still images in batches, reading ahead while the model runs; unreadable files are skipped.
+    `progress`: a bar on a terminal, a line per 10% of the images otherwise (`yolo9000.progress`)."""
+    from yolo9000.progress import progress_bar
 
     t_start = time.perf_counter()
-    bar = tqdm(total=len(images), unit="img", desc="detect", disable=not progress or not images)
+    bar = progress_bar(len(images), unit="image", desc="detect", enabled=progress and bool(images))
     loaded = prefetched(images, lambda p: read_or_reason(p, exif=exif), workers=max(1, workers), depth=2 * batch_size)
     for chunk in batched(images, batch_size):
         pairs = [next(loaded) for _ in chunk]
@@ -301,9 +304,9 @@ def _detect_video(
     detector: Detector, path: Path, writer: _Writer, report: Report, *, batch_size: int, save: bool, progress: bool
 ) -> None:
     from PIL import Image
-    from tqdm import tqdm
 
     from yolo9000.inference.draw import draw_detections, to_pil
+    from yolo9000.progress import progress_bar
 
     try:
         frames, total = frames_av(path) if path.suffix.lower() in VIDEO_EXTS else frames_pil(path)
@@ -313,7 +316,7 @@ def _detect_video(
     durations: list[float] = []
     index = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=total or None, unit="frame", desc=path.name, disable=not progress)
+    bar = progress_bar(total or None, unit="frame", desc=path.name, enabled=progress)
     batch: list[tuple[torch.Tensor, float]] = []
 
     def flush() -> None:
@@ -352,7 +355,7 @@ def _detect_video(
     finally:
         bar.close()
     elapsed = time.perf_counter() - t0
-    log.info("%s: %d frames in %.1fs (%.1f frames/s)", path, index, elapsed, index / max(elapsed, 1e-9))
+    log.info("%s: %s in %.1fs (%.1f frames/s)", path, plural(index, "frame"), elapsed, index / max(elapsed, 1e-9))
     if index == 0:
         raise ValueError("video has no frames")
     annotated = None
@@ -370,7 +373,7 @@ def _detect_video(
         annotated = target.name
         report.outputs.append(target)
     if writer.page is not None:
-        writer.page.add_video(path, annotated, [f"{index} frames, {index / elapsed:.1f} frames/s"], index)
+        writer.page.add_video(path, annotated, [f"{plural(index, 'frame')}, {index / elapsed:.1f} frames/s"], index)
 
 
 __all__ = ["Report", "detect_files"]
