@@ -108,3 +108,39 @@ def toy_world(tmp_path, tree):
         for j in range(2):
             Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(d / f"{j}.png")
     return ckpt, gt, tmp_path / "images", tmp_path / "cls"
+
+
+def toy_emoji_world(tmp_path, tree):
+    """`toy_world`'s model and pictures laid out as an emoji world's test split: fine labels (terrier and poodle
+    under the boxed dog, cat never boxed) in test/annotations.json, the same boxes at coarse labels (dog, cat) in
+    test/annotations_coarse.json, and the world's tree whose detection map names the boxed labels (dog, car).
+    Returns (checkpoint, world folder)."""
+    import shutil
+
+    ckpt, gt, images, _ = toy_world(tmp_path, tree)
+    world = tmp_path / "world"
+    (world / "test").mkdir(parents=True)
+    shutil.copytree(images, world / "test" / "images")
+    tree.with_label_maps([LabelMap("detection", ("dog", "car"), (WNID["dog"], WNID["car"]))]).save(
+        world / "wordtree.json"
+    )
+    data = json.loads(gt.read_text())
+    boxes = {1: (10, 10, 30, 20), 2: (5, 5, 40, 30), 3: (20, 20, 30, 30)}
+    fine = [(1, "terrier", "dog"), (2, "poodle", "dog"), (3, "cat", "cat")]  # image, fine label, coarse label
+    for name, labels in (("annotations.json", [f for _, f, _ in fine]), ("annotations_coarse.json", ["dog", "cat"])):
+        ids = {label: k + 1 for k, label in enumerate(dict.fromkeys(labels))}
+        data["categories"] = [{"id": i, "name": n, "wnid": WNID[n]} for n, i in ids.items()]
+        coarse = name == "annotations_coarse.json"
+        data["annotations"] = [
+            {
+                "id": k + 1,
+                "image_id": img,
+                "category_id": ids[c if coarse else f],
+                "bbox": list(boxes[img]),
+                "area": boxes[img][2] * boxes[img][3],
+                "iscrowd": 0,
+            }
+            for k, (img, f, c) in enumerate(fine)
+        ]
+        (world / "test" / name).write_text(json.dumps(data))
+    return ckpt, world

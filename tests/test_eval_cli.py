@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from evaluation_helpers import AP_TP_FP_TP, WNID, node, toy_tree, toy_world, write_coco
+from evaluation_helpers import AP_TP_FP_TP, WNID, node, toy_emoji_world, toy_tree, toy_world, write_coco
 
 from wordtree import WordTree
 
@@ -39,8 +40,18 @@ def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
         "cpu",
     ]
     assert main(args) == 0
-    printed = capsys.readouterr().out
-    assert "| detection | AP50 |" in printed and "top5_leaf" in printed
+    printed = capsys.readouterr().out.splitlines()
+    # a short table in the README's terms (every figure is in the files the last line names)
+    assert printed[1] == f"detection on {gt} (walk scoring: one label per box):"
+    assert [ln.split(" | ")[0] for ln in printed[4:9]] == [
+        "| all classes",
+        "| (a) fine, boxed parent",
+        "| (b) never boxed",
+        "| (c) coarse: boxed in training",
+        "| (a) + (b): never had a box",
+    ]
+    assert "| top-5 (leaves) | 1.000 |" in printed and len(printed) < 25
+    assert printed[-1].startswith(f"all figures in {out}: groups.csv/.md, per_class.csv/.md")
     for f in (
         "summary.json",
         "per_class.csv",
@@ -480,3 +491,104 @@ def test_eval_of_an_exported_model_scores_as_its_checkpoint(tmp_path, capsys):
     per_pt, per_ox = (pd.read_csv(tmp_path / d / "per_class.csv") for d in ("pt", "onnx"))
     np.testing.assert_allclose(per_ox["AP"], per_pt["AP"], atol=1e-3)
     assert ox["meta"]["backend"] == "onnxruntime" and ox["meta"]["model"] == str(onnx)
+
+
+def test_eval_on_an_emoji_world_prints_the_readmes_table(tree, tmp_path, capsys):
+    """On an emoji world's test split eval prints the README's (a), (b), (c) under both scorings from one run of
+    the model: (c) on the coarse labels; the data's report follows --scoring and the coarse one is written too."""
+    from yolo9000.cli import main
+
+    ckpt, world = toy_emoji_world(tmp_path, tree)
+    out = tmp_path / "report"
+    argv = ["eval", "--checkpoint", str(ckpt), "--emoji-world", str(world), "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("mAP on the emoji world's test split")
+    assert printed[2] == "| group | classes | AP50 map | AP50 walk | AP map | AP walk |"
+    assert [ln.split(" | ")[:2] for ln in printed[4:8]] == [
+        ["| all fine classes", "3"],
+        ["| (a) fine, boxed parent", "2"],
+        ["| (b) never-boxed cats", "1"],
+        ["| (c) coarse", "1"],
+    ]
+    assert len(printed) == 9 and printed[-1].startswith(f"all figures in {out}: groups.csv/.md")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["meta"]["scoring"] == "walk" and summary["meta"]["coarse"] == str(
+        world / "test" / "annotations_coarse.json"
+    )
+    assert summary["coarse_detection"]["boxed"]["classes"] == 1 and summary["detection"]["boxed"]["classes"] == 0
+    groups = pd.read_csv(out / "groups.csv").set_index("group")
+    assert groups.loc["(c) coarse", "AP50 walk"] == pytest.approx(summary["coarse_detection"]["boxed"]["AP50"])
+    assert pd.read_csv(out / "per_class_coarse.csv")["name"].tolist() == ["dog", "cat"]
+    # each scoring's figures are those of a plain run with that --scoring on the fine or the coarse labels
+    for scoring in ("map", "walk"):
+        for labels, key in (("annotations.json", "(a) fine, boxed parent"), ("annotations_coarse.json", "(c) coarse")):
+            alone = tmp_path / f"{scoring}-{labels}"
+            common = ["--coco", str(world / "test" / labels), "--images", str(world / "test" / "images")]
+            common += ["--train-tree", str(world / "wordtree.json"), "--no-progress", "--no-plots"]
+            assert main(["eval", "--checkpoint", str(ckpt), *common, "--scoring", scoring, "--out", str(alone)]) == 0
+            det = json.loads((alone / "summary.json").read_text())["detection"]
+            group = "under_boxed" if key.startswith("(a)") else "boxed"
+            assert groups.loc[key, f"AP50 {scoring}"] == pytest.approx(det[group]["AP50"], nan_ok=True)
+    # --scoring map: the data's report is the map one; the table is the same
+    assert main(argv[:-3] + ["--out", str(tmp_path / "m"), "--scoring", "map", "--no-plots", "--no-progress"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "m" / "groups.csv"), pd.read_csv(out / "groups.csv"))
+
+
+def test_eval_options_have_help_and_booleans_take_no(tmp_path):
+    """Every option of eval has help text; its switches come in --x / --no-x pairs (the old --no-progress,
+    --no-plots and --overwrite keep working); a plain second `yolo9000 eval` writes beside the first report."""
+    import argparse
+
+    from yolo9000.cli import build_parser
+    from yolo9000.commands import eval as eval_command
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["eval"]
+    for action in sub._actions:
+        if action.option_strings == ["--overwrite"]:  # the old name of --force, not shown
+            assert action.help == argparse.SUPPRESS
+            continue
+        assert action.help and action.help != argparse.SUPPRESS, action.option_strings
+        assert not isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)), action.option_strings
+    args = parser.parse_args(["eval", "--no-progress", "--no-plots", "--overwrite"])
+    assert (args.progress, args.plots, args.overwrite) == (False, False, True)
+    args = parser.parse_args(["eval"])
+    assert (args.progress, args.plots, args.overwrite, args.out) == (True, True, False, None)
+    assert parser.parse_args(["eval", "--force", "--no-force"]).overwrite is False
+    cwd = Path.cwd()
+    try:
+        import os
+
+        os.chdir(tmp_path)
+        assert eval_command._default_out() == Path("runs/eval")
+        (tmp_path / "runs" / "eval").mkdir(parents=True)
+        assert eval_command._default_out() == Path("runs/eval")  # empty: used
+        (tmp_path / "runs" / "eval" / "summary.json").write_text("{}")
+        assert eval_command._default_out() == Path("runs/eval2")
+    finally:
+        os.chdir(cwd)
+
+
+def test_plain_eval_after_train_prints_the_readmes_table_each_time(tree, tmp_path, monkeypatch, capsys):
+    """The README's first command ends with a plain `yolo9000 eval`: the default checkpoint on the default world's
+    test split, the (a), (b), (c) table printed; run again, it writes a second report beside the first."""
+    import yolo9000.emoji.world as emoji_world
+    from yolo9000.cli import main
+    from yolo9000.commands import eval as eval_command
+
+    ckpt, world = toy_emoji_world(tmp_path, tree)
+    monkeypatch.setattr(eval_command, "default_checkpoint", lambda: ckpt)
+    monkeypatch.setattr(emoji_world, "ensure_world", lambda root=None, **kw: world)
+    monkeypatch.chdir(tmp_path)
+    for out in ("runs/eval", "runs/eval2"):
+        assert main(["eval", "--no-progress", "--no-plots"]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert [ln.split(" | ")[0] for ln in printed[4:8]] == [
+            "| all fine classes",
+            "| (a) fine, boxed parent",
+            "| (b) never-boxed cats",
+            "| (c) coarse",
+        ]
+        assert printed[-1].startswith(f"all figures in {out}: ")
+        assert (tmp_path / out / "groups.md").is_file()

@@ -119,7 +119,7 @@ def test_eval_credits_ancestors_and_scores_the_never_boxed_branch(data, checkpoi
     args += ["--train-maps", str(data["coco"]), "--out", str(out), "--no-progress", "--no-plots", "--device", "cpu"]
     assert main(args) == 0
     per = pd.read_csv(out / "per_class.csv").set_index("name")
-    assert per.loc[["dog", "car", "lemon"], "wnid"].tolist() == ["/m/dog", "acme:car", "acme:lemon"]  # node ids
+    assert per.loc[["dog", "car", "lemon"], "id"].tolist() == ["/m/dog", "acme:car", "acme:lemon"]  # node ids
     assert per["group"].to_dict() == {"dog": "under_boxed", "car": "under_boxed", "lemon": "never_boxed"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["detection"]["unseen"]["classes"] == 3 and 0.0 <= summary["detection"]["AP50"] <= 1.0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,15 +19,18 @@ from yolo9000.device import resolve_device
 from yolo9000.evaluation.predict import EVAL_OPTIONS
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pycocotools.coco import COCO, _Dataset
 
     from wordtree.tree import WordTree
     from yolo9000.detection.decode import DecodeOptions
     from yolo9000.detection.detection_model import DetectionModel
-    from yolo9000.evaluation.summary import DetectionReport
+    from yolo9000.evaluation.summary import ClassificationReport, DetectionReport
     from yolo9000.inference.detector import Detector
 
 log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("runs/eval")
 
 EPILOG = """\
 examples:
@@ -55,13 +58,21 @@ examples:
   # decoding and runtime options do not apply (summary.json records only what did)
   yolo9000 eval --predictions det/detections.jsonl --tree wordtree.json --coco test.json --out eval/
 
-outputs in --out: summary.json (headline numbers), per_class.csv/.md, pr_curves.png, ap_per_class.png,
-box_depth_accuracy.csv/.md, classification.csv/.md, depth_accuracy.csv/.md/.png, distances.csv/.md.
+The console shows a short table: AP50 and AP of all classes and of each box group, in the README's terms
+((a) fine classes whose parent had boxes, (b) never-boxed ones, (c) the boxed, coarse ones). On an emoji world
+(no data, or --emoji-world) it is the README's table: mAP50 under both scorings, (c) on the coarse labels of
+test/annotations_coarse.json (one model run, decoded both ways).
+
+outputs in --out: summary.json (every figure), groups.csv/.md (the console's table), per_class.csv/.md,
+pr_curves.png, ap_per_class.png, box_depth_accuracy.csv/.md, classification.csv/.md, depth_accuracy.csv/.md/.png,
+distances.csv/.md; on an emoji world per_class_coarse.csv/.md.
+
 COCO categories are placed in the tree as training places them (their "node"/"wnid", the tree's label maps:
 --label-map picks one), then by the shipped COCO table or a unique node name. A tree prediction counts for a
-category when its node is that category's node or below it ("terrier" counts for "dog"). "unseen" mAP =
-classes whose node never had a box in training (under_boxed: an ancestor had boxes; never_boxed: nothing on
-its path did).
+category when its node is that category's node or below it ("terrier" counts for "dog"). The groups, by the
+training box labels (summary.json's names): (a) under_boxed, never boxed but an ancestor was; (b) never_boxed,
+no box on its path; (c) boxed, a box label itself; boxed_below, a descendant was; "unseen" = (a) + (b), the
+classes that never had a box (the paper's 156).
 """
 
 
@@ -84,9 +95,9 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     )
     options.add_exported_model_option(m, path_type=Path)
     d = p.add_argument_group("data")
-    d.add_argument("--coco", type=Path, help="COCO detection JSON with the ground truth")
-    d.add_argument("--images", type=Path, help="image folder of --coco (default: next to the JSON)")
-    d.add_argument("--folders", type=Path, help="class folders named by node id (classification)")
+    d.add_argument("--coco", type=Path, metavar="JSON", help="COCO detection JSON with the ground truth")
+    d.add_argument("--images", type=Path, metavar="DIR", help="image folder of --coco (default: next to the JSON)")
+    d.add_argument("--folders", type=Path, metavar="DIR", help="class folders named by node id (classification)")
     d.add_argument(
         "--emoji-world",
         type=Path,
@@ -96,14 +107,20 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     d.add_argument(
         "--predictions",
         type=Path,
+        metavar="FILE",
         help="score these predictions (JSONL from `yolo9000 detect` or a COCO results JSON) instead of running a model",
     )
     d.add_argument(
-        "--max-images", type=options.positive_int, default=None, help="evaluate only the first N images of --coco"
+        "--max-images",
+        type=options.positive_int,
+        default=None,
+        metavar="N",
+        help="evaluate only the first N images of --coco",
     )
     d.add_argument(
         "--category-map",
         type=Path,
+        metavar="FILE",
         default=None,
         help="tree node of each --coco category in id order, one per line (Darknet's coco9k.map); "
         "default: the category's 'node' or 'wnid', the tree's label maps, the COCO table or its name",
@@ -118,13 +135,20 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     t.add_argument(
         "--train-maps",
         type=Path,
+        metavar="FILE",
         nargs="+",
         default=None,
         help="Darknet .map, training COCO JSON, tree JSON or node-id list of the box labels",
     )
-    t.add_argument("--train-tree", type=Path, help="training tree JSON whose label maps name the box labels")
     t.add_argument(
-        "--box-maps", nargs="+", default=None, help="label-map names that had boxes (default: detection/coco maps)"
+        "--train-tree", type=Path, metavar="FILE", help="training tree JSON whose label maps name the box labels"
+    )
+    t.add_argument(
+        "--box-maps",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="label-map names that had boxes (default: detection/coco maps)",
     )
     o = p.add_argument_group("decoding (as `yolo9000 detect`'s, with mAP's low default --thresh)")
     options.add_decode_options(o, EVAL_OPTIONS)
@@ -133,26 +157,36 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "--scoring",
         choices=("walk", "map"),
         default="walk",
-        help="walk: one label per box where the tree walk stops, credited to its ancestors "
-        "(default); map: Darknet's `detector valid`, one score obj*P(category) per category",
+        help="the report's scoring. walk: one label per box where the tree walk stops, credited to its ancestors "
+        "(default); map: Darknet's `detector valid`, one score obj*P(category) per category. On an emoji world "
+        "the console table shows both",
     )
     options.add_runtime_options(p.add_argument_group("runtime (as `yolo9000 detect`'s)"))
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("runs/eval"),
-        help="output folder for tables, plots and summary.json (default runs/eval)",
+        default=None,
+        metavar="DIR",
+        help=f"output folder for tables, plots and summary.json (default {DEFAULT_OUT}, or {DEFAULT_OUT}2, ... when "
+        "it holds files)",
     )
     p.add_argument(
         "--force",
-        "--overwrite",
         dest="overwrite",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="replace files of an earlier report in --out, or write into a folder it did not make (never over files "
-        "this tool did not write); --overwrite is the old name",
+        "this tool did not write)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--no-plots", action="store_true", help="tables and summary.json only, no PNGs")
+    # the old name of --force, kept working for scripts
+    p.add_argument("--overwrite", dest="overwrite", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="progress of the model run: a bar on a terminal, a line per 10%% otherwise",
+    )
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True, help="PR curves and AP bars as PNGs")
     p.set_defaults(func=run)
     return p
 
@@ -276,34 +310,50 @@ def _boxed_mask(
     return got, ("model tree label maps" if got is not None else None)
 
 
-def _resolve_data(args: argparse.Namespace) -> tuple[Path | None, Path | None, Path | None, Path | None]:
-    """(coco JSON, image folder, class folders, emoji-world tree) from the options, checked to exist."""
-    world_tree = None
+@dataclass(frozen=True)
+class _Data:
+    """What an evaluation reads, resolved from the options and checked to exist."""
+
+    coco: Path | None  # the detection ground truth
+    images: Path | None  # its image folder
+    folders: Path | None  # class folders
+    world_tree: Path | None  # an emoji world's tree, whose label maps name the boxed classes
+    coarse: Path | None = None  # an emoji world's test boxes at the coarse labels (the README's group (c))
+
+
+def _resolve_data(args: argparse.Namespace) -> _Data:
+    """The data to evaluate on: the options', an emoji world's test split, or with no data (and no model named)
+    the test split of the world that `yolo9000 train` uses by default."""
+    world = None
     coco_path, images, folders = args.coco, args.images, args.folders
     if args.emoji_world is not None:
-        w = args.emoji_world
-        if not (w / "test" / "annotations.json").is_file():
+        world = args.emoji_world
+        if not (world / "test" / "annotations.json").is_file():
             raise FileNotFoundError(
-                f"{w}: not an emoji world (no test/annotations.json); create one with `yolo9000 emoji-world {w}`"
+                f"{world}: not an emoji world (no test/annotations.json); create one with "
+                f"`yolo9000 emoji-world {world}`"
             )
-        coco_path = coco_path or w / "test" / "annotations.json"
-        images = images or w / "test" / "images"
-        world_tree = w / "wordtree.json"
-    if args.predictions is not None and coco_path is None:
+    if args.predictions is not None and coco_path is None and world is None:
         raise ValueError("--predictions needs the ground truth: add --coco")
     if args.predictions is not None and folders is not None:
         raise ValueError("--folders needs a model to classify the images; it cannot be used with --predictions")
     if args.model is not None and folders is not None:
         raise ValueError(f"--folders needs --checkpoint or --cfg: an exported --model ({args.model}) scores detections")
-    if coco_path is None and folders is None:
+    if coco_path is None and folders is None and world is None:
         if args.checkpoint or args.cfg or args.model or not default_checkpoint().is_file():
             raise ValueError("nothing to evaluate: give --coco (with --images), --folders, or --emoji-world")
         # plain `yolo9000 eval`: the default emoji-world model on the test split of its world
         from yolo9000.emoji.world import ensure_world
 
-        w = Path(ensure_world(None))  # the cached world `yolo9000 train` uses by default
-        log.info("evaluating %s on the emoji world's test split in %s", default_checkpoint(), w)
-        coco_path, images, world_tree = w / "test" / "annotations.json", w / "test" / "images", w / "wordtree.json"
+        world = Path(ensure_world(None))  # the cached world `yolo9000 train` uses by default
+        log.info("evaluating %s on the emoji world's test split in %s", default_checkpoint(), world)
+    coarse = None
+    if world is not None:
+        coarse = world / "test" / "annotations_coarse.json"
+        coco_path = coco_path or world / "test" / "annotations.json"
+        images = images or world / "test" / "images"
+        if coco_path != world / "test" / "annotations.json" or args.predictions is not None or not coarse.is_file():
+            coarse = None  # the README's groups need the world's own test boxes, run through a model here
     for what, path, is_dir in (
         ("COCO annotation file", coco_path, False),
         ("image folder", images, True),
@@ -314,15 +364,116 @@ def _resolve_data(args: argparse.Namespace) -> tuple[Path | None, Path | None, P
             raise FileNotFoundError(f"{path}: {what} not found")
     if coco_path is not None and images is None and args.predictions is None:
         images = coco_path.parent / "images" if (coco_path.parent / "images").is_dir() else coco_path.parent
+    world_tree = world / "wordtree.json" if world is not None else None
     if world_tree is not None and not world_tree.is_file():
         world_tree = None
-    return coco_path, images, folders, world_tree
+    return _Data(coco_path, images, folders, world_tree, coarse)
+
+
+@dataclass(frozen=True)
+class _Truth:
+    """A ground-truth file scored here, with the tree node of each of its categories (None without a tree)."""
+
+    coco: COCO
+    cat_nodes: np.ndarray | None
+
+
+def _truth(args: argparse.Namespace, path: Path, tree: WordTree | None, *, main: bool = True) -> _Truth:
+    """The ground truth in `path` (its first --max-images images), its categories placed in the tree by
+    --category-map or --label-map when it is the data's (`main`), else by the file's own "node"/"wnid"."""
+    from yolo9000 import evaluation as ev
+
+    coco = ev.load_coco(path)
+    if args.max_images:
+        coco = _subset_coco(coco, args.max_images)
+    if tree is None:
+        return _Truth(coco, None)
+    if main and args.category_map:
+        return _Truth(coco, _read_category_map(args.category_map, coco, tree))
+    return _Truth(coco, ev.category_nodes(coco, tree, label_map=args.label_map if main else None))
+
+
+def _decodings(
+    scoring: str, decoding: DecodeOptions, truths: Sequence[_Truth], tree: WordTree | None
+) -> list[DecodeOptions]:
+    """The decodings a scoring needs: the tree walk (a flat head: its classes) once, whatever the ground truths;
+    Darknet's per-category scoring once per ground truth, over the nodes of its categories."""
+    if scoring == "walk":
+        return [decoding]
+    if tree is None:
+        raise ValueError("--scoring map needs a tree model")
+    return [decoding.with_(class_map=tuple(cast("np.ndarray", t.cat_nodes).tolist())) for t in truths]
+
+
+def _labelled(
+    preds: pd.DataFrame, truth: _Truth, mapped: bool, tree: WordTree | None, names: Sequence[str] | None
+) -> pd.DataFrame:
+    """The predictions labelled for `truth`: tree nodes stay (credited to the categories above them); positions in
+    a per-category decoding (`mapped`) and a flat head's classes become its COCO category ids."""
+    from yolo9000 import evaluation as ev
+
+    if mapped:
+        cat_ids = ev.category_ids(truth.coco)
+        return preds.assign(label=np.array([cat_ids[i] for i in preds["label"]], dtype=np.int64))
+    if tree is None:
+        flat = _flat_to_category(preds["label"].tolist(), truth.coco, names)
+        return preds.assign(label=np.array(flat, dtype=np.int64))
+    return preds
+
+
+def _model_predictions(
+    args: argparse.Namespace,
+    model: DetectionModel,
+    names: Sequence[str] | None,
+    truths: Sequence[_Truth],
+    images: Path,
+    scorings: Sequence[str],
+    decoding: DecodeOptions,
+    device: str,
+    meta: dict[str, Any],
+) -> dict[str, list[pd.DataFrame]]:
+    """Per scoring, the model's predictions labelled for each ground truth (all of the same pictures): one pass of
+    the network over the images, decoded as each scoring needs. The first scoring's run settings go into `meta`."""
+    from yolo9000 import evaluation as ev
+
+    tree = model.tree
+    plan = [(scoring, _decodings(scoring, decoding, truths, tree)) for scoring in scorings]
+    first = plan[0][1][0]
+    detector = _detector(args, model, names, first, device)
+    meta.update(_run_settings(args, first, detector))
+    tables = iter(
+        ev.run_detector_decodings(
+            detector,
+            truths[0].coco,
+            images,
+            [d for _, ds in plan for d in ds],
+            batch_size=args.batch_size,
+            workers=args.workers,
+            exif=not args.ignore_exif,
+            progress=args.progress,
+        )
+    )
+    out = {}
+    for scoring, ds in plan:
+        got = [next(tables) for _ in ds]
+        got = got * len(truths) if len(got) == 1 else got  # one walk serves every ground truth
+        out[scoring] = [_labelled(t, truth, scoring == "map", tree, names) for t, truth in zip(got, truths)]
+    return out
+
+
+@dataclass
+class _Detection:
+    """The detection reports of an evaluation: the data's under --scoring, the coarse labels' (an emoji world),
+    and the console's short table."""
+
+    report: DetectionReport
+    coarse: DetectionReport | None
+    groups: pd.DataFrame
 
 
 def _detection(
     args: argparse.Namespace,
-    coco_path: Path,
-    images: Path | None,
+    data: _Data,
     model: DetectionModel | None,
     tree: WordTree | None,
     names: Sequence[str] | None,
@@ -331,51 +482,58 @@ def _detection(
     decoding: DecodeOptions,
     meta: dict[str, Any],
     tree_source: str | None = None,
-) -> tuple[DetectionReport, int]:
-    """Predictions (run or read) scored against the COCO file; returns (report, number of predictions). The
-    settings that applied go into `meta` (a model run's decoding and runtime; nothing of them for saved
-    predictions)."""
+) -> _Detection:
+    """Predictions (run or read) scored against the COCO file, and on an emoji world's test split also against
+    its coarse labels under both scorings (the README's (a), (b), (c)). The settings that applied go into `meta`
+    (a model run's decoding and runtime; nothing of them for saved predictions) with the number of predictions."""
     from yolo9000 import evaluation as ev
 
-    coco = ev.load_coco(coco_path)
-    if args.max_images:
-        coco = _subset_coco(coco, args.max_images)
-    cat_nodes = None
-    if tree is not None:
-        cat_nodes = (
-            _read_category_map(args.category_map, coco, tree)
-            if args.category_map
-            else ev.category_nodes(coco, tree, label_map=args.label_map)
-        )
-    credit = True  # labels are tree nodes, credited to the categories above them
+    assert data.coco is not None  # run() scores detections only with a COCO file
+    truths = [_truth(args, data.coco, tree)]
+    world = data.coarse is not None and tree is not None and boxed is not None and model is not None
+    if world:
+        assert data.coarse is not None
+        truths.append(_truth(args, data.coarse, tree, main=False))
+        if set(truths[1].coco.getImgIds()) != set(truths[0].coco.getImgIds()):
+            raise ValueError(f"{data.coarse}: not the pictures of {data.coco} (image ids differ)")
+        meta["coarse"] = str(data.coarse)
     if args.predictions is not None:
-        preds = ev.read_predictions(args.predictions, coco, tree=tree, names=names, tree_source=tree_source)
+        read = ev.read_predictions(args.predictions, truths[0].coco, tree=tree, names=names, tree_source=tree_source)
+        preds = {args.scoring: [read]}
     else:
-        assert model is not None and images is not None  # run() loads a model and finds images without predictions
-        if args.scoring == "map":
-            if tree is None:
-                raise ValueError("--scoring map needs a tree model")
-            assert cat_nodes is not None  # looked up above for a tree model
-            decoding = decoding.with_(class_map=tuple(cat_nodes.tolist()))
-            credit = False  # labels come back as category positions
-        detector = _detector(args, model, names, decoding, device)
-        meta.update(_run_settings(args, decoding, detector))
-        preds = ev.run_detector(
-            detector,
-            coco,
-            images,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            exif=not args.ignore_exif,
-            progress=not args.no_progress,
-        )
-        if decoding.class_map is not None:
-            cat_ids = ev.category_ids(coco)
-            preds["label"] = [cat_ids[i] for i in preds["label"]]
-        elif tree is None:
-            preds["label"] = _flat_to_category(preds["label"].tolist(), coco, names)
-    report = ev.detection_report(coco, preds, tree=tree, boxed=boxed, cat_nodes=cat_nodes, credit=credit)
-    return report, int(len(preds))
+        assert model is not None and data.images is not None  # run() loads a model and finds images
+        scorings = [args.scoring] + [s for s in ("map", "walk") if world and s != args.scoring]
+        preds = _model_predictions(args, model, names, truths, data.images, scorings, decoding, device, meta)
+    # tree nodes are credited to the categories above them; a per-category decoding labels categories
+    credit = {scoring: args.predictions is not None or scoring != "map" for scoring in preds}
+    reports = {
+        scoring: [
+            ev.detection_report(t.coco, p, tree=tree, boxed=boxed, cat_nodes=t.cat_nodes, credit=credit[scoring])
+            for t, p in zip(truths, ps)
+        ]
+        for scoring, ps in preds.items()
+    }
+    meta["detections"] = int(len(preds[args.scoring][0]))
+    main = reports[args.scoring]
+    if not world:
+        return _Detection(main[0], None, ev.group_table({args.scoring: main[0]}))
+    order = [s for s in ("map", "walk") if s in reports]  # the README's column order
+    groups = ev.group_table(
+        {s: reports[s][0] for s in order},
+        {s: reports[s][1] for s in order},
+        never_boxed=_never_boxed(main[1]),
+    )
+    return _Detection(main[0], main[1], groups)
+
+
+def _never_boxed(coarse: DetectionReport) -> str | None:
+    """The README's name of group (b) from the coarse labels that never had a box: "never-boxed insects"."""
+    per = coarse.per_class
+    if "group" not in per:
+        return None
+    names = [str(n) for n in per.loc[per["group"] == "never_boxed", "name"]]
+    plural = [n if n.endswith("s") else f"{n}s" for n in names]
+    return f"never-boxed {' and '.join(plural)}" if plural else None
 
 
 def _detector(
@@ -434,18 +592,30 @@ def _evaluated_tree(
     return tree, names, tree_source
 
 
+def _default_out() -> Path:
+    """runs/eval, or the first of runs/eval2, runs/eval3, ... that holds nothing (as `detect` numbers its default), so
+    a second plain `yolo9000 eval` writes a new report beside the first."""
+    out, k = DEFAULT_OUT, 1
+    while out.is_file() or (out.is_dir() and any(out.iterdir())):
+        k += 1
+        out = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}{k}")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    """Evaluate and write the report; prints the headline numbers."""
+    """Evaluate, write the report, and print the short table (the report's files have every figure)."""
 
     from yolo9000 import evaluation as ev
-    from yolo9000.evaluation.writer import ReportWriter, markdown_table
+    from yolo9000.evaluation.writer import ReportWriter
 
-    coco_path, images, folders, world_tree = _resolve_data(args)
+    data = _resolve_data(args)
+    if args.out is None:
+        args.out = _default_out()
     # refuse to clobber an earlier report before spending time on the model
     # the data as resolved (defaults too); an image folder that is the annotations' own folder is left out, so a
     # report may go into a subfolder beside the annotations
-    beside = images is not None and coco_path is not None and Path(images).resolve() == Path(coco_path).resolve().parent
-    args.resolved_inputs = [coco_path, None if beside else images, folders, world_tree]
+    beside = data.images is not None and data.coco is not None and data.images.resolve() == data.coco.resolve().parent
+    args.resolved_inputs = [data.coco, None if beside else data.images, data.folders, data.world_tree, data.coarse]
     ReportWriter(args.out, overwrite=args.overwrite, inputs=_inputs(args)).check_free(["summary.json"])
 
     decoding = options.decode_options(args, **options.nms_kind(args))
@@ -456,62 +626,120 @@ def run(args: argparse.Namespace) -> int:
     device = "cpu"
     if args.predictions is None:
         device = str(resolve_device(args.device))
-        model, names, tree_source = _load_model(args, detects=coco_path is not None)
+        model, names, tree_source = _load_model(args, detects=data.coco is not None)
         meta["model"] = tree_source
         tree = model.tree
         if args.tree and (args.checkpoint or args.model):  # a model carries its tree: a --tree beside it must match
             _same_tree(load_tree(args.tree, args.names), str(args.tree), tree, tree_source)
     else:
-        tree, names, tree_source = _evaluated_tree(args, world_tree)
-    boxed, boxed_src = _boxed_mask(args, tree, world_tree) if tree is not None else (None, None)
+        tree, names, tree_source = _evaluated_tree(args, data.world_tree)
+    boxed, boxed_src = _boxed_mask(args, tree, data.world_tree) if tree is not None else (None, None)
     meta.update(
         {
-            "coco": str(coco_path) if coco_path else None,
-            "folders": str(folders) if folders else None,
+            "coco": str(data.coco) if data.coco else None,
+            "folders": str(data.folders) if data.folders else None,
             "tree_nodes": len(tree) if tree is not None else None,
             "boxed_from": boxed_src,
         }
     )
 
-    det_report = cls_report = None
-    if coco_path is not None:
-        det_report, meta["detections"] = _detection(
-            args, coco_path, images, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source
-        )
-    if folders is not None:
-        if not isinstance(model, DarknetModel):  # --predictions and --model are refused with --folders
-            raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
-        cp = ev.predict_classification(
-            model,
-            folders,
-            decoding,
-            size=args.size,
-            batch_size=args.batch_size,
-            device=device,
-            names=names,
-            workers=args.workers,
-            exif=not args.ignore_exif,
-            progress=not args.no_progress,
-        )
-        from yolo9000.inference.export import input_size
-
-        meta.setdefault("hier_thresh", decoding.hier_thresh)  # the class walk's; a detection run set it already
-        meta.setdefault("size", list(input_size(model, args.size)))
-        meta.setdefault("device", device)
-        cls_report = ev.classification_summary(cp, tree)
+    det = None
+    if data.coco is not None:
+        det = _detection(args, data, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source)
+    cls_report = _classification(args, data, model, tree, names, decoding, device, meta) if data.folders else None
     written = ev.write_report(
         args.out,
-        detection=det_report,
+        detection=det.report if det else None,
         classification=cls_report,
         meta=meta,
         overwrite=args.overwrite,
-        plots=not args.no_plots,
+        plots=args.plots,
         inputs=_inputs(args),
+        groups=det.groups if det else None,
+        coarse=det.coarse if det else None,
     )
-    summary = json.loads((Path(args.out) / "summary.json").read_text())
-    print(markdown_table(ev.headline_table(summary)), end="")
-    print(f"wrote {len(written)} files to {args.out}")
+    _print_summary(args, data, det, cls_report, written)
     return 0
+
+
+def _classification(
+    args: argparse.Namespace,
+    data: _Data,
+    model: DetectionModel | None,
+    tree: WordTree | None,
+    names: Sequence[str] | None,
+    decoding: DecodeOptions,
+    device: str,
+    meta: dict[str, Any],
+) -> ClassificationReport:
+    """Top-k and the hierarchical measures on the class folders; the settings that applied go into `meta`."""
+    from yolo9000 import evaluation as ev
+    from yolo9000.inference.export import input_size
+
+    if not isinstance(model, DarknetModel):  # --predictions and --model are refused with --folders
+        raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
+    assert data.folders is not None  # run() classifies only with class folders
+    cp = ev.predict_classification(
+        model,
+        data.folders,
+        decoding,
+        size=args.size,
+        batch_size=args.batch_size,
+        device=device,
+        names=names,
+        workers=args.workers,
+        exif=not args.ignore_exif,
+        progress=args.progress,
+    )
+    meta.setdefault("hier_thresh", decoding.hier_thresh)  # the class walk's; a detection run set it already
+    meta.setdefault("size", list(input_size(model, args.size)))
+    meta.setdefault("device", device)
+    return ev.classification_summary(cp, tree)
+
+
+def _print_summary(
+    args: argparse.Namespace,
+    data: _Data,
+    det: _Detection | None,
+    cls_report: ClassificationReport | None,
+    written: Sequence[Path],
+) -> None:
+    """The console's part of the report: the short tables, then one line naming the files with every figure."""
+    from yolo9000 import evaluation as ev
+    from yolo9000.evaluation.writer import markdown_table
+
+    if det is not None:
+        if det.coarse is not None:
+            print(
+                "mAP on the emoji world's test split: (a), (b) on its fine labels, (c) on its coarse ones; "
+                "map = every category scored by objectness x P(category) (Darknet's `detector valid`), walk = one "
+                "label per box where the top-down tree walk stops"
+            )
+        else:
+            print(f"detection on {data.coco} ({_scoring_words(args)}):")
+        print(markdown_table(det.groups, floatfmt="{:.3f}"), end="")
+    if cls_report is not None:
+        print(f"classification on {data.folders}:")
+        print(markdown_table(ev.classification_table(cls_report.headline), floatfmt="{:.3f}"), end="")
+    print(f"all figures in {args.out}: {_file_names(written)}")
+
+
+def _scoring_words(args: argparse.Namespace) -> str:
+    if args.predictions is not None:
+        return f"predictions of {args.predictions}"
+    return "map scoring: obj x P(category)" if args.scoring == "map" else "walk scoring: one label per box"
+
+
+def _file_names(paths: Sequence[Path]) -> str:
+    """File names, a .csv and .md pair of one table as "per_class.csv/.md"."""
+    names = [p.name for p in paths]
+    out = []
+    for name in names:
+        stem, _, ext = name.rpartition(".")
+        if ext == "md" and f"{stem}.csv" in names:
+            continue
+        out.append(f"{stem}.csv/.md" if ext == "csv" and f"{stem}.md" in names else name)
+    return ", ".join(out)
 
 
 def _flat_to_category(labels: Sequence[int], coco: COCO, names: Sequence[str] | None) -> list[int]:

@@ -15,19 +15,29 @@ from yolo9000.evaluation.inputs import (
     boxed_from_tree,
     read_predictions,
 )
-from yolo9000.evaluation.predict import ClassPredictions, predict_classification, predict_detections, run_detector
+from yolo9000.evaluation.predict import (
+    ClassPredictions,
+    predict_classification,
+    predict_detections,
+    run_detector,
+    run_detector_decodings,
+)
 from yolo9000.evaluation.summary import (
+    GROUP_TITLES,
     ClassificationReport,
     DetectionReport,
     box_hierarchy,
     classification_summary,
+    classification_table,
     detection_report,
+    group_table,
     headline_table,
     write_report,
 )
 
 __all__ = [
     "BOX_GROUPS",
+    "GROUP_TITLES",
     "CocoResult",
     "evaluate_detections",
     "BOX_MAP_NAMES",
@@ -42,12 +52,15 @@ __all__ = [
     "category_ids",
     "category_nodes",
     "classification_summary",
+    "classification_table",
     "detection_report",
+    "group_table",
     "headline_table",
     "load_coco",
     "predict_classification",
     "predict_detections",
     "read_predictions",
     "run_detector",
+    "run_detector_decodings",
     "write_report",
 ]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
+from wordtree.files import plural
 from yolo9000.data.coco import category_nodes_of
 from yolo9000.data.coco_index import load_coco_json
 
@@ -177,10 +178,12 @@ def coco_map(coco_gt: COCO, dets: pd.DataFrame, *, max_dets: int = 100) -> CocoR
     if len(dets):
         known = dets["image_id"].isin(img_ids)
         if not known.all():
+            n, images = int((~known).sum()), int(dets.loc[~known, "image_id"].nunique())
             log.warning(
-                "%d detections on %d images that are not in the ground truth were dropped",
-                int((~known).sum()),
-                dets.loc[~known, "image_id"].nunique(),
+                "%s on %s not in the ground truth %s dropped",
+                plural(n, "detection"),
+                plural(images, "image"),
+                "was" if n == 1 else "were",
             )
             dets = dets[known]
     n_gt = pd.Series(
@@ -301,6 +304,6 @@ def evaluate_detections(
     if tree is not None:
         assert cat_nodes is not None  # looked up above when not given
         result.per_class["node"] = cat_nodes
-        result.per_class["wnid"] = [tree.ids[n] for n in cat_nodes]  # the node id (historical column name)
+        result.per_class["id"] = [tree.ids[n] for n in cat_nodes]  # the node id (a wnid or a user id)
         result.per_class["depth"] = tree.depth[cat_nodes]
     return result, scored

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from wordtree.files import plural
+
 if TYPE_CHECKING:
     from wordtree.tree import WordTree
 
@@ -60,7 +62,7 @@ def pair_relations(tree: WordTree, pred: Indices, truth: Indices) -> pd.DataFram
     pred = _check_nodes(tree, pred, "predicted")
     truth = _check_nodes(tree, truth, "true")
     if len(pred) != len(truth):
-        raise ValueError(f"{len(pred)} predictions but {len(truth)} true labels")
+        raise ValueError(f"{plural(len(pred), 'prediction')} but {plural(len(truth), 'true label')}")
     paths = root_paths(tree)
     pp, tp = paths[pred], paths[truth]
     common = ((pp == tp) & (pp >= 0)).sum(axis=1)  # shared prefix length (paths never re-join)

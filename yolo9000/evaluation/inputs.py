@@ -244,12 +244,13 @@ def read_predictions(
         label = _label_of(det, tree, names, cat_by_name, where, check_names=unchecked, tree_source=tree_source)
         rows.append((image_id, x1, y1, x2, y2, score, label))
     if unmatched:
-        log.warning(
-            "%s: %d images are not in the ground truth and were skipped (e.g. %s)",
-            path,
-            len(unmatched),
-            sorted(unmatched)[0],
+        n = len(unmatched)
+        what = (
+            "1 image is not in the ground truth and was"
+            if n == 1
+            else f"{n} images are not in the ground truth and were"
         )
+        log.warning("%s: %s skipped (e.g. %s)", path, what, sorted(unmatched)[0])
     if not rows:  # e.g. detect's JSON lines of images where nothing was found: a valid, if poor, answer
         log.warning("%s: no detection on any ground-truth image; scored as zero detections", path)
     frame = pd.DataFrame(rows, columns=list(PRED_COLUMNS))

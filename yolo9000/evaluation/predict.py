@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 import torch
 
+from wordtree.files import plural
 from yolo9000.data.prefetch import batched as batches_of
 from yolo9000.data.prefetch import prefetched
 from yolo9000.detection.decode import DecodeOptions
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 #: `yolo9000 eval`'s decoding: every box above a low score threshold, as mAP wants the whole ranking
 EVAL_OPTIONS = DecodeOptions(thresh=0.005)
@@ -71,12 +71,21 @@ def _prefetched(
     )
 
 
-def _progress(iterable: Iterable[T], total: int, desc: str, enabled: bool) -> Iterable[T]:
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
+def _progress(
+    batches: Iterable[tuple[Sequence[int], Loaded]], total: int, desc: str, enabled: bool
+) -> Iterator[tuple[Sequence[int], Loaded]]:
+    """The prefetched batches, with progress counted in images: a bar on a terminal, a line per 10% otherwise
+    (`yolo9000.progress`); log records go above the bar (tqdm's logging redirect), never glued onto it."""
+    from yolo9000.progress import progress_bar, redirect_logging
 
-    return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False)
+    with redirect_logging():
+        bar = progress_bar(total, desc=f"eval: {desc}", unit="image", enabled=enabled, leave=False)
+        try:
+            for chunk, loaded in batches:
+                yield chunk, loaded
+                bar.update(len(chunk))
+        finally:
+            bar.close()
 
 
 def predict_detections(
@@ -126,7 +135,6 @@ def predict_detections(
     )
 
 
-@torch.no_grad()
 def run_detector(
     detector: Detector,
     coco_gt: COCO,
@@ -139,6 +147,33 @@ def run_detector(
 ) -> pd.DataFrame:
     """`predict_detections` with a `Detector` built by the caller (as `yolo9000 eval` does, to name its backend):
     the table of its detections on every image of `coco_gt`, labelled as `predict_detections` says."""
+    (table,) = run_detector_decodings(
+        detector,
+        coco_gt,
+        image_dir,
+        [detector.options],
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+        exif=exif,
+    )
+    return table
+
+
+@torch.no_grad()
+def run_detector_decodings(
+    detector: Detector,
+    coco_gt: COCO,
+    image_dir: str | Path,
+    decodings: Sequence[DecodeOptions],
+    *,
+    batch_size: int = 8,
+    workers: int = 2,
+    progress: bool = False,
+    exif: bool = True,
+) -> list[pd.DataFrame]:
+    """`run_detector` decoding one network pass several ways: a table per `DecodeOptions` of `decodings` (e.g.
+    the tree walk and Darknet's per-category scoring), the images read and the network run once."""
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir}: image folder not found")
@@ -149,27 +184,32 @@ def run_detector(
         raise FileNotFoundError(
             f"{missing[0]}: no image of the COCO file exists under {image_dir} (wrong --images folder?)"
         )
-    rows: list[pd.DataFrame] = []
+    rows: list[list[pd.DataFrame]] = [[] for _ in decodings]
     idx = list(range(len(imgs)))
     batches = _prefetched(batches_of(idx, batch_size), lambda i: paths[i], workers, exif)
-    use_nodes = detector.options.class_map is None
     n_read = 0
-    for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "detect", progress):
+    for chunk, (images, ok) in _progress(batches, len(idx), "detect", progress):
         n_read += len(images)
-        found = [(imgs[chunk[k]]["id"], d) for k, d in zip(ok, detector(images)) if len(d)]
-        if found:  # one table (and one device-to-host copy) per batch
-            rows.append(_detection_rows(found, use_nodes=use_nodes))
+        for table, options, dets in zip(rows, decodings, detector.decodings(images, decodings)):
+            found = [(imgs[chunk[k]]["id"], d) for k, d in zip(ok, dets) if len(d)]
+            if found:  # one table (and one device-to-host copy) per batch
+                table.append(_detection_rows(found, use_nodes=options.class_map is None))
     if imgs and n_read == 0:
-        raise ValueError(f"{image_dir}: none of the {len(imgs)} images of the COCO file could be read")
+        raise ValueError(f"{image_dir}: none of the {plural(len(imgs), 'image')} of the COCO file could be read")
     if len(imgs) - n_read:
-        log.warning("%d of %d images could not be read; their boxes count as misses", len(imgs) - n_read, len(imgs))
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in PRED_COLUMNS}).astype(
-            {"image_id": np.int64, "label": np.int64}
+        log.warning(
+            "%d of %s could not be read; their boxes count as misses", len(imgs) - n_read, plural(len(imgs), "image")
         )
-    return pd.concat(rows, ignore_index=True)
+    return [pd.concat(table, ignore_index=True) if table else _no_detections() for table in rows]
 
 
+def _no_detections() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in PRED_COLUMNS}).astype(
+        {"image_id": np.int64, "label": np.int64}
+    )
+
+
+@torch.inference_mode()
 def _detection_rows(found: Sequence[tuple[int, Detections]], *, use_nodes: bool) -> pd.DataFrame:
     """The `PRED_COLUMNS` table of (image id, its detections); labels are the tree nodes when `use_nodes` and
     the detections carry them (decode sets nodes on all or none), else `Detections.labels`."""
@@ -275,7 +315,7 @@ def predict_classification(
     probs, preds, truths, files = [], [], [], []
     idx = list(range(len(ds)))
     batches = _prefetched(batches_of(idx, batch_size), ds.path, workers, exif)
-    for chunk, (images, ok) in _progress(batches, (len(idx) + batch_size - 1) // batch_size, "classify", progress):
+    for chunk, (images, ok) in _progress(batches, len(idx), "classify", progress):
         if not images:
             continue
         x = letterbox_batch(images, (net_w, net_h), device=device)

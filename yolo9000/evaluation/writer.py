@@ -97,6 +97,12 @@ class ReportWriter:
         self.written.append(path)
         return path
 
+    def finish(self) -> None:
+        """The report is complete: with --force, files of an earlier report not written again are removed
+        (a plot of a run with other classes never stays beside this one)."""
+        if self.dir is not None:
+            self.dir.finish()
+
     def check_free(self, names: Sequence[str]) -> None:
         """Fail before any work when one of `names` would be overwritten."""
         self._check(save=False, owned=names)  # a user's file of these names is refused even with `overwrite`
@@ -135,6 +141,25 @@ def _use_agg() -> None:
         matplotlib.use("Agg")
 
 
+#: classes per panel of the PR-curve figure: tab10's colours, so no colour stands for two classes in a legend
+CURVES_PER_PANEL = 10
+
+
+def _panels(classes: np.ndarray, groups: Sequence[str] | np.ndarray | None) -> list[tuple[str, list[int]]]:
+    """(title, class positions) of each panel: the classes of a group together (groups in the order their first
+    class comes), at most `CURVES_PER_PANEL` to a panel; a group split over panels is numbered."""
+    by_group: dict[str, list[int]] = {}
+    for k in classes.tolist():
+        by_group.setdefault(str(groups[k]) if groups is not None else "", []).append(k)
+    panels = []
+    for group, members in by_group.items():
+        chunks = [members[i : i + CURVES_PER_PANEL] for i in range(0, len(members), CURVES_PER_PANEL)]
+        for i, chunk in enumerate(chunks):
+            part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+            panels.append((f"{group}{part}".strip(), chunk))
+    return panels
+
+
 def pr_curve_figure(
     recall: np.ndarray,
     pr: np.ndarray,
@@ -142,26 +167,40 @@ def pr_curve_figure(
     *,
     mean: np.ndarray | None = None,
     max_curves: int = 20,
+    groups: Sequence[str] | np.ndarray | None = None,
     title: str = "Precision-recall at IoU 0.5",
 ) -> Figure:
-    """PR curves of up to `max_curves` classes (those with the most ground truth come first) + the mean."""
+    """PR curves of the first `max_curves` classes with a curve (the caller orders them: most ground truth first)
+    and the mean of all classes in each panel. A panel holds at most 10 classes, each its own tab10 colour, and
+    with `groups` (a label per class: its box group) only classes of one group, so no legend shows a colour
+    twice."""
     _use_agg()
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
-    valid = np.flatnonzero(np.isfinite(pr).any(axis=1))
-    for k in valid[:max_curves]:
-        ax.plot(recall, np.nan_to_num(pr[k]), lw=1, alpha=0.8, label=str(names[k]))
-    if mean is not None and len(valid):
-        ax.plot(recall, mean, "k-", lw=2.5, label="mean")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if len(valid):
-        ax.legend(fontsize=7, loc="lower left", ncol=2)
+    valid = np.flatnonzero(np.isfinite(pr).any(axis=1))[:max_curves]
+    panels = _panels(valid, groups) or [("", [])]
+    ncols = min(len(panels), 2)
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7 * ncols, 5 * nrows), squeeze=False)
+    colours = [plt.get_cmap("tab10")(i) for i in range(CURVES_PER_PANEL)]
+    for ax, (panel, members) in zip(axes.flat, panels):
+        for colour, k in zip(colours, members):
+            ax.plot(recall, np.nan_to_num(pr[k]), lw=1.2, color=colour, label=str(names[k]))
+        if mean is not None and len(valid):
+            ax.plot(recall, mean, "k-", lw=2.5, label="mean (all classes)")
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(panel if len(panels) > 1 else f"{title}: {panel}" if panel else title)
+        ax.grid(alpha=0.3)
+        if members:
+            ax.legend(fontsize=7, loc="lower left", ncol=2)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    if len(panels) > 1:
+        fig.suptitle(title)
+        fig.tight_layout()
     return fig
 
 
