@@ -423,6 +423,14 @@ def test_emoji_recipe_trains_names_where_the_detector_looks(world, tmp_path, mon
     # validated on the world's test split (fine labels, never trained on), scored as `yolo9000 eval` scores it
     assert t.validator is not None and t.validator.images == world / "test" / "images"
     assert t.validator.metric == "val/AP50" and t.validator.n_images == TINY["n_test"]
+    assert t.settings.lr_steps == [1600, 1800]  # the cfg's 2000-step schedule
+    short = Trainer(
+        recipe.training_config(TrainConfig(out=str(tmp_path / "s"), steps=600, **common)),
+        model_builder=recipe.build_model,
+    )
+    assert short.settings.lr_steps == [480, 540]  # --steps moves the drops with it (80% and 90%)
+    given = recipe.training_config(TrainConfig(steps=600, lr_steps=[100, 200], **common))
+    assert given.lr_steps == [100, 200]
     mine = recipe.training_config(TrainConfig(val_folders=str(world / "classification"), **common))
     assert mine.val_coco is None  # validation data of the user's own is kept
     assert t.settings.cls_augment.scale == (0.4, 1.0) and t.settings.augment.scale == (1.0, 1.0)
@@ -579,7 +587,7 @@ def test_the_default_run_run_twice_reuses_or_resumes_its_run(world, tmp_path, mo
     assert last.stat().st_mtime_ns == stamp
     assert main(first + ["--steps", "3"]) == 1
     err = capsys.readouterr().err
-    assert f"{last} exists, a run of other options (steps differ); pass --resume" in err
+    assert f"{last} exists, a run of other options (steps, lr_steps differ); pass --resume" in err
     assert main(first + ["--out", "runs/emoji"]) == 1  # the user's own --out: never reused silently
     assert "last.pt exists; pass --resume" in capsys.readouterr().err
 

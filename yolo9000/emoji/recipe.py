@@ -30,6 +30,8 @@ EMOJI_CFG = Path(__file__).resolve().parent / "emoji-tiny.cfg"
 
 
 EMOJI_WIDTHS = (16, 32, 64, 128, 256, 512, 256)
+#: where the emoji-tiny learning rate drops x.1, as shares of the run's steps
+LR_DROPS = (0.8, 0.9)
 
 
 def emoji_model_cfg(
@@ -71,7 +73,7 @@ def emoji_model_cfg(
         "max_batches": max_batches,
         "learning_rate": learning_rate,
         "burn_in": burn_in,
-        "steps": f"{int(max_batches * 0.8)},{int(max_batches * 0.9)}",
+        "steps": ",".join(str(int(max_batches * share)) for share in LR_DROPS),
         **{f"c{i + 1}": max(8, int(round(c * width))) for i, c in enumerate(EMOJI_WIDTHS)},
     }
     return render_cfg(EMOJI_CFG, **values)
@@ -118,4 +120,8 @@ def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) ->
     if cfg.val_coco is None and cfg.val_folders is None:
         values.update(val_coco=str(root / "test" / "annotations.json"), val_images=str(root / "test" / "images"))
     values.update({k: v for k, v in EMOJI_CLS_RULES.items() if getattr(cfg, k) is None})
+    if cfg.steps is not None and cfg.lr_steps is None and values["cfg"] in MODEL_NAMES:
+        # the emoji-tiny schedule follows --steps (x.1 at 80% and 90%): its cfg holds the 2000-step one, which a
+        # shorter run would never reach
+        values["lr_steps"] = [max(1, int(cfg.steps * share)) for share in LR_DROPS]
     return cfg.updated(values, source="the emoji world recipe")
