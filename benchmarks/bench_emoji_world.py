@@ -16,10 +16,10 @@ credited to its ancestors):
 under two scorings: `map` (Darknet's `detector valid`: one score obj * P(category) per category) and `walk`
 (one label per box where the top-down walk stops, threshold .5). Writes results.md / results.json in --out.
 
-  python benchmarks/bench_emoji_world.py --out runs/bench-emoji                 # default world + recipe
-  python benchmarks/bench_emoji_world.py --out /tmp/b --steps 100 --size 160     # a short check
-  python benchmarks/bench_emoji_world.py --out /tmp/b --variants joint upper --world data/emoji
-  python benchmarks/bench_emoji_world.py --out runs/bench-habitat --taxonomy habitat   # a non-WordNet tree
+  python3 benchmarks/bench_emoji_world.py --out runs/bench-emoji                 # default world + recipe
+  python3 benchmarks/bench_emoji_world.py --out /tmp/b --steps 100 --size 160     # a short check
+  python3 benchmarks/bench_emoji_world.py --out /tmp/b --variants joint upper --world data/emoji
+  python3 benchmarks/bench_emoji_world.py --out runs/bench-habitat --taxonomy habitat   # a non-WordNet tree
 
 With `--taxonomy habitat` the same pictures carry labels of a hierarchy that is not WordNet's (sky / water /
 land animals, vehicles by medium, fruit by colour; the never-boxed branch is "minibeasts"), built from the

@@ -10,11 +10,11 @@ path's max drift from Darknet's region output and whether its detections at thre
 yolo9000 (random weights; needs ../shared's 9k.tree) the drift from our eager fp32 path and whether the
 hierarchical detections (prediction, node) equal its.
 
-    python benchmarks/bench_forward.py                       # yolov2, batch 1 and 8, 416, CPU
-    python benchmarks/bench_forward.py --models yolov2 yolo9000 --batch 1 8 --repeats 5
-    python benchmarks/bench_forward.py --batch 1 --repeats 9 --json bench.json
-    python benchmarks/bench_forward.py --compile --batch 1          # + torch.compile'd paths
-    python benchmarks/bench_forward.py --device cuda --batch 1 16 64 --size 416 544
+    python3 benchmarks/bench_forward.py                       # yolov2, batch 1 and 8, 416, CPU
+    python3 benchmarks/bench_forward.py --models yolov2 yolo9000 --batch 1 8 --repeats 5
+    python3 benchmarks/bench_forward.py --batch 1 --repeats 9 --json bench.json
+    python3 benchmarks/bench_forward.py --compile --batch 1          # + torch.compile'd paths
+    python3 benchmarks/bench_forward.py --device cuda --batch 1 16 64 --size 416 544
 
 lightnet is optional (`pip install lightnet brambox`, the `bench` extra); without it that row is skipped, as
 are the ONNX Runtime / OpenVINO rows without those packages (the `onnx` / `openvino` extras).

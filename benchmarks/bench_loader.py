@@ -1,9 +1,9 @@
 """The training input pipeline per CPU core, against a plain torchvision baseline, and the cost of a COCO-sized
 annotation file.
 
-    python benchmarks/bench_loader.py                          # generated pictures, full-size COCO JSON
-    python benchmarks/bench_loader.py --coco-images 20000      # a smaller JSON (the same 7.3 boxes per image)
-    python benchmarks/bench_loader.py --folder DIR --workers 2 --json out.json
+    python3 benchmarks/bench_loader.py                          # generated pictures, full-size COCO JSON
+    python3 benchmarks/bench_loader.py --coco-images 20000      # a smaller JSON (the same 7.3 boxes per image)
+    python3 benchmarks/bench_loader.py --folder DIR --workers 2 --json out.json
 
 One thread, no workers, half detection and half class pictures (COCO-like 640x480 JPEGs with boxes and 500x375
 class pictures, generated in a temp folder, or the JPEGs of `--folder`): images/s of the project's training loader

@@ -1,10 +1,10 @@
 """Region loss (target building + loss, forward and backward) as a share of a training step.
 
 Usage (from the repository root):
-    python benchmarks/bench_loss.py                       # yolov2 (80 classes), 416, batch 16, CPU
-    python benchmarks/bench_loss.py --model yolo9000      # tree head over Darknet's 9k.tree (9418 nodes)
-    python benchmarks/bench_loss.py --device cuda --batch 64 --amp bf16 --channels-last
-    python benchmarks/bench_loss.py --loss-only           # skip the (slow on CPU) model step
+    python3 benchmarks/bench_loss.py                       # yolov2 (80 classes), 416, batch 16, CPU
+    python3 benchmarks/bench_loss.py --model yolo9000      # tree head over Darknet's 9k.tree (9418 nodes)
+    python3 benchmarks/bench_loss.py --device cuda --batch 64 --amp bf16 --channels-last
+    python3 benchmarks/bench_loss.py --loss-only           # skip the (slow on CPU) model step
 
 A step = model forward + loss + backward through model and loss. The loss share is the time of
 `loss(raw) + backward to raw` on a detached copy of the head output, over the step time. Medians of

@@ -1,9 +1,9 @@
 """Training throughput: images/s at 416, the share of the step spent in the loss (target building included),
 and the data pipeline (its own images/s and how long the loop waits for it).
 
-    python benchmarks/bench_train.py                       # CPU, tiny-yolo9000 tree head, batch 4
-    python benchmarks/bench_train.py --model yolov2 --batch 2 --steps 3
-    python benchmarks/bench_train.py --device cuda --model yolov2 --batch 64 --amp bf16 --workers 14
+    python3 benchmarks/bench_train.py                       # CPU, tiny-yolo9000 tree head, batch 4
+    python3 benchmarks/bench_train.py --model yolov2 --batch 2 --steps 3
+    python3 benchmarks/bench_train.py --device cuda --model yolov2 --batch 64 --amp bf16 --workers 14
 
 It writes its own small COCO-style set (640x480 JPEGs with random boxes) and class folders to a temp dir, so it
 needs no dataset. The numbers are medians over the timed steps (after `--warmup` steps).

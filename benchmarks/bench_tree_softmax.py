@@ -1,10 +1,10 @@
 """Tree softmax against a flat softmax over the same logits, side by side in one run.
 
 Usage (from the repository root):
-    python benchmarks/bench_tree_softmax.py                    # 8112 x 9418 (9k.tree), fp32, CPU
-    python benchmarks/bench_tree_softmax.py --repeats 9 --threads 1
-    python benchmarks/bench_tree_softmax.py --device cuda --dtype bf16 --peak-gbps 3350
-    python benchmarks/bench_tree_softmax.py --tree my.tree --rows 2048
+    python3 benchmarks/bench_tree_softmax.py                    # 8112 x 9418 (9k.tree), fp32, CPU
+    python3 benchmarks/bench_tree_softmax.py --repeats 9 --threads 1
+    python3 benchmarks/bench_tree_softmax.py --device cuda --dtype bf16 --peak-gbps 3350
+    python3 benchmarks/bench_tree_softmax.py --tree my.tree --rows 2048
 
 8112 rows = a batch of 16 images at 416 (13 x 13 cells) with 3 anchors. Compared pairs (medians of
 --repeats runs, ours and the flat baseline interleaved inside every repeat so load changes hit both):

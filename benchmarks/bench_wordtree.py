@@ -1,6 +1,6 @@
 """WordTree figures and wall times: node counts, parity with Darknet's 9k tree, build-wordtree timings.
 
-    python benchmarks/bench_wordtree.py [--reference ../shared/reference] [--ablation]
+    python3 benchmarks/bench_wordtree.py [--reference ../shared/reference] [--ablation]
 
 Wall times run `python -m wordtree` in fresh processes (WordNet load included; the parsed graph comes from
 the user cache after the first run, and the cold parse is timed separately with an empty cache).
