@@ -10,7 +10,7 @@ import torch
 
 from yolo9000.cli import main
 from yolo9000.darknet.checkpoint import load_checkpoint, load_model
-from yolo9000.training.ema import EMA_RAMP, ModelEma, default_ramp
+from yolo9000.training.ema import EMA_RAMP, ModelEma, default_ramp, lerp_all
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -134,3 +134,15 @@ def test_turning_ema_on_or_off_when_resuming(data, tmp_path, caplog):
         resume=tmp_path / "b" / "last.pt",
     )
     assert on.ema is not None and on.ema.updates == 0 and "starts one from its weights" in caplog.text
+
+
+def test_lerp_all_without_the_foreach_op_gives_the_same_average(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    src = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+    fast = [torch.randn(3, 4, generator=g), torch.randn(5, generator=g)]
+    slow = [t.clone() for t in fast]
+    lerp_all(fast, src, 0.25)
+    monkeypatch.delattr(torch, "_foreach_lerp_")
+    lerp_all(slow, src, 0.25)
+    for a, b in zip(fast, slow):
+        assert torch.allclose(a, b, atol=1e-7)

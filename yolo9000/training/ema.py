@@ -29,6 +29,17 @@ def default_ramp(steps: int) -> float:
     return max(1.0, min(EMA_RAMP, EMA_RAMP_SHARE * steps))
 
 
+def lerp_all(targets: list[torch.Tensor], sources: list[torch.Tensor], weight: float) -> None:
+    """``t += weight * (s - t)`` for each pair: one kernel per dtype group through torch's foreach op (what its
+    optimizers use), a plain loop where that underscored op is missing."""
+    foreach = getattr(torch, "_foreach_lerp_", None)
+    if foreach is not None:
+        foreach(targets, sources, weight)
+        return
+    for t, s in zip(targets, sources):
+        t.lerp_(s, weight)
+
+
 class ModelEma:
     """The averaged copy of `model` (`module`, in eval mode, no gradients); `update(model)` after each step.
 
@@ -55,7 +66,7 @@ class ModelEma:
         weight = 1.0 - self.current_decay()
         ema_params: list[torch.Tensor] = [p for p in self.module.parameters() if p.is_floating_point()]
         params = [p.detach() for p in model.parameters() if p.is_floating_point()]
-        torch._foreach_lerp_(ema_params, params, weight)  # ema += weight * (p - ema), one kernel per dtype group
+        lerp_all(ema_params, params, weight)
         for e, b in zip(self.module.buffers(), model.buffers()):
             e.copy_(b)
 
