@@ -542,6 +542,7 @@ def test_eval_options_have_help_and_booleans_take_no(tmp_path):
 
     from yolo9000.cli import build_parser
     from yolo9000.commands import eval as eval_command
+    from yolo9000.commands.defaults import free_default_folder
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["eval"]
@@ -561,11 +562,11 @@ def test_eval_options_have_help_and_booleans_take_no(tmp_path):
         import os
 
         os.chdir(tmp_path)
-        assert eval_command._default_out() == Path("runs/eval")
+        assert free_default_folder(eval_command.DEFAULT_OUT) == Path("runs/eval")
         (tmp_path / "runs" / "eval").mkdir(parents=True)
-        assert eval_command._default_out() == Path("runs/eval")  # empty: used
+        assert free_default_folder(eval_command.DEFAULT_OUT) == Path("runs/eval")  # empty: used
         (tmp_path / "runs" / "eval" / "summary.json").write_text("{}")
-        assert eval_command._default_out() == Path("runs/eval2")
+        assert free_default_folder(eval_command.DEFAULT_OUT) == Path("runs/eval2")
     finally:
         os.chdir(cwd)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from wordtree.formats import load_tree, read_names
 from wordtree.hierarchy import HierarchyError
 from wordtree.options import arg_type, non_negative_int, positive_int
 from wordtree.tree import WordTree, distinct_source
+from wordtree.version import package_version
 
 if TYPE_CHECKING:
     from wordtree.files import OutputDir
@@ -75,23 +75,6 @@ leave a file of the earlier run beside the new tree, needs --force, which replac
 output set (its files not written again are deleted; a file the tool did not write is never touched).
 -q prints nothing but warnings and errors.
 """
-
-
-def package_version() -> str:
-    """The toolkit's version: the installed distribution's (``yolo9000``), else the checkout's
-    ``yolo9000/__init__.py`` literal (read, not imported: `wordtree` imports nothing of `yolo9000`)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("yolo9000")
-    except PackageNotFoundError:
-        pass
-    init = Path(__file__).resolve().parents[1] / "yolo9000" / "__init__.py"
-    try:
-        found = re.search(r'^__version__ = "([^"]+)"', init.read_text(encoding="utf-8"), re.M)
-    except OSError:
-        found = None
-    return f"{found.group(1)} (not installed)" if found else "unknown (not installed)"
 
 
 def _parser(prog: str = PROG) -> argparse.ArgumentParser:

@@ -12,17 +12,9 @@ import logging
 import os
 import sys
 
+from wordtree.version import package_version
+
 COMMANDS = ("train", "detect", "eval", "anchors", "convert", "export", "cfg", "darknet", "emoji_world")
-
-
-def package_version() -> str:
-    """The installed package's version (`importlib.metadata`), or the source tree's when not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("yolo9000")
-    except PackageNotFoundError:  # a source tree on sys.path: the package's own string (its parent, imported)
-        return str(importlib.import_module("yolo9000").__version__)
 
 
 def build_parser() -> argparse.ArgumentParser:

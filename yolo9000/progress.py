@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import IO, Any, Protocol, TypeVar
 
 from wordtree.files import plural
@@ -171,15 +171,17 @@ def track(
     leave: bool = True,
     every: float = EVERY,
     file: IO[str] | None = None,
+    count: Callable[[T], int] | None = None,
 ) -> Iterator[T]:
-    """`iterable`, with a `progress_bar` advanced by one per item (`total` default: its length)."""
+    """`iterable`, with a `progress_bar` advanced by one per item, or by `count(item)` units (a batch's images);
+    `total` default: its length."""
     if total is None and isinstance(iterable, Sized):
         total = len(iterable)
     bar = progress_bar(total, desc=desc, unit=unit, enabled=enabled, leave=leave, every=every, file=file)
     try:
         for item in iterable:
             yield item
-            bar.update(1)
+            bar.update(1 if count is None else count(item))
     finally:
         bar.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yolo9000.commands import options
-from yolo9000.commands.defaults import default_checkpoint
+from yolo9000.commands.defaults import default_checkpoint, free_default_folder
 from yolo9000.detection.decode import DecodeOptions
 
 if TYPE_CHECKING:
@@ -177,12 +177,7 @@ def _out_dir(args: argparse.Namespace, inputs: list[str]) -> Path:
                 f"{out} already holds results (detections.jsonl); use --force to overwrite or another --out"
             )
         return out
-    out, k = DEFAULT_OUT, 1
-    # a numbered sibling when the default holds results, or anything else (a folder of the user's is never used)
-    while (out / "detections.jsonl").exists() or out.is_file() or (out.is_dir() and any(out.iterdir())):
-        k += 1
-        out = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}{k}")
-    return out
+    return free_default_folder(DEFAULT_OUT)
 
 
 def _load_model(args: argparse.Namespace) -> tuple[DetectionModel, list[str] | None, str | Path | None]:

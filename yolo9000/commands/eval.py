@@ -13,7 +13,7 @@ import numpy as np
 
 from wordtree.formats import load_tree, read_map_indices, read_names
 from yolo9000.commands import options
-from yolo9000.commands.defaults import default_checkpoint
+from yolo9000.commands.defaults import default_checkpoint, free_default_folder
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.device import resolve_device
 from yolo9000.evaluation.predict import EVAL_OPTIONS
@@ -413,8 +413,8 @@ def _labelled(
     from yolo9000 import evaluation as ev
 
     if mapped:
-        cat_ids = ev.category_ids(truth.coco)
-        return preds.assign(label=np.array([cat_ids[i] for i in preds["label"]], dtype=np.int64))
+        cat_ids = np.asarray(ev.category_ids(truth.coco), dtype=np.int64)
+        return preds.assign(label=cat_ids[preds["label"].to_numpy()])
     if tree is None:
         flat = _flat_to_category(preds["label"].tolist(), truth.coco, names)
         return preds.assign(label=np.array(flat, dtype=np.int64))
@@ -592,16 +592,6 @@ def _evaluated_tree(
     return tree, names, tree_source
 
 
-def _default_out() -> Path:
-    """runs/eval, or the first of runs/eval2, runs/eval3, ... that holds nothing (as `detect` numbers its default), so
-    a second plain `yolo9000 eval` writes a new report beside the first."""
-    out, k = DEFAULT_OUT, 1
-    while out.is_file() or (out.is_dir() and any(out.iterdir())):
-        k += 1
-        out = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}{k}")
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluate, write the report, and print the short table (the report's files have every figure)."""
 
@@ -610,7 +600,7 @@ def run(args: argparse.Namespace) -> int:
 
     data = _resolve_data(args)
     if args.out is None:
-        args.out = _default_out()
+        args.out = free_default_folder(DEFAULT_OUT)
     # refuse to clobber an earlier report before spending time on the model
     # the data as resolved (defaults too); an image folder that is the annotations' own folder is left out, so a
     # report may go into a subfolder beside the annotations

@@ -76,16 +76,16 @@ def _progress(
 ) -> Iterator[tuple[Sequence[int], Loaded]]:
     """The prefetched batches, with progress counted in images: a bar on a terminal, a line per 10% otherwise
     (`yolo9000.progress`); log records go above the bar (tqdm's logging redirect), never glued onto it."""
-    from yolo9000.progress import progress_bar, redirect_logging
+    from yolo9000.progress import redirect_logging, track
 
     with redirect_logging():
-        bar = progress_bar(total, desc=f"eval: {desc}", unit="image", enabled=enabled, leave=False)
-        try:
-            for chunk, loaded in batches:
-                yield chunk, loaded
-                bar.update(len(chunk))
-        finally:
-            bar.close()
+        yield from track(
+            batches, total=total, desc=f"eval: {desc}", unit="image", enabled=enabled, leave=False, count=_batch_size
+        )
+
+
+def _batch_size(batch: tuple[Sequence[int], Loaded]) -> int:
+    return len(batch[0])
 
 
 def predict_detections(
