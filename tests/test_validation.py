@@ -95,7 +95,7 @@ def _bad_coco(path, **changes):
         ("images", r"--val-images: .*nowhere: image folder of .* not found"),
         ("boxes", r"--val-coco: .*no ground-truth boxes to score against \(2 annotation\(s\): 2 crowd"),
         ("metric", r"--val-metric val/AP99: not a figure of this validation \(one of val/AP50, "),
-        ("alone", r"--val-images needs validation data: add --val-coco"),
+        ("alone", r"--val-images needs validation data: add --val-data, --val-coco"),
     ],
 )
 def test_bad_validation_data_is_one_line_before_the_first_step(data, tmp_path, capsys, monkeypatch, case, message):

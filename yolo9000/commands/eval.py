@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,6 +99,28 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     d.add_argument("--coco", type=Path, metavar="JSON", help="COCO detection JSON with the ground truth")
     d.add_argument("--images", type=Path, metavar="DIR", help="image folder of --coco (default: next to the JSON)")
     d.add_argument("--folders", type=Path, metavar="DIR", help="class folders named by node id (classification)")
+    d.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        metavar="SRC",
+        help="ground truth in any format `yolo9000 data check` reads (Ultralytics data.yaml, Darknet .data, VOC "
+        "year folder, Open Images YAML, COCO JSON); repeat to join several; a VOC folder also gets VOC07 11-point "
+        "and VOC2010+ AP",
+    )
+    d.add_argument(
+        "--split",
+        default=None,
+        metavar="NAME",
+        help="split of --data (default: its held-out split: val, valid, test or validation)",
+    )
+    d.add_argument(
+        "--names-csv",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="name,id rows placing free-form class names of --data in the tree",
+    )
     d.add_argument(
         "--emoji-world",
         type=Path,
@@ -326,6 +349,10 @@ def _resolve_data(args: argparse.Namespace) -> _Data:
     the test split of the world that `yolo9000 train` uses by default."""
     world = None
     coco_path, images, folders = args.coco, args.images, args.folders
+    if args.data:
+        if coco_path is not None or args.emoji_world is not None:
+            raise ValueError("--data is the ground truth: give it instead of --coco / --emoji-world, not beside them")
+        coco_path, images = _data_truth(args)
     if args.emoji_world is not None:
         world = args.emoji_world
         if not (world / "test" / "annotations.json").is_file():
@@ -368,6 +395,42 @@ def _resolve_data(args: argparse.Namespace) -> _Data:
     if world_tree is not None and not world_tree.is_file():
         world_tree = None
     return _Data(coco_path, images, folders, world_tree, coarse)
+
+
+def _data_truth(args: argparse.Namespace) -> tuple[Path, Path]:
+    """--data as a COCO ground-truth file in the cache (`coco_ground_truth`; rewritten when a dataset file
+    changes) and the folder its image names are relative to."""
+    import hashlib
+
+    from wordtree.files import cache_dir, write_text_atomic
+    from yolo9000.data.ground_truth import coco_ground_truth
+    from yolo9000.data.labelled import read_names_csv
+    from yolo9000.data.sources import default_val_split, open_source
+
+    sources = []
+    for path in args.data:
+        split = args.split if args.split is not None else default_val_split(path)
+        try:
+            sources.append(open_source(path, split))
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"--data {path}: {exc}") from None
+    args.data_sources = sources
+    names = read_names_csv(args.names_csv) if args.names_csv else None
+    key = json.dumps(
+        [[str(Path(p).resolve()), s.split, Path(p).stat().st_mtime_ns] for p, s in zip(args.data, sources)]
+        + [str(args.names_csv), args.names_csv.stat().st_mtime_ns if args.names_csv else 0]
+    )
+    folder = cache_dir() / "ground_truth"
+    target = folder / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".json")
+    root_file = target.with_suffix(".root")
+    if not (target.is_file() and root_file.is_file()):
+        truth = coco_ground_truth(sources, names=names, exif=not args.ignore_exif, progress=True)
+        for problem in truth.problems[:5]:
+            log.warning("%s", problem)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, json.dumps(truth.coco))
+        write_text_atomic(root_file, str(truth.root))
+    return target, Path(root_file.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
@@ -514,6 +577,13 @@ def _detection(
         for scoring, ps in preds.items()
     }
     meta["detections"] = int(len(preds[args.scoring][0]))
+    if any(s.format == "voc" for s in getattr(args, "data_sources", [])):  # VOC's own AP beside COCO's
+        from yolo9000.evaluation.voc_ap import voc_from_coco
+
+        use_tree = tree if credit[args.scoring] else None
+        t = truths[0]
+        _, scored = ev.evaluate_detections(t.coco, preds[args.scoring][0], tree=use_tree, cat_nodes=t.cat_nodes)
+        meta["voc"] = voc_from_coco(t.coco, scored).as_dict()
     main = reports[args.scoring]
     if not world:
         return _Detection(main[0], None, ev.group_table({args.scoring: main[0]}))
@@ -566,6 +636,7 @@ def _inputs(args: argparse.Namespace) -> list[str | Path | None]:
     """Every file and folder the evaluation reads (--out may neither be nor hold one of them)."""
     keys = ("checkpoint", "cfg", "weights", "tree", "names", "model", "coco", "images", "folders", "train_tree")
     found = [getattr(args, k, None) for k in keys + ("emoji_world", "predictions", "category_map")]
+    found += list(getattr(args, "data", None) or []) + [getattr(args, "names_csv", None)]
     return found + list(getattr(args, "train_maps", None) or []) + list(getattr(args, "resolved_inputs", []))
 
 
@@ -649,6 +720,10 @@ def run(args: argparse.Namespace) -> int:
         coarse=det.coarse if det else None,
     )
     _print_summary(args, data, det, cls_report, written)
+    if "voc" in meta:
+        ap07, ap10 = (meta["voc"][k] for k in ("mAP_voc07", "mAP_voc2010"))
+        shown = ["n/a" if v is None else f"{v:.4f}" for v in (ap07, ap10)]
+        print(f"VOC mAP50: VOC07 11-point {shown[0]}, VOC2010+ all-point {shown[1]} (summary.json: meta.voc)")
     return 0
 
 

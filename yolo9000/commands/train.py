@@ -116,6 +116,19 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     A = argparse.SUPPRESS  # unset options stay out of the namespace, so YAML values survive
     d = p.add_argument_group("data")
     d.add_argument("--config", type=Path, help="YAML file of options (names as below, - or _)")
+    d.add_argument(
+        "--data",
+        action="append",
+        default=A,
+        metavar="SRC",
+        help="a dataset in any format: Ultralytics data.yaml, Darknet .data (combine9k x=y=0 lines are class "
+        "pictures), Pascal VOC year folder, Open Images YAML, COCO JSON or class folders; repeat to mix several "
+        "(`yolo9000 data check SRC` counts one)",
+    )
+    d.add_argument("--split", default=A, metavar="NAME", help="split of --data (default: its training split)")
+    d.add_argument(
+        "--names-csv", default=A, metavar="CSV", help="name,id rows placing free-form class names of --data in the tree"
+    )
     d.add_argument("--coco", default=A, help="COCO detection JSON (boxes)")
     d.add_argument("--images", default=A, help="image folder of --coco (default: JSON_DIR/images)")
     d.add_argument("--folders", default=A, help="class folders named by node id (or mapped in class_ids.csv)")
@@ -155,6 +168,14 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     v.add_argument(
         "--val-folders", default=A, metavar="DIR", help="held-out class folders (top-1, top-5, hierarchical)"
     )
+    v.add_argument(
+        "--val-data",
+        action="append",
+        default=A,
+        metavar="SRC",
+        help="held-out data in any --data format (its validation split: val, valid, test or validation)",
+    )
+    v.add_argument("--val-split", default=A, metavar="NAME", help="split of --val-data (default: its held-out split)")
     v.add_argument(
         "--val-every",
         type=options.positive_int,

@@ -205,6 +205,8 @@ class CocoIndex:
     ann_crowd: np.ndarray
     bbox: np.ndarray
     categories: list[dict]
+    #: boxes an annotation marks "difficult" (VOC's flag, kept by `yolo9000 data convert --to coco`)
+    ann_difficult: np.ndarray | None = None
 
 
 def _image_rows(items: Iterable, source: str) -> tuple[np.ndarray, list[str | None], np.ndarray]:
@@ -256,7 +258,7 @@ def _annotation_rows(items: Iterable, image_ids: np.ndarray, source: str) -> tup
         iids.append(iid)
         cids.append(cid)
         aids.append(0 if aid is None else aid)
-        flags.append((aid is not None) | (bool(ann.get("iscrowd", 0)) << 1))
+        flags.append((aid is not None) | (bool(ann.get("iscrowd", 0)) << 1) | (bool(ann.get("difficult", 0)) << 2))
         boxes.extend(bbox)
     image = np.frombuffer(iids, dtype=np.int64)
     ann_ids = np.frombuffer(aids, dtype=np.int64)
@@ -278,14 +280,14 @@ def _annotation_rows(items: Iterable, image_ids: np.ndarray, source: str) -> tup
         k = int(np.argmin(known))
         raise ValueError(_unknown_image(source, k, int(ann_ids[k]) if has_id[k] else None, int(image[k])))
     bbox_rows = np.frombuffer(boxes, dtype=np.float64).reshape(-1, 4)
-    return image, np.frombuffer(cids, dtype=np.int64), (flag & 2).astype(bool), bbox_rows
+    return image, np.frombuffer(cids, dtype=np.int64), (flag & 2).astype(bool), bbox_rows, (flag & 4).astype(bool)
 
 
 def _index(images: Iterable, annotations: Iterable, categories: list, source: str) -> CocoIndex:
     image_ids, files, sizes = _image_rows(images, source)
     _unique_ids(categories, "categories", "category", source)
-    ann_image, ann_category, crowd, bbox = _annotation_rows(annotations, image_ids, source)
-    return CocoIndex(image_ids, files, sizes, ann_image, ann_category, crowd, bbox, list(categories))
+    ann_image, ann_category, crowd, bbox, difficult = _annotation_rows(annotations, image_ids, source)
+    return CocoIndex(image_ids, files, sizes, ann_image, ann_category, crowd, bbox, list(categories), difficult)
 
 
 def read_coco_index(path: str | Path, keys: Sequence[str] = COCO_KEYS) -> CocoIndex:

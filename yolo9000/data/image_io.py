@@ -230,6 +230,24 @@ def read_image(path: str | Path, *, exif: bool = True) -> torch.Tensor:
         return _decode(path, data, im, exif)
 
 
+def image_size(path: str | Path, *, exif: bool = True) -> tuple[int, int]:
+    """(width, height) of the picture as `read_image` gives it (EXIF-turned unless `exif` is False), from its
+    header alone; FileNotFoundError or DecodeError (one line naming the file) otherwise."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        im = Image.open(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise FileNotFoundError(f"{path}: image file not found") from None
+    except Exception as exc:  # noqa: BLE001 - any header failure is reported the same way
+        raise DecodeError(f"{path}: cannot decode image ({_reason(exc)})") from exc
+    with im:
+        w, h = im.size
+        turned = exif and _orientation(im) in (5, 6, 7, 8)
+    return (h, w) if turned else (w, h)
+
+
 @dataclass(frozen=True)
 class EncodedImage:
     """A picture as `read_encoded` hands it to the training step: a JPEG's bytes for `decode_on_device`, or, for

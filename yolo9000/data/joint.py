@@ -13,19 +13,29 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from yolo9000.data.augment import AugmentConfig, augment, plan, render_batch
-from yolo9000.data.coco import CocoDetection, DetectionSample
-from yolo9000.data.folders import ClassFolders, ClassificationSample
+from yolo9000.data.coco import DetectionSample
+from yolo9000.data.folders import ClassificationSample
 from yolo9000.data.image_io import DecodeError, EncodedImage, decode_on_device
+from yolo9000.data.labelled import LabelError
 from yolo9000.detection.targets import Targets
 
 log = logging.getLogger(__name__)
 
 DET, CLS = 0, 1
+
+
+class SampleSource(Protocol):
+    """What the joint dataset reads: `CocoDetection`, `ClassFolders`, a `LabelledDataset` or several as one."""
+
+    def __len__(self) -> int: ...
+
+    def load(self, i: int, *, encoded: bool = False) -> DetectionSample | ClassificationSample: ...
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,8 @@ class JointDataset(torch.utils.data.Dataset):
 
     def __init__(
         self,
-        detection: CocoDetection | None = None,
-        classification: ClassFolders | None = None,
+        detection: SampleSource | None = None,
+        classification: SampleSource | None = None,
         augment_cfg: AugmentConfig = AugmentConfig(),
         max_retries: int = 10,
         *,
@@ -72,7 +82,7 @@ class JointDataset(torch.utils.data.Dataset):
             raise ValueError("decode='gpu' needs defer_hsv=True and dtype=torch.uint8 (the training loader's setting)")
         self.decode = decode
         self.skipped = 0  # pictures skipped (unreadable or missing) by this process
-        self.sources: dict[int, CocoDetection | ClassFolders | None] = {DET: detection, CLS: classification}
+        self.sources: dict[int, SampleSource | None] = {DET: detection, CLS: classification}
         self.augment_cfg = augment_cfg
         self.cls_augment_cfg = augment_cfg if cls_augment_cfg is None else cls_augment_cfg
         self.max_retries = max_retries
@@ -114,27 +124,29 @@ class JointDataset(torch.utils.data.Dataset):
             try:
                 sample = ds.load(index, encoded=True) if encoded else ds.load(index)
                 break
-            except (DecodeError, OSError) as exc:
+            except (DecodeError, OSError, LabelError) as exc:
                 if attempt == self.max_retries:
                     raise RuntimeError(f"{self.max_retries + 1} images in a row failed to load; last: {exc}") from exc
                 self.skipped += 1
                 log.warning("skipping unreadable image (%s); using another (%d skipped so far)", exc, self.skipped)
                 index = int(rng.integers(len(ds)))
-        aug = self.augment_cfg if key.kind == DET else self.cls_augment_cfg
+        # a picture's own labels say its kind: a Darknet list mixes classification-only pictures into its one
+        # stream, as Darknet's region layer finds them per picture
         det = sample if isinstance(sample, DetectionSample) else None
+        aug = self.augment_cfg if det is not None else self.cls_augment_cfg
         boxes = det.boxes if det is not None else None
         if encoded:
             h, w = sample.image.shape[1:]
             placement, placed, kept, hsv = plan(h, w, boxes, key.size, rng, aug)
             out = (sample.image, placed, kept, hsv)  # augment's order, the picture still encoded
             item = {"image": sample.image, "placement": placement, "size": key.size, "boxes": placed}
-            item["is_cls"] = key.kind == CLS
+            item["is_cls"] = det is None
         else:
             assert isinstance(sample.image, torch.Tensor)  # decoded: load(encoded=False)
             out = augment(
                 sample.image, boxes, key.size, rng, aug, dtype=self.dtype, defer_hsv=self.defer_hsv, out=canvas
             )
-            item = {"image": out[0], "boxes": out[1], "is_cls": key.kind == CLS}
+            item = {"image": out[0], "boxes": out[1], "is_cls": det is None}
         if det is not None:
             item.update(nodes=det.nodes[out[2]], label=-1)
         else:

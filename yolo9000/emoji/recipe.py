@@ -92,7 +92,7 @@ def build_model(
 
 def uses_world(cfg: TrainConfig) -> bool:
     """True when the config names no data, so training runs on the emoji world."""
-    return cfg.coco is None and cfg.folders is None
+    return cfg.coco is None and cfg.folders is None and not cfg.data
 
 
 def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) -> TrainConfig:
@@ -117,7 +117,7 @@ def training_config(cfg: TrainConfig, world: str | os.PathLike | None = None) ->
         "tree": cfg.tree or str(root / "wordtree.json"),
         "cfg": cfg.cfg or "emoji-tiny",
     }
-    if cfg.val_coco is None and cfg.val_folders is None:
+    if cfg.val_coco is None and cfg.val_folders is None and not cfg.val_data:
         values.update(val_coco=str(root / "test" / "annotations.json"), val_images=str(root / "test" / "images"))
     values.update({k: v for k, v in EMOJI_CLS_RULES.items() if getattr(cfg, k) is None})
     if cfg.steps is not None and cfg.lr_steps is None and values["cfg"] in MODEL_NAMES:

@@ -44,10 +44,15 @@ def category_ids(coco: COCO) -> list[int]:
 
 def load_coco(path: str | Path) -> COCO:
     """Load a COCO annotation file with pycocotools, with one-line errors for missing/invalid files."""
+    path = Path(path)
+    return coco_from_dict(load_coco_json(path), str(path))  # ids unique, every bbox 4 finite numbers
+
+
+def coco_from_dict(data: dict, source: str) -> COCO:
+    """A pycocotools COCO over `data`, a COCO dict checked as `load_coco_json` checks a file (ids given to
+    annotations without one, areas and crowd flags filled in); `source` names it in messages."""
     from pycocotools.coco import COCO
 
-    path = Path(path)
-    data = load_coco_json(path)  # ids unique, every bbox 4 finite numbers (validate_coco)
     for a in data["annotations"]:
         a.setdefault("area", float(a["bbox"][2]) * float(a["bbox"][3]))
         a.setdefault("iscrowd", 0)
@@ -56,15 +61,15 @@ def load_coco(path: str | Path) -> COCO:
         first = max((a["id"] for a in data["annotations"] if a.get("id") is not None), default=0) + 1
         for k, a in enumerate(no_id):
             a["id"] = first + k
-        log.warning("%s: %d annotation(s) without an 'id' got ids from %d on", path, len(no_id), first)
+        log.warning("%s: %d annotation(s) without an 'id' got ids from %d on", source, len(no_id), first)
     flat = sum(1 for a in data["annotations"] if not a["iscrowd"] and min(a["bbox"][2], a["bbox"][3]) <= 0)
     if flat:
-        log.warning("%s: %d box(es) with zero width or height; no detection can match them", path, flat)
+        log.warning("%s: %d box(es) with zero width or height; no detection can match them", source, flat)
     coco = COCO()
     coco.dataset = cast("_Dataset", data)  # checked above as far as scoring needs
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
         coco.createIndex()
-    setattr(coco, "source", str(path))  # not a COCO attribute: remembered for error messages
+    setattr(coco, "source", source)  # not a COCO attribute: remembered for error messages
     return coco
 
 

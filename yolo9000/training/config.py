@@ -56,6 +56,15 @@ _NUMBERS: dict[str, Callable[[object, str | None], Any]] = {
     "ema": rules.threshold,
     "ema_ramp": rules.positive_float,
 }
+
+
+def _path_text(value: object, name: str | None) -> str:
+    """A file or folder name in a list option (`data`, `val_data`)."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ValueError(f"option {name!r}: expected file or folder names, got {value!r}")
+    return str(value)
+
+
 _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "anchors": (rules.positive_float, 0),
     "lr_steps": (rules.positive_int, None),
@@ -63,6 +72,8 @@ _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "sizes": (rules.size32, 2),
     "scale": (rules.positive_float, 2),
     "cls_scale": (rules.positive_float, 2),
+    "data": (_path_text, None),
+    "val_data": (_path_text, None),
 }
 _BOOLS = {"exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
 _CHOICES = {"decode": ("cpu", "gpu")}
@@ -137,6 +148,11 @@ class TrainConfig:
     folders: str | None = None
     tree: str | None = None
     label_map: str | None = None
+    # datasets in any format `yolo9000.data.sources.open_source` reads (YOLO data.yaml, Darknet .data, VOC, Open
+    # Images YAML, COCO JSON, class folders), mixed with --coco / --folders; `split` picks their split
+    data: list[str] | None = None
+    split: str | None = None
+    names_csv: str | None = None  # name,id rows placing free-form class names of `data` in the tree
     cls_fraction: float | None = None
     repeat_det: float = 1.0
     repeat_cls: float = 1.0
@@ -192,6 +208,8 @@ class TrainConfig:
     val_coco: str | None = None
     val_images: str | None = None  # default: VAL_JSON_DIR/images, else the JSON's folder (as `yolo9000 eval`)
     val_folders: str | None = None
+    val_data: list[str] | None = None  # held-out data in any `data` format (its validation split by default)
+    val_split: str | None = None
     val_every: int | None = None  # None: from the size of the validation set (validation.default_val_every)
     val_metric: str | None = None  # the figure that picks best.pt; None: val/AP50 (val/top1 with folders only)
     # exponential moving average of the weights (yolo9000.training.ema); None or 0: off

@@ -27,14 +27,14 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import torch
 from torch import nn
 
-from wordtree.files import OutputDir, prepare_output_dir, write_text_atomic
+from wordtree.files import OutputDir, plural, prepare_output_dir, write_text_atomic
 from wordtree.formats import load_tree
 from wordtree.tree import WordTree
 from yolo9000.darknet.cfg import parse_cfg
@@ -51,6 +51,8 @@ from yolo9000.data import (
 )
 from yolo9000.data.image_io import device_decode_problem
 from yolo9000.data.joint import EncodedBatch, collate_for
+from yolo9000.data.labelled import ConcatSamples, LabelledSource, read_names_csv
+from yolo9000.data.sources import labelled_datasets, open_source
 from yolo9000.detection.loss import RegionLoss
 from yolo9000.detection.targets import Targets
 from yolo9000.device import resolve_device
@@ -120,6 +122,13 @@ RUN_FILES = ("config.yaml", "log.csv", "summary.json", "last.pt", "best.pt", "cu
 BestRecord = dict[str, Any]
 
 
+def _one_dataset(parts: Sequence[Any], kind: str) -> Any:
+    """None, the one dataset, or several as one (`ConcatSamples`)."""
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else ConcatSamples(parts, kind)
+
+
 class Trainer:
     """Builds data, model, optimizer and loop from a TrainConfig; `run()` trains and returns a summary dict.
 
@@ -172,7 +181,14 @@ class Trainer:
         (a checkpoint of ours, loaded above): runs written before the marker existed resume as before."""
         cfg, resume = self.cfg, self._resume
         inputs = [cfg.coco, cfg.images, cfg.folders, cfg.tree, cfg.label_map, cfg.cfg, cfg.weights]
-        inputs += [cfg.val_coco, cfg.val_images, cfg.val_folders]
+        inputs += [
+            cfg.val_coco,
+            cfg.val_images,
+            cfg.val_folders,
+            cfg.names_csv,
+            *(cfg.data or []),
+            *(cfg.val_data or []),
+        ]
         if cfg.coco and not cfg.images:
             inputs.append(str(Path(cfg.coco).parent / "images"))  # the COCO reader's default image folder
 
@@ -201,25 +217,64 @@ class Trainer:
         cfg = self.cfg
         tree = load_tree(cfg.tree) if cfg.tree else None
         coco, images, folders = cfg.coco, cfg.images, cfg.folders
-        if coco is None and folders is None:
-            raise ValueError("no training data: give --coco (boxes) and/or --folders (class pictures)")
-        self.tree = tree
-        self.det = CocoDetection(coco, images, tree, label_map=cfg.label_map, exif=cfg.exif) if coco else None
-        self.cls = ClassFolders(folders, tree, exif=cfg.exif) if folders else None
-        if self.cls is not None and tree is None and self.det is not None:
+        if coco is None and folders is None and not cfg.data:
             raise ValueError(
-                "classification folders together with flat COCO classes need a --tree to put both "
-                "label sets in one space"
+                "no training data: give --data (a dataset in any format), --coco (boxes) and/or --folders "
+                "(class pictures)"
+            )
+        self.tree = tree
+        coco_det = CocoDetection(coco, images, tree, label_map=cfg.label_map, exif=cfg.exif) if coco else None
+        folder_cls = ClassFolders(folders, tree, exif=cfg.exif) if folders else None
+        det_parts: list[Any] = [coco_det] if coco_det is not None else []
+        cls_parts: list[Any] = [folder_cls] if folder_cls is not None else []
+        data_names: list[str] | None = None
+        if cfg.data:
+            sources = self._open_sources(cfg.data, cfg.split, "--data")
+            extra_det, extra_cls, data_names = labelled_datasets(
+                sources,
+                tree,
+                names=read_names_csv(cfg.names_csv) if cfg.names_csv else None,
+                label_map=cfg.label_map,
+                exif=cfg.exif,
+            )
+            det_parts += extra_det
+            cls_parts += extra_cls
+        self.det = _one_dataset(det_parts, "detection")
+        self.cls = _one_dataset(cls_parts, "classification")
+        flat_sets = [p.names for p in det_parts + cls_parts if tree is None]
+        if tree is None and len({tuple(n) for n in flat_sets}) > 1:
+            raise ValueError(
+                "these datasets name different classes: a --tree puts several label sets (COCO categories, class "
+                "folders, --data classes) in one space"
             )
         if self.det is not None:
             names = self.det.names
-        else:
-            assert self.cls is not None  # checked above: boxes and/or class folders
+        elif self.cls is not None:
             names = self.cls.names
-        self.names = list(tree.names) if tree is not None else list(names)
+        else:
+            raise ValueError(f"no training pictures in {', '.join(cfg.data or [])}")
+        self.names = list(tree.names) if tree is not None else list(data_names or names)
         if cfg.cfg is None:
             raise ValueError("--cfg is required with your own data (a cfg file or a model name)")
         self.model_spec = cfg.cfg
+
+    def _open_sources(self, paths: Sequence[str], split: str | None, flag: str) -> list[LabelledSource]:
+        """The datasets of `--data` (or `--val-data`), each logged with its counts as the index knows them."""
+        sources = []
+        for path in paths:
+            try:
+                source = open_source(path, split)
+            except (ValueError, FileNotFoundError) as exc:
+                raise ValueError(f"{flag} {path}: {exc}") from None
+            for problem in source.problems[:5]:
+                log.warning("%s", problem)
+            if len(source.problems) > 5:
+                log.warning(
+                    "%s: %d more problem(s) (yolo9000 data check lists them all)", path, len(source.problems) - 5
+                )
+            log.info("%s: %s, %s", flag, source.describe(), plural(len(source), "picture"))
+            sources.append(source)
+        return sources
 
     # ------------------------------------------------------------------ model
     def _build_model(self) -> None:

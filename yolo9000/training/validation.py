@@ -14,6 +14,7 @@ The checks are the loaders' and the scorers' own: the scorers run once on an emp
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -35,9 +36,11 @@ from yolo9000.evaluation import (
     predict_classification,
     predict_detections,
 )
-from yolo9000.evaluation.coco import PRED_COLUMNS
+from yolo9000.evaluation.coco import PRED_COLUMNS, coco_from_dict
 from yolo9000.evaluation.predict import EVAL_OPTIONS
 from yolo9000.training.config import loader_workers
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pycocotools.coco import COCO
@@ -253,6 +256,33 @@ def _check_coco(
     return coco, images, cat_nodes, flat
 
 
+def _data_truth(
+    cfg: TrainConfig, tree: WordTree | None, names: Sequence[str]
+) -> tuple[COCO, Path, np.ndarray | None, np.ndarray | None]:
+    """--val-data as `_check_coco` returns a COCO file: its held-out split (or --val-split) as COCO ground truth
+    (`coco_ground_truth`, classes placed in the tree as training places them), the folder its file names are
+    relative to, and the category nodes or flat categories."""
+    from yolo9000.data.ground_truth import coco_ground_truth
+    from yolo9000.data.labelled import read_names_csv
+    from yolo9000.data.sources import default_val_split, open_source
+
+    assert cfg.val_data
+    with _about("--val-data"):
+        sources = [
+            open_source(p, cfg.val_split if cfg.val_split is not None else default_val_split(p)) for p in cfg.val_data
+        ]
+        table = read_names_csv(cfg.names_csv) if cfg.names_csv else None
+        truth = coco_ground_truth(sources, tree, names=table, label_map=cfg.label_map, exif=cfg.exif)
+        for problem in truth.problems[:5]:
+            log.warning("%s", problem)
+        where = ", ".join(cfg.val_data)
+        coco = coco_from_dict(truth.coco, where)
+        cat_nodes = category_nodes(coco, tree) if tree is not None else None
+        flat = _flat_categories(coco, names, where) if tree is None else None
+        evaluate_detections(coco, _no_predictions(), tree=tree, cat_nodes=cat_nodes)
+    return coco, truth.root, cat_nodes, flat
+
+
 def _check_folders(folders: str, tree: WordTree | None, names: Sequence[str]) -> tuple[Path, int]:
     """The class folders, checked as `predict_classification` reads them; returns (root, number of images)."""
     from yolo9000.data.folders import ClassFolders
@@ -279,21 +309,29 @@ def prepare_validation(
 ) -> Validator | None:
     """The run's `Validator` with every input checked (one-line errors naming the option), or None when the
     config names no validation data. `size` is the run's final input size, `batch` its images per step."""
-    if cfg.val_coco is None and cfg.val_folders is None:
-        given = [f"--{k.replace('_', '-')}" for k in ("val_images", "val_every", "val_metric") if getattr(cfg, k)]
+    if cfg.val_coco is None and cfg.val_folders is None and not cfg.val_data:
+        keys = ("val_images", "val_every", "val_metric", "val_split")
+        given = [f"--{k.replace('_', '-')}" for k in keys if getattr(cfg, k)]
         if given:
-            raise ValueError(f"{given[0]} needs validation data: add --val-coco (boxes) and/or --val-folders")
+            raise ValueError(
+                f"{given[0]} needs validation data: add --val-data, --val-coco (boxes) and/or --val-folders"
+            )
         return None
+    if cfg.val_coco is not None and cfg.val_data:
+        raise ValueError("--val-data and --val-coco both name held-out boxes: give one of them")
     coco, images, cat_nodes, class_categories = None, None, None, None
     n_images = 0
     if cfg.val_coco is not None:
         coco, images, cat_nodes, class_categories = _check_coco(cfg, tree, names, cfg.exif)
         n_images += len(coco.getImgIds())
+    elif cfg.val_data:
+        coco, images, cat_nodes, class_categories = _data_truth(cfg, tree, names)
+        n_images += len(coco.getImgIds())
     folders = None
     if cfg.val_folders is not None:
         folders, n = _check_folders(cfg.val_folders, tree, names)
         n_images += n
-    metric = cfg.val_metric or ("val/AP50" if cfg.val_coco is not None else "val/top1")
+    metric = cfg.val_metric or ("val/AP50" if coco is not None else "val/top1")
     validator = Validator(
         size=size,
         every=cfg.val_every or default_val_every(n_images, batch, steps),
