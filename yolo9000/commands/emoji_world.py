@@ -18,12 +18,19 @@ examples:
   yolo9000 emoji-world data/emoji --force         # replace a world made with other settings
   yolo9000 emoji-world data/emoji-habitat --taxonomy habitat   # same pictures, a hierarchy that is not WordNet's
   yolo9000 train --world data/emoji-habitat --out runs/habitat  # train on it: its taxonomy, tree and splits
+  yolo9000 emoji-world data/emoji --formats coco,yolo,darknet,voc,oi   # also as YOLO, Darknet, VOC, Open Images
 
 The world holds detection/ (COCO boxes at coarse labels: bird, canine, car, ...), detection_fine/ (the same
 boxes at fine labels), classification/<wnid>/ (fine labels, no boxes; insects never get a box), test/ (COCO
 boxes at fine labels, plus annotations_coarse.json), wordtree.json and a README. Same settings and seed give
 the same bytes. --taxonomy habitat labels the same pictures with a hierarchy of user ids (sky / water / land
 animals, vehicles by medium, fruit by colour; the minibeasts never get a box), written as hierarchy.csv.
+
+--formats writes the same world again, from its COCO files and class folders, as yolo/ (Ultralytics data.yaml),
+darknet/ (combine9k: emoji.data, train.list, x = y = 0 lines for the class folders' pictures), voc/ (a VOC year
+folder with labelmap.txt) and oi/ (Open Images CSVs in the habitat taxonomy, hierarchy.json, wordtree.json);
+the pictures are links to the world's own. coco is the world itself. Formats already there are kept, so adding a
+format to a world writes only that one.
 """
 
 
@@ -106,6 +113,13 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         help="processes drawing pictures (the bytes do not depend on it; default: CPU count, at most 4)",
     )
     p.add_argument(
+        "--formats",
+        default="coco",
+        metavar="LIST",
+        help="dataset formats to write, comma-separated: coco (the world itself), yolo, darknet, voc, oi "
+        "(Open Images, habitat taxonomy) (default coco)",
+    )
+    p.add_argument(
         "--force",
         action="store_true",
         help="replace an emoji world made with other settings (never one holding files it did not write)",
@@ -117,8 +131,10 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the world and print where it went and what it holds."""
+    from yolo9000.emoji.formats import describe, format_folder, parse_formats, train_command, write_formats
     from yolo9000.emoji.world import generate_world, read_manifest
 
+    formats = parse_formats(args.formats)  # a typo stops the run before any picture is drawn
     start = time.perf_counter()
     before = read_manifest(args.out)
     try:
@@ -140,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except FileExistsError as exc:
         raise ValueError(str(exc)) from None
+    written = write_formats(out, formats)
     manifest = read_manifest(out) or {}
     counts = manifest.get("counts", {})
     tree = manifest.get("tree", {})
@@ -156,5 +173,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  classification: {n('classification_images', 'picture')} in {classes} (fine labels)")
     print(f"  test:           {n('test_images', 'picture')}, {n('test_boxes', 'box')} at fine labels")
     print(f"  wordtree.json:  {n('nodes', 'node', tree)}, {n('groups', 'group', tree)}, depth {tree.get('max_depth')}")
+    for fmt, counts in written.items():
+        print(f"  {format_folder(out, fmt).name + '/:':<15} {describe(fmt, counts)}")
     print(f"  train on it:    yolo9000 train --world {out} --out runs/{out.name}")
+    for fmt in written:
+        print(f"    as {fmt + ':':<9} {train_command(out, fmt)}")
     return 0

@@ -10,6 +10,8 @@ Layout of a world directory (`generate_world(out)` writes it; `ensure_world(root
     wordtree.json                                         WordTree over every label, with label maps
     hierarchy.csv                                         (taxonomy "habitat") the hierarchy, id,parent,name
     README.md, world.json                                 description and the manifest (settings, counts)
+    yolo/, darknet/, voc/, oi/                            with `--formats`: the world in other formats
+                                                          (`yolo9000.emoji.formats`), written after it
 
 Every picture is drawn from its own seed (seed, split, index), so a world is the same bytes whatever the
 number of worker processes.
@@ -62,7 +64,8 @@ MANIFEST = "world.json"
 #: when nothing else is in it (the rule of `wordtree.files.prepare_output_dir`)
 _WORLD_FILE = re.compile(
     r"(world\.json|README\.md|wordtree\.json|hierarchy\.csv|detection/annotations\.json|detection_fine/annotations\.json"
-    r"|test/annotations(_coarse)?\.json|(detection|test)/images/\d+\.png|classification/[^/]+/[^/]+\.png)"
+    r"|test/annotations(_coarse)?\.json|(detection|test)/images/\d+\.png|classification/[^/]+/[^/]+\.png"
+    r"|(yolo|darknet|voc|oi)/.+|\.(yolo|darknet|voc|oi)\.tmp-\d+/.+)"  # `--formats` (emoji.formats), whole folders
 )
 _PNG_LEVEL = 3  # fixed so the bytes do not depend on a library default; 6+ costs 2x time for 10% size
 
