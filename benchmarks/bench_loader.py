@@ -11,7 +11,11 @@ class pictures, generated in a temp folder, or the JPEGs of `--folder`): images/
 `transforms.v2.Resize(antialias=True)` + pad, in the same run, with their ratio, where the project's time goes,
 and images/s with `--workers` worker processes. Then the peak resident memory growth and the time of reading a
 generated COCO JSON of `instances_train2017.json`'s size (118k images, 860k annotations with polygons) into
-`CocoDetection`, in a fresh process. Figures are medians over `--repeat` runs (the machine may be shared).
+`CocoDetection`, in a fresh process. Last, the other formats at scale: an Open Images boxes CSV of the train
+split's size (14.6M rows, about 2.1 GB) indexed by `OpenImagesSource` (time and peak memory growth, which must
+stay under 2 GB), and a YOLO folder of 1M label files indexed lazily by `UltralyticsSource` (`--oi-rows 0
+--yolo-files 0` skip them; `--scale-dir DIR` keeps the generated files for the next run). Figures are medians over
+`--repeat` runs (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -274,21 +278,14 @@ def write_big_coco(path: Path, n_images: int, n_anns: int, seed: int = 0) -> Non
 _MEASURE = r"""
 import json, os, sys, time, resource
 sys.path.insert(0, sys.argv[4])
+sys.path.insert(0, sys.argv[4] + '/benchmarks')
+from peak_memory import reset_peak, rss
 from wordtree.tree import WordTree
 from yolo9000.data import CocoDetection
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 parents = {"n80000000": None}
 parents.update({f"n8000010{i}": "n80000000" for i in range(4)})
 tree = WordTree.from_edges(parents)
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets the peak (VmHWM) to the current resident size
-except OSError:
-    pass
+reset_peak()
 before = rss("VmRSS:")
 t, cpu = time.perf_counter(), time.process_time()
 ds = CocoDetection(sys.argv[1], sys.argv[2], tree)
@@ -327,12 +324,19 @@ def main(argv=None) -> int:
     p.add_argument("--coco-annotations", type=int, default=None, help="annotations (default 7.3 per image)")
     p.add_argument("--coco-file", type=Path, help="generated COCO JSON to reuse (written there when absent)")
     p.add_argument("--json", type=Path, help="write {project_img_s, baseline_img_s, ratio} here")
+    p.add_argument(
+        "--oi-rows", type=int, default=14_600_000, help="rows of the generated Open Images boxes CSV (0: skip)"
+    )
+    p.add_argument("--yolo-files", type=int, default=1_000_000, help="pictures of the generated YOLO folder (0: skip)")
+    p.add_argument("--scale-dir", type=Path, help="where the Open Images / YOLO files are generated and kept for reuse")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     if args.images:
         loader_figures(args)
     if args.coco_images:
         coco_figures(args)
+    if args.oi_rows or args.yolo_files:
+        scale_figures(args)
     return 0
 
 
@@ -414,6 +418,34 @@ def coco_figures(args) -> None:
         f"peak RSS growth {peak / 1e9:.2f} GB, kept {kept / 1e6:.0f} MB "
         f"(median of {len(costs)})"
     )
+
+
+def scale_figures(args) -> None:
+    """The other formats at scale (printed): an Open-Images-train-sized boxes CSV (`OpenImagesSource`, bounded
+    memory) and a YOLO folder of `--yolo-files` label files (`UltralyticsSource`, indexed lazily), each in fresh
+    processes (`benchmarks/scale_open_images.py`, `benchmarks/scale_yolo.py` for the details)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from scale_open_images import measure_open_images
+    from scale_yolo import measure_yolo_index
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = args.scale_dir or Path(tmp)
+        if args.oi_rows:
+            r = measure_open_images(args.oi_rows, base / "open_images")
+            print(
+                f"Open Images boxes CSV, {r['rows']} rows ({r['file_bytes'] / 1e9:.2f} GB): OpenImagesSource in "
+                f"{r['seconds']:.1f} s ({r['cpu']:.1f} s CPU), peak RSS growth {r['peak_growth'] / 1e9:.2f} GB, kept "
+                f"{r['kept'] / 1e6:.0f} MB ({r['detection_pictures']} pictures, {r['boxes']} boxes)"
+            )
+        if args.yolo_files:
+            y = measure_yolo_index(args.yolo_files, base / "yolo", repeats=max(1, min(3, args.repeat)))
+            for form in ("folders", "list"):
+                f = y[form]
+                print(
+                    f"YOLO {args.yolo_files} label files ({form}): UltralyticsSource in {f['build_s']['median']:.2f} s "
+                    f"(min {f['build_s']['min']:.2f}, max {f['build_s']['max']:.2f}), peak RSS growth "
+                    f"{f['rss_growth_mb']['median']:.0f} MB; 1000 random labels(i) {f['labels_1000_s']['median']:.3f} s"
+                )
 
 
 if __name__ == "__main__":

@@ -160,17 +160,10 @@ def write_side_files(workdir: Path, rng: np.random.Generator, mids: list[bytes],
 _MEASURE = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, sys.argv[2] + '/benchmarks')
+from peak_memory import reset_peak, rss
 from yolo9000.data.open_images import OpenImagesSource
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-try:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets the peak (VmHWM) to the current resident size
-except OSError:
-    pass
+reset_peak()
 before = rss("VmRSS:")
 t, cpu = time.perf_counter(), time.process_time()
 src = OpenImagesSource(sys.argv[1])

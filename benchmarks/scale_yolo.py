@@ -30,13 +30,12 @@ LABEL = b"0 0.5 0.5 0.2 0.2\n1 0.25 0.25 0.1 0.3\n"
 _CHILD = r"""
 import json, os, random, resource, sys, time
 sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[1] + "/benchmarks")
+from peak_memory import rss
 from yolo9000.data.ultralytics import UltralyticsSource
 
 def hwm_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss("VmHWM:") / 1024
 
 before = hwm_kib()
 t0 = time.perf_counter()

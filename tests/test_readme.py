@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from darknet_files import NEEDS_SHARED, REFERENCE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,8 +102,10 @@ RUN = [b for b in BLOCKS if b.lang in ("bash", "sh", "python")]
 def test_every_command_is_in_a_fence_and_every_fence_is_known():
     text = README.read_text(encoding="utf-8")
     assert unfenced_commands(text) == [], "README commands must sit in ```bash fences (so this test runs them)"
-    assert {b.lang for b in BLOCKS} <= {"bash", "python", "text"}, "README fences: bash, python or text"
+    assert {b.lang for b in BLOCKS} <= {"bash", "python", "text", "yaml"}, "README fences: bash, python, text, yaml"
     assert len(RUN) >= 8
+    for block in (b for b in BLOCKS if b.lang == "yaml"):  # a file the README shows: it must at least read
+        assert isinstance(yaml.safe_load(block.text), dict), str(block)
 
 
 def _readme_files(text: str) -> dict[str, str]:

@@ -413,7 +413,8 @@ def _data_truth(args: argparse.Namespace) -> tuple[Path, Path]:
         try:
             sources.append(open_source(path, split))
         except (ValueError, FileNotFoundError) as exc:
-            raise ValueError(f"--data {path}: {exc}") from None
+            text = str(exc)
+            raise ValueError(f"--data {text}" if text.startswith(str(path)) else f"--data {path}: {text}") from None
     args.data_sources = sources
     names = read_names_csv(args.names_csv) if args.names_csv else None
     key = json.dumps(

@@ -48,6 +48,7 @@ import numpy as np
 from wordtree.files import plural, write_text_atomic, writing
 from wordtree.tree import WordTree
 from yolo9000.data.labelled import BACKGROUND, CLASSIFICATION, DETECTION, LabelError, LabelledSource, SourceClass
+from yolo9000.data.sources import VOC_LABEL_MAP
 
 log = logging.getLogger(__name__)
 
@@ -725,8 +726,6 @@ def _write_darknet_files(
 
 
 # ---- Pascal VOC ---------------------------------------------------------------------------------------------
-#: CVAT's VOC export names the classes of VOC-format data in this file (``name:r,g,b::`` lines)
-LABELMAP = "labelmap.txt"
 
 
 def voc_colour(k: int) -> tuple[int, int, int]:
@@ -823,7 +822,7 @@ def write_voc(
         # no "background" line (CVAT writes one for segmentation masks): every line is a class of the boxes
         lines = ["# label:color_rgb:parts:actions"]
         lines += [f"{written[k]}:{','.join(map(str, voc_colour(pos + 1)))}::" for pos, k in enumerate(listed.tolist())]
-        folder.text(LABELMAP, "\n".join(lines) + "\n", atomic=True)
+        folder.text(VOC_LABEL_MAP, "\n".join(lines) + "\n", atomic=True)
         _extra(folder, extra)
     if rounded:
         log.warning("%s: %d box edge(s) rounded to whole pixels (VOC stores whole pixels)", out, rounded)

@@ -265,7 +265,8 @@ class Trainer:
             try:
                 source = open_source(path, split)
             except (ValueError, FileNotFoundError) as exc:
-                raise ValueError(f"{flag} {path}: {exc}") from None
+                text = str(exc)  # most messages start with the file they are about: name it once
+                raise ValueError(f"{flag} {text}" if text.startswith(str(path)) else f"{flag} {path}: {text}") from None
             for problem in source.problems[:5]:
                 log.warning("%s", problem)
             if len(source.problems) > 5:
