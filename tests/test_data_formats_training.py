@@ -181,9 +181,16 @@ def test_each_format_trains_and_evaluates_from_the_command_line(world, habitat, 
         assert main(["train", *args, *QUICK, "--val-data", data, "--out", str(tmp_path / name)]) == 0, name
         assert "val/AP50" in (tmp_path / name / "log.csv").read_text().splitlines()[0]
         evaluated = ["eval", "--checkpoint", str(tmp_path / name / "last.pt"), "--data", data, "--size", "64"]
+        if name == "darknet":  # the training list: its classification-only pictures too (valid holds none)
+            evaluated += ["--split", "train"]
         assert main([*evaluated, "--out", str(tmp_path / f"{name}-eval"), "--no-plots"]) == 0, name
         summary = json.loads((tmp_path / f"{name}-eval" / "summary.json").read_text())
         assert np.isfinite(summary["detection"]["AP50"])
+        text = capsys.readouterr().out
         if name == "voc":
-            assert "VOC07 11-point" in capsys.readouterr().out
+            assert "VOC07 11-point" in text
             assert summary["meta"]["voc"]["mAP_voc2010"] is not None
+            assert "classification" not in summary  # VOC has no classification-only pictures
+        else:  # the Darknet list's classification-only pictures are scored as class folders are
+            assert "classification on the classification-only pictures of" in text
+            assert summary["classification"]["samples"] == 48, summary["classification"]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from wordtree.tree import WordTree
     from yolo9000.detection.decode import DecodeOptions
     from yolo9000.detection.detection_model import DetectionModel
+    from yolo9000.evaluation.predict import LabelledPictures
     from yolo9000.evaluation.summary import ClassificationReport, DetectionReport
     from yolo9000.inference.detector import Detector
 
@@ -342,6 +343,8 @@ class _Data:
     folders: Path | None  # class folders
     world_tree: Path | None  # an emoji world's tree, whose label maps name the boxed classes
     coarse: Path | None = None  # an emoji world's test boxes at the coarse labels (the README's group (c))
+    class_only: Path | None = None  # --data's classification-only pictures: JSON [[file, category id], ...]
+    shown: str | None = None  # what the user named (--data), where `coco` is the ground truth made of it
 
 
 def _resolve_data(args: argparse.Namespace) -> _Data:
@@ -349,10 +352,14 @@ def _resolve_data(args: argparse.Namespace) -> _Data:
     the test split of the world that `yolo9000 train` uses by default."""
     world = None
     coco_path, images, folders = args.coco, args.images, args.folders
+    class_only = None
     if args.data:
         if coco_path is not None or args.emoji_world is not None:
             raise ValueError("--data is the ground truth: give it instead of --coco / --emoji-world, not beside them")
-        coco_path, images = _data_truth(args)
+        coco_path, images, class_only = _data_truth(args)
+        if class_only is not None and (args.predictions is not None or args.model is not None):
+            log.warning("%s: classification-only pictures need a --checkpoint or --cfg model; not scored", class_only)
+            class_only = None
     if args.emoji_world is not None:
         world = args.emoji_world
         if not (world / "test" / "annotations.json").is_file():
@@ -394,12 +401,14 @@ def _resolve_data(args: argparse.Namespace) -> _Data:
     world_tree = world / "wordtree.json" if world is not None else None
     if world_tree is not None and not world_tree.is_file():
         world_tree = None
-    return _Data(coco_path, images, folders, world_tree, coarse)
+    shown = ", ".join(map(str, args.data)) if args.data else None
+    return _Data(coco_path, images, folders, world_tree, coarse, class_only, shown)
 
 
-def _data_truth(args: argparse.Namespace) -> tuple[Path, Path]:
+def _data_truth(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
     """--data as a COCO ground-truth file in the cache (`coco_ground_truth`; rewritten when a dataset file
-    changes) and the folder its image names are relative to."""
+    changes), the folder its image names are relative to, and a JSON file of its classification-only pictures
+    ([file, category id] pairs; None when it has none)."""
     import hashlib
 
     from wordtree.files import cache_dir, write_text_atomic
@@ -423,15 +432,17 @@ def _data_truth(args: argparse.Namespace) -> tuple[Path, Path]:
     )
     folder = cache_dir() / "ground_truth"
     target = folder / (hashlib.sha256(key.encode()).hexdigest()[:20] + ".json")
-    root_file = target.with_suffix(".root")
-    if not (target.is_file() and root_file.is_file()):
+    root_file, class_file = target.with_suffix(".root"), target.with_suffix(".classes.json")
+    if not (target.is_file() and root_file.is_file() and class_file.is_file()):
         truth = coco_ground_truth(sources, names=names, exif=not args.ignore_exif, progress=True)
         for problem in truth.problems[:5]:
             log.warning("%s", problem)
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(target, json.dumps(truth.coco))
-        write_text_atomic(root_file, str(truth.root))
-    return target, Path(root_file.read_text(encoding="utf-8"))
+        write_text_atomic(class_file, json.dumps(truth.class_only))
+        write_text_atomic(root_file, str(truth.root))  # written last: the three are there together
+    has_classes = bool(json.loads(class_file.read_text(encoding="utf-8")))
+    return target, Path(root_file.read_text(encoding="utf-8")), class_file if has_classes else None
 
 
 @dataclass(frozen=True)
@@ -708,7 +719,8 @@ def run(args: argparse.Namespace) -> int:
     det = None
     if data.coco is not None:
         det = _detection(args, data, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source)
-    cls_report = _classification(args, data, model, tree, names, decoding, device, meta) if data.folders else None
+    scored_classes = data.folders is not None or data.class_only is not None
+    cls_report = _classification(args, data, model, tree, names, decoding, device, meta) if scored_classes else None
     written = ev.write_report(
         args.out,
         detection=det.report if det else None,
@@ -744,10 +756,15 @@ def _classification(
 
     if not isinstance(model, DarknetModel):  # --predictions and --model are refused with --folders
         raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
-    assert data.folders is not None  # run() classifies only with class folders
+    what: Path | LabelledPictures
+    if data.folders is not None:
+        what = data.folders
+    else:
+        assert data.class_only is not None and data.coco is not None  # run() classifies only with one of them
+        what = _class_only_pictures(data.class_only, data.coco, tree, names)
     cp = ev.predict_classification(
         model,
-        data.folders,
+        what,
         decoding,
         size=args.size,
         batch_size=args.batch_size,
@@ -761,6 +778,28 @@ def _classification(
     meta.setdefault("size", list(input_size(model, args.size)))
     meta.setdefault("device", device)
     return ev.classification_summary(cp, tree)
+
+
+def _class_only_pictures(
+    path: Path, coco_path: Path, tree: WordTree | None, names: Sequence[str] | None
+) -> LabelledPictures:
+    """--data's classification-only pictures with the model's classes: the tree node of each picture's category
+    (placed as its boxes' categories are), or for a flat model the class of that name."""
+    from yolo9000 import evaluation as ev
+
+    pairs = json.loads(path.read_text(encoding="utf-8"))
+    coco = ev.load_coco(coco_path)
+    ids = ev.category_ids(coco)
+    if tree is not None:
+        of_category = dict(zip(ids, ev.category_nodes(coco, tree).tolist()))
+    else:
+        where = {n: i for i, n in enumerate(names or [])}
+        missing = [coco.cats[c]["name"] for c in ids if coco.cats[c]["name"] not in where]
+        if missing:
+            raise ValueError(f"--data: class {missing[0]!r} is not one of the model's class names")
+        of_category = {c: where[coco.cats[c]["name"]] for c in ids}
+    labels = np.array([of_category[int(c)] for _, c in pairs], dtype=np.int64)
+    return ev.LabelledPictures([Path(f) for f, _ in pairs], labels, "--data classification-only pictures")
 
 
 def _print_summary(
@@ -782,10 +821,11 @@ def _print_summary(
                 "label per box where the top-down tree walk stops"
             )
         else:
-            print(f"detection on {data.coco} ({_scoring_words(args)}):")
+            print(f"detection on {data.shown or data.coco} ({_scoring_words(args)}):")
         print(markdown_table(det.groups, floatfmt="{:.3f}"), end="")
     if cls_report is not None:
-        print(f"classification on {data.folders}:")
+        shown = data.folders or f"the classification-only pictures of {data.shown}"
+        print(f"classification on {shown}:")
         print(markdown_table(ev.classification_table(cls_report.headline), floatfmt="{:.3f}"), end="")
     print(f"all figures in {args.out}: {_file_names(written)}")
 

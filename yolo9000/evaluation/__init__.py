@@ -17,6 +17,7 @@ from yolo9000.evaluation.inputs import (
 )
 from yolo9000.evaluation.predict import (
     ClassPredictions,
+    LabelledPictures,
     predict_classification,
     predict_detections,
     run_detector,
@@ -44,6 +45,7 @@ __all__ = [
     "UNSEEN_GROUPS",
     "ClassPredictions",
     "ClassificationReport",
+    "LabelledPictures",
     "DetectionReport",
     "box_groups",
     "box_hierarchy",

@@ -254,6 +254,23 @@ def _class_logits(model: DarknetModel, x: torch.Tensor) -> torch.Tensor:
     return cls[torch.arange(b, device=r.device), best]
 
 
+@dataclass(frozen=True)
+class LabelledPictures:
+    """Pictures of one class each, scored as class folders are (a dataset's classification-only pictures):
+    their files, their class (a tree node, or the model's flat class index) and where they come from."""
+
+    files: list[Path]
+    labels: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def path(self, i: int) -> Path:
+        """File of picture i."""
+        return self.files[i]
+
+
 def _folder_truth(root: Path, tree: WordTree | None, names: Sequence[str] | None) -> tuple[ClassFolders, np.ndarray]:
     from yolo9000.data.folders import ClassFolders
 
@@ -284,7 +301,7 @@ def _tree_softmax(model: DarknetModel, tree: WordTree) -> TreeSoftmax:
 @torch.no_grad()
 def predict_classification(
     model: DarknetModel,
-    folders: str | Path,
+    folders: str | Path | LabelledPictures,
     options: DecodeOptions | None = None,
     *,
     size: int | None = None,
@@ -296,8 +313,8 @@ def predict_classification(
     exif: bool = True,
     **changes: Any,
 ) -> ClassPredictions:
-    """Run a model (a detector or a classifier) over class folders (named by wnid with a tree) and collect class
-    probabilities.
+    """Run a model (a detector or a classifier) over class folders (named by wnid with a tree), or over
+    `LabelledPictures`, and collect class probabilities.
 
     Of `options` (default `EVAL_OPTIONS`; fields may be changed by keyword: `hier_thresh=.6`) the tree walk uses
     `hier_thresh`, always in the paper's mode. `exif=False` reads the stored pixels, ignoring the EXIF
@@ -306,7 +323,11 @@ def predict_classification(
 
     hier_thresh = (options or EVAL_OPTIONS).with_(**changes).hier_thresh
     tree = model.tree
-    ds, truth = _folder_truth(Path(folders), tree, names)
+    if isinstance(folders, LabelledPictures):
+        ds: ClassFolders | LabelledPictures = folders
+        truth = folders.labels
+    else:
+        ds, truth = _folder_truth(Path(folders), tree, names)
     net_w, net_h = _net_size(model, size)
     model = model.to(device).eval()
     ts = _tree_softmax(model, tree).to(device) if tree is not None else None
@@ -331,5 +352,5 @@ def predict_classification(
         truths.append(truth[[chunk[k] for k in ok]])
         files += [str(ds.path(chunk[k])) for k in ok]
     if not probs:
-        raise ValueError(f"{folders}: no readable image in the class folders")
+        raise ValueError(f"{getattr(folders, 'source', folders)}: no readable image in the class folders")
     return ClassPredictions(np.concatenate(probs), np.concatenate(preds), np.concatenate(truths), files)
