@@ -284,7 +284,10 @@ class Trainer:
         with self.rng.active():  # the initial weights come from the run's seed
             model = self.model_builder(self.model_spec, self.tree, classes, cfg.anchors)
         if model.region is None or model.head is None:
-            raise ValueError(f"{self.model_spec}: the cfg has no [region] layer; it is not a detector")
+            raise ValueError(
+                f"{self.model_spec}: the cfg has no [region] layer; it is not a detector (train a classifier with "
+                "--task classify)"
+            )
         if self.tree is None and model.tree is not None:
             raise ValueError(f"{self.model_spec}: the cfg uses a tree; pass the same tree with --tree")
         if model.region.classes != len(self.names):
@@ -309,8 +312,9 @@ class Trainer:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-        # the data already gives tree nodes (categories resolved by node id), so the cfg's map= is not re-applied
-        self.loss_fn = RegionLoss(
+        # the data already gives tree nodes (categories resolved by node id), so the cfg's map= is not re-applied;
+        # any module of (raw output, targets, seen) -> (loss, parts) trains (a classifier's loss too)
+        self.loss_fn: nn.Module = RegionLoss(
             model.region,
             tree=model.tree,
             cls_objectness=self.settings.cls_objectness,
