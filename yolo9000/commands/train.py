@@ -222,6 +222,13 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, emoji-tiny)"
     )
     m.add_argument(
+        "--pretrained",
+        action=FlagAction,
+        default=A,
+        help="start a torchvision:NAME backbone from torchvision's ImageNet weights (its weights API: a download "
+        "into $TORCH_HOME, or the file already there; default: off)",
+    )
+    m.add_argument(
         "--anchors",
         type=options.positive_float,
         nargs="+",

@@ -45,7 +45,7 @@ from yolo9000.detection.head import RegionConfig
 from yolo9000.detection.targets import Targets
 from yolo9000.training.config import TrainConfig, loader_workers
 from yolo9000.training.distributed import amp_dtype
-from yolo9000.training.trainer import Batch, ModelBuilder, Trainer
+from yolo9000.training.trainer import Batch, ModelBuilder, Trainer, start_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def build_classifier(
     if not Path(spec).is_file() and key is None and ":" not in spec:
         names = ", ".join(sorted(k.replace("_", "-") for k in CLASSIFIERS))
         raise FileNotFoundError(f"--cfg {spec}: no such cfg file, and not a classifier name ({names})")
-    return build_model(spec, tree, classes, anchors)
+    return build_model(spec, tree, classes, anchors, task="classify")
 
 
 def check_classifier(model: DarknetModel, spec: str, tree: WordTree | None, classes: int) -> None:
@@ -243,6 +243,8 @@ class ClassifyTrainer(Trainer):
             model = self.model_builder(self.model_spec, self.tree, classes, None)
         check_classifier(model, self.model_spec, self.tree, len(self.names))
         self.start_seen = 0
+        if self.ckpt is None and cfg.pretrained:
+            start_pretrained(model, self.model_spec)
         if self.ckpt is None and cfg.weights:
             load_weights(model, cfg.weights, cfg.weights_layers)
             layers = cfg.weights_layers or len(model.conv_blocks())

@@ -122,6 +122,17 @@ RUN_FILES = ("config.yaml", "log.csv", "summary.json", "last.pt", "best.pt", "cu
 BestRecord = dict[str, Any]
 
 
+def start_pretrained(model: DarknetModel, spec: str) -> None:
+    """`--pretrained`: torchvision's ImageNet weights into the model's [torchvision] layers (a new run only: a
+    resumed one has its trained weights); a model without such a layer is a one-line error."""
+    from yolo9000.darknet.torchvision_backbone import load_pretrained
+
+    n = load_pretrained(model)
+    if n == 0:
+        raise ValueError(f"--pretrained: {spec} has no [torchvision] layer (it applies to torchvision:NAME models)")
+    log.info("%s: %d tensors from torchvision's ImageNet weights", spec, n)
+
+
 def _one_dataset(parts: Sequence[Any], kind: str) -> Any:
     """None, the one dataset, or several as one (`ConcatSamples`)."""
     if not parts:
@@ -296,6 +307,8 @@ class Trainer:
                 f"{len(self.names)} classes/nodes"
             )
         self.start_seen = 0
+        if self.ckpt is None and cfg.pretrained:
+            start_pretrained(model, self.model_spec)
         if self.ckpt is None and cfg.weights:
             seen = load_weights(model, cfg.weights, cfg.weights_layers)
             layers = cfg.weights_layers or len(model.conv_blocks())
