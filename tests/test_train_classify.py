@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from yolo9000.cli import main
 from yolo9000.darknet.checkpoint import load_checkpoint, load_model
 from yolo9000.darknet.model import DarknetModel
+from yolo9000.darknet.templates import build_model
 from yolo9000.data.classify_augment import (
     AugmentedFolders,
     ClassifyAugment,
@@ -237,8 +238,11 @@ def test_darknet19_template_is_a_tree_classifier_and_a_detector_name_is_not():
     check_classifier(flat, "darknet19", None, 3)
     with pytest.raises(ValueError, match="outputs 3x1x1"):
         check_classifier(flat, "darknet19", None, 4)
-    with pytest.raises(ValueError, match=r"\[region\]"):
-        check_classifier(build_classifier("tiny-yolo", None, 3), "tiny-yolo", None, 3)
+    with pytest.raises(FileNotFoundError, match="not a classifier name"):  # a detector's name
+        build_classifier("tiny-yolo", None, 3)
+    detector = build_model("tiny-yolo", None, 3, None)
+    with pytest.raises(ValueError, match=r"\[region\]"):  # a detector's cfg
+        check_classifier(detector, "tiny-yolo", None, 3)
 
 
 # ----------------------------------------------------------------------------------------------- the loss
