@@ -45,7 +45,7 @@ from yolo9000.detection.head import RegionConfig
 from yolo9000.detection.targets import Targets
 from yolo9000.training.config import TrainConfig, loader_workers
 from yolo9000.training.distributed import amp_dtype
-from yolo9000.training.trainer import Batch, ModelBuilder, Trainer, start_pretrained
+from yolo9000.training.trainer import Batch, ModelBuilder, Trainer, start_pretrained, train
 
 log = logging.getLogger(__name__)
 
@@ -310,9 +310,5 @@ def train_classifier(
     model_builder: ModelBuilder | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Build a `ClassifyTrainer` from `cfg`, run it, and return its summary (as `yolo9000.training.trainer.train`)."""
-    trainer = ClassifyTrainer(cfg, resume=resume, model_builder=model_builder, force=force)
-    try:
-        return trainer.run()
-    finally:
-        trainer.close()
+    """Build a `ClassifyTrainer` from `cfg`, run it, and return its summary (`yolo9000.training.trainer.train`)."""
+    return train(cfg, resume=resume, model_builder=model_builder, force=force, trainer_class=ClassifyTrainer)

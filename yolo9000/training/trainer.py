@@ -799,9 +799,10 @@ def train(
     resume: str | Path | None = None,
     model_builder: ModelBuilder | None = None,
     force: bool = False,
+    trainer_class: type[Trainer] | None = None,
 ) -> dict[str, Any]:
-    """Build a Trainer from `cfg`, run it, and return its summary."""
-    trainer = Trainer(cfg, resume=resume, model_builder=model_builder, force=force)
+    """Build a Trainer (or `trainer_class`, e.g. the classifier's) from `cfg`, run it, and return its summary."""
+    trainer = (trainer_class or Trainer)(cfg, resume=resume, model_builder=model_builder, force=force)
     try:
         return trainer.run()
     finally:
