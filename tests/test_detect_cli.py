@@ -492,7 +492,7 @@ def test_long_path_labels_are_shortened_from_the_root_to_fit():
     assert fit_label("dog (0.62)", font, 12, 5) == "dog (0.62)"  # nothing left to drop: unchanged
 
 
-@pytest.mark.parametrize("command", ["detect", "export", "convert", "cfg", "anchors", "darknet"])
+@pytest.mark.parametrize("command", ["detect", "export", "convert", "cfg", "anchors", "darknet", "data", "classify"])
 def test_every_option_has_help_and_flags_come_in_pairs(command):
     """Item 7 of issue 23: help text on every option; a boolean is --flag/--no-flag, never a value (`-q/--quiet`,
     detect's short form of --no-progress, is the one alias)."""

@@ -163,7 +163,7 @@ def test_every_train_option_has_help_and_booleans_are_flags(capsys):
     parser = _train_parser()
     assert [a.option_strings for a in parser._actions if not a.help] == []
     flags = {a.dest for a in parser._actions if isinstance(a, FlagAction)}
-    assert flags == {"multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+    assert flags == {"pretrained", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out

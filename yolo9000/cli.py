@@ -14,7 +14,19 @@ import sys
 
 from wordtree.version import package_version
 
-COMMANDS = ("train", "detect", "eval", "anchors", "convert", "export", "cfg", "darknet", "data", "emoji_world")
+COMMANDS = (
+    "train",
+    "detect",
+    "classify",
+    "eval",
+    "anchors",
+    "convert",
+    "export",
+    "cfg",
+    "darknet",
+    "data",
+    "emoji_world",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

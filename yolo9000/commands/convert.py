@@ -100,13 +100,14 @@ def to_checkpoint(cfg: str, weights: str, output: Path, tree: str | None, names:
 def to_darknet(checkpoint: str, output: Path, force: bool) -> list[Path]:
     """Checkpoint -> `<output>.cfg`, `<output>.weights` (+ `.tree`, `.names`); returns the files written."""
     from yolo9000.darknet.checkpoint import load_checkpoint, load_model
-    from yolo9000.darknet.weights import save_weights
+    from yolo9000.darknet.weights import check_darknet_layers, save_weights
 
     stem = output.name[: -len(output.suffix)] if output.suffix in (".cfg", ".weights") else output.name
     directory = output.parent
     cfg_path, weights_path = directory / f"{stem}.cfg", directory / f"{stem}.weights"
     ckpt = load_checkpoint(checkpoint)
     model = load_model(checkpoint)
+    check_darknet_layers(model, weights_path)  # before any file is written
     outs = [cfg_path, weights_path]
     tree_files = darknet_texts(model.tree, stem) if model.tree is not None else {}
     outs += [directory / n for n in tree_files]  # .tree, .names, .labels and one .map per label map

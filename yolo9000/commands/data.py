@@ -52,7 +52,8 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     _common(check)
     check.add_argument(
         "--json",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="print one JSON object: images, boxes, classification_images, background_images, classes, problems "
         "(the totals) and 'sources' (the same per SRC)",
     )
@@ -77,7 +78,9 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "folder",
     )
     _common(convert)
-    convert.add_argument("--copy", action="store_true", help="copy the pictures instead of linking them")
+    convert.add_argument(
+        "--copy", action=argparse.BooleanOptionalAction, default=False, help="copy the pictures instead of linking them"
+    )
     convert.set_defaults(func=run_convert)
     return p
 
@@ -89,7 +92,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--names-csv", type=Path, default=None, metavar="CSV", help="name,id rows placing free-form class names"
     )
     p.add_argument("--label-map", default=None, metavar="NAME", help="the tree label map that names the classes")
-    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress")
 
 
 def _open(args: argparse.Namespace) -> list:

@@ -12,7 +12,7 @@ from typing import Any
 from wordtree.files import plural
 from yolo9000.commands import options
 from yolo9000.commands.defaults import DEFAULT_RUN_DIR
-from yolo9000.training.config import TrainConfig
+from yolo9000.training.config import TASKS, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ examples:
       --cfg yolo9000 --ema 0.9999                  # val mAP every N steps -> OUT/best.pt, OUT/curves.png
   yolo9000 train --out runs/emoji --resume         # continue exactly where the last checkpoint stopped
   torchrun --nproc_per_node 4 -m yolo9000 train --config my.yaml   # DDP (gloo on CPU, NCCL on GPU)
+  yolo9000 train --task classify --folders imagenet/train --val-folders imagenet/val --tree wordtree.json \\
+      --cfg darknet19 --size 224 --batch 64 --lr 0.1 --out runs/cls   # a classifier (no [region]), tree loss
 
 Options not given come from the YAML config, then from the model cfg's [net]/[region] sections.
 The resolved config is saved as OUT/config.yaml; checkpoints are OUT/last.pt (and with validation data
@@ -116,6 +118,15 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     A = argparse.SUPPRESS  # unset options stay out of the namespace, so YAML values survive
     d = p.add_argument_group("data")
     d.add_argument("--config", type=Path, help="YAML file of options (names as below, - or _)")
+    d.add_argument(
+        "--task",
+        choices=TASKS,
+        default=A,
+        help="detect (default): a detector with the region loss; classify: a classifier cfg (no [region], e.g. "
+        "darknet19) on --folders (validated on --val-folders) with the paper's per-level tree softmax loss "
+        "(flat without --tree: cross-entropy), random crops (--scale MIN MAX: their share of the area, default "
+        ".08 1), flips and a mild colour jitter (--hue, --saturation, --exposure)",
+    )
     d.add_argument(
         "--data",
         action="append",
@@ -209,6 +220,13 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     m = p.add_argument_group("model")
     m.add_argument(
         "--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, emoji-tiny)"
+    )
+    m.add_argument(
+        "--pretrained",
+        action=FlagAction,
+        default=A,
+        help="start a torchvision:NAME backbone from torchvision's ImageNet weights (its weights API: a download "
+        "into $TORCH_HOME, or the file already there; default: off)",
     )
     m.add_argument(
         "--anchors",
@@ -434,17 +452,25 @@ def run(args: argparse.Namespace) -> int:
     for line in getattr(args, DEPRECATED, []):
         log.warning("%s", line)
     cfg, resume = config_from_args(args)
-    # the default run (no data, no --out: the README's first command) may be run again: it reuses its run
-    default_run = recipe.uses_world(cfg) and resume is None and not _out_given(args)
-    if recipe.uses_world(cfg):  # no data given: the synthetic emoji world and its recipe
-        cfg = recipe.training_config(cfg, args.world)
     main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 prints
-    earlier = _earlier_run(cfg) if default_run else None
-    if earlier is not None:
-        resume = earlier[0]
-        if main_rank and earlier[2] is not None and earlier[1] < earlier[2]:
-            print(f"{resume}: an unfinished run of these options (step {earlier[1]} of {earlier[2]}); resuming it")
-    summary = train(cfg, resume=resume, model_builder=recipe.build_model, force=args.force)
+    earlier = None
+    if cfg.task == "classify":  # a classifier on class folders (no emoji world, no default run)
+        from yolo9000.training.classify import train_classifier
+
+        if args.world is not None:
+            raise ValueError("--world is the emoji world of detection training; --task classify trains on --folders")
+        summary = train_classifier(cfg, resume=resume, force=args.force)
+    else:
+        # the default run (no data, no --out: the README's first command) may be run again: it reuses its run
+        default_run = recipe.uses_world(cfg) and resume is None and not _out_given(args)
+        if recipe.uses_world(cfg):  # no data given: the synthetic emoji world and its recipe
+            cfg = recipe.training_config(cfg, args.world)
+        earlier = _earlier_run(cfg) if default_run else None
+        if earlier is not None:
+            resume = earlier[0]
+            if main_rank and earlier[2] is not None and earlier[1] < earlier[2]:
+                print(f"{resume}: an unfinished run of these options (step {earlier[1]} of {earlier[2]}); resuming it")
+        summary = train(cfg, resume=resume, model_builder=recipe.build_model, force=args.force)
     if not main_rank:
         return 0
     if summary.get("already_done"):

@@ -29,6 +29,7 @@ from yolo9000.darknet.layers import (
     Shortcut,
     Upsample,
 )
+from yolo9000.darknet.torchvision_backbone import torchvision_layer
 from yolo9000.detection.head import RegionConfig, make_tree_softmax
 
 if TYPE_CHECKING:
@@ -250,6 +251,7 @@ BUILDERS: dict[str, Builder] = {
     "softmax": softmax,
     "cost": cost,
     "region": region,
+    "torchvision": torchvision_layer,
 }
 
 

@@ -29,6 +29,8 @@ SECTION_ALIASES: dict[str, str] = {
     "dropout": "dropout",
     "shortcut": "shortcut",
     "upsample": "upsample",
+    # ours, not Darknet's: a slice of a torchvision backbone (yolo9000.darknet.torchvision_backbone)
+    "torchvision": "torchvision",
 }
 
 

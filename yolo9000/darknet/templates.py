@@ -20,6 +20,7 @@ import numpy as np
 from wordtree.formats import load_tree
 from wordtree.options import size32
 from wordtree.tree import WordTree
+from yolo9000.darknet import torchvision_backbone as tv
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.head import YOLO9000_ANCHORS, YOLOV2_ANCHORS
 
@@ -192,6 +193,124 @@ def tiny_yolo9000_cfg(
     return tiny_yolo_cfg(tree=t, anchors=pairs, size=size, width=width, tree_file=tree_file)
 
 
+TASKS = ("detect", "classify")
+#: The [net] of a torchvision detector: yolov2's (inference batch; the paper's detection recipe)
+TV_DETECT_NET = """batch=1
+subdivisions=1
+width={size}
+height={size}
+channels=3
+learning_rate=0.001
+momentum=0.9
+decay=0.0005
+burn_in=1000
+policy=steps
+steps=400000,450000
+scales=.1,.1
+max_batches=500200
+hue=.1
+saturation=1.5
+exposure=1.5
+angle=0"""
+#: The [net] of a torchvision classifier: darknet19's (the paper's ImageNet recipe)
+TV_CLASSIFY_NET = """batch=1
+subdivisions=1
+width={size}
+height={size}
+channels=3
+learning_rate=0.1
+momentum=0.9
+decay=0.0005
+policy=poly
+power=4
+max_batches=800000
+hue=.1
+saturation=.75
+exposure=.75
+angle=7
+aspect=.75"""
+#: YOLOv2's [region] options after classes/tree (its cfg's)
+TV_REGION = """coords=4
+softmax=1
+bias_match=1
+rescore=1
+thresh=.6
+object_scale=5
+noobject_scale=1
+class_scale=1
+coord_scale=1
+absolute=1
+jitter={jitter}
+random=1"""
+
+
+def _conv(filters: int | str, size: int, activation: str = "leaky") -> str:
+    bn = "batch_normalize=1\n" if activation == "leaky" else ""
+    return f"[convolutional]\n{bn}filters={filters}\nsize={size}\nstride=1\npad=1\nactivation={activation}"
+
+
+def torchvision_cfg(
+    name: str,
+    *,
+    tree: TreeLike | None = None,
+    classes: int | None = None,
+    size: int | None = None,
+    task: str = "detect",
+    anchors: AnchorsLike | None = None,
+    num_anchors: int | None = None,
+    jitter: float = 0.3,
+    tree_file: str | None = None,
+) -> str:
+    """The cfg text of `torchvision:NAME` (`name` without the prefix). `task="detect"` (size 416 by default):
+    the backbone in two `[torchvision]` slices, up to stride 16 and on to stride 32, under YOLOv2's head (3x3
+    conv, passthrough from stride 16 by a 64-filter 1x1 conv and `[reorg]`, 3x3 conv, 1x1 conv to the anchors'
+    outputs, `[region]`; YOLOv2's anchors by default). `task="classify"` (size 224): the whole backbone, a 1x1
+    conv to the classes, `[avgpool]`, `[softmax]` and `[cost]`, as darknet19. A tree sizes the head and adds a
+    `tree=` line naming `tree_file`; else `classes` (default 80 for a detector, 1000 for a classifier)."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    t = _tree(tree)
+    comment = f"# {tv.PREFIX}{name}: torchvision's {name} (ImageNet-normalised in its first layer)"
+    if task == "classify":
+        if anchors is not None or num_anchors is not None:
+            raise ValueError(f"{tv.PREFIX}{name}: a classifier has no anchors")
+        tv.check_name(name, f"{tv.PREFIX}{name}")
+        n = len(t) if t is not None else (1000 if classes is None else classes)
+        if n < 1:
+            raise ValueError(f"classes must be >= 1, got {n}")
+        parts = [
+            f"{comment}, a 1x1 conv to the classes, global average, softmax",
+            "[net]\n" + TV_CLASSIFY_NET.format(size=_check_size(224 if size is None else size)),
+            f"[torchvision]\nmodel={name}\nfrom=0",
+            _conv(n, 1, "linear"),
+            "[avgpool]",
+            "\n".join(line for line in ("[softmax]", "groups=1", _tree_line(t, tree_file)) if line),
+            "[cost]",
+        ]
+        return "\n\n".join(parts) + "\n"
+    split = tv.detector_split(name)
+    width = min(1024, max(256, split.channels32))  # the head follows the backbone's width, as YOLOv2's 1024
+    vals = _region_values(
+        t, 80 if classes is None else classes, pick_anchors(anchors, num_anchors, YOLOV2_ANCHORS), tree_file
+    )
+    region = [f"anchors={vals['anchors']}", f"num={vals['num']}", f"classes={vals['classes']}", str(vals["tree_line"])]
+    parts = [
+        f"{comment}, YOLOv2's region head on its stride-32 features with a passthrough from stride 16",
+        "[net]\n" + TV_DETECT_NET.format(size=_check_size(416 if size is None else size)),
+        f"# stride 16: {split.channels16} channels\n[torchvision]\nmodel={name}\nfrom=0\nto={split.split}",
+        f"# stride 32: {split.channels32} channels\n[torchvision]\nmodel={name}\nfrom={split.split}\nto={split.end}",
+        _conv(width, 3),
+        "# passthrough: back to the stride-16 map (layer 0), squeeze, then reorg to stride 32\n[route]\nlayers=-3",
+        _conv(64, 1),
+        "[reorg]\nstride=2",
+        "# reorg output first, then the head map\n[route]\nlayers=-1,-4",
+        _conv(width, 3),
+        _conv(str(vals["filters"]), 1, "linear"),
+        "[region]\n" + "\n".join(line for line in region if line) + "\n" + TV_REGION.format(jitter=jitter),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
 # ----------------------------------------------------------------------------------------------- constructors
 def yolov2(
     tree: TreeLike | None = None,
@@ -277,14 +396,36 @@ CLASSIFIERS = frozenset({"darknet19"})
 
 # ----------------------------------------------------------------------------------------------- by name
 def template_key(name: str) -> str | None:
-    """The key in `MODELS` of a template name (dashes or underscores: `tiny-yolo9000`), or None."""
+    """The key in `MODELS` of a template name (dashes or underscores: `tiny-yolo9000`), `name` itself for a
+    `torchvision:NAME` (checked when its cfg is made), or None."""
+    if name.startswith(tv.PREFIX):
+        return name if len(name) > len(tv.PREFIX) else None
     key = name.replace("-", "_")
     return key if key in MODELS else None
 
 
-def template_names(detectors: bool = False) -> list[str]:
-    """The template names as the command line shows them (`tiny-yolo9000`); `detectors`: without classifiers."""
-    return sorted(k.replace("_", "-") for k in MODELS if not (detectors and k in CLASSIFIERS))
+def is_torchvision_key(key: str) -> bool:
+    """True for the key of a `torchvision:NAME` model."""
+    return key.startswith(tv.PREFIX)
+
+
+def template_names(detectors: bool = False, classifiers: bool = False) -> list[str]:
+    """The template names as the command line shows them (`tiny-yolo9000`), then `torchvision:NAME`;
+    `detectors`: without classifiers; `classifiers`: only them."""
+    keys = [k for k in MODELS if not (detectors and k in CLASSIFIERS) and not (classifiers and k not in CLASSIFIERS)]
+    return sorted(k.replace("_", "-") for k in keys) + [f"{tv.PREFIX}NAME"]
+
+
+def _check_task(key: str, name: str, task: str | None, what: str) -> None:
+    """Refuse `task` ("detect" or "classify") for a Darknet template of the other kind."""
+    if task is None or is_torchvision_key(key):
+        return
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if (task == "classify") != (key in CLASSIFIERS):
+        kind = "classifier" if task == "classify" else "detector"
+        names = template_names(detectors=task == "detect", classifiers=task == "classify")
+        raise ValueError(f"{what} {name}: not a {kind} name ({', '.join(names)})")
 
 
 def template_cfg(
@@ -296,15 +437,28 @@ def template_cfg(
     size: int | None = None,
     tree_file: str | None = None,
     what: str = "--cfg",
+    task: str | None = None,
 ) -> str:
     """The cfg text of template `name` sized for `tree` (classes = the tree's nodes, a `tree=` line naming
     `tree_file`) or, for a flat template, for `classes` (default: the template's). `anchors` (pairs or flat)
-    and `size` replace the template's defaults. `what` names the option in messages: a name that is no
-    template, or a tree template without a tree, is one line."""
+    and `size` replace the template's defaults. `task` ("detect" or "classify") picks the head of a
+    `torchvision:NAME` (default: a detector) and must fit a Darknet template (None: any). `what` names the
+    option in messages: a name that is no template, or a tree template without a tree, is one line."""
     key = template_key(name)
     if key is None:
         raise ValueError(f"{what} {name}: not a template name ({', '.join(template_names())})")
+    _check_task(key, name, task, what)
     t = _tree(tree)
+    if is_torchvision_key(key):
+        return torchvision_cfg(
+            key[len(tv.PREFIX) :],
+            tree=t,
+            classes=classes if t is None else None,
+            size=size,
+            task=task or "detect",
+            anchors=anchor_pairs(anchors, "--anchors") if anchors is not None else None,
+            tree_file=tree_file,
+        )
     if t is None and key in TREE_TEMPLATES:
         raise ValueError(f"{what} {name}: the template has a tree head; pass --tree to size it")
     params = inspect.signature(CFG_TEXTS[key]).parameters
@@ -331,12 +485,13 @@ def model_from_template(
     anchors: AnchorsLike | None = None,
     size: int | None = None,
     what: str = "--cfg",
+    task: str | None = None,
 ) -> DarknetModel:
     """A `DarknetModel` of template `name` (see `template_cfg`)."""
     t = _tree(tree)
-    text = template_cfg(name, t, classes=classes, anchors=anchors, size=size, what=what)
+    text = template_cfg(name, t, classes=classes, anchors=anchors, size=size, what=what, task=task)
     key = template_key(name)
-    source = f"{name if key is None else key.replace('_', '-')}.cfg"
+    source = f"{name if key is None or is_torchvision_key(key) else key.replace('_', '-')}.cfg"
     return DarknetModel.from_cfg_text(text, tree=t, source=source)
 
 
@@ -352,37 +507,49 @@ def load_template(
     *,
     classes: int | None = None,
     what: str = "--cfg",
+    task: str | None = None,
 ) -> DarknetModel:
     """Template `name` (see `template_cfg`: a tree sizes it, else `classes`, else the template's default) with
     `weights` loaded, in eval mode: the `--cfg NAME` of `detect`, `eval`, `export` and `convert`. Darknet's
     published weights load into their names: yolov2.weights into `yolov2`, yolov2-tiny.weights into `tiny-yolo`
-    (80 classes), yolo9000.weights into `yolo9000` with 9k.tree."""
+    (80 classes), yolo9000.weights into `yolo9000` with 9k.tree. (A `torchvision:NAME` takes no .weights.)"""
     from yolo9000.darknet.weights import load_weights
 
-    model = model_from_template(name, tree, classes=classes, what=what)
+    model = model_from_template(name, tree, classes=classes, what=what, task=task)
     if weights is not None:
         load_weights(model, weights)
     return model.eval()
 
 
 def build_model(
-    spec: str, tree: WordTree | None, classes: int | None, anchors: AnchorsLike | None = None
+    spec: str,
+    tree: WordTree | None,
+    classes: int | None,
+    anchors: AnchorsLike | None = None,
+    *,
+    task: str = "detect",
 ) -> DarknetModel:
-    """A detector for training from a cfg file path or a template name (`yolo9000 train --cfg`).
+    """A model for training from a cfg file path or a template name (`yolo9000 train --cfg`): a detector, or
+    with `task="classify"` a classifier (`darknet19`, `torchvision:NAME` with the classifier head).
 
     `anchors` (flat w,h list or pairs in grid cells) replace the defaults of a named model; a cfg file keeps its
     own. A flat template is sized for `tree` when given, else for `classes`; a tree template needs a tree.
     """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     p = Path(spec)
     if p.is_file():
         if anchors is not None:
             raise ValueError(f"--anchors applies to model names; edit the anchors= line of {p} instead")
         return DarknetModel.from_cfg_text(p.read_text(encoding="utf-8"), tree=tree, base_dir=p.parent, source=str(p))
     key = template_key(spec)
-    if key is None or key in CLASSIFIERS:
+    classify = task == "classify"
+    if key is None or (not is_torchvision_key(key) and (key in CLASSIFIERS) != classify):
+        names = template_names(detectors=not classify, classifiers=classify)
         raise FileNotFoundError(
-            f"--cfg {spec}: no such cfg file, and not a detector name ({', '.join(template_names(detectors=True))})"
+            f"--cfg {spec}: no such cfg file, and not a {'classifier' if classify else 'detector'} name "
+            f"({', '.join(names)})"
         )
     if tree is None and (classes is None or key in TREE_TEMPLATES):
         raise ValueError(f"--cfg {spec}: needs a tree (--tree) to size its head")
-    return model_from_template(spec, tree, classes=classes, anchors=anchors)
+    return model_from_template(spec, tree, classes=classes, anchors=anchors, task=task)

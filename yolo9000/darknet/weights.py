@@ -21,7 +21,16 @@ from yolo9000.darknet.layers import ConvBlock
 if TYPE_CHECKING:
     from yolo9000.darknet.model import DarknetModel
 
-__all__ = ["load_weights", "save_weights", "read_weights_header", "weight_count", "conv_layer_sizes"]
+__all__ = [
+    "load_weights",
+    "save_weights",
+    "read_weights_header",
+    "weight_count",
+    "conv_layer_sizes",
+    "check_darknet_layers",
+]
+#: Layer kinds of ours whose tensors a Darknet .weights file has no place for
+NOT_IN_WEIGHTS = frozenset({"torchvision"})
 
 
 def _seen_is_long(major: int, minor: int) -> bool:
@@ -52,6 +61,19 @@ def _conv_tensors(block: ConvBlock) -> list[torch.Tensor]:
         return [bn.bias, bn.weight, bn.running_mean, bn.running_var, block.conv.weight]
     assert block.conv.bias is not None  # a conv without BN has a bias
     return [block.conv.bias, block.conv.weight]
+
+
+def check_darknet_layers(model: DarknetModel, path: str | Path) -> None:
+    """Refuse, in one line naming the layer, a model with a layer a .weights file cannot hold (a torchvision
+    backbone): the file would silently leave it out."""
+    for i, kind in enumerate(model.kinds):
+        if kind in NOT_IN_WEIGHTS:
+            layer = model.layers[i]
+            what = f"[{kind}] model={getattr(layer, 'name', '?')}"
+            raise ValueError(
+                f"{path}: layer {i} {what} of {model.source} has no place in a Darknet .weights file; "
+                "keep the model as a checkpoint (.pt)"
+            )
 
 
 def weight_count(model: DarknetModel) -> int:
@@ -138,6 +160,7 @@ def load_weights(
     boundary. A layer holding NaN or inf is an error naming it.
     """
     p = Path(path)
+    check_darknet_layers(model, p)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: weights file not found")
     version, seen, header = read_weights_header(p)
@@ -189,6 +212,7 @@ def save_weights(
     (0, 2, 0) and 0 as Darknet writes them.
     """
     p = Path(path)
+    check_darknet_layers(model, p)
     major, minor, revision = version if version is not None else model.weights_version
     seen = model.seen if seen is None else seen
     parts = [

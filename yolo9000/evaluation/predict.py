@@ -22,11 +22,11 @@ from yolo9000.data.prefetch import batched as batches_of
 from yolo9000.data.prefetch import prefetched
 from yolo9000.detection.decode import DecodeOptions
 from yolo9000.evaluation.coco import PRED_COLUMNS
+from yolo9000.inference.classify import class_logits, tree_softmax_of
 
 if TYPE_CHECKING:
     from pycocotools.coco import COCO
 
-    from wordtree.softmax import TreeSoftmax
     from wordtree.tree import WordTree
     from yolo9000.darknet.model import DarknetModel
     from yolo9000.data.folders import ClassFolders
@@ -240,20 +240,6 @@ class ClassPredictions:
     files: list[str] = field(default_factory=list)
 
 
-def _class_logits(model: DarknetModel, x: torch.Tensor) -> torch.Tensor:
-    """(B, C) class logits: a classifier's output, or for a detector the anchor/cell with the highest
-    objectness (the location the joint training hands a classification image's label to)."""
-    raw = model(x)
-    if model.head is None:
-        return raw.flatten(1).float()
-    r = model.head.view(raw).float()  # (B, A, 5+C, H, W)
-    b, a, e, h, w = r.shape
-    obj = r[:, :, 4].reshape(b, -1)
-    best = obj.argmax(dim=1)  # sigmoid is monotone: argmax of the raw score
-    cls = r[:, :, 5:].permute(0, 1, 3, 4, 2).reshape(b, a * h * w, e - 5)
-    return cls[torch.arange(b, device=r.device), best]
-
-
 @dataclass(frozen=True)
 class LabelledPictures:
     """Pictures of one class each, scored as class folders are (a dataset's classification-only pictures):
@@ -288,16 +274,6 @@ def _folder_truth(root: Path, tree: WordTree | None, names: Sequence[str] | None
     return ds, remap[ds.labels.numpy()]
 
 
-def _tree_softmax(model: DarknetModel, tree: WordTree) -> TreeSoftmax:
-    """The model's own tree softmax (its region head's, or a tree classifier's), else one built for `tree`."""
-    ts = model.head.tree_softmax if model.head is not None else model.classifier_softmax
-    if ts is None:
-        from wordtree.softmax import TreeSoftmax
-
-        ts = TreeSoftmax(tree)
-    return ts
-
-
 @torch.no_grad()
 def predict_classification(
     model: DarknetModel,
@@ -330,7 +306,7 @@ def predict_classification(
         ds, truth = _folder_truth(Path(folders), tree, names)
     net_w, net_h = _net_size(model, size)
     model = model.to(device).eval()
-    ts = _tree_softmax(model, tree).to(device) if tree is not None else None
+    ts = tree_softmax_of(model, tree).to(device) if tree is not None else None
     # a flat region's classes are a softmax unless its cfg says otherwise; a classifier's output is one too
     flat_softmax = model.region.softmax if model.region is not None else True
     probs, preds, truths, files = [], [], [], []
@@ -340,7 +316,7 @@ def predict_classification(
         if not images:
             continue
         x = letterbox_batch(images, (net_w, net_h), device=device)
-        logits = _class_logits(model, x)
+        logits = class_logits(model, x)
         if ts is not None:
             p = ts.log_absolute(logits).exp()
             pred = ts.predict(logits, threshold=hier_thresh, mode="paper").node

@@ -25,6 +25,9 @@ from yolo9000.detection.head import RegionConfig
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = "runs/train"
+#: what `yolo9000 train` trains: a detector (the region loss), or a classifier on class folders
+#: (`yolo9000.training.classify`)
+TASKS = ("detect", "classify")
 
 # The rule of each numeric field (wordtree.options, the same rules as the command line); list fields give the
 # rule of each item and the number of items (None: any number, 0: an even number of w,h pairs).
@@ -75,8 +78,8 @@ _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "data": (_path_text, None),
     "val_data": (_path_text, None),
 }
-_BOOLS = {"exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
-_CHOICES = {"decode": ("cpu", "gpu")}
+_BOOLS = {"pretrained", "exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+_CHOICES = {"decode": ("cpu", "gpu"), "task": TASKS}
 
 
 def check_option(name: str, value: Any) -> Any:
@@ -142,6 +145,7 @@ def scale_range(value: Sequence[float] | None, flag: str) -> tuple[float, float]
 class TrainConfig:
     """Every knob of `yolo9000 train` (see `yolo9000 train --help` for each)."""
 
+    task: str = "detect"  # one of TASKS
     # data
     coco: str | None = None
     images: str | None = None
@@ -161,6 +165,7 @@ class TrainConfig:
     cfg: str | None = None
     weights: str | None = None
     weights_layers: int | None = None
+    pretrained: bool = False  # torchvision's ImageNet weights into the [torchvision] layers of a new run
     anchors: list[float] | None = None  # w,h pairs in grid cells (e.g. from `yolo9000 anchors`)
     # schedule / optimisation (None: from the cfg's [net])
     out: str = DEFAULT_OUT

@@ -122,6 +122,17 @@ RUN_FILES = ("config.yaml", "log.csv", "summary.json", "last.pt", "best.pt", "cu
 BestRecord = dict[str, Any]
 
 
+def start_pretrained(model: DarknetModel, spec: str) -> None:
+    """`--pretrained`: torchvision's ImageNet weights into the model's [torchvision] layers (a new run only: a
+    resumed one has its trained weights); a model without such a layer is a one-line error."""
+    from yolo9000.darknet.torchvision_backbone import load_pretrained
+
+    n = load_pretrained(model)
+    if n == 0:
+        raise ValueError(f"--pretrained: {spec} has no [torchvision] layer (it applies to torchvision:NAME models)")
+    log.info("%s: %d tensors from torchvision's ImageNet weights", spec, n)
+
+
 def _one_dataset(parts: Sequence[Any], kind: str) -> Any:
     """None, the one dataset, or several as one (`ConcatSamples`)."""
     if not parts:
@@ -284,7 +295,10 @@ class Trainer:
         with self.rng.active():  # the initial weights come from the run's seed
             model = self.model_builder(self.model_spec, self.tree, classes, cfg.anchors)
         if model.region is None or model.head is None:
-            raise ValueError(f"{self.model_spec}: the cfg has no [region] layer; it is not a detector")
+            raise ValueError(
+                f"{self.model_spec}: the cfg has no [region] layer; it is not a detector (train a classifier with "
+                "--task classify)"
+            )
         if self.tree is None and model.tree is not None:
             raise ValueError(f"{self.model_spec}: the cfg uses a tree; pass the same tree with --tree")
         if model.region.classes != len(self.names):
@@ -293,6 +307,8 @@ class Trainer:
                 f"{len(self.names)} classes/nodes"
             )
         self.start_seen = 0
+        if self.ckpt is None and cfg.pretrained:
+            start_pretrained(model, self.model_spec)
         if self.ckpt is None and cfg.weights:
             seen = load_weights(model, cfg.weights, cfg.weights_layers)
             layers = cfg.weights_layers or len(model.conv_blocks())
@@ -309,8 +325,9 @@ class Trainer:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-        # the data already gives tree nodes (categories resolved by node id), so the cfg's map= is not re-applied
-        self.loss_fn = RegionLoss(
+        # the data already gives tree nodes (categories resolved by node id), so the cfg's map= is not re-applied;
+        # any module of (raw output, targets, seen) -> (loss, parts) trains (a classifier's loss too)
+        self.loss_fn: nn.Module = RegionLoss(
             model.region,
             tree=model.tree,
             cls_objectness=self.settings.cls_objectness,
@@ -782,9 +799,10 @@ def train(
     resume: str | Path | None = None,
     model_builder: ModelBuilder | None = None,
     force: bool = False,
+    trainer_class: type[Trainer] | None = None,
 ) -> dict[str, Any]:
-    """Build a Trainer from `cfg`, run it, and return its summary."""
-    trainer = Trainer(cfg, resume=resume, model_builder=model_builder, force=force)
+    """Build a Trainer (or `trainer_class`, e.g. the classifier's) from `cfg`, run it, and return its summary."""
+    trainer = (trainer_class or Trainer)(cfg, resume=resume, model_builder=model_builder, force=force)
     try:
         return trainer.run()
     finally:
