@@ -376,9 +376,11 @@ def score(
 ) -> tuple[dict[str, float], dict[str, float], dict[str, dict[str, int]]]:
     """(walk outcome shares of the tree model, sibling share by head, counts by held-out class name)."""
     by_class: dict[str, Counter[str]] = {}
+    # every key from the start: a class none of whose pictures ends in some outcome still reports it as 0
+    keys = ["pictures", *OUTCOMES, *(f"sibling_{h}" for h in HEADS)]
     for head in HEADS:
         for r in records[head]:
-            counts = by_class.setdefault(tree.names[tree.index(true_leaf(r))], Counter())
+            counts = by_class.setdefault(tree.names[tree.index(true_leaf(r))], Counter(dict.fromkeys(keys, 0)))
             if head == "tree":
                 counts["pictures"] += 1
                 counts[walk_outcome(tree, r)] += 1
@@ -489,7 +491,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--hier-thresh", type=float, default=0.5, help="where the walk stops (default .5)")
     ap.add_argument("--device", default="cpu", help="device of training and scoring (default cpu)")
     ap.add_argument("--workers", type=int, default=0, help="loader workers of each training run (default 0)")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0: torch's choice)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the figures repeat exactly)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_classify",
                     help="work folder: the world, the links and the runs (default TMP/bench_classify)")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None, help="write the figures, settings and seeds here")
