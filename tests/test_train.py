@@ -223,8 +223,22 @@ def test_darknet_schedule():
     assert s(9) == pytest.approx(0.1) and s(19) == pytest.approx(0.05)
     c = DarknetSchedule(policy="cosine", burn_in=0, max_batches=100, min_factor=0.1)
     assert c(-1) == pytest.approx(1.0) and c(49) == pytest.approx(0.55) and c(99) == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="unknown lr policy"):
-        DarknetSchedule(policy="poly")
+    # Darknet's poly (darknet19.cfg's): lr * (1 - batch_num / max_batches) ** power after burn-in, 0 past the end
+    p = DarknetSchedule(policy="poly", burn_in=2, power=4, max_batches=10)
+    assert p(0) == pytest.approx(0.5**4) and p(1) == pytest.approx(0.8**4) and p(4) == pytest.approx(0.5**4)
+    assert p(9) == 0.0 and p(20) == 0.0
+    with pytest.raises(ValueError, match="unknown lr policy 'exp'"):
+        DarknetSchedule(policy="exp")
+
+
+def test_darknet19_runs_its_poly_policy(caplog):
+    from yolo9000.darknet.cfg import net_options, parse_cfg
+    from yolo9000.darknet.templates import darknet19_cfg
+    from yolo9000.detection.head import RegionConfig
+
+    net = net_options(parse_cfg(darknet19_cfg(classes=10))[0])
+    settings = TrainConfig(steps=100).resolved(net, RegionConfig())
+    assert (settings.policy, settings.power) == ("poly", 4.0) and "not supported" not in caplog.text
 
 
 def test_backbone_from_darknet_weights(data, tmp_path):

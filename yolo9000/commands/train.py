@@ -13,6 +13,7 @@ from wordtree.files import plural
 from yolo9000.commands import options
 from yolo9000.commands.defaults import DEFAULT_RUN_DIR
 from yolo9000.training.config import TASKS, TrainConfig
+from yolo9000.training.schedule import POLICIES
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +276,10 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     o.add_argument("--burn-in", type=options.non_negative_int, default=A, help="warm-up steps, lr*(step/burn_in)^4")
     o.add_argument(
         "--policy",
-        choices=("steps", "cosine", "constant"),
+        choices=POLICIES,
         default=A,
-        help="learning-rate policy after burn-in (default: cfg policy)",
+        help="learning-rate policy after burn-in: steps, poly (Darknet's, (1 - step/steps)^power), cosine or "
+        "constant (default: the cfg's policy)",
     )
     o.add_argument(
         "--lr-steps",

@@ -21,6 +21,7 @@ import yaml
 from wordtree import options as rules
 from yolo9000.data.augment import AugmentConfig, multiscale_sizes
 from yolo9000.detection.head import RegionConfig
+from yolo9000.training.schedule import POLICIES
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,6 @@ COSMETIC = frozenset({"progress", "tensorboard", "log_every"})
 # Rules for classification-only pictures when the options leave them unset: YOLO9000's (a recipe such as the
 # emoji world's, `yolo9000.emoji.recipe`, sets its own in the config)
 PAPER_CLS_RULES: dict[str, Any] = {"cls_objectness": "paper", "cls_anchor": "label", "cls_scale": None}
-#: The learning-rate policies the trainer runs (another cfg policy runs as "constant", with a warning)
-POLICIES = ("steps", "cosine", "constant")
 
 
 def loader_workers(workers: int | None) -> int:

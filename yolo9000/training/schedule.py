@@ -1,4 +1,4 @@
-"""Learning-rate schedules: Darknet's burn-in + steps (default) and a cosine option, as LambdaLR factors."""
+"""Learning-rate schedules: Darknet's burn-in + steps (default) or poly, and a cosine option, as LambdaLR factors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+#: The learning-rate policies after burn-in (a cfg's other policy runs as "constant", with a warning)
+POLICIES = ("steps", "poly", "cosine", "constant")
+
 
 @dataclass
 class DarknetSchedule:
@@ -14,7 +17,8 @@ class DarknetSchedule:
 
     Darknet evaluates the rate after counting the current batch, so step k uses batch_num = k + 1:
     (batch_num / burn_in) ** power during burn-in, then `steps`: multiply by scales[i] for each
-    steps[i] <= batch_num; or `cosine`: from 1 down to `min_factor` at `max_batches`; or `constant`.
+    steps[i] <= batch_num; or `poly` (Darknet's, the classifier cfgs'): (1 - batch_num / max_batches) ** power;
+    or `cosine`: from 1 down to `min_factor` at `max_batches`; or `constant`.
     """
 
     policy: str = "steps"
@@ -26,8 +30,8 @@ class DarknetSchedule:
     min_factor: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.policy not in ("steps", "cosine", "constant"):
-            raise ValueError(f"unknown lr policy {self.policy!r} (choose steps, cosine or constant)")
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown lr policy {self.policy!r} (choose {', '.join(POLICIES)})")
         if self.policy == "steps" and len(self.steps) != len(self.scales):
             raise ValueError(f"lr steps {self.steps} and scales {self.scales} differ in length")
 
@@ -42,6 +46,9 @@ class DarknetSchedule:
                     break
                 f *= sc
             return f
+        if self.policy == "poly":
+            # Darknet raises the same `power` as burn-in's; past max_batches (a resumed, longer run) the rate is 0
+            return max(0.0, 1 - batch_num / max(1, self.max_batches)) ** self.power
         if self.policy == "cosine":
             span = max(1, self.max_batches - self.burn_in)
             t = min(1.0, max(0.0, (batch_num - self.burn_in) / span))
