@@ -163,7 +163,7 @@ def test_every_train_option_has_help_and_booleans_are_flags(capsys):
     parser = _train_parser()
     assert [a.option_strings for a in parser._actions if not a.help] == []
     flags = {a.dest for a in parser._actions if isinstance(a, FlagAction)}
-    assert flags == {"pretrained", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+    assert flags == {"pretrained", "flat", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
@@ -200,6 +200,12 @@ def test_flags_parse_and_the_old_true_false_form_still_works_with_a_warning(data
         with pytest.raises(SystemExit):
             parse(["train", *bad])
     assert "yolo9000 train: error:" in capsys.readouterr().err
+
+
+def test_flat_is_refused_for_a_detector(data, tmp_path, capsys):
+    assert main(_args(data, tmp_path / "run", "--steps", "1", "--flat")) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--flat applies to --task classify" in err, err
 
 
 def test_counts_in_the_summary_line(data, tmp_path, capsys):

@@ -209,11 +209,19 @@ def test_flat_classifier_names_its_classes_by_folder(data, tmp_path):
     assert "top1" in json.loads((tmp_path / "e" / "summary.json").read_text())["classification"]
 
 
+def test_flat_puts_a_flat_head_on_the_folders_even_with_a_tree(data, tmp_path):
+    out = tmp_path / "flat"
+    assert main(_train(data, out, "--steps", "2", "--tree", str(data["tree"]), "--flat", tree=False)) == 0
+    model = load_model(out / "last.pt")
+    assert model.tree is None and model.names == sorted(p.name for p in data["train"].iterdir())
+
+
 @pytest.mark.parametrize(
     ("extra", "tree", "words"),
     [
         (("--cfg", "DETECTOR"), True, ("[region]", "without --task classify")),
         (("--cfg", "TREE_CFG"), False, ("uses a tree", "--tree")),
+        (("--flat",), True, ("uses a tree", "without --flat")),
         (("--coco", "x.json"), True, ("--coco applies to detection",)),
         (("--cfg", "no-such-model"), True, ("no-such-model", "darknet19")),
         (("--scale", "0.5", "2"), True, ("--scale", "share of the picture's area")),

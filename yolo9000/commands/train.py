@@ -223,6 +223,13 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "--cfg", default=A, help="Darknet cfg file or model name (yolo9000, yolov2, tiny_yolo9000, emoji-tiny)"
     )
     m.add_argument(
+        "--flat",
+        action=FlagAction,
+        default=A,
+        help="--task classify: a flat softmax head over the class folders (one class per folder) instead of the "
+        "tree softmax, even with --tree (default: off; without --tree the head is flat anyway)",
+    )
+    m.add_argument(
         "--pretrained",
         action=FlagAction,
         default=A,

@@ -116,7 +116,9 @@ def check_classifier(model: DarknetModel, spec: str, tree: WordTree | None, clas
     if model.region is not None:
         raise ValueError(f"{spec}: the model has a [region] layer (a detector); train it without --task classify")
     if tree is None and model.tree is not None:
-        raise ValueError(f"{spec}: the cfg uses a tree; pass the same tree with --tree")
+        raise ValueError(
+            f"{spec}: the cfg uses a tree ([softmax] tree=); pass the same tree with --tree, without --flat"
+        )
     c, h, w = model.shapes[-1]
     if (h, w) != (1, 1) or c != classes:
         raise ValueError(
@@ -207,7 +209,8 @@ class ClassifyTrainer(Trainer):
             raise ValueError("--task classify needs --folders DIR (class folders: DIR/<class>/<pictures>)")
         if cfg.cfg is None:
             raise ValueError("--task classify needs --cfg: a classifier cfg file or model name (darknet19)")
-        self.tree = load_tree(cfg.tree) if cfg.tree else None
+        # --flat: one class per folder; the tree (if given) is not the head's, the folders keep their names
+        self.tree = load_tree(cfg.tree) if cfg.tree and not cfg.flat else None
         self.det = None
         self.cls = ClassFolders(cfg.folders, self.tree, exif=cfg.exif)
         self.names = list(self.tree.names) if self.tree is not None else list(self.cls.names)

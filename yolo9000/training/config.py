@@ -79,7 +79,7 @@ _LISTS: dict[str, tuple[Callable[[object, str | None], Any], int | None]] = {
     "data": (_path_text, None),
     "val_data": (_path_text, None),
 }
-_BOOLS = {"pretrained", "exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
+_BOOLS = {"pretrained", "flat", "exif", "multiscale", "flip", "channels_last", "compile", "tensorboard", "progress"}
 _CHOICES = {"decode": ("cpu", "gpu"), "task": TASKS}
 
 
@@ -165,6 +165,7 @@ class TrainConfig:
     weights: str | None = None
     weights_layers: int | None = None
     pretrained: bool = False  # torchvision's ImageNet weights into the [torchvision] layers of a new run
+    flat: bool = False  # --task classify: a flat softmax over the class folders, even with --tree
     anchors: list[float] | None = None  # w,h pairs in grid cells (e.g. from `yolo9000 anchors`)
     # schedule / optimisation (None: from the cfg's [net])
     out: str = DEFAULT_OUT

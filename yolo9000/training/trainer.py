@@ -291,6 +291,8 @@ class Trainer:
     # ------------------------------------------------------------------ model
     def _build_model(self) -> None:
         cfg = self.cfg
+        if cfg.flat:
+            raise ValueError("--flat applies to --task classify (a detector's head is flat without --tree)")
         classes = None if self.tree is not None else len(self.names)
         with self.rng.active():  # the initial weights come from the run's seed
             model = self.model_builder(self.model_spec, self.tree, classes, cfg.anchors)
