@@ -60,6 +60,11 @@ examples:
   # decoding and runtime options do not apply (summary.json records only what did)
   yolo9000 eval --predictions det/detections.jsonl --tree wordtree.json --coco test.json --out eval/
 
+  # score the records of `yolo9000 classify --out cls/` on the class folders they classified (top-1/top-5 and the
+  # hierarchical measures; top-k needs --top-k k or more in classify, top-k over all nodes every leaf)
+  yolo9000 classify --checkpoint cls.pt --top-k 5 --out cls/ imagenet_val/
+  yolo9000 eval --predictions cls/predictions.jsonl --tree wordtree.json --folders imagenet_val/ --out eval/
+
 The console shows a short table: AP50 and AP of all classes and of each box group, in the README's terms
 ((a) fine classes whose parent had boxes, (b) never-boxed ones, (c) the boxed, coarse ones). On an emoji world
 (no data, or --emoji-world) it is the README's table: mAP50 under both scorings, (c) on the coarse labels of
@@ -99,7 +104,12 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     d = p.add_argument_group("data")
     d.add_argument("--coco", type=Path, metavar="JSON", help="COCO detection JSON with the ground truth")
     d.add_argument("--images", type=Path, metavar="DIR", help="image folder of --coco (default: next to the JSON)")
-    d.add_argument("--folders", type=Path, metavar="DIR", help="class folders named by node id (classification)")
+    d.add_argument(
+        "--folders",
+        type=Path,
+        metavar="DIR",
+        help="class folders named by node id, or by class name for a flat model (classification)",
+    )
     d.add_argument(
         "--data",
         type=Path,
@@ -132,7 +142,8 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "--predictions",
         type=Path,
         metavar="FILE",
-        help="score these predictions (JSONL from `yolo9000 detect` or a COCO results JSON) instead of running a model",
+        help="score these predictions instead of running a model: JSONL from `yolo9000 detect` or a COCO results "
+        "JSON (with --coco), or predictions.jsonl from `yolo9000 classify` (with --folders)",
     )
     d.add_argument(
         "--max-images",
@@ -367,10 +378,16 @@ def _resolve_data(args: argparse.Namespace) -> _Data:
                 f"{world}: not an emoji world (no test/annotations.json); create one with "
                 f"`yolo9000 emoji-world {world}`"
             )
-    if args.predictions is not None and coco_path is None and world is None:
-        raise ValueError("--predictions needs the ground truth: add --coco")
-    if args.predictions is not None and folders is not None:
-        raise ValueError("--folders needs a model to classify the images; it cannot be used with --predictions")
+    if args.predictions is not None and coco_path is None and world is None and folders is None:
+        raise ValueError(
+            "--predictions needs the ground truth: add --coco (detections) or --folders (records of yolo9000 classify)"
+        )
+    if args.predictions is not None and folders is not None and (coco_path is not None or world is not None):
+        boxes = "--data" if args.data else "--coco" if coco_path is not None else "--emoji-world"
+        raise ValueError(
+            f"--folders cannot be used with --predictions and {boxes} together: a predictions file holds detections "
+            f"(scored with {boxes}) or classifications (scored with --folders), not both"
+        )
     if args.model is not None and folders is not None:
         raise ValueError(f"--folders needs --checkpoint or --cfg: an exported --model ({args.model}) scores detections")
     if coco_path is None and folders is None and world is None:
@@ -682,6 +699,8 @@ def run(args: argparse.Namespace) -> int:
     from yolo9000.evaluation.writer import ReportWriter
 
     data = _resolve_data(args)
+    if args.predictions is not None:
+        _check_prediction_kind(args.predictions, classes=data.folders is not None)
     if args.out is None:
         args.out = free_default_folder(DEFAULT_OUT)
     # refuse to clobber an earlier report before spending time on the model
@@ -720,7 +739,11 @@ def run(args: argparse.Namespace) -> int:
     if data.coco is not None:
         det = _detection(args, data, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source)
     scored_classes = data.folders is not None or data.class_only is not None
-    cls_report = _classification(args, data, model, tree, names, decoding, device, meta) if scored_classes else None
+    cls_report = (
+        _classification(args, data, model, tree, names, decoding, device, meta, tree_source=tree_source)
+        if scored_classes
+        else None
+    )
     written = ev.write_report(
         args.out,
         detection=det.report if det else None,
@@ -749,12 +772,17 @@ def _classification(
     decoding: DecodeOptions,
     device: str,
     meta: dict[str, Any],
+    tree_source: str | None = None,
 ) -> ClassificationReport:
-    """Top-k and the hierarchical measures on the class folders; the settings that applied go into `meta`."""
+    """Top-k and the hierarchical measures on the class folders, of the model or of --predictions (the records of
+    `yolo9000 classify`); the settings that applied go into `meta`."""
     from yolo9000 import evaluation as ev
     from yolo9000.inference.export import input_size
 
-    if not isinstance(model, DarknetModel):  # --predictions and --model are refused with --folders
+    if args.predictions is not None:
+        assert data.folders is not None  # _resolve_data: --predictions classifies only on --folders
+        return _class_records(args, data.folders, tree, names, meta, tree_source)
+    if not isinstance(model, DarknetModel):  # an exported --model is refused with --folders
         raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
     what: Path | LabelledPictures
     if data.folders is not None:
@@ -778,6 +806,58 @@ def _classification(
     meta.setdefault("size", list(input_size(model, args.size)))
     meta.setdefault("device", device)
     return ev.classification_summary(cp, tree)
+
+
+def _class_records(
+    args: argparse.Namespace,
+    folders: Path,
+    tree: WordTree | None,
+    names: Sequence[str] | None,
+    meta: dict[str, Any],
+    tree_source: str | None,
+) -> ClassificationReport:
+    """The records of `yolo9000 classify` in --predictions scored on the class folders, no model run: labelled by
+    --tree (or a model's tree), a flat model's by --names (else the names the records give). `meta` gets the
+    hier-thresh the records were made with when classify's output folder recorded it."""
+    from yolo9000 import evaluation as ev
+
+    if tree is None and names is None and args.names:
+        names = read_names(args.names)
+    records = ev.read_class_predictions(args.predictions, folders, tree=tree, names=names, tree_source=tree_source)
+    made = _classify_settings(args.predictions)
+    if "hier_thresh" in made:
+        meta["hier_thresh"] = made["hier_thresh"]
+    return ev.records_summary(records, tree)
+
+
+def _classify_settings(predictions: Path) -> dict[str, Any]:
+    """The settings `yolo9000 classify` kept in the marker of the folder it wrote `predictions` in ({} when that
+    folder has no marker of classify's, or the marker does not list the file)."""
+    from wordtree.files import read_output_marker
+    from yolo9000.inference.classify import COMMAND
+
+    marker = read_output_marker(predictions.parent)
+    if marker is None or marker.get("command") != COMMAND or predictions.name not in marker.get("files", []):
+        return {}
+    return dict(marker.get("settings") or {})
+
+
+def _check_prediction_kind(predictions: Path, *, classes: bool) -> None:
+    """Refuse a predictions file of the other command, by its first record: classify's records with --coco,
+    detections with --folders."""
+    from yolo9000 import evaluation as ev
+
+    kind = ev.prediction_kind(predictions)
+    if classes and kind == "detect":
+        raise ValueError(
+            f"{predictions}: holds detections (of `yolo9000 detect`, or COCO results), not the records of "
+            "`yolo9000 classify`; score detections with --coco, not --folders"
+        )
+    if not classes and kind == "classify":
+        raise ValueError(
+            f"{predictions}: holds the records of `yolo9000 classify`, not detections; score them on the class "
+            "folders they classified with --folders, not --coco"
+        )
 
 
 def _class_only_pictures(

@@ -1,10 +1,17 @@
 """Evaluation of a detector (or classifier) on COCO JSON and class folders, with the WordTree measures.
 
 The parts: `coco` (COCO mAP with ancestor crediting), `hierarchy` (top-k and hierarchical measures), `inputs`
-(saved predictions; which classes had training boxes), `predict` (running a model over a dataset), `writer`
-(tables and plots) and `summary` (the reports `yolo9000 eval` writes). The public names are exported here.
+(saved predictions; which classes had training boxes), `class_records` (the saved records of `yolo9000 classify`),
+`predict` (running a model over a dataset), `writer` (tables and plots) and `summary` (the reports `yolo9000 eval`
+writes). The public names are exported here.
 """
 
+from yolo9000.evaluation.class_records import (
+    ClassRecords,
+    prediction_kind,
+    read_class_predictions,
+    records_summary,
+)
 from yolo9000.evaluation.coco import CocoResult, category_ids, category_nodes, evaluate_detections, load_coco
 from yolo9000.evaluation.inputs import (
     BOX_GROUPS,
@@ -18,6 +25,7 @@ from yolo9000.evaluation.inputs import (
 from yolo9000.evaluation.predict import (
     ClassPredictions,
     LabelledPictures,
+    folder_truth,
     predict_classification,
     predict_detections,
     run_detector,
@@ -44,6 +52,7 @@ __all__ = [
     "BOX_MAP_NAMES",
     "UNSEEN_GROUPS",
     "ClassPredictions",
+    "ClassRecords",
     "ClassificationReport",
     "LabelledPictures",
     "DetectionReport",
@@ -56,12 +65,16 @@ __all__ = [
     "classification_summary",
     "classification_table",
     "detection_report",
+    "folder_truth",
     "group_table",
     "headline_table",
     "load_coco",
     "predict_classification",
     "predict_detections",
+    "prediction_kind",
+    "read_class_predictions",
     "read_predictions",
+    "records_summary",
     "run_detector",
     "run_detector_decodings",
     "write_report",

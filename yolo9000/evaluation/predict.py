@@ -257,7 +257,9 @@ class LabelledPictures:
         return self.files[i]
 
 
-def _folder_truth(root: Path, tree: WordTree | None, names: Sequence[str] | None) -> tuple[ClassFolders, np.ndarray]:
+def folder_truth(root: Path, tree: WordTree | None, names: Sequence[str] | None) -> tuple[ClassFolders, np.ndarray]:
+    """The pictures of class folders and the class of each: its folder's tree node (folders named by node id), or
+    for a flat model the index of its folder's name in `names` (without `names`, the sorted folders' index)."""
     from yolo9000.data.folders import ClassFolders
 
     if tree is not None:
@@ -303,7 +305,7 @@ def predict_classification(
         ds: ClassFolders | LabelledPictures = folders
         truth = folders.labels
     else:
-        ds, truth = _folder_truth(Path(folders), tree, names)
+        ds, truth = folder_truth(Path(folders), tree, names)
     net_w, net_h = _net_size(model, size)
     model = model.to(device).eval()
     ts = tree_softmax_of(model, tree).to(device) if tree is not None else None
