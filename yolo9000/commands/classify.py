@@ -22,6 +22,9 @@ examples:
   yolo9000 classify --cfg darknet19 --tree wordtree.json --size 256 pictures/
   # a flat classifier: the top 3 classes
   yolo9000 classify --cfg darknet19 --weights darknet19.weights --names imagenet.names --top-k 3 pictures/
+  # a classifier exported by `yolo9000 export`, run by ONNX Runtime (an OpenVINO .xml, or --backend openvino)
+  yolo9000 export --checkpoint runs/classify-train/last.pt -o classifier.onnx
+  yolo9000 classify --model classifier.onnx pictures/
 
 outputs (in --out): predictions.jsonl, one JSON object per picture: "file", "width", "height", "top" (the
 --top-k most likely leaves of a tree model by P(node), [{"node", "id", "name", "prob"}]; of a flat model its
@@ -32,7 +35,7 @@ with P(node) > --hier-thresh, or the best root when none passes) and "tree_finge
 picture's thumbnail (thumbs/) with its top classes and walk (open it in a browser: no server needed).
 
 Pictures are letterboxed to the network size as `yolo9000 eval` classifies them; unreadable files are skipped and
-reported. A detector (a model with [region]) is refused: use `yolo9000 detect`.
+reported. A detector (a model with [region], or an exported one) is refused: use `yolo9000 detect`.
 """
 
 
@@ -41,18 +44,19 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "classify",
         help="classify pictures with a tree (or flat) classifier",
-        description="Run a classifier (our checkpoint, or a Darknet classifier cfg + weights [+ tree + names]) on "
-        "pictures and folders; write each picture's top classes and its walk down the tree as JSON lines, and an "
-        "HTML report. Missing or unreadable pictures are skipped and reported.",
+        description="Run a classifier (our checkpoint, a Darknet classifier cfg + weights [+ tree + names], or an "
+        "exported FILE.onnx / .xml) on pictures and folders; write each picture's top classes and its walk down the "
+        "tree as JSON lines, and an HTML report. Missing or unreadable pictures are skipped and reported.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="picture files, or folders (searched recursively)")
-    options.add_model_options(
+    m = options.add_model_options(
         p,
         "model (required: a classifier, no [region])",
         tree_help="our tree JSON or a Darknet .tree: the tree of a --cfg whose [softmax] names none, or replacing it",
     )
+    options.add_exported_model_option(m)
     c = p.add_argument_group("classification")
     c.add_argument(
         "--top-k",
@@ -72,6 +76,13 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
         "--size", type=options.size32, default=None, help="network input size, a multiple of 32 (default: the cfg's)"
     )
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
+    r.add_argument(
+        "--backend",
+        choices=("onnxruntime", "openvino"),
+        default=None,
+        help="what runs an exported --model: onnxruntime (default for .onnx) or openvino (default for .xml); "
+        "a checkpoint or cfg runs in torch",
+    )
     r.add_argument("--batch-size", type=options.positive_int, default=16, help="pictures per forward pass (default 16)")
     r.add_argument(
         "--workers",
@@ -122,7 +133,7 @@ def _out_dir(args: argparse.Namespace, inputs: list[str]) -> Path:
     if args.out is None:
         return free_default_folder(DEFAULT_OUT)
     out = Path(args.out)
-    model_files = [args.checkpoint, args.cfg, args.weights, args.tree, args.names]
+    model_files = [args.checkpoint, args.cfg, args.weights, args.tree, args.names, args.model]
     prepare_output_dir(out, command="yolo9000 classify", force=args.force, inputs=inputs + model_files, save=False)
     if (out / "predictions.jsonl").exists() and not args.force:
         raise ValueError(f"{out} already holds results (predictions.jsonl); use --force to overwrite or another --out")
@@ -140,13 +151,20 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("no inputs given: name picture files or folders")
     device = resolve_device(args.device)
     model, names = load_classifier(
-        checkpoint=args.checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+        checkpoint=args.checkpoint,
+        cfg=args.cfg,
+        weights=args.weights,
+        tree=args.tree,
+        names=args.names,
+        model=args.model,
+        backend=args.backend,
     )
     out = _out_dir(args, inputs)
     classifier = Classifier(model, names, top_k=args.top_k, hier_thresh=args.hier_thresh, size=args.size, device=device)
-    print(f"yolo9000 classify: {args.checkpoint or args.cfg} ({classifier.describe()})")
+    source = args.model or args.checkpoint or args.cfg
+    print(f"yolo9000 classify: {source} ({classifier.describe()})")
     settings = {
-        "model": str(args.checkpoint or args.cfg),
+        "model": str(source),
         "top_k": args.top_k,
         "hier_thresh": args.hier_thresh,
         "size": list(classifier.size),

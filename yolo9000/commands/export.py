@@ -1,4 +1,7 @@
-"""`yolo9000 export`: a checkpoint or Darknet cfg + weights -> ONNX or OpenVINO IR, decoding metadata inside."""
+"""`yolo9000 export`: a checkpoint or Darknet cfg + weights -> ONNX or OpenVINO IR, decoding metadata inside.
+
+A detector exports its head logits (or Darknet's region output); a classifier (no [region]: `train --task
+classify`, darknet19) its (batch, classes) class logits, for `yolo9000 classify --model`."""
 
 from __future__ import annotations
 
@@ -24,9 +27,15 @@ examples:
   # a checkpoint, with Darknet's activated region output (tree softmax included) in the graph
   yolo9000 export --checkpoint runs/emoji/last.pt --output region -o emoji.onnx
 
+  # a classifier (`train --task classify`, or darknet19 sized for a tree): its class logits
+  yolo9000 export --checkpoint runs/classify-train/last.pt -o classifier.onnx
+  yolo9000 export --cfg darknet19 --weights darknet19.weights --tree 9k.tree --names 9k.names -o darknet19.xml
+  yolo9000 classify --model classifier.onnx pictures/
+
 The file holds what decoding needs (metadata_props / rt_info "yolo9000": input size and letterbox, anchors,
-classes, names, the tree and its fingerprint, the output kind), so `detect --model FILE` needs nothing else.
-Input "images": (batch, 3, H, W) RGB in 0..1, letterboxed as Darknet does (0.5 canvas); output "output".
+classes, names, the tree and its fingerprint, the output kind; a classifier's say task "classify"), so
+`detect --model FILE` (or `classify --model FILE`) needs nothing else. Input "images": (batch, 3, H, W) RGB in
+0..1, letterboxed as Darknet does (0.5 canvas); output "output" ((batch, classes) logits for a classifier).
 """
 
 
@@ -35,8 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = subparsers.add_parser(
         "export",
         help="export a model to ONNX or OpenVINO IR for deployment",
-        description="Write a YOLOv2/YOLO9000 model (our checkpoint, or Darknet cfg + weights [+ tree + names]) as "
-        "ONNX (dynamic batch axis, checked with onnx.checker) or OpenVINO IR, with the decoding metadata inside.",
+        description="Write a YOLOv2/YOLO9000 model or a classifier (our checkpoint, or Darknet cfg + weights [+ tree "
+        "+ names]) as ONNX (dynamic batch axis, checked with onnx.checker) or OpenVINO IR, with the decoding "
+        "metadata inside.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -46,8 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--output",
         choices=("raw", "region"),
         default="raw",
-        help="raw: the head's logits, decoded by yolo9000 (default; fastest); region: Darknet's activated "
-        "region output, tree softmax included",
+        help="raw: the head's logits, decoded by yolo9000 (default; fastest; a classifier's class logits); region: "
+        "Darknet's activated region output, tree softmax included (detectors only)",
     )
     o.add_argument(
         "--format",
@@ -78,12 +88,47 @@ def _format(args: argparse.Namespace, out: Path) -> str:
     return fmt
 
 
+def _checkpoint_cfg_text(path: Path) -> str | None:
+    """The cfg text stored in a checkpoint, read without loading its tensors (memory-mapped); None when the file
+    cannot be read so (the loader then says what is wrong)."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    except Exception:  # noqa: BLE001 - any unreadable file: the loader's one-line error follows
+        return None
+    text = ckpt.get("cfg_text") if isinstance(ckpt, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _is_classifier(checkpoint: str | Path | None, cfg: str | Path | None) -> bool:
+    """Whether the model named has no [region] layer (a classifier), read from its cfg text before any weights
+    load: a template name, a cfg file, or the cfg text in a checkpoint. False where that cannot be read: the
+    detector's loader then reports the file."""
+    from yolo9000.darknet.cfg import parse_cfg
+    from yolo9000.darknet.templates import CLASSIFIERS, is_template_name, template_key
+
+    if cfg is not None:
+        if is_template_name(cfg):
+            return template_key(str(cfg)) in CLASSIFIERS
+        text = Path(cfg).read_text(encoding="utf-8", errors="replace") if Path(cfg).is_file() else None
+    else:
+        text = _checkpoint_cfg_text(Path(checkpoint)) if checkpoint is not None and Path(checkpoint).is_file() else None
+    if text is None:
+        return False
+    try:
+        return not any(s.name == "region" for s in parse_cfg(text))
+    except ValueError:  # a malformed cfg: reported by the loader
+        return False
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of `yolo9000 export`."""
     from wordtree.files import prepare_output_files
     from yolo9000.detection.detection_model import region_parts
+    from yolo9000.inference.classify import load_classifier
     from yolo9000.inference.detector import load_detector_model
-    from yolo9000.inference.export import export
+    from yolo9000.inference.export import classifier_classes, export
 
     out = Path(args.out)
     fmt = _format(args, out)
@@ -91,19 +136,33 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
     if args.checkpoint is None and args.cfg is None:
         raise ValueError("no model: give --checkpoint, or --cfg with --weights")
+    classifier = _is_classifier(args.checkpoint, args.cfg)
+    if classifier and args.output != "raw":
+        raise ValueError(
+            f"--output {args.output}: {args.checkpoint or args.cfg} is a classifier; its export is its class "
+            "logits (--output region applies to detectors)"
+        )
     files = [out] + ([out.with_suffix(".bin")] if fmt == "openvino" else [])
     inputs = [args.checkpoint, args.cfg, args.weights, args.tree, args.names]
     outputs = prepare_output_files(files, command="yolo9000 export", force=args.force, inputs=inputs, flag="-o")
-    model, names = load_detector_model(
-        checkpoint=args.checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
-    )
+    if classifier:
+        model, names = load_classifier(
+            checkpoint=args.checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+        )
+    else:
+        model, names = load_detector_model(
+            checkpoint=args.checkpoint, cfg=args.cfg, weights=args.weights, tree=args.tree, names=args.names
+        )
     export(model, out, format=fmt, output=args.output, names=names, size=args.size, opset=args.opset)
     outputs.record()
     megabytes = sum(f.stat().st_size for f in files) / 1e6
-    region, _ = region_parts(model)  # load_detector_model checked it
-    print(
-        f"wrote {' + '.join(str(f) for f in files)} ({fmt}, {args.output} output, {region.classes} classes"
-        f"{', tree' if region.tree is not None else ''}, {megabytes:.1f} MB)"
-    )
-    print(f"detect with: yolo9000 detect --model {out} IMAGES")
+    if classifier:
+        what = f"class logits, {classifier_classes(model)} classes{', tree' if model.tree is not None else ''}"
+        then = f"classify with: yolo9000 classify --model {out} PICS"
+    else:
+        region, _ = region_parts(model)  # load_detector_model checked it
+        what = f"{args.output} output, {region.classes} classes{', tree' if region.tree is not None else ''}"
+        then = f"detect with: yolo9000 detect --model {out} IMAGES"
+    print(f"wrote {' + '.join(str(f) for f in files)} ({fmt}, {what}, {megabytes:.1f} MB)")
+    print(then)
     return 0

@@ -4,7 +4,9 @@ A `Backend` takes the letterboxed (B, 3, H, W) float32 batch and returns the exp
 float32 torch tensor: the head's raw logits (the usual export), or Darknet's activated region output. A
 `RuntimeModel` wraps one with the region settings read from the file's metadata, and offers what a
 `Detector` uses of a `DarknetModel` (`region`, `head`, `net`, `region_output`), so the project's own
-vectorised region activation, tree softmax, `decode` and NMS run on every backend's output alike.
+vectorised region activation, tree softmax, `decode` and NMS run on every backend's output alike. A
+`RuntimeClassifier` does the same for an exported classifier: its (B, C) class logits go through the project's
+own softmax or tree softmax, top-k and walk (`yolo9000.inference.classify.Classifier`).
 
 Precision: fp32 everywhere unless asked. OpenVINO gets the f32 inference-precision hint explicitly (its CPU
 default is bf16 on AMX machines, which changes detections); `precision="bf16"` asks it for bf16. ONNX Runtime
@@ -24,10 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from yolo9000.detection.head import RegionConfig, RegionHead
+from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
 from yolo9000.inference.export import ModelInfo, model_info, onnx_bytes, onnx_props, openvino_props
 
 if TYPE_CHECKING:
+    from wordtree.softmax import TreeSoftmax
     from wordtree.tree import WordTree
     from yolo9000.darknet.model import DarknetModel
 
@@ -184,17 +187,9 @@ class RuntimeModel(nn.Module):
         self.names: list[str] | None = info.names
         self.tree: WordTree | None = self.region.tree
 
-    def _check(self, x: torch.Tensor) -> None:
-        want = (self.info.channels, self.info.height, self.info.width)
-        if x.dim() != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(
-                f"{self.source}: exported for input (B, {want[0]}, {want[1]}, {want[2]}), got {tuple(x.shape)} "
-                "(export again with --size to change the input size)"
-            )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The backend's output: raw logits (B, A*(5+C), H, W) or the region output (B, A, 5+C, H, W)."""
-        self._check(x)
+        _check_input(self.info, self.source, x)
         return self.backend(x.float())
 
     def region_output(self, x: torch.Tensor) -> torch.Tensor:
@@ -206,6 +201,44 @@ class RuntimeModel(nn.Module):
 
     def describe(self) -> str:
         return self.backend.describe()
+
+
+class RuntimeClassifier(nn.Module):
+    """A backend plus the metadata of an exported classifier, as `inference.classify.Classifier` uses a classifier
+    `DarknetModel`: `forward` -> (B, C) class logits, `net`, `names`, `tree` with its `classifier_softmax` (the
+    project's tree softmax on the runtime's logits; None for a flat classifier), `classes`, `source`; `region`
+    and `head` are None."""
+
+    def __init__(self, backend: Backend, info: ModelInfo, source: str = "<exported classifier>") -> None:
+        super().__init__()
+        if info.task != "classify":
+            raise ValueError(f"{source}: is an exported detector; run it with `yolo9000 detect --model`")
+        self.backend, self.info, self.source = backend, info, source
+        self.region: RegionConfig | None = None
+        self.head: RegionHead | None = None
+        self.net: dict[str, Any] = dict(info.net)
+        self.names: list[str] | None = info.names
+        self.tree: WordTree | None = info.word_tree()
+        self.classes = info.classes
+        self.classifier_softmax: TreeSoftmax | None = make_tree_softmax(self.tree) if self.tree is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The backend's (B, C) class logits."""
+        _check_input(self.info, self.source, x)
+        return self.backend(x.float())
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+
+def _check_input(info: ModelInfo, source: str, x: torch.Tensor) -> None:
+    """Refuse an input of another shape than the one the model was exported for (one line)."""
+    want = (info.channels, info.height, info.width)
+    if x.dim() != 4 or tuple(x.shape[1:]) != want:
+        raise ValueError(
+            f"{source}: exported for input (B, {want[0]}, {want[1]}, {want[2]}), got {tuple(x.shape)} "
+            "(export again with --size to change the input size)"
+        )
 
 
 def _backend_for_file(path: Path, backend: str | None) -> str:
@@ -224,11 +257,20 @@ def _backend_for_file(path: Path, backend: str | None) -> str:
     return backend
 
 
-def load_runtime_model(
-    path: str | Path, backend: str | None = None, precision: str = "fp32", threads: int | None = None
-) -> RuntimeModel:
-    """A `RuntimeModel` from an exported .onnx (ONNX Runtime by default, or OpenVINO) or OpenVINO .xml; the
-    file alone is enough (its metadata holds the input size, anchors, names and tree)."""
+def _check_task(info: ModelInfo, path: Path, task: str) -> None:
+    """Refuse an exported model of the other task, pointing to the command that runs it."""
+    if info.task == task:
+        return
+    if info.task == "classify":
+        raise ValueError(f"--model {path}: is an exported classifier; run it with `yolo9000 classify --model {path}`")
+    raise ValueError(f"--model {path}: is an exported detector; run it with `yolo9000 detect --model {path}`")
+
+
+def _load_exported(
+    path: str | Path, backend: str | None, precision: str, threads: int | None, task: str
+) -> tuple[Backend, ModelInfo]:
+    """The backend and metadata of an exported .onnx / .xml; a model of another `task` is refused before
+    OpenVINO compiles it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--model {path}: no such file")
@@ -237,8 +279,9 @@ def load_runtime_model(
     if backend == "onnxruntime":
         ort_backend = OnnxRuntimeBackend(path, "raw", precision, threads)
         info = ModelInfo.from_props(ort_backend.metadata(), path)
+        _check_task(info, path, task)
         ort_backend.output = info.output
-        return RuntimeModel(ort_backend, info, str(path))
+        return ort_backend, info
     import openvino as ov
 
     try:
@@ -247,7 +290,28 @@ def load_runtime_model(
         raise ValueError(f"--model {path}: OpenVINO cannot read it ({str(exc).splitlines()[0]})") from None
     props = openvino_props(ov_model) if path.suffix.lower() == ".xml" else onnx_props(path)
     info = ModelInfo.from_props(props, path)
-    return RuntimeModel(OpenVINOBackend(ov_model, info.output, precision, threads), info, str(path))
+    _check_task(info, path, task)
+    return OpenVINOBackend(ov_model, info.output, precision, threads), info
+
+
+def load_runtime_model(
+    path: str | Path, backend: str | None = None, precision: str = "fp32", threads: int | None = None
+) -> RuntimeModel:
+    """A `RuntimeModel` from an exported .onnx (ONNX Runtime by default, or OpenVINO) or OpenVINO .xml; the
+    file alone is enough (its metadata holds the input size, anchors, names and tree). An exported classifier
+    is a one-line error pointing to `yolo9000 classify --model`."""
+    runner, info = _load_exported(path, backend, precision, threads, "detect")
+    return RuntimeModel(runner, info, str(path))
+
+
+def load_runtime_classifier(
+    path: str | Path, backend: str | None = None, precision: str = "fp32", threads: int | None = None
+) -> RuntimeClassifier:
+    """A `RuntimeClassifier` from an exported classifier .onnx (ONNX Runtime by default, or OpenVINO) or OpenVINO
+    .xml, as `load_runtime_model` loads a detector; an exported detector is a one-line error pointing to
+    `yolo9000 detect --model`."""
+    runner, info = _load_exported(path, backend, precision, threads, "classify")
+    return RuntimeClassifier(runner, info, str(path))
 
 
 def runtime_model(
@@ -280,10 +344,12 @@ __all__ = [
     "Backend",
     "OnnxRuntimeBackend",
     "OpenVINOBackend",
+    "RuntimeClassifier",
     "RuntimeModel",
     "TorchBackend",
     "backend_available",
     "best_backend",
+    "load_runtime_classifier",
     "load_runtime_model",
     "runtime_model",
 ]

@@ -1,7 +1,8 @@
 """Classify pictures with a classifier (a `DarknetModel` without [region]): JSON lines and a static HTML page out.
 
 `load_classifier` reads the model (our checkpoint, or a Darknet classifier cfg / template with its weights,
-`[softmax] tree=` or flat), `Classifier` turns a batch of pictures into their records, and `classify_files` runs
+`[softmax] tree=` or flat, or a classifier exported by `yolo9000 export` in ONNX Runtime / OpenVINO as a
+`backends.RuntimeClassifier`), `Classifier` turns a batch of pictures into their records, and `classify_files` runs
 it over files and folders for `yolo9000 classify`. Pictures are preprocessed as evaluation classifies them
 (`yolo9000.evaluation.predict.predict_classification`: `letterbox_batch` at the model's size, `class_logits`).
 
@@ -16,13 +17,12 @@ import contextlib
 import html
 import json
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias, overload
 
 import torch
 
@@ -34,6 +34,8 @@ from yolo9000.darknet.model import DarknetModel
 from yolo9000.data.prefetch import batched, prefetched
 from yolo9000.detection.decode import greedy_walk
 from yolo9000.detection.letterbox import letterbox_batch
+from yolo9000.inference.backends import RuntimeClassifier, load_runtime_classifier
+from yolo9000.inference.export import classifier_classes
 from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, read_or_reason
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,39 @@ THUMB_SIDE = 192
 #: digits kept of the probabilities in the records (as `Detections.to_records`)
 DIGITS = 6
 
+#: what a `Classifier` runs: our model in torch, or an exported one in its runtime
+ClassifierModel: TypeAlias = DarknetModel | RuntimeClassifier
+
 
 def thumb_name(k: int) -> str:
     """The relative name of the thumbnail of picture k."""
     return f"thumbs/{k:06d}.jpg"
+
+
+@overload
+def load_classifier(
+    *,
+    checkpoint: str | Path | None = None,
+    cfg: str | Path | None = None,
+    weights: str | Path | None = None,
+    tree: str | Path | None = None,
+    names: str | Path | None = None,
+    model: None = None,
+    backend: str | None = None,
+) -> tuple[DarknetModel, list[str] | None]: ...
+
+
+@overload
+def load_classifier(
+    *,
+    checkpoint: str | Path | None = None,
+    cfg: str | Path | None = None,
+    weights: str | Path | None = None,
+    tree: str | Path | None = None,
+    names: str | Path | None = None,
+    model: str | Path,
+    backend: str | None = None,
+) -> tuple[ClassifierModel, list[str] | None]: ...
 
 
 def load_classifier(
@@ -59,16 +90,27 @@ def load_classifier(
     weights: str | Path | None = None,
     tree: str | Path | None = None,
     names: str | Path | None = None,
-) -> tuple[DarknetModel, list[str] | None]:
+    model: str | Path | None = None,
+    backend: str | None = None,
+) -> tuple[ClassifierModel, list[str] | None]:
     """(model, class or node names or None): a classifier `DarknetModel` in eval mode on CPU, from our checkpoint
-    or a Darknet cfg file / template name (`darknet19`, sized for `tree`, else for the `names`) with `weights`.
-    A detector (a model with [region]) is a one-line error pointing to `yolo9000 detect`; so is a names file
-    whose length is not the model's classes."""
+    or a Darknet cfg file / template name (`darknet19`, sized for `tree`, else for the `names`) with `weights`;
+    or, for `model` (an exported FILE.onnx / OpenVINO FILE.xml, which excludes the others), a
+    `RuntimeClassifier` in `backend` (default: ONNX Runtime for .onnx, OpenVINO for .xml).
+    A detector (a model with [region], or an exported one) is a one-line error pointing to `yolo9000 detect`; so
+    is a names file whose length is not the model's classes."""
+    if model is not None:
+        return _load_exported(model, backend, checkpoint=checkpoint, cfg=cfg, weights=weights, tree=tree, names=names)
+    if backend is not None:
+        raise ValueError(
+            f"--backend {backend} runs an exported --model; a checkpoint or cfg runs in torch "
+            "(`yolo9000 export` it to run it in ONNX Runtime or OpenVINO)"
+        )
     if checkpoint is not None and cfg is not None:
         raise ValueError("give either --checkpoint or --cfg [--weights], not both")
     if weights is not None and cfg is None:
         raise ValueError("--weights needs --cfg (a checkpoint is given with --checkpoint)")
-    model: DarknetModel
+    net: DarknetModel
     if checkpoint is not None:
         from yolo9000.darknet.checkpoint import load_model
 
@@ -76,26 +118,41 @@ def load_classifier(
             raise ValueError("--tree applies to Darknet cfgs; a checkpoint carries its own tree")
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"--checkpoint {checkpoint}: checkpoint not found")
-        model = load_model(checkpoint, "cpu")
-        label_names = model.names
+        net = load_model(checkpoint, "cpu")
+        label_names = net.names
     elif cfg is not None:
-        model = _load_cfg(cfg, weights, tree, names)
+        net = _load_cfg(cfg, weights, tree, names)
         label_names = None
     else:
         raise ValueError(
-            "no model given: pass --checkpoint (a classifier from `yolo9000 train --task classify`) or --cfg "
-            "[--weights] (a Darknet classifier cfg, or darknet19)"
+            "no model given: pass --checkpoint (a classifier from `yolo9000 train --task classify`), --cfg "
+            "[--weights] (a Darknet classifier cfg, or darknet19) or --model (a classifier from `yolo9000 export`)"
         )
-    if model.region is not None:
+    if net.region is not None:
         raise ValueError(
             f"{checkpoint or cfg}: is a detector (it has a [region] layer); use `yolo9000 detect` for detectors"
         )
     if names is not None:
         label_names = read_names(names)
-    classes = len(model.tree) if model.tree is not None else math.prod(model.shapes[-1])
+    classes = classifier_classes(net)
     if label_names is not None and len(label_names) != classes:
         raise ValueError(f"{names or checkpoint}: {len(label_names)} names but the model has {classes} classes")
-    return model.eval(), (list(label_names) if label_names is not None else None)
+    return net.eval(), (list(label_names) if label_names is not None else None)
+
+
+def _load_exported(
+    model: str | Path, backend: str | None, *, names: str | Path | None, **others: str | Path | None
+) -> tuple[RuntimeClassifier, list[str] | None]:
+    """`load_classifier` for an exported `model`: its names from `names`, else its own; `others` (checkpoint,
+    cfg, weights, tree) must be None."""
+    dropped = [f"--{k}" for k, v in others.items() if v is not None]
+    if dropped:
+        raise ValueError(f"--model is an exported classifier with its own weights and tree; drop {', '.join(dropped)}")
+    runtime = load_runtime_classifier(model, backend)
+    label_names = read_names(names) if names is not None else runtime.names
+    if label_names is not None and len(label_names) != runtime.classes:
+        raise ValueError(f"{names or model}: {len(label_names)} names but {model} has {runtime.classes} classes")
+    return runtime, (list(label_names) if label_names is not None else None)
 
 
 def _load_cfg(
@@ -121,7 +178,7 @@ def _load_cfg(
     return model
 
 
-def class_logits(model: DarknetModel, x: torch.Tensor) -> torch.Tensor:
+def class_logits(model: ClassifierModel, x: torch.Tensor) -> torch.Tensor:
     """(B, C) class logits: a classifier's output, or for a detector the anchor/cell with the highest
     objectness (the location the joint training hands a classification image's label to)."""
     raw = model(x)
@@ -135,7 +192,7 @@ def class_logits(model: DarknetModel, x: torch.Tensor) -> torch.Tensor:
     return cls[torch.arange(b, device=r.device), best]
 
 
-def tree_softmax_of(model: DarknetModel, tree: WordTree) -> TreeSoftmax:
+def tree_softmax_of(model: ClassifierModel, tree: WordTree) -> TreeSoftmax:
     """The model's own tree softmax (its region head's, or a tree classifier's), else one built for `tree`."""
     ts = model.head.tree_softmax if model.head is not None else model.classifier_softmax
     return ts if ts is not None else TreeSoftmax(tree)
@@ -144,12 +201,15 @@ def tree_softmax_of(model: DarknetModel, tree: WordTree) -> TreeSoftmax:
 class Classifier:
     """A classifier model ready to run: pictures ((3,H,W) uint8 tensors) in, one JSON-able record each out.
 
-    `size`: the network input (default the cfg's); `top_k`: leaves (tree) or classes (flat) per record;
-    `hier_thresh`: where the paper's walk stops (`TreeSoftmax.predict(..., mode="paper")`)."""
+    `model`: a classifier `DarknetModel`, or a `backends.RuntimeClassifier` (an exported classifier in ONNX
+    Runtime / OpenVINO; its logits go through the same softmax, top-k and walk).
+    `size`: the network input (default the cfg's; an exported model's is fixed); `top_k`: leaves (tree) or
+    classes (flat) per record; `hier_thresh`: where the paper's walk stops
+    (`TreeSoftmax.predict(..., mode="paper")`)."""
 
     def __init__(
         self,
-        model: DarknetModel,
+        model: ClassifierModel,
         names: Sequence[str] | None = None,
         *,
         top_k: int = 5,
@@ -161,10 +221,17 @@ class Classifier:
             raise ValueError(f"{model.source}: is a detector; use `yolo9000 detect` (or `Detector`) for detectors")
         if top_k < 1:
             raise ValueError(f"top-k must be >= 1, got {top_k}")
+        net_size = (int(model.net["width"]), int(model.net["height"]))
+        if isinstance(model, RuntimeClassifier) and size and (size, size) != net_size:
+            raise ValueError(
+                f"--size {size}: {model.source} was exported for {net_size[0]}x{net_size[1]} "
+                "(export it again with --size)"
+            )
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model: ClassifierModel = model.to(self.device).eval()
         self.tree = model.tree
-        self.size = (int(size), int(size)) if size else (int(model.net["width"]), int(model.net["height"]))
+        self.classes = model.classes if isinstance(model, RuntimeClassifier) else classifier_classes(model)
+        self.size = (int(size), int(size)) if size else net_size
         self.hier_thresh = float(hier_thresh)
         self.ts = tree_softmax_of(model, self.tree).to(self.device) if self.tree is not None else None
         if self.tree is not None:
@@ -180,10 +247,11 @@ class Classifier:
         return self.ts is None
 
     def describe(self) -> str:
-        """What runs, without the model's folder: its head, the network size and the device."""
-        flat = f"{math.prod(self.model.shapes[-1])} flat classes"
-        head = f"a tree of {len(self.tree)} nodes" if self.tree is not None else flat
-        return f"{head}, {self.size[0]}x{self.size[1]} pixels, on {self.device}"
+        """What runs, without the model's folder: its head, the network size and the device (an exported model:
+        its backend)."""
+        head = f"a tree of {len(self.tree)} nodes" if self.tree is not None else f"{self.classes} flat classes"
+        where = f"backend {self.model.describe()}" if isinstance(self.model, RuntimeClassifier) else f"on {self.device}"
+        return f"{head}, {self.size[0]}x{self.size[1]} pixels, {where}"
 
     @torch.inference_mode()
     def __call__(self, images: Sequence[torch.Tensor]) -> list[dict[str, Any]]:
@@ -474,6 +542,7 @@ def _picture_html(entry: dict[str, Any]) -> str:
 
 
 __all__ = [
+    "ClassifierModel",
     "ClassifyReport",
     "Classifier",
     "class_logits",

@@ -1,4 +1,4 @@
-"""Export a detector to ONNX or OpenVINO IR, with what decoding needs stored in the file itself.
+"""Export a detector or a classifier to ONNX or OpenVINO IR, with what decoding needs stored in the file itself.
 
 `export_onnx(model, path, output="raw")` writes the network up to the conv feeding `[region]`, as field
 deployments run it: the runtime executes the convolutions and the project's own vectorised code applies the
@@ -7,13 +7,19 @@ region activation, the tree softmax, `decode` and NMS on its output (`yolo9000.i
 gather into a padded group layout, a masked softmax per group-size class and one gather back (no loop over
 groups, nothing that depends on the data), so a runtime alone yields Darknet's activated region output.
 
+A classifier (a model without `[region]`, from `train --task classify`) exports its (B, C) class logits; the
+flat softmax or the tree softmax, the top-k and the walk down the tree stay the project's
+(`yolo9000.inference.classify.Classifier` on a `backends.RuntimeClassifier`).
+
 The batch axis is dynamic; the input size is fixed at export (`size`, default the cfg's). Batch norms are
 folded into the convolutions first (with the model's own `bn_mode` formula).
 
 Metadata (`ModelInfo`): ONNX `metadata_props` and OpenVINO `rt_info` (under "yolo9000") hold JSON strings:
 input size and preprocessing (RGB in 0..1, NCHW, Darknet's letterbox on a 0.5 canvas), anchors, classes,
 coords, the class activation, label names, the WordTree (`wordtree.formats.tree_to_dict`) with its
-fingerprint, the output kind and the yolo9000 version. `read_info(path)` reads them back.
+fingerprint, the output kind and the yolo9000 version. A classifier's metadata says `task` "classify" and
+holds `classifier` (classes, activation) instead of `region`; a file without `task` is a detector (files of
+earlier versions included). `read_info(path)` reads them back.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import copy
 import io
 import json
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -42,18 +49,22 @@ if TYPE_CHECKING:
     import onnx
 
     from wordtree.softmax import TreeSoftmax
+    from wordtree.tree import WordTree
     from yolo9000.darknet.model import DarknetModel
 
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("raw", "region")
 FORMATS = ("onnx", "openvino")
+TASKS = ("detect", "classify")
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "output"
 BATCH_AXIS = "batch"  # the one dynamic axis (0) of the exported input and output
 RT_INFO_ROOT = "yolo9000"  # OpenVINO rt_info section holding the metadata
-# the metadata keys; every value is a JSON string
-_KEYS = ("yolo9000_version", "input", "output", "region", "names", "tree", "tree_fingerprint")
+# the metadata keys; every value is a JSON string ("task" and "classifier": classifiers only)
+_KEYS = ("yolo9000_version", "task", "input", "output", "region", "classifier", "names", "tree", "tree_fingerprint")
+# the keys without which a file of each task is not ours
+_REQUIRED = {"detect": ("input", "output", "region"), "classify": ("input", "output", "classifier")}
 
 
 def _version() -> str:
@@ -67,7 +78,9 @@ def _version() -> str:
 
 @dataclass
 class ModelInfo:
-    """What an exported model needs besides its weights to detect: the input, the region, the labels."""
+    """What an exported model needs besides its weights: the input, the labels, and for a detector
+    (`task="detect"`) the region. A classifier (`task="classify"`) has no region: no anchors, `classes` logits
+    out, `tree` for a tree softmax (else a flat one)."""
 
     width: int
     height: int
@@ -81,6 +94,11 @@ class ModelInfo:
     tree: dict[str, Any] | None = None
     tree_fingerprint: str | None = None
     version: str = field(default_factory=_version)
+    task: str = "detect"
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
 
     @property
     def num(self) -> int:
@@ -91,15 +109,22 @@ class ModelInfo:
         """The `[net]` options a `Detector` reads."""
         return {"width": self.width, "height": self.height, "channels": self.channels}
 
+    def word_tree(self) -> WordTree | None:
+        """The stored tree rebuilt from its dict (fingerprint checked), or None."""
+        if self.tree is None:
+            return None
+        tree = tree_from_dict(self.tree, "the exported model's tree")
+        if self.tree_fingerprint and tree.fingerprint != self.tree_fingerprint:
+            raise ValueError(
+                f"the stored tree has fingerprint {tree.fingerprint}, but the metadata says {self.tree_fingerprint}"
+            )
+        return tree
+
     def region_config(self) -> RegionConfig:
         """The `[region]` settings (the tree rebuilt from its dict, fingerprint checked)."""
-        tree = None
-        if self.tree is not None:
-            tree = tree_from_dict(self.tree, "the exported model's tree")
-            if self.tree_fingerprint and tree.fingerprint != self.tree_fingerprint:
-                raise ValueError(
-                    f"the stored tree has fingerprint {tree.fingerprint}, but the metadata says {self.tree_fingerprint}"
-                )
+        if self.task != "detect":
+            raise ValueError("the exported model is a classifier: it has no [region]")
+        tree = self.word_tree()
         return RegionConfig(
             anchors=torch.tensor(self.anchors, dtype=torch.float32),
             num=self.num,
@@ -111,19 +136,11 @@ class ModelInfo:
 
     def to_props(self) -> dict[str, str]:
         """The metadata as {key: JSON string}."""
+        if self.task == "classify":
+            return self._classifier_props()
         values = {
             "yolo9000_version": self.version,
-            "input": {
-                "width": self.width,
-                "height": self.height,
-                "channels": self.channels,
-                "layout": "NCHW",
-                "color": "RGB",
-                "range": [0.0, 1.0],
-                # Darknet's letterbox_image: aspect kept, centred at the floored offset on a 0.5 canvas
-                "letterbox": "darknet",
-                "pad_value": 0.5,
-            },
+            "input": self._input_props(),
             "output": {
                 "kind": self.output,
                 "shape": ["batch", self.num * (5 + self.classes), "grid_h", "grid_w"]
@@ -142,21 +159,62 @@ class ModelInfo:
             "tree": self.tree,
             "tree_fingerprint": self.tree_fingerprint,
         }
-        return {k: json.dumps(v, ensure_ascii=False, separators=(",", ":")) for k, v in values.items()}
+        return _json_props(values)
+
+    def _input_props(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "channels": self.channels,
+            "layout": "NCHW",
+            "color": "RGB",
+            "range": [0.0, 1.0],
+            # Darknet's letterbox_image: aspect kept, centred at the floored offset on a 0.5 canvas
+            "letterbox": "darknet",
+            "pad_value": 0.5,
+        }
+
+    def _classifier_props(self) -> dict[str, str]:
+        """A classifier's metadata: "task" first, "classifier" where a detector has "region"."""
+        values = {
+            "yolo9000_version": self.version,
+            "task": self.task,
+            "input": self._input_props(),
+            "output": {"kind": self.output, "shape": ["batch", self.classes]},
+            "classifier": {"classes": self.classes, "activation": "tree" if self.tree is not None else "softmax"},
+            "names": self.names,
+            "tree": self.tree,
+            "tree_fingerprint": self.tree_fingerprint,
+        }
+        return _json_props(values)
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str | Path) -> "ModelInfo":
         """Read `to_props` back; a one-line ValueError naming `source` when the metadata is missing or bad."""
-        missing = [k for k in ("input", "output", "region") if k not in props]
+        task = _task(props, source)
+        missing = [k for k in _REQUIRED[task] if k not in props]
         if missing:
             raise ValueError(
                 f"{source}: no yolo9000 metadata ({', '.join(missing)} missing); "
                 "export the model with `yolo9000 export`"
             )
+        if task == "classify":
+            info = cls._classifier_from_props(props, source)
+        else:
+            info = cls._detector_from_props(props, source)
+        if info.output not in OUTPUTS or (task == "classify" and info.output != "raw"):
+            raise ValueError(f"{source}: unknown output kind {info.output!r} in its metadata")
+        letterbox = json.loads(props["input"]).get("letterbox", "darknet")  # a dict: parsed above
+        if letterbox != "darknet":
+            raise ValueError(f"{source}: letterbox convention {letterbox!r} is not Darknet's")
+        return info
+
+    @classmethod
+    def _detector_from_props(cls, props: dict[str, str], source: str | Path) -> "ModelInfo":
         try:
             d = {k: json.loads(props[k]) for k in _KEYS if k in props}
             inp, region, out = d["input"], d["region"], d["output"]
-            info = cls(
+            return cls(
                 width=int(inp["width"]),
                 height=int(inp["height"]),
                 channels=int(inp.get("channels", 3)),
@@ -172,11 +230,45 @@ class ModelInfo:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: malformed yolo9000 metadata ({type(exc).__name__}: {exc})") from None
-        if info.output not in OUTPUTS:
-            raise ValueError(f"{source}: unknown output kind {info.output!r} in its metadata")
-        if inp.get("letterbox", "darknet") != "darknet":
-            raise ValueError(f"{source}: letterbox convention {inp.get('letterbox')!r} is not Darknet's")
-        return info
+
+    @classmethod
+    def _classifier_from_props(cls, props: dict[str, str], source: str | Path) -> "ModelInfo":
+        try:
+            d = {k: json.loads(props[k]) for k in _KEYS if k in props}
+            inp, head = d["input"], d["classifier"]
+            return cls(
+                width=int(inp["width"]),
+                height=int(inp["height"]),
+                channels=int(inp.get("channels", 3)),
+                anchors=[],
+                classes=int(head["classes"]),
+                softmax=True,
+                output=str(d["output"]["kind"]),
+                names=[str(n) for n in d["names"]] if d.get("names") is not None else None,
+                tree=d.get("tree"),
+                tree_fingerprint=d.get("tree_fingerprint"),
+                version=str(d.get("yolo9000_version", "unknown")),
+                task="classify",
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: malformed yolo9000 metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _json_props(values: dict[str, Any]) -> dict[str, str]:
+    return {k: json.dumps(v, ensure_ascii=False, separators=(",", ":")) for k, v in values.items()}
+
+
+def _task(props: dict[str, str], source: str | Path) -> str:
+    """The metadata's task: "detect" when absent (detectors write none, as every file before classifiers)."""
+    if "task" not in props:
+        return "detect"
+    try:
+        task = json.loads(props["task"])
+    except ValueError:
+        task = props["task"]
+    if task not in TASKS:
+        raise ValueError(f"{source}: unknown task {task!r} in its metadata (expected one of {', '.join(TASKS)})")
+    return str(task)
 
 
 def input_size(model: DetectionModel, size: int | None = None) -> tuple[int, int]:
@@ -210,6 +302,56 @@ def model_info(
         tree=tree_to_dict(region.tree) if region.tree is not None else None,
         tree_fingerprint=region.tree.fingerprint if region.tree is not None else None,
     )
+
+
+def classifier_classes(model: DarknetModel) -> int:
+    """The number of class logits of a classifier (a model without `[region]`): its tree's nodes, else the size
+    of its last layer's output."""
+    return len(model.tree) if model.tree is not None else math.prod(model.shapes[-1])
+
+
+def classifier_info(
+    model: DarknetModel, names: Sequence[str] | None = None, size: int | None = None, output: str = "raw"
+) -> ModelInfo:
+    """The `ModelInfo` of a classifier (names: given, else the model's, else the tree's). Its export is its class
+    logits: `output="region"` is a one-line error."""
+    if model.region is not None:
+        raise ValueError(f"{model.source}: has a [region] layer; it exports as a detector (`model_info`)")
+    if output != "raw":
+        raise ValueError(
+            f"--output {output}: {model.source} is a classifier; its export is its class logits "
+            "(--output region applies to detectors)"
+        )
+    classes = classifier_classes(model)
+    w, h = input_size(model, size)
+    names = list(names) if names is not None else model.names
+    if names is None and model.tree is not None:
+        names = list(model.tree.names)
+    if names is not None and len(names) != classes:
+        raise ValueError(f"{len(names)} label names for a classifier of {classes} classes")
+    tree = model.tree
+    return ModelInfo(
+        width=w,
+        height=h,
+        channels=int(model.net["channels"]),
+        anchors=[],
+        classes=classes,
+        softmax=True,
+        output=output,
+        names=list(names) if names is not None else None,
+        tree=tree_to_dict(tree) if tree is not None else None,
+        tree_fingerprint=tree.fingerprint if tree is not None else None,
+        task="classify",
+    )
+
+
+def export_info(
+    model: DarknetModel, output: str = "raw", names: Sequence[str] | None = None, size: int | None = None
+) -> ModelInfo:
+    """`model_info` of a detector, `classifier_info` of a classifier (a model without `[region]`)."""
+    if model.region is None:
+        return classifier_info(model, names, size, output)
+    return model_info(model, output, names, size)
 
 
 # ---------------------------------------------------------------- the exported graphs
@@ -251,7 +393,8 @@ class PaddedTreeSoftmax(nn.Module):
 
 
 class ExportGraph(nn.Module):
-    """The network (BN folded, no per-image CPU path) with the raw head output or Darknet's region output."""
+    """The network (BN folded, no per-image CPU path) with the raw head output or Darknet's region output; for a
+    classifier (no `[region]`), its (B, C) class logits."""
 
     def __init__(self, model: DarknetModel, output: str = "raw") -> None:
         super().__init__()
@@ -262,12 +405,20 @@ class ExportGraph(nn.Module):
         net.set_inference_format(None, False)
         net.per_image_bytes = 0  # the batch loop would be traced at the example's batch size
         self.net, self.output = net, output
+        self.classifier = net.region is None
+        self.tree: PaddedTreeSoftmax | None = None
+        if self.classifier:
+            if output != "raw":
+                raise ValueError(f"{model.source}: a classifier exports its class logits; output must be 'raw'")
+            return
         region, head = region_parts(net)
         self.num, self.entries, self.softmax = region.num, region.entries, region.softmax
         self.tree = PaddedTreeSoftmax(head.tree_softmax) if head.tree_softmax is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raw = self.net(x)
+        if self.classifier:
+            return raw.flatten(1)  # (B, C, 1, 1) after [avgpool]
         if self.output == "raw":
             return raw
         h, w = raw.shape[2], raw.shape[3]
@@ -320,7 +471,10 @@ def onnx_bytes(model: DarknetModel, info: ModelInfo, opset: int = OPSET, batch: 
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name, proto.producer_version = "yolo9000", info.version
-    proto.doc_string = f"yolo9000 {info.output} output; decode with yolo9000 (metadata_props hold the settings)"
+    if info.task == "classify":
+        proto.doc_string = "yolo9000 classifier: (batch, classes) logits; metadata_props hold the settings"
+    else:
+        proto.doc_string = f"yolo9000 {info.output} output; decode with yolo9000 (metadata_props hold the settings)"
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -354,10 +508,11 @@ def export_onnx(
     size: int | None = None,
     opset: int = OPSET,
 ) -> Path:
-    """Write `model` (a `DarknetModel` with a `[region]`) as ONNX to `path` (atomically): dynamic batch axis,
-    input "images" (B, 3, H, W) RGB 0..1 letterboxed, output "output": the head's logits (`output="raw"`) or
-    Darknet's activated region output (`"region"`), with the decoding metadata in `metadata_props`."""
-    info = model_info(model, output, names, size)
+    """Write `model` (a `DarknetModel`) as ONNX to `path` (atomically): dynamic batch axis, input "images"
+    (B, 3, H, W) RGB 0..1 letterboxed, output "output": a detector's head logits (`output="raw"`) or Darknet's
+    activated region output (`"region"`), a classifier's (B, C) class logits, with the metadata in
+    `metadata_props`."""
+    info = export_info(model, output, names, size)
     return write_bytes_atomic(path, onnx_bytes(model, info, opset))
 
 
@@ -381,7 +536,7 @@ def export_openvino(
     path = Path(path)
     if path.suffix.lower() != ".xml":
         raise ValueError(f"{path}: an OpenVINO IR path must end in .xml (its weights go to the .bin beside it)")
-    info = model_info(model, output, names, size)
+    info = export_info(model, output, names, size)
     data = onnx_bytes(model, info, opset)
     # a full disk or read-only folder is one line (WriteFailed): the ONNX copy it converts, then the IR
     with writing(path, needed=2 * len(data)):
@@ -447,7 +602,11 @@ __all__ = [
     "ExportGraph",
     "ModelInfo",
     "PaddedTreeSoftmax",
+    "TASKS",
+    "classifier_classes",
+    "classifier_info",
     "export",
+    "export_info",
     "export_onnx",
     "export_openvino",
     "model_info",
