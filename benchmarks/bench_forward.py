@@ -147,7 +147,7 @@ def yolo9000_model() -> torch.nn.Module | None:
 
 def runtime_paths(model, wanted: set[str], size: int) -> dict[str, tuple]:
     """ONNX Runtime fp32, OpenVINO with the f32 hint and with its default hint, on the same weights."""
-    from yolo9000.inference.backends import backend_available, runtime_model
+    from yolo9000.inference.backends import backend_available, compile_openvino, runtime_model
 
     paths: dict[str, tuple] = {}
     if "onnxruntime_fp32" in wanted and backend_available("onnxruntime"):
@@ -167,7 +167,7 @@ def runtime_paths(model, wanted: set[str], size: int) -> dict[str, tuple]:
 
         from yolo9000.inference.export import model_info, onnx_bytes
 
-        compiled = ov.Core().compile_model(
+        compiled = compile_openvino(
             ov.convert_model(io.BytesIO(onnx_bytes(model, model_info(model, size=size)))),
             "CPU",
             {ov.properties.inference_num_threads: torch.get_num_threads()},

@@ -15,10 +15,13 @@ runs fp32 only here.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
 import io
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -139,6 +142,51 @@ class OnnxRuntimeBackend:
         return f"onnxruntime {self.session.get_providers()[0]}, {self.precision}"
 
 
+class _SignalStack(ctypes.Structure):
+    """Linux's `stack_t` (sigaltstack(2))."""
+
+    _fields_ = (("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t))
+
+
+_SS_ONSTACK, _SS_DISABLE = 1, 2
+
+
+@contextlib.contextmanager
+def keep_signal_stack() -> Iterator[None]:
+    """Give the calling thread back its alternate signal stack after the block (Linux; elsewhere a no-op).
+
+    OpenVINO's CPU plugin sets an alternate signal stack of its own on the thread that compiles a model, and its
+    destructor sets back the stack it found. Two compiled models freed out of order leave the thread on a stack
+    that is unmapped, and the next signal a Python handler takes (Ctrl-C, the DataLoader's SIGCHLD: Python
+    installs every handler with SA_ONSTACK) kills the process with SIGSEGV. Putting the thread's stack back at
+    once makes every save and restore of the plugin see the process's own stack."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = _SignalStack()
+    if libc.sigaltstack(None, ctypes.byref(before)) != 0 or before.ss_flags & _SS_ONSTACK:
+        yield  # unknown, or running on it (inside a handler): leave it alone
+        return
+    try:
+        yield
+    finally:
+        now = _SignalStack()
+        libc.sigaltstack(None, ctypes.byref(now))
+        if (now.ss_sp, now.ss_size, now.ss_flags) != (before.ss_sp, before.ss_size, before.ss_flags):
+            if libc.sigaltstack(ctypes.byref(before), None) != 0:
+                log.warning("could not restore the thread's signal stack (errno %d)", ctypes.get_errno())
+
+
+def compile_openvino(model: Any, device: str = "CPU", config: dict[Any, Any] | None = None) -> Any:
+    """`openvino.Core().compile_model(model, device, config)`, leaving the thread's signal stack as it was
+    (`keep_signal_stack`)."""
+    import openvino as ov
+
+    with keep_signal_stack():
+        return ov.Core().compile_model(model, device, config or {})
+
+
 class OpenVINOBackend:
     """An ONNX or IR model compiled by OpenVINO for the CPU with an explicit inference-precision hint."""
 
@@ -158,7 +206,7 @@ class OpenVINOBackend:
             ov.properties.inference_num_threads: threads or torch.get_num_threads(),
         }
         try:
-            self.compiled = ov.Core().compile_model(model, device, config)
+            self.compiled = compile_openvino(model, device, config)
         except RuntimeError as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise RuntimeError(f"OpenVINO cannot compile the model for {device} in {hint}: {reason}") from None
@@ -349,6 +397,8 @@ __all__ = [
     "TorchBackend",
     "backend_available",
     "best_backend",
+    "compile_openvino",
+    "keep_signal_stack",
     "load_runtime_classifier",
     "load_runtime_model",
     "runtime_model",
