@@ -216,6 +216,17 @@ def test_darknet19_template_sized_for_a_tree(models, pictures, tmp_path):
     assert not (out / "index.html").exists() and not (out / "thumbs").exists()
 
 
+def test_torchvision_name_gets_the_classifier_head(models, pictures, tmp_path):
+    from wordtree.formats import save_json
+
+    save_json(toy_tree(), tmp_path / "toy.json")
+    out = tmp_path / "out"
+    argv = ["--cfg", "torchvision:mobilenet_v3_small", "--tree", str(tmp_path / "toy.json"), "--size", "64"]
+    assert classify(argv + ["--device", "cpu", "--out", str(out), "--no-summary", "-q", str(pictures[0])]) == 0
+    (row,) = read_jsonl(out / "predictions.jsonl")
+    check_tree_record(row, toy_tree(), 0.5, k=4)
+
+
 def test_flat_classifier(models, pictures, tmp_path):
     out = tmp_path / "out"
     argv = ["--cfg", str(models / "flat.cfg"), "--weights", str(models / "flat.weights")]

@@ -160,17 +160,27 @@ def _load_cfg(
 ) -> DarknetModel:
     """A Darknet classifier cfg file or template name as `load_detector_model` reads a detector's."""
     from yolo9000.darknet.model import load_darknet
-    from yolo9000.darknet.templates import CLASSIFIERS, is_template_name, load_template, template_key, template_names
+    from yolo9000.darknet.templates import (
+        CLASSIFIERS,
+        is_template_name,
+        is_torchvision_key,
+        load_template,
+        template_key,
+        template_names,
+    )
 
     named = is_template_name(cfg)
     if not named and not Path(cfg).is_file():
         raise FileNotFoundError(f"--cfg {cfg}: no such cfg file, and not a model name ({', '.join(template_names())})")
-    if named and template_key(str(cfg)) not in CLASSIFIERS:  # refused before building a large detector
+    key = template_key(str(cfg)) if named else None
+    # a torchvision:NAME is either; here it gets the classifier head. A Darknet detector template is refused
+    # before a large detector is built
+    if key is not None and key not in CLASSIFIERS and not is_torchvision_key(key):
         raise ValueError(f"--cfg {cfg}: is a detector template; use `yolo9000 detect` for detectors")
     word_tree = load_tree(tree, names) if tree is not None else None
     if named:
         classes = len(read_names(names)) if names is not None and word_tree is None else None
-        model = load_template(str(cfg), weights, word_tree, classes=classes)
+        model = load_template(str(cfg), weights, word_tree, classes=classes, task="classify")
     else:
         model = load_darknet(cfg, weights, tree=word_tree, tree_source=str(tree) if tree is not None else None)
     if weights is None:
