@@ -31,12 +31,11 @@ from wordtree.formats import load_tree, read_names
 from wordtree.softmax import TreeSoftmax
 from wordtree.tree import WordTree
 from yolo9000.darknet.model import DarknetModel
-from yolo9000.data.prefetch import batched, prefetched
 from yolo9000.detection.decode import greedy_walk
 from yolo9000.detection.letterbox import letterbox_batch
 from yolo9000.inference.backends import RuntimeClassifier, load_runtime_classifier
 from yolo9000.inference.export import classifier_classes
-from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, read_or_reason
+from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, readable_batches
 
 log = logging.getLogger(__name__)
 
@@ -449,14 +448,7 @@ def _run(
     from yolo9000.progress import progress_bar
 
     bar = progress_bar(len(pictures), unit="picture", desc="classify", enabled=progress)
-    loaded = prefetched(pictures, lambda p: read_or_reason(p, exif=exif), workers=workers, depth=2 * batch_size)
-    for chunk in batched(pictures, batch_size):
-        pairs = [next(loaded) for _ in chunk]
-        good = [(p, im) for p, im in pairs if isinstance(im, torch.Tensor)]
-        for p, why in pairs:
-            if isinstance(why, str):
-                report.skipped.append((str(p), why))
-                log.warning("%s: %s, skipped", p, why)
+    for n, good in readable_batches(pictures, batch_size, workers=workers, exif=exif, skipped=report.skipped):
         t0 = time.perf_counter()
         records = classifier([im for _, im in good])
         report.model_seconds += time.perf_counter() - t0
@@ -469,7 +461,7 @@ def _run(
                 _write_thumb(folder, image, thumb)
                 entries.append({**row, "thumb": thumb})
             report.pictures += 1
-        bar.update(len(chunk))
+        bar.update(n)
     bar.close()
 
 

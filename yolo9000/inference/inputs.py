@@ -4,7 +4,7 @@ a thread pool, and the frames of animated images or (with PyAV) video files."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,24 @@ def read_or_reason(path: Path, *, exif: bool = True) -> torch.Tensor | str:
         return read_image(path, exif=exif)
     except (OSError, ValueError) as exc:
         return str(exc).split(": ", 1)[-1] if str(exc).startswith(str(path)) else str(exc)
+
+
+def readable_batches(
+    paths: Sequence[Path], batch_size: int, *, workers: int, exif: bool, skipped: list[tuple[str, str]]
+) -> Iterator[tuple[int, list[tuple[Path, torch.Tensor]]]]:
+    """`paths` read ahead on `workers` threads (0: in the caller's), in batches of `batch_size`: per batch, how
+    many paths it had and the (path, image) pairs that could be read. An unreadable picture is logged and added to
+    `skipped` with its reason."""
+    from yolo9000.data.prefetch import batched, prefetched
+
+    loaded = prefetched(paths, lambda p: read_or_reason(p, exif=exif), workers=workers, depth=2 * batch_size)
+    for chunk in batched(paths, batch_size):
+        pairs = [next(loaded) for _ in chunk]
+        for p, why in pairs:
+            if isinstance(why, str):
+                skipped.append((str(p), why))
+                log.warning("%s: %s, skipped", p, why)
+        yield len(chunk), [(p, im) for p, im in pairs if isinstance(im, torch.Tensor)]
 
 
 def frames_pil(path: Path) -> tuple[Iterator[tuple[torch.Tensor, float]], int]:

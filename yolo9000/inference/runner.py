@@ -18,10 +18,9 @@ from typing import Any
 import torch
 
 from wordtree.files import atomic_open, plural, prepare_output_dir
-from yolo9000.data.prefetch import batched, prefetched
 from yolo9000.detection.detections import Detections
 from yolo9000.inference.detector import Detector
-from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, frames_av, frames_pil, read_or_reason
+from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, frames_av, frames_pil, readable_batches
 from yolo9000.inference.report_page import ReportPage, report_files
 
 log = logging.getLogger(__name__)
@@ -240,20 +239,14 @@ def _detect_images(
 
     t_start = time.perf_counter()
     bar = progress_bar(len(images), unit="image", desc="detect", enabled=progress and bool(images))
-    loaded = prefetched(images, lambda p: read_or_reason(p, exif=exif), workers=max(1, workers), depth=2 * batch_size)
-    for chunk in batched(images, batch_size):
-        pairs = [next(loaded) for _ in chunk]
-        good = [(p, im) for p, im in pairs if isinstance(im, torch.Tensor)]
-        for p, why in pairs:
-            if isinstance(why, str):
-                report.skipped.append((str(p), why))
-                log.warning("%s: %s, skipped", p, why)
+    batches = readable_batches(images, batch_size, workers=max(1, workers), exif=exif, skipped=report.skipped)
+    for n, good in batches:
         t0 = time.perf_counter()
         dets = detector([im for _, im in good])
         report.model_seconds += time.perf_counter() - t0
         for (p, im), det in zip(good, dets):
             _record_image(detector, writer, report, grid, p, im, det.to("cpu"))
-        bar.update(len(chunk))
+        bar.update(n)
         bar.set_postfix(img_s=f"{report.images / max(time.perf_counter() - t_start, 1e-9):.1f}")
     bar.close()
 
