@@ -46,9 +46,6 @@ DARKNET_FILES = ("yolov2.cfg", "yolo9000.cfg", "9k.tree", "9k.names", "coco.name
 # WordNet ids of the user's data: dog and cat (COCO nodes), Chihuahua and tabby (ImageNet-1k), bird
 DOG, CAT, CHIHUAHUA, TABBY, BIRD = "n02084071", "n02121808", "n02085620", "n02123045", "n01503061"
 RELEASED = ((DOG, 900), (CHIHUAHUA, 800), (TABBY, 777), (BIRD, 5000))
-# WordNet ids of the user's data: dog and cat (COCO nodes), Chihuahua and tabby (ImageNet-1k), bird
-DOG, CAT, CHIHUAHUA, TABBY, BIRD = "n02084071", "n02121808", "n02085620", "n02123045", "n01503061"
-RELEASED = ((DOG, 900), (CHIHUAHUA, 800), (TABBY, 777), (BIRD, 5000))
 TINY_WORLD = dict(n_detection=10, n_classification_per_class=2, n_test=6, image_size=96, cls_image_size=64)
 
 
