@@ -12,42 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from darknet_files import cfg_text, conv, maxpool
 from PIL import Image
+from test_classify_cli import NAMES, PARENTS, biased, classifier_cfg
 
 from yolo9000.cli import main
 
-NAMES = ["animal", "plant", "dog", "cat", "tree", "terrier", "poodle"]
-PARENTS = [-1, -1, 0, 0, 1, 2, 2]  # animal > {dog > {terrier, poodle}, cat}; plant > tree
-IDS = [f"n{i:08d}" for i in range(7)]
+IDS = [f"n{i:08d}" for i in range(7)]  # the toy tree's: animal > {dog > {terrier, poodle}, cat}; plant > tree
 COLOURS = ["red", "green", "blue"]
 HIER_THRESH = "0.35"
-
-
-def classifier_cfg(classes: int, tree_line: str = "") -> str:
-    """A 32x32 classifier: two convs, a 1x1 conv to the classes, global average and softmax."""
-    softmax = {"groups": 1, **({"tree": tree_line} if tree_line else {})}
-    return cfg_text(
-        conv(8),
-        maxpool(),
-        conv(8),
-        maxpool(),
-        conv(classes, size=1, bn=False, activation="linear"),
-        ("avgpool", {}),
-        ("softmax", softmax),
-        width=32,
-        height=32,
-    )
-
-
-def biased(model, bias: list[float], std: float):
-    """Random head weights N(0, std) over a class bias, from a fixed seed: answers that differ between pictures."""
-    torch.manual_seed(3)
-    with torch.no_grad():
-        head = model.conv_blocks()[-1].conv
-        head.weight.normal_(0, std)
-        head.bias.copy_(torch.tensor(bias))
-    return model
 
 
 def class_folders(root: Path, classes: list[str], seed: int) -> Path:
