@@ -194,6 +194,14 @@ def tiny_yolo9000_cfg(
 
 
 TASKS = ("detect", "classify")
+
+
+def check_task(task: str | None) -> None:
+    """Refuse a task that is not one of `TASKS` (None: left to the caller's default)."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+
+
 #: The [net] of a torchvision detector: yolov2's (inference batch; the paper's detection recipe)
 TV_DETECT_NET = """batch=1
 subdivisions=1
@@ -267,8 +275,7 @@ def torchvision_cfg(
     outputs, `[region]`; YOLOv2's anchors by default). `task="classify"` (size 224): the whole backbone, a 1x1
     conv to the classes, `[avgpool]`, `[softmax]` and `[cost]`, as darknet19. A tree sizes the head and adds a
     `tree=` line naming `tree_file`; else `classes` (default 80 for a detector, 1000 for a classifier)."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    check_task(task)
     t = _tree(tree)
     comment = f"# {tv.PREFIX}{name}: torchvision's {name} (ImageNet-normalised in its first layer)"
     if task == "classify":
@@ -420,8 +427,7 @@ def _check_task(key: str, name: str, task: str | None, what: str) -> None:
     """Refuse `task` ("detect" or "classify") for a Darknet template of the other kind."""
     if task is None or is_torchvision_key(key):
         return
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    check_task(task)
     if (task == "classify") != (key in CLASSIFIERS):
         kind = "classifier" if task == "classify" else "detector"
         names = template_names(detectors=task == "detect", classifiers=task == "classify")
@@ -535,8 +541,7 @@ def build_model(
     `anchors` (flat w,h list or pairs in grid cells) replace the defaults of a named model; a cfg file keeps its
     own. A flat template is sized for `tree` when given, else for `classes`; a tree template needs a tree.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    check_task(task)
     p = Path(spec)
     if p.is_file():
         if anchors is not None:

@@ -42,6 +42,7 @@ from torch import nn
 
 from wordtree.files import write_bytes_atomic, writing
 from wordtree.formats import tree_from_dict, tree_to_dict
+from yolo9000.darknet.templates import TASKS, check_task
 from yolo9000.detection.detection_model import DetectionModel, region_parts
 from yolo9000.detection.head import RegionConfig
 
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 OUTPUTS = ("raw", "region")
 FORMATS = ("onnx", "openvino")
-TASKS = ("detect", "classify")
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "images", "output"
 BATCH_AXIS = "batch"  # the one dynamic axis (0) of the exported input and output
@@ -97,8 +97,7 @@ class ModelInfo:
     task: str = "detect"
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        check_task(self.task)
 
     @property
     def num(self) -> int:

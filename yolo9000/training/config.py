@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from wordtree import options as rules
+from yolo9000.darknet.templates import TASKS
 from yolo9000.data.augment import AugmentConfig, multiscale_sizes
 from yolo9000.detection.head import RegionConfig
 from yolo9000.training.schedule import POLICIES
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = "runs/train"
 #: what `yolo9000 train` trains: a detector (the region loss), or a classifier on class folders
 #: (`yolo9000.training.classify`)
-TASKS = ("detect", "classify")
 
 # The rule of each numeric field (wordtree.options, the same rules as the command line); list fields give the
 # rule of each item and the number of items (None: any number, 0: an even number of w,h pairs).
