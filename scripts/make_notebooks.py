@@ -131,9 +131,28 @@ def copy_test_images(run: Path, out: Path = TEST_SET) -> Path:
 
 
 # ---- executing and normalising ------------------------------------------------------------------------------
+def _merged_streams(outputs: list[Any]) -> list[Any]:
+    """`outputs` with each run of stream outputs to the same stream made one: the kernel flushes stdout on a
+    timer, so a busy machine can split one `print` (its text, then its newline) into two messages."""
+    merged: list[Any] = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and output.output_type == "stream"
+            and last.output_type == "stream"
+            and last.name == output.name
+        ):
+            last.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def normalise(book: Any) -> Any:
     """`book` (an nbformat NotebookNode) in the committed form: notebook metadata reduced to the kernel's name,
-    cell metadata without execution timing, sequential execution counts on executed cells."""
+    cell metadata without execution timing, sequential execution counts on executed cells, one output per run of
+    text to the same stream."""
     book = copy.deepcopy(book)
     book.metadata = type(book.metadata)(copy.deepcopy(BOOK_METADATA))
     count = 0
@@ -142,6 +161,7 @@ def normalise(book: Any) -> Any:
         cell.pop("id", None)  # nbformat 4.5 cell ids are random: the notebooks stay on 4.4
         if cell.cell_type != "code":
             continue
+        cell.outputs = _merged_streams(cell.outputs)
         if cell.execution_count is not None or cell.outputs:
             count += 1
             cell.execution_count = count

@@ -143,6 +143,31 @@ def test_text_comparison() -> None:
     assert _same_text("score 1.088e-03", "score 1.089e-03") and not _same_text("score 1.088e-03", "score 1.088e-02")
 
 
+def test_one_print_split_by_the_kernel_is_one_output() -> None:
+    """The kernel flushes stdout on a timer: a print's text and its newline can arrive as two messages."""
+    script = _script()
+    book = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('a'); import warnings; warnings.warn('w'); print('b')")
+    stream = nbformat.v4.new_output
+    cell.outputs = [
+        stream("stream", name="stdout", text="a"),
+        stream("stream", name="stdout", text="\n"),
+        stream("stream", name="stderr", text="w\n"),
+        stream("stream", name="stdout", text="b\n"),
+        stream("execute_result", data={"text/plain": "1"}, execution_count=1),
+    ]
+    cell.execution_count = 1
+    book.cells = [cell]
+    outputs = script.normalise(book).cells[0].outputs
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in outputs] == [
+        ("stream", "stdout", "a\n"),
+        ("stream", "stderr", "w\n"),
+        ("stream", "stdout", "b\n"),
+        ("execute_result", None, None),
+    ]
+    assert len(book.cells[0].outputs) == 5, "normalise changed its argument"
+
+
 @pytest.fixture
 def kernel() -> None:
     if not _kernel_available():
@@ -158,7 +183,9 @@ def test_outputs_are_what_the_script_writes(name: str, kernel: None) -> None:
     cells = [c for c in committed.cells if c.cell_type == "code"]
     for i, (old, new) in enumerate(zip(_outputs(committed), _outputs(now), strict=True)):
         where = f"{name} cell {i + 1} ({cells[i].source.splitlines()[0][:60]!r})"
-        assert [o.output_type for o in new] == [o.output_type for o in old], f"{where}: other outputs"
+        assert [o.output_type for o in new] == [o.output_type for o in old], (
+            f"{where}: other outputs: was {[_text(o) for o in old]}, now {[_text(o) for o in new]}"
+        )
         for a, b in zip(old, new, strict=True):
             text_a, text_b = _text(a), _text(b)
             assert (text_a is None) == (text_b is None), f"{where}: other outputs"
