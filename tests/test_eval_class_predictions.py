@@ -181,6 +181,31 @@ def test_records_of_other_pictures_and_repeats_are_counted_not_scored(made, tmp_
         ev.read_class_predictions(mixed, copy, names=COLOURS)
 
 
+def test_hier_thresh_stops_the_saved_walks_again(made, tmp_path, caplog):
+    """`eval --predictions --hier-thresh T` scores the records as the model run at T scores the pictures, whatever
+    threshold classify used; without it, where classify stopped."""
+    d = made["d"]
+    labels = ["--folders", made["tree_dir"], "--tree", d / "tree.json", "--no-plots"]
+    scored = {}
+    for t in ("0.05", "0.2", "0.5"):
+        assert (
+            run("eval", "--predictions", made["tree_records"], *labels, "--hier-thresh", t, "--out", tmp_path / t) == 0
+        )
+        common = ["--folders", made["tree_dir"], "--no-plots", "--device", "cpu", "--workers", "0"]
+        assert run("eval", "--checkpoint", d / "tree.pt", *common, "--hier-thresh", t, "--out", tmp_path / f"m{t}") == 0
+        scored[t] = got = classification(tmp_path / t)
+        assert got == pytest.approx(classification(tmp_path / f"m{t}"), abs=1e-6), t
+        assert json.loads((tmp_path / t / "summary.json").read_text())["meta"]["hier_thresh"] == float(t)
+    assert len({(s["exact"], s["hF"]) for s in scored.values()}) == 3, "the thresholds stop the walks alike"
+    assert classification(d / "tree_eval") not in scored.values()  # classify's 0.35: not what these scored
+    # a flat classifier's records have no walk: told, and scored as they are
+    with caplog.at_level(logging.WARNING):
+        flat = ["--folders", made["flat_dir"], "--names", d / "flat.names", "--hier-thresh", "0.5"]
+        assert run("eval", "--predictions", made["flat_records"], *flat, "--out", tmp_path / "flat") == 0
+    assert "--hier-thresh is not applied" in caplog.text and "a flat classifier's records" in caplog.text
+    assert classification(tmp_path / "flat") == pytest.approx(classification(d / "flat_eval"), abs=1e-6)
+
+
 def _edited(src: Path, dst: Path, edit) -> Path:
     """`src`'s records with `edit(record)` applied to the first one (it returns the new line's text)."""
     rows = src.read_text().splitlines()
@@ -200,6 +225,9 @@ def _edited(src: Path, dst: Path, edit) -> Path:
         ("inner_top", "bad.jsonl:1: 'top' lists inner node 2"),
         ("flat_names", "label 2 is 'blau' in the class names but the record says 'blue'; these predictions were"),
         ("flat_with_tree", "the record of a flat classifier (no 'stopped' node) but a tree"),
+        ("no_walk", "bad.jsonl:1: no 'walk' to stop at --hier-thresh (a list of levels, as `yolo9000 classify`"),
+        ("no_abs", "bad.jsonl:1: a 'walk' level has no 'abs'"),
+        ("bad_abs", "bad.jsonl:1: 'abs' is 1.5, not a probability"),
         ("detections", "holds detections (of `yolo9000 detect`, or COCO results), not the records of `yolo9000"),
         ("with_coco", "holds the records of `yolo9000 classify`, not detections; score them on the class folders"),
         ("coco_and_folders", "--folders cannot be used with --predictions and --coco together"),
@@ -236,6 +264,10 @@ def test_bad_records_and_options_are_one_line_errors(made, tmp_path, capsys, cas
         preds, folders, labels = flat_rec, made["flat_dir"], ["--names", tmp_path / "other.names"]
     elif case == "flat_with_tree":
         preds, folders = flat_rec, made["flat_dir"]
+    elif case in ("no_walk", "no_abs", "bad_abs"):
+        walk = {"no_walk": None, "no_abs": [{"node": 0}], "bad_abs": [{"node": 0, "abs": 1.5}]}[case]
+        preds = _edited(tree_rec, bad, lambda r: json.dumps(r | {"walk": walk}))
+        labels += ["--hier-thresh", "0.5"]
     elif case == "detections":
         bad.write_text(json.dumps({"image": "a.png", "detections": [{"box": [0, 0, 1, 1], "score": 1, "node": 5}]}))
         preds = bad

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,7 @@ def test_eval_cli_model_end_to_end(tree, tmp_path, capsys):
     assert meta["backend"] == "torch" and meta["precision"] == "fp32" and meta["size"] == [64, 64]
 
 
-def test_eval_cli_scores_saved_predictions(tmp_path, capsys):
+def test_eval_cli_scores_saved_predictions(tmp_path, capsys, caplog):
     from yolo9000.cli import main
 
     cats = [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}]
@@ -173,6 +174,13 @@ def test_eval_cli_scores_saved_predictions(tmp_path, capsys):
     )
     s2 = json.loads((tmp_path / "r2" / "summary.json").read_text())
     assert s2["detection"]["AP"] == pytest.approx(summary["detection"]["AP"])
+    # saved detections were labelled where detect's walk stopped: a --hier-thresh here is said not to apply
+    with caplog.at_level(logging.WARNING):
+        args = ["eval", "--predictions", str(pred), "--coco", str(gt), "--hier-thresh", "0.7"]
+        assert main([*args, "--out", str(tmp_path / "r5")]) == 0
+    assert "--hier-thresh 0.7 is not applied to saved detections" in caplog.text
+    s5 = json.loads((tmp_path / "r5" / "summary.json").read_text())
+    assert s5["detection"]["AP"] == pytest.approx(summary["detection"]["AP"])
     # a broken line is reported with its line number
     capsys.readouterr()
     pred.write_text(json.dumps(lines[0]) + "\n{oops\n")

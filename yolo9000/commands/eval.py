@@ -61,9 +61,12 @@ examples:
   yolo9000 eval --predictions det/detections.jsonl --tree wordtree.json --coco test.json --out eval/
 
   # score the records of `yolo9000 classify --out cls/` on the class folders they classified (top-1/top-5 and the
-  # hierarchical measures; top-k needs --top-k k or more in classify, top-k over all nodes every leaf)
+  # hierarchical measures; top-k needs --top-k k or more in classify, top-k over all nodes every leaf); with
+  # --hier-thresh, each record's walk stops again at that threshold (no model run for another threshold)
   yolo9000 classify --checkpoint cls.pt --top-k 5 --out cls/ imagenet_val/
   yolo9000 eval --predictions cls/predictions.jsonl --tree wordtree.json --folders imagenet_val/ --out eval/
+  yolo9000 eval --predictions cls/predictions.jsonl --tree wordtree.json --folders imagenet_val/ \
+    --hier-thresh 0.7 --out eval-0.7/
 
 The console shows a short table: AP50 and AP of all classes and of each box group, in the README's terms
 ((a) fine classes whose parent had boxes, (b) never-boxed ones, (c) the boxed, coarse ones). On an emoji world
@@ -710,6 +713,14 @@ def run(args: argparse.Namespace) -> int:
     args.resolved_inputs = [data.coco, None if beside else data.images, data.folders, data.world_tree, data.coarse]
     ReportWriter(args.out, overwrite=args.overwrite, inputs=_inputs(args)).check_free(["summary.json"])
 
+    # saved class records are stopped again only at a --hier-thresh the user asked for, not at the default
+    hier_given = options.given(args, "hier_thresh")
+    if hier_given and args.predictions is not None and data.folders is None:
+        log.warning(
+            "--hier-thresh %g is not applied to saved detections: they were labelled by `yolo9000 detect "
+            "--hier-thresh`",
+            args.hier_thresh,
+        )
     decoding = options.decode_options(args, **options.nms_kind(args))
     model: DetectionModel | None = None
     names: list[str] | None = None
@@ -740,7 +751,9 @@ def run(args: argparse.Namespace) -> int:
         det = _detection(args, data, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source)
     scored_classes = data.folders is not None or data.class_only is not None
     cls_report = (
-        _classification(args, data, model, tree, names, decoding, device, meta, tree_source=tree_source)
+        _classification(
+            args, data, model, tree, names, decoding, device, meta, tree_source=tree_source, hier_given=hier_given
+        )
         if scored_classes
         else None
     )
@@ -773,15 +786,17 @@ def _classification(
     device: str,
     meta: dict[str, Any],
     tree_source: str | None = None,
+    hier_given: bool = False,
 ) -> ClassificationReport:
     """Top-k and the hierarchical measures on the class folders, of the model or of --predictions (the records of
-    `yolo9000 classify`); the settings that applied go into `meta`."""
+    `yolo9000 classify`, their walks stopped again at --hier-thresh when `hier_given`); the settings that applied
+    go into `meta`."""
     from yolo9000 import evaluation as ev
     from yolo9000.inference.export import input_size
 
     if args.predictions is not None:
         assert data.folders is not None  # _resolve_data: --predictions classifies only on --folders
-        return _class_records(args, data.folders, tree, names, meta, tree_source)
+        return _class_records(args, data.folders, tree, names, meta, tree_source, hier_given)
     if not isinstance(model, DarknetModel):  # an exported --model is refused with --folders
         raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
     what: Path | LabelledPictures
@@ -815,17 +830,31 @@ def _class_records(
     names: Sequence[str] | None,
     meta: dict[str, Any],
     tree_source: str | None,
+    hier_given: bool,
 ) -> ClassificationReport:
     """The records of `yolo9000 classify` in --predictions scored on the class folders, no model run: labelled by
-    --tree (or a model's tree), a flat model's by --names (else the names the records give). `meta` gets the
-    hier-thresh the records were made with when classify's output folder recorded it."""
+    --tree (or a model's tree), a flat model's by --names (else the names the records give). A tree's records are
+    scored where classify's walk stopped, or, when `hier_given`, where each record's walk stops at --hier-thresh.
+    `meta` gets the hier-thresh that applied (classify's when its output folder recorded it)."""
     from yolo9000 import evaluation as ev
 
     if tree is None and names is None and args.names:
         names = read_names(args.names)
-    records = ev.read_class_predictions(args.predictions, folders, tree=tree, names=names, tree_source=tree_source)
+    restop = hier_given and tree is not None
+    if hier_given and tree is None:
+        log.warning("--hier-thresh is not applied: %s holds a flat classifier's records (no walk)", args.predictions)
+    records = ev.read_class_predictions(
+        args.predictions,
+        folders,
+        tree=tree,
+        names=names,
+        tree_source=tree_source,
+        hier_thresh=args.hier_thresh if restop else None,
+    )
     made = _classify_settings(args.predictions)
-    if "hier_thresh" in made:
+    if restop:
+        meta["hier_thresh"] = args.hier_thresh
+    elif "hier_thresh" in made:
         meta["hier_thresh"] = made["hier_thresh"]
     return ev.records_summary(records, tree)
 

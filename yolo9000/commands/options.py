@@ -59,6 +59,29 @@ def add_model_options(
     return m
 
 
+_GIVEN = "given_options"  # the namespace attribute where `StoreGiven` notes the options given
+
+
+class StoreGiven(argparse.Action):
+    """argparse's plain store that also notes that the option was given on the command line (`given` reads it):
+    for a command where an option given means more than its default (eval's --hier-thresh on saved records)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, _GIVEN, set(getattr(namespace, _GIVEN, ())) | {self.dest})
+
+
+def given(args: argparse.Namespace, dest: str) -> bool:
+    """True when the option stored in `dest` (with `StoreGiven`) was given on the command line, not defaulted."""
+    return dest in getattr(args, _GIVEN, ())
+
+
 def add_decode_options(group: argparse._ArgumentGroup, defaults: DecodeOptions) -> None:
     """The decoding options of a detecting command (`detect`, `eval`): --thresh, --hier-thresh, --nms and --mode,
     with the command's defaults (`DecodeOptions()` for detect, `EVAL_OPTIONS` for eval). `decode_options` reads
@@ -71,6 +94,7 @@ def add_decode_options(group: argparse._ArgumentGroup, defaults: DecodeOptions) 
     )
     group.add_argument(
         "--hier-thresh",
+        action=StoreGiven,
         type=threshold,
         default=defaults.hier_thresh,
         help=f"tree: stop descending when P(node) falls to this, in [0, 1) (default {defaults.hier_thresh:g})",

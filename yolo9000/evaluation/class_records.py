@@ -99,6 +99,7 @@ def read_class_predictions(
     tree: WordTree | None = None,
     names: Sequence[str] | None = None,
     tree_source: str | None = None,
+    hier_thresh: float | None = None,
 ) -> ClassRecords:
     """The records of `yolo9000 classify` (`path`, JSON lines) scored against class folders, as
     `predict_classification` gives them from the model: the truth is each picture's folder (`folder_truth`: node id
@@ -109,11 +110,14 @@ def read_class_predictions(
     classify wrote it); records of other files, and pictures with no record (unreadable ones classify skipped), are
     counted in a warning and not scored; no match at all is an error naming both paths. Tree records must carry
     `tree`'s fingerprint (one read from `tree_source`); flat ones must name their classes as `names` does, when
-    given (else the records' names place the folders). Bad lines are `path:line: what is wrong`."""
+    given (else the records' names place the folders). Bad lines are `path:line: what is wrong`.
+
+    `hier_thresh` (trees): stop each record's "walk" where P(node) falls to it, as `classify --hier-thresh` would
+    have (up to the digits the records keep), instead of taking the "stopped" node classify wrote."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: predictions file not found")
-    parsed = _parse(path, tree, tree_source)
+    parsed = _parse(path, tree, tree_source, hier_thresh)
     n_classes, classes, label_names = _check_classes(parsed, path, tree, names, tree_source)
     try:
         ds, truth = folder_truth(Path(folders), tree, label_names)
@@ -226,8 +230,9 @@ def _add_inner_nodes(probs: np.ndarray, tree: WordTree) -> None:
         np.add.at(probs.T, tree.parent[nodes], probs[:, nodes].T)  # a view: adds into `probs`
 
 
-def _parse(path: Path, tree: WordTree | None, tree_source: str | None) -> _Parsed:
-    """Read the JSON lines: each record's file, "top" entries and (tree) "stopped" node, checked as read."""
+def _parse(path: Path, tree: WordTree | None, tree_source: str | None, hier_thresh: float | None) -> _Parsed:
+    """Read the JSON lines: each record's file, "top" entries and (tree) "stopped" node (or, at `hier_thresh`,
+    where its walk stops), checked as read."""
     files: list[str] = []
     lines: list[int] = []
     printed: list[bool] = []
@@ -248,7 +253,8 @@ def _parse(path: Path, tree: WordTree | None, tree_source: str | None) -> _Parse
             kind = is_tree
             if is_tree:
                 printed.append(_check_tree(rec, tree, where, tree_source))
-                stops.append((_class_of(rec["stopped"], tree, where, "'stopped'"), *_said(rec["stopped"])))
+                stop = rec["stopped"] if hier_thresh is None else _walk_stop(rec, hier_thresh, where)
+                stops.append((_class_of(stop, tree, where, "'stopped'"), *_said(stop)))
             elif tree is not None:
                 src = f" ({tree_source})" if tree_source else ""
                 raise ValueError(
@@ -285,6 +291,29 @@ def _parse(path: Path, tree: WordTree | None, tree_source: str | None) -> _Parse
         stop_id=np.array(stop[1], dtype=object),
         stop_name=np.array(stop[2], dtype=object),
     )
+
+
+def _walk_stop(rec: dict[str, Any], hier_thresh: float, where: str) -> dict[str, Any]:
+    """The level of the record's greedy "walk" where the paper's walk stops at `hier_thresh`: the last whose
+    P(node) ("abs", which only falls along the walk) is above it, else the first (the best root)."""
+    walk = rec.get("walk")
+    if not isinstance(walk, list) or not walk or not all(isinstance(level, dict) for level in walk):
+        raise ValueError(
+            f"{where}: no 'walk' to stop at --hier-thresh (a list of levels, as `yolo9000 classify` writes); "
+            "score the 'stopped' nodes without --hier-thresh"
+        )
+    passed = 0
+    for level in walk:
+        try:
+            p = float(level["abs"])
+        except KeyError:
+            raise ValueError(f"{where}: a 'walk' level has no 'abs'") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: 'abs' must be a number, got {level['abs']!r}") from None
+        if not (math.isfinite(p) and 0.0 <= p <= 1.0):
+            raise ValueError(f"{where}: 'abs' is {p}, not a probability")
+        passed += p > hier_thresh
+    return walk[max(passed, 1) - 1]
 
 
 def _record(line: str, where: str) -> dict[str, Any]:
