@@ -195,6 +195,32 @@ def test_cfg_file_export_and_runtime_classifier(models, pictures, tmp_path, caps
     assert load_classifier(model=out, names=renamed)[1] == [f"n{i}" for i in range(7)]
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("openvino", marks=needs_openvino)])
+def test_checkpoint_on_a_runtime_backend_is_exported_in_memory(models, pictures, tmp_path, capsys, backend):
+    """`classify --checkpoint C --backend B` runs what `export` then `classify --model` would (no file written),
+    at --size; the library says where its backend goes."""
+    from yolo9000.inference.backends import runtime_classifier
+    from yolo9000.inference.classify import Classifier, load_classifier
+
+    ckpt = str(models / "tree.pt")
+    for size in ("32", "64"):
+        want = records(["--checkpoint", ckpt, "--size", size], pictures, tmp_path / f"pt{size}")
+        capsys.readouterr()
+        got = records(["--checkpoint", ckpt, "--size", size, "--backend", backend], pictures, tmp_path / f"rt{size}")
+        assert_same_records(got, want)
+        first = capsys.readouterr().out.splitlines()[0]
+        assert f"{size}x{size} pixels, backend {backend}" in first, first
+    assert sorted(p.name for p in tmp_path.rglob("*.onnx")) == []
+    with pytest.raises(ValueError, match=f"pass backend='{backend}' to `Classifier`, which exports it in memory"):
+        load_classifier(checkpoint=ckpt, backend=backend)
+    net, names = load_classifier(checkpoint=ckpt)
+    classifier = Classifier(net, names, backend=backend)
+    assert classifier.describe().startswith(f"a tree of 7 nodes, 32x32 pixels, backend {backend}")
+    other = "openvino" if backend == "onnxruntime" else "onnxruntime"
+    with pytest.raises(ValueError, match=f"is loaded in {backend}, not {other}"):
+        Classifier(runtime_classifier(net, backend, names=names), names, backend=other)
+
+
 @needs_openvino
 def test_openvino_ir_and_onnx_in_openvino(models, pictures, tmp_path, capsys):
     xml = tmp_path / "tree.xml"
@@ -272,8 +298,8 @@ def test_refusals(models, pictures, tmp_path, capsys):
         classify(["--model", str(cls_onnx), "--checkpoint", str(models / "tree.pt"), "--out", out, pic])
     with pytest.raises(ValueError, match="drop --cfg, --weights$"):
         classify(["--model", str(cls_onnx), "--cfg", "x.cfg", "--weights", "x.weights", "--out", out, pic])
-    with pytest.raises(ValueError, match="--backend openvino runs an exported --model"):
-        classify(["--checkpoint", str(models / "tree.pt"), "--backend", "openvino", "--out", out, pic])
+    with pytest.raises(ValueError, match="--backend torch runs checkpoints and cfgs"):
+        classify(["--model", str(cls_onnx), "--backend", "torch", "--out", out, pic])
     with pytest.raises(ValueError, match="--size 64: .* was exported for 32x32"):
         classify(["--model", str(cls_onnx), "--size", "64", "--out", out, pic])
     three = tmp_path / "three.names"

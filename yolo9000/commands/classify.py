@@ -25,6 +25,8 @@ examples:
   # a classifier exported by `yolo9000 export`, run by ONNX Runtime (an OpenVINO .xml, or --backend openvino)
   yolo9000 export --checkpoint runs/classify-train/last.pt -o classifier.onnx
   yolo9000 classify --model classifier.onnx pictures/
+  # the checkpoint itself in OpenVINO (exported in memory at --size; no file written)
+  yolo9000 classify --checkpoint runs/classify-train/last.pt --backend openvino pictures/
 
 outputs (in --out): predictions.jsonl, one JSON object per picture: "file", "width", "height", "top" (the
 --top-k most likely leaves of a tree model by P(node), [{"node", "id", "name", "prob"}]; of a flat model its
@@ -78,10 +80,11 @@ def add_parser(subparsers: options.Subparsers) -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     r.add_argument(
         "--backend",
-        choices=("onnxruntime", "openvino"),
+        choices=("torch", "onnxruntime", "openvino"),
         default=None,
-        help="what runs an exported --model: onnxruntime (default for .onnx) or openvino (default for .xml); "
-        "a checkpoint or cfg runs in torch",
+        help="what runs the network: a checkpoint or cfg runs in torch (default), or is exported in memory at --size "
+        "and runs in onnxruntime or openvino; an exported --model runs in onnxruntime (default for .onnx) or "
+        "openvino (default for .xml)",
     )
     r.add_argument("--batch-size", type=options.positive_int, default=16, help="pictures per forward pass (default 16)")
     r.add_argument(
@@ -157,10 +160,13 @@ def run(args: argparse.Namespace) -> int:
         tree=args.tree,
         names=args.names,
         model=args.model,
-        backend=args.backend,
+        backend=args.backend if args.model is not None else None,
     )
     out = _out_dir(args, inputs)
-    classifier = Classifier(model, names, top_k=args.top_k, hier_thresh=args.hier_thresh, size=args.size, device=device)
+    top_k, hier_thresh, backend = args.top_k, args.hier_thresh, args.backend
+    classifier = Classifier(
+        model, names, top_k=top_k, hier_thresh=hier_thresh, size=args.size, device=device, backend=backend
+    )
     source = args.model or args.checkpoint or args.cfg
     print(f"yolo9000 classify: {source} ({classifier.describe()})")
     settings = {

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from yolo9000.detection.head import RegionConfig, RegionHead, make_tree_softmax
-from yolo9000.inference.export import ModelInfo, model_info, onnx_bytes, onnx_props, openvino_props
+from yolo9000.inference.export import ModelInfo, classifier_info, model_info, onnx_bytes, onnx_props, openvino_props
 
 if TYPE_CHECKING:
     from wordtree.softmax import TreeSoftmax
@@ -373,18 +373,48 @@ def runtime_model(
     threads: int | None = None,
 ) -> RuntimeModel:
     """Export a `DarknetModel` in memory and load it into `backend` ("onnxruntime" or "openvino")."""
-    if backend not in ("onnxruntime", "openvino"):
-        raise ValueError(f"runtime_model needs onnxruntime or openvino, got {backend!r}")
-    _require(backend)
+    _check_memory_backend(backend, "runtime_model")
     info = model_info(model, output, names, size)
+    return RuntimeModel(_memory_backend(model, info, backend, precision, threads), info, _in_memory(model))
+
+
+def runtime_classifier(
+    model: DarknetModel,
+    backend: str,
+    *,
+    precision: str = "fp32",
+    names: Sequence[str] | None = None,
+    size: int | None = None,
+    threads: int | None = None,
+) -> RuntimeClassifier:
+    """Export a classifier `DarknetModel` in memory and load it into `backend` ("onnxruntime" or "openvino"), as
+    `runtime_model` does a detector: what `yolo9000 export` then `load_runtime_classifier` would give."""
+    _check_memory_backend(backend, "runtime_classifier")
+    info = classifier_info(model, names, size)
+    return RuntimeClassifier(_memory_backend(model, info, backend, precision, threads), info, _in_memory(model))
+
+
+def _check_memory_backend(backend: str, caller: str) -> None:
+    if backend not in ("onnxruntime", "openvino"):
+        raise ValueError(f"{caller} needs onnxruntime or openvino, got {backend!r}")
+    _require(backend)
+
+
+def _in_memory(model: DarknetModel) -> str:
+    return f"{model.source} (exported in memory)"
+
+
+def _memory_backend(
+    model: DarknetModel, info: ModelInfo, backend: str, precision: str, threads: int | None
+) -> OnnxRuntimeBackend | OpenVINOBackend:
+    """`model` exported for `info` in memory, loaded into `backend`."""
     data = onnx_bytes(model, info)
-    source = f"{model.source} (exported in memory)"
     if backend == "onnxruntime":
-        return RuntimeModel(OnnxRuntimeBackend(data, output, precision, threads), info, source)
+        return OnnxRuntimeBackend(data, info.output, precision, threads)
     import openvino as ov
 
     ov_model = ov.convert_model(io.BytesIO(data))  # OpenVINO's ONNX front end, from memory
-    return RuntimeModel(OpenVINOBackend(ov_model, output, precision, threads), info, source)
+    return OpenVINOBackend(ov_model, info.output, precision, threads)
 
 
 __all__ = [
@@ -401,5 +431,6 @@ __all__ = [
     "keep_signal_stack",
     "load_runtime_classifier",
     "load_runtime_model",
+    "runtime_classifier",
     "runtime_model",
 ]

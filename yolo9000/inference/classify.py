@@ -33,7 +33,7 @@ from wordtree.tree import WordTree
 from yolo9000.darknet.model import DarknetModel
 from yolo9000.detection.decode import greedy_walk
 from yolo9000.detection.letterbox import letterbox_batch
-from yolo9000.inference.backends import RuntimeClassifier, load_runtime_classifier
+from yolo9000.inference.backends import RuntimeClassifier, load_runtime_classifier, runtime_classifier
 from yolo9000.inference.export import classifier_classes
 from yolo9000.inference.inputs import VIDEO_EXTS, expand_inputs, readable_batches
 
@@ -102,8 +102,8 @@ def load_classifier(
         return _load_exported(model, backend, checkpoint=checkpoint, cfg=cfg, weights=weights, tree=tree, names=names)
     if backend is not None:
         raise ValueError(
-            f"--backend {backend} runs an exported --model; a checkpoint or cfg runs in torch "
-            "(`yolo9000 export` it to run it in ONNX Runtime or OpenVINO)"
+            f"load_classifier: backend {backend!r} loads an exported `model`; to run a checkpoint or cfg in "
+            f"{backend}, pass backend={backend!r} to `Classifier`, which exports it in memory"
         )
     if checkpoint is not None and cfg is not None:
         raise ValueError("give either --checkpoint or --cfg [--weights], not both")
@@ -214,7 +214,8 @@ class Classifier:
     Runtime / OpenVINO; its logits go through the same softmax, top-k and walk).
     `size`: the network input (default the cfg's; an exported model's is fixed); `top_k`: leaves (tree) or
     classes (flat) per record; `hier_thresh`: where the paper's walk stops
-    (`TreeSoftmax.predict(..., mode="paper")`)."""
+    (`TreeSoftmax.predict(..., mode="paper")`); `backend` ("onnxruntime", "openvino"; None or "torch": torch)
+    runs a `DarknetModel` there, exported in memory at `size` (`backends.runtime_classifier`)."""
 
     def __init__(
         self,
@@ -225,11 +226,17 @@ class Classifier:
         hier_thresh: float = 0.5,
         size: int | None = None,
         device: str | torch.device = "cpu",
+        backend: str | None = None,
     ) -> None:
         if model.region is not None:
             raise ValueError(f"{model.source}: is a detector; use `yolo9000 detect` (or `Detector`) for detectors")
         if top_k < 1:
             raise ValueError(f"top-k must be >= 1, got {top_k}")
+        if isinstance(model, RuntimeClassifier):
+            if backend not in (None, model.backend.name):
+                raise ValueError(f"{model.source} is loaded in {model.backend.name}, not {backend}")
+        elif backend not in (None, "torch"):
+            model = runtime_classifier(model, backend, names=names, size=size)
         net_size = (int(model.net["width"]), int(model.net["height"]))
         if isinstance(model, RuntimeClassifier) and size and (size, size) != net_size:
             raise ValueError(
