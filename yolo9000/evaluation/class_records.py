@@ -302,17 +302,7 @@ def _walk_stop(rec: dict[str, Any], hier_thresh: float, where: str) -> dict[str,
             f"{where}: no 'walk' to stop at --hier-thresh (a list of levels, as `yolo9000 classify` writes); "
             "score the 'stopped' nodes without --hier-thresh"
         )
-    passed = 0
-    for level in walk:
-        try:
-            p = float(level["abs"])
-        except KeyError:
-            raise ValueError(f"{where}: a 'walk' level has no 'abs'") from None
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: 'abs' must be a number, got {level['abs']!r}") from None
-        if not (math.isfinite(p) and 0.0 <= p <= 1.0):
-            raise ValueError(f"{where}: 'abs' is {p}, not a probability")
-        passed += p > hier_thresh
+    passed = sum(_prob(level, where, "abs", "a 'walk' level") > hier_thresh for level in walk)
     return walk[max(passed, 1) - 1]
 
 
@@ -364,15 +354,16 @@ def _class_of(entry: Any, tree: WordTree | None, where: str, what: str) -> int:
     return value
 
 
-def _prob(entry: dict[str, Any], where: str) -> float:
+def _prob(entry: dict[str, Any], where: str, key: str = "prob", what: str = "a 'top' entry") -> float:
+    """The probability `entry[key]` of `what`, checked (a one-line error naming `where`)."""
     try:
-        p = float(entry["prob"])
+        p = float(entry[key])
     except KeyError:
-        raise ValueError(f"{where}: a 'top' entry has no 'prob'") from None
+        raise ValueError(f"{where}: {what} has no '{key}'") from None
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: 'prob' must be a number, got {entry['prob']!r}") from None
+        raise ValueError(f"{where}: '{key}' must be a number, got {entry[key]!r}") from None
     if not (math.isfinite(p) and 0.0 <= p <= 1.0):
-        raise ValueError(f"{where}: 'prob' is {p}, not a probability")
+        raise ValueError(f"{where}: '{key}' is {p}, not a probability")
     return p
 
 
