@@ -163,9 +163,14 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend if args.model is not None else None,
     )
     out = _out_dir(args, inputs)
-    top_k, hier_thresh, backend = args.top_k, args.hier_thresh, args.backend
     classifier = Classifier(
-        model, names, top_k=top_k, hier_thresh=hier_thresh, size=args.size, device=device, backend=backend
+        model,
+        names,
+        top_k=args.top_k,
+        hier_thresh=args.hier_thresh,
+        size=args.size,
+        device=device,
+        backend=args.backend,
     )
     source = args.model or args.checkpoint or args.cfg
     print(f"yolo9000 classify: {source} ({classifier.describe()})")

@@ -713,9 +713,7 @@ def run(args: argparse.Namespace) -> int:
     args.resolved_inputs = [data.coco, None if beside else data.images, data.folders, data.world_tree, data.coarse]
     ReportWriter(args.out, overwrite=args.overwrite, inputs=_inputs(args)).check_free(["summary.json"])
 
-    # saved class records are stopped again only at a --hier-thresh the user asked for, not at the default
-    hier_given = options.given(args, "hier_thresh")
-    if hier_given and args.predictions is not None and data.folders is None:
+    if options.given(args, "hier_thresh") and args.predictions is not None and data.folders is None:
         log.warning(
             "--hier-thresh %g is not applied to saved detections: they were labelled by `yolo9000 detect "
             "--hier-thresh`",
@@ -751,9 +749,7 @@ def run(args: argparse.Namespace) -> int:
         det = _detection(args, data, model, tree, names, boxed, device, decoding, meta, tree_source=tree_source)
     scored_classes = data.folders is not None or data.class_only is not None
     cls_report = (
-        _classification(
-            args, data, model, tree, names, decoding, device, meta, tree_source=tree_source, hier_given=hier_given
-        )
+        _classification(args, data, model, tree, names, decoding, device, meta, tree_source=tree_source)
         if scored_classes
         else None
     )
@@ -786,17 +782,16 @@ def _classification(
     device: str,
     meta: dict[str, Any],
     tree_source: str | None = None,
-    hier_given: bool = False,
 ) -> ClassificationReport:
     """Top-k and the hierarchical measures on the class folders, of the model or of --predictions (the records of
-    `yolo9000 classify`, their walks stopped again at --hier-thresh when `hier_given`); the settings that applied
-    go into `meta`."""
+    `yolo9000 classify`, their walks stopped again at a --hier-thresh given); the settings that applied go into
+    `meta`."""
     from yolo9000 import evaluation as ev
     from yolo9000.inference.export import input_size
 
     if args.predictions is not None:
         assert data.folders is not None  # _resolve_data: --predictions classifies only on --folders
-        return _class_records(args, data.folders, tree, names, meta, tree_source, hier_given)
+        return _class_records(args, data.folders, tree, names, meta, tree_source)
     if not isinstance(model, DarknetModel):  # an exported --model is refused with --folders
         raise ValueError("--folders needs a model to classify the images (--checkpoint or --cfg)")
     what: Path | LabelledPictures
@@ -830,16 +825,17 @@ def _class_records(
     names: Sequence[str] | None,
     meta: dict[str, Any],
     tree_source: str | None,
-    hier_given: bool,
 ) -> ClassificationReport:
     """The records of `yolo9000 classify` in --predictions scored on the class folders, no model run: labelled by
     --tree (or a model's tree), a flat model's by --names (else the names the records give). A tree's records are
-    scored where classify's walk stopped, or, when `hier_given`, where each record's walk stops at --hier-thresh.
+    scored where classify's walk stopped, or, with --hier-thresh given (not defaulted), where each record's walk
+    stops at it.
     `meta` gets the hier-thresh that applied (classify's when its output folder recorded it)."""
     from yolo9000 import evaluation as ev
 
     if tree is None and names is None and args.names:
         names = read_names(args.names)
+    hier_given = options.given(args, "hier_thresh")
     restop = hier_given and tree is not None
     if hier_given and tree is None:
         log.warning("--hier-thresh is not applied: %s holds a flat classifier's records (no walk)", args.predictions)
